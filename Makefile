@@ -1,0 +1,31 @@
+# Countenance: `make demo` and `make test` work on a fresh machine; each installs what it needs
+# into .venv (reinstalled when pyproject.toml changes).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install demo test eval clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# face_recognition_models imports pkg_resources, gone from setuptools >= 81.
+	$(BIN)/pip install --quiet --disable-pip-version-check "setuptools<81" wheel
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/countenance demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Slow, full-size runs (not part of `make test`).
+eval: $(STAMP)
+	$(BIN)/countenance eval lfw --workers 2
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

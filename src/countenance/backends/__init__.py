@@ -1,0 +1,1 @@
+"""Model backends: detectors, landmarkers and embedders behind small protocols."""

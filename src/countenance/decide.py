@@ -1,0 +1,124 @@
+"""Stage 3: decisions over templates, as pure functions.
+
+Distances follow the model's metric (:class:`ModelSpec.metric`): ``"euclidean"`` on raw
+vectors or ``"cosine"`` (1 - cosine similarity). Lower is more alike everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import TemplateMismatch
+from .faces import Comparison, Face, ModelSpec, Template
+
+__all__ = [
+    "pairwise_distances",
+    "cosine_similarity",
+    "resolve_threshold",
+    "compare_templates",
+    "NearestSubject",
+    "nearest_subject",
+]
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of rows of ``a`` (N, D) and ``b`` (M, D): (N, M); 0 for a zero vector."""
+    a = np.atleast_2d(np.asarray(a, dtype=np.float64))
+    b = np.atleast_2d(np.asarray(b, dtype=np.float64))
+    na = np.linalg.norm(a, axis=1, keepdims=True)
+    nb = np.linalg.norm(b, axis=1, keepdims=True)
+    na[na == 0] = 1.0
+    nb[nb == 0] = 1.0
+    return (a / na) @ (b / nb).T
+
+
+def pairwise_distances(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
+    """Distances between rows of ``a`` (N, D) and ``b`` (M, D) in ``metric``: (N, M) float64."""
+    a = np.atleast_2d(np.asarray(a, dtype=np.float64))
+    b = np.atleast_2d(np.asarray(b, dtype=np.float64))
+    if a.shape[1] != b.shape[1]:
+        raise TemplateMismatch(f"templates have different sizes: {a.shape[1]} and {b.shape[1]}")
+    if metric == "euclidean":
+        squared = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+        return np.sqrt(np.maximum(squared, 0.0))
+    if metric == "cosine":
+        return 1.0 - cosine_similarity(a, b)
+    raise ValueError(f"unknown metric {metric!r}; expected 'euclidean' or 'cosine'")
+
+
+def resolve_threshold(spec: ModelSpec, threshold: str | float | None) -> tuple[float, str]:
+    """``(value, name)`` of a threshold given by name, as a number, or None (the model's default)."""
+    if threshold is None:
+        threshold = spec.default_threshold
+    if isinstance(threshold, str):
+        try:
+            return spec.thresholds[threshold], threshold
+        except KeyError:
+            known = ", ".join(sorted(spec.thresholds))
+            raise ValueError(f"model {spec.name} has no threshold named {threshold!r}; known: {known}") from None
+    value = float(threshold)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"a threshold must be a finite distance >= 0, got {threshold!r}")
+    return value, "custom"
+
+
+def _template(item: Face | Template) -> Template:
+    if isinstance(item, Face):
+        if item.template is None:
+            raise ValueError("this face has no template; use embed() rather than detect()")
+        return item.template
+    return item
+
+
+def compare_templates(
+    a: Face | Template, b: Face | Template, spec: ModelSpec, threshold: str | float | None = None
+) -> Comparison:
+    """Compare two templates made by the model ``spec`` describes (1:1 verification)."""
+    ta, tb = _template(a), _template(b)
+    for t in (ta, tb):
+        if t.model != spec.name:
+            raise TemplateMismatch(f"template made by {t.model!r} compared with model {spec.name!r}")
+    value, name = resolve_threshold(spec, threshold)
+    distance = float(pairwise_distances(ta.vector, tb.vector, spec.metric)[0, 0])
+    similarity = float(cosine_similarity(ta.vector, tb.vector)[0, 0])
+    return Comparison(
+        distance=distance,
+        similarity=similarity,
+        threshold=value,
+        threshold_name=name,
+        same=distance <= value,
+        model=spec.name,
+        metric=spec.metric,
+    )
+
+
+@dataclass(frozen=True)
+class NearestSubject:
+    """Who a probe is closest to among labelled templates, and whether that is close enough.
+
+    ``label`` is None ("unknown") when the nearest template is farther than ``threshold``.
+    """
+
+    label: str | None
+    nearest_label: str | None
+    distance: float
+    threshold: float
+
+
+def nearest_subject(
+    probe: np.ndarray, templates: np.ndarray, labels: list[str], metric: str, threshold: float
+) -> NearestSubject:
+    """Open-set nearest neighbour: ``probe`` (D,) against ``templates`` (N, D) with ``labels`` (N).
+
+    An empty set of templates answers "unknown" with an infinite distance.
+    """
+    if len(labels) != len(templates):
+        raise ValueError(f"{len(labels)} labels for {len(templates)} templates")
+    if len(labels) == 0:
+        return NearestSubject(None, None, float("inf"), threshold)
+    distances = pairwise_distances(probe, templates, metric)[0]
+    best = int(np.argmin(distances))
+    distance = float(distances[best])
+    return NearestSubject(labels[best] if distance <= threshold else None, labels[best], distance, threshold)

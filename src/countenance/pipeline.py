@@ -1,0 +1,96 @@
+"""The whole flow for one image: load -> detect (+ landmarks) -> align + embed -> faces.
+
+:class:`Pipeline` holds the models (loaded once, in the constructor). It is not
+thread-safe (dlib detectors are not): use one per thread or process. The module-level
+:func:`detect`, :func:`embed` and :func:`compare` use a default pipeline built on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from .decide import compare_templates
+from .detect import BoxDetector, FaceDetector, Upsample, largest_face
+from .embed import Embedder, embed_faces, make_embedder
+from .errors import NoFaceFound
+from .faces import Comparison, Face, ModelSpec, Template
+from .image import DEFAULT_MAX_PIXELS, ImageInput, load_image
+
+__all__ = ["Pipeline", "default_pipeline", "detect", "embed", "compare"]
+
+
+class Pipeline:
+    """Detector + embedder, with the image loading policy.
+
+    Parameters
+    ----------
+    detector: ``"hog"`` (default), ``"cnn"``, or a detector backend object.
+    embedder: ``"dlib"`` (default) or an embedder backend object.
+    upsample, try_rotations: see :class:`~countenance.detect.FaceDetector`.
+    max_pixels: images with more pixels are refused (decompression bomb guard).
+    """
+
+    def __init__(
+        self,
+        *,
+        detector: str | BoxDetector = "hog",
+        embedder: str | Embedder = "dlib",
+        upsample: Upsample = "auto",
+        try_rotations: bool = True,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.face_detector = FaceDetector(detector, upsample=upsample, try_rotations=try_rotations)
+        self.embedder = make_embedder(embedder) if isinstance(embedder, str) else embedder
+        self.max_pixels = max_pixels
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The embedding model's spec: template size, metric and named thresholds."""
+        return self.embedder.spec
+
+    def load(self, image: ImageInput):
+        return load_image(image, max_pixels=self.max_pixels)
+
+    def detect(self, image: ImageInput) -> list[Face]:
+        """Faces (box, landmarks, score) in ``image``, largest first, without templates."""
+        return self.face_detector.detect(self.load(image))
+
+    def embed(self, image: ImageInput) -> list[Face]:
+        """Every face in ``image`` with its template, largest first; [] when there is none."""
+        pixels = self.load(image)
+        return embed_faces(self.embedder, pixels, self.face_detector.detect(pixels))
+
+    def embed_largest(self, image: ImageInput) -> Face:
+        """The largest face of ``image`` with its template; raises NoFaceFound if there is none."""
+        pixels = self.load(image)
+        face = largest_face(self.face_detector.detect(pixels))
+        if face is None:
+            raise NoFaceFound(image if not isinstance(image, (bytes, bytearray)) and not hasattr(image, "shape") else "<image>")
+        return embed_faces(self.embedder, pixels, [face])[0]
+
+    def compare(self, a: Face | Template, b: Face | Template, threshold: str | float | None = None) -> Comparison:
+        """Compare two templates of this pipeline's model at a named or numeric threshold."""
+        return compare_templates(a, b, self.spec, threshold)
+
+
+@functools.cache
+def default_pipeline() -> Pipeline:
+    """The pipeline the module-level functions use: built once, on first call."""
+    return Pipeline()
+
+
+def detect(image: ImageInput, *, pipeline: Pipeline | None = None) -> list[Face]:
+    """Faces in ``image`` (path, bytes or RGB array), largest first, without templates."""
+    return (pipeline or default_pipeline()).detect(image)
+
+
+def embed(image: ImageInput, *, pipeline: Pipeline | None = None) -> list[Face]:
+    """Faces in ``image`` with their templates (128-d dlib vectors by default), largest first."""
+    return (pipeline or default_pipeline()).embed(image)
+
+
+def compare(
+    a: Face | Template, b: Face | Template, *, threshold: str | float | None = None, pipeline: Pipeline | None = None
+) -> Comparison:
+    """Compare two faces or templates; ``threshold`` is a name (``"default"``) or a distance."""
+    return (pipeline or default_pipeline()).compare(a, b, threshold)
