@@ -15,7 +15,7 @@ import numpy as np
 
 from .backends.dlib_backend import DlibResNetEmbedder
 from .errors import UnknownBackend
-from .faces import Box, Face, ModelSpec, Template
+from .faces import Face, ModelSpec, Template
 
 __all__ = ["Embedder", "EMBEDDERS", "make_embedder", "embed_faces"]
 
@@ -25,8 +25,9 @@ class Embedder(Protocol):
 
     spec: ModelSpec
 
-    def embed(self, image: np.ndarray, boxes: list[Box], landmarks: list[np.ndarray]) -> np.ndarray:
-        """Templates for the given faces of ``image``: ``(N, spec.embedding_size) float32``."""
+    def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
+        """Templates for ``faces`` of ``image`` (aligned from their landmarks/keypoints):
+        ``(N, spec.embedding_size) float32``, one row per face, in order."""
         ...
 
 
@@ -55,6 +56,6 @@ def embed_faces(embedder: Embedder, image: np.ndarray, faces: list[Face]) -> lis
     missing = [i for i, face in enumerate(faces) if face.landmarks is None]
     if missing:
         raise ValueError(f"faces {missing} have no landmarks; detect them with FaceDetector first")
-    vectors = embedder.embed(image, [f.box for f in faces], [f.landmarks for f in faces])
+    vectors = embedder.embed(image, faces)
     name = embedder.spec.name
     return [replace(face, template=Template(vector, name)) for face, vector in zip(faces, vectors)]

@@ -92,6 +92,9 @@ class Face:
 
     ``landmarks`` is ``(5, 2) float32`` (x, y) in pixels in dlib's 5-point order
     (eye corners, then the base of the nose), or None before landmarking.
+    ``keypoints`` is ``(5, 2) float32`` in the ArcFace/InsightFace order (right eye centre,
+    left eye centre, nose tip, right mouth corner, left mouth corner; "right" as seen in the
+    image's left half), when the detector provides them (YuNet does, dlib's HOG does not).
     ``rotation`` is the clockwise rotation in degrees (0, 90, 180, 270) the image needed for
     the face to be found upright; ``box`` and ``landmarks`` are always in the coordinates of
     the image as given. ``template`` is None until the face is embedded.
@@ -100,6 +103,7 @@ class Face:
     box: Box
     detection_score: float
     landmarks: np.ndarray | None = None
+    keypoints: np.ndarray | None = None
     rotation: int = 0
     template: Template | None = None
     detector: str = ""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..faces import Box, ModelSpec
+from ..faces import Box, Face, ModelSpec
 
 __all__ = [
     "dlib_model_path",
@@ -141,15 +141,15 @@ class DlibResNetEmbedder:
         self.num_jitters = num_jitters
         self._net = dlib.face_recognition_model_v1(str(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")))
 
-    def embed(self, image: np.ndarray, boxes: list[Box], landmarks: list[np.ndarray]) -> np.ndarray:
-        """Templates of the faces given by ``boxes``/``landmarks``: ``(N, 128) float32``."""
+    def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
+        """Templates of ``faces`` (from their dlib 5-point ``landmarks``): ``(N, 128) float32``."""
         import dlib
 
-        if not boxes:
+        if not faces:
             return np.zeros((0, self.spec.embedding_size), dtype=np.float32)
         shapes = dlib.full_object_detections()
-        for box, points in zip(boxes, landmarks):
-            shapes.append(full_object_detection(box, points))
+        for face in faces:
+            shapes.append(full_object_detection(face.box, face.landmarks))
         # One call for every face of the image: dlib batches them through the network.
         vectors = self._net.compute_face_descriptor(image, shapes, self.num_jitters, 0.25)
         return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32)
