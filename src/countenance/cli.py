@@ -148,7 +148,8 @@ def detect(
                 faces = pipeline.face_detector.detect(pixels)
             except CountenanceError as error:
                 errors.append({"path": str(path), "error": str(error)})
-                stderr.print(f"[yellow]skipped[/] {error}", highlight=False, soft_wrap=True)
+                if len(files) > 1:
+                    stderr.print(f"[yellow]skipped[/] {error}", highlight=False, soft_wrap=True)
                 advance()
                 continue
             results.append(
@@ -357,6 +358,12 @@ def demo(
     console.print(f"'unknown' = nearest enrolled face farther than {pipeline.spec.thresholds['default']} ({pipeline.spec.metric} distance)")
     for path, error in failed:
         stderr.print(f"[yellow]skipped[/] {error}", highlight=False)
+
+
+# Sub-apps import helpers from this module, so they are attached after those are defined.
+from .cli_models import models_app  # noqa: E402
+
+app.add_typer(models_app, name="models")
 
 
 def main() -> None:

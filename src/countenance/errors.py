@@ -18,6 +18,16 @@ __all__ = [
     "TemplateMismatch",
     "InvalidPairsFile",
     "UnknownBackend",
+    "ModelError",
+    "ModelNotInstalled",
+    "ModelChecksumMismatch",
+    "LicenceNotAccepted",
+    "UnknownModel",
+    "GalleryError",
+    "NotEnrolled",
+    "ConsentRequired",
+    "OptedOut",
+    "Unsupported",
 ]
 
 
@@ -67,3 +77,79 @@ class InvalidPairsFile(CountenanceError):
 
 class UnknownBackend(CountenanceError):
     """A detector or embedder name that is not registered."""
+
+
+class ModelError(CountenanceError):
+    """An optional model (see :mod:`countenance.model_registry`) cannot be used or installed."""
+
+
+class ModelNotInstalled(ModelError):
+    """A registered model is not in the model folder; the message names the command that installs it."""
+
+    def __init__(self, name: str, path: str | os.PathLike[str]) -> None:
+        self.name = name
+        self.path = os.fspath(path)
+        super().__init__(
+            f"model {name!r} is not installed (looked for {self.path}); "
+            f"install it with: countenance models pull {name}"
+        )
+
+
+class ModelChecksumMismatch(ModelError):
+    """A model file's sha256 is not the pinned one.
+
+    ``path`` is the file (or the source it was pulled from), ``expected`` the pinned sha256,
+    ``actual`` the file's; ``hint`` says what happened or what to do next.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], expected: str, actual: str, hint: str = "") -> None:
+        self.path = os.fspath(path)
+        self.expected = expected
+        self.actual = actual
+        message = f"{self.path}: sha256 mismatch: expected {expected}, actual {actual}"
+        super().__init__(f"{message}; {hint}" if hint else message)
+
+
+class LicenceNotAccepted(ModelError):
+    """A model whose licence does not allow commercial use was requested without accepting it."""
+
+    def __init__(self, name: str, licence: str) -> None:
+        self.name = name
+        self.licence = licence
+        super().__init__(
+            f"model {name!r} is licensed under {licence}, which does not allow commercial use; "
+            "accept the licence to pull it (countenance models pull --accept-licence, or accept_licence=True)"
+        )
+
+
+class UnknownModel(ModelError):
+    """A model name that is not in the registry; ``known`` lists the registered names."""
+
+    def __init__(self, name: str, known: tuple[str, ...]) -> None:
+        self.name = name
+        self.known = tuple(known)
+        super().__init__(f"unknown model {name!r}; known models: {', '.join(self.known)}")
+
+
+class GalleryError(CountenanceError):
+    """A gallery cannot be opened or used as asked (missing, not a gallery, another model, bad policy)."""
+
+
+class NotEnrolled(GalleryError):
+    """The subject named is not in the gallery."""
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        super().__init__(f"subject {subject!r} is not enrolled")
+
+
+class ConsentRequired(GalleryError):
+    """Enrolment without a consent record, in a gallery whose policy requires one."""
+
+
+class OptedOut(GalleryError):
+    """The face to enrol matches a person on the gallery's opt-out (suppression) list."""
+
+
+class Unsupported(CountenanceError):
+    """An optional feature that this backend does not provide (e.g. range search on an HNSW index)."""
