@@ -16,9 +16,7 @@ and every pair using it is counted as wrong at any threshold.
 
 from __future__ import annotations
 
-import concurrent.futures
 import csv
-import multiprocessing
 import os
 import time
 from collections import Counter
@@ -344,10 +342,6 @@ def _embed_one(path: str) -> EmbeddingResult:
     return EmbeddingResult(path, vector, how)
 
 
-def _embed_chunk(paths: list[str]) -> list[EmbeddingResult]:
-    return [_embed_one(p) for p in paths]
-
-
 def embed_images(
     paths: Sequence[str],
     *,
@@ -359,29 +353,14 @@ def embed_images(
     on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, EmbeddingResult]:
     """One template per image path (with the fallbacks described above), in ``workers`` processes."""
+    from .ingest import process_map
+
     config = _WorkerConfig(detector, embedder, choose, centre_box)
-    results: dict[str, EmbeddingResult] = {}
-    chunk = 16
-    chunks = [list(paths[i : i + chunk]) for i in range(0, len(paths), chunk)]
-    if workers <= 1:
-        _init_worker(config)
-        for part in chunks:
-            for result in _embed_chunk(part):
-                results[result.path] = result
-            if on_progress:
-                on_progress(len(part))
-        return results
-    # spawn, not fork: a forked child of a process that already ran dlib can hang.
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(config,)) as pool:
-        futures = [pool.submit(_embed_chunk, part) for part in chunks]
-        for future in concurrent.futures.as_completed(futures):
-            part = future.result()
-            for result in part:
-                results[result.path] = result
-            if on_progress:
-                on_progress(len(part))
-    return results
+    results = process_map(
+        _embed_one, list(paths), workers=workers, initializer=_init_worker, initargs=(config,),
+        chunk=16, on_progress=on_progress,
+    )
+    return {result.path: result for result in results}
 
 
 def evaluate_pairs(
