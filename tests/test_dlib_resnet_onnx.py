@@ -20,6 +20,7 @@ from countenance.backends.dlib_resnet_onnx import (  # noqa: E402
     DAT_FILENAME,
     INPUT_NAME,
     OUTPUT_NAME,
+    CONVERTER_VERSION,
     convert_dlib_resnet,
     ensure_dlib_resnet_onnx,
     read_dlib_resnet,
@@ -137,7 +138,7 @@ def test_ensure_converts_once_and_repairs_a_corrupted_cache(tmp_path: Path) -> N
     cache = tmp_path / "cache"
     first = ensure_dlib_resnet_onnx(cache)
     dat_sha = hashlib.sha256(dlib_model_path(DAT_FILENAME).read_bytes()).hexdigest()
-    assert first.name == f"dlib_resnet_v1-{dat_sha[:16]}.onnx"
+    assert first.name == f"dlib_resnet_v1-c{CONVERTER_VERSION}-{dat_sha[:16]}.onnx"
     sidecar = first.with_name(first.name + ".sha256")
     good = first.read_bytes()
     assert sidecar.read_text().strip() == hashlib.sha256(good).hexdigest()

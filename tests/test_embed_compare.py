@@ -110,3 +110,26 @@ def test_nearest_subject_open_set():
 def test_unknown_embedder():
     with pytest.raises(UnknownBackend, match="unknown embedder 'facenet'"):
         make_embedder("facenet")
+
+
+def test_jittered_templates_are_reproducible_and_close(fixtures):
+    from countenance import Pipeline
+
+    plain = Pipeline(detector="hog", embedder="dlib-onnx")
+    jittered = Pipeline(detector="hog", embedder="dlib-onnx", num_jitters=5)
+    path = fixtures / "people" / "obama" / "obama.jpg"
+    once = jittered.embed_largest(path).template.vector
+    again = jittered.embed_largest(path).template.vector
+    np.testing.assert_array_equal(once, again)  # a fixed set of perturbations, not a global RNG
+    base = plain.embed_largest(path).template.vector
+    assert not np.allclose(once, base)
+    assert cosine_similarity(once, base)[0, 0] > 0.99
+    other_photo = jittered.embed_largest(fixtures / "people" / "obama" / "obama2.jpg")
+    assert jittered.compare(other_photo, jittered.embed_largest(path)).same
+
+
+def test_num_jitters_validation():
+    with pytest.raises(ValueError, match="num_jitters must be an int >= 0"):
+        make_embedder("dlib-onnx", num_jitters=-1)
+    with pytest.raises(ValueError, match="dlib and dlib-onnx embedders only"):
+        make_embedder("arcface:/nonexistent.onnx", num_jitters=3)

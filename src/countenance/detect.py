@@ -1,25 +1,34 @@
 """Stage 1: find faces in an image and place their 5 landmarks.
 
-A *detector backend* only proposes boxes (:class:`BoxDetector`). :class:`FaceDetector` adds
-the policy a user needs on real photos: how much to upsample for small faces, trying the
-other rotations when nothing is found upright, and 5-point landmarks for alignment.
+A *detector backend* only proposes faces (:class:`BoxDetector`, returning :class:`Detection`:
+a box, a score and, from detectors that give them, 5 ArcFace-order keypoints).
+:class:`FaceDetector` adds the policy a user needs on real photos: how much to upsample for
+small faces, trying the other rotations when nothing is found upright, and dlib's 5-point
+landmarks for alignment.
+
+Backends by name (:data:`DETECTORS`): ``hog`` and ``cnn`` (dlib), ``yunet`` (ONNX, needs
+``countenance models pull yunet``). The name ``"auto"`` picks ``yunet`` when its model is
+installed and ``hog`` otherwise (:func:`make_box_detector`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 import numpy as np
 
-from .backends.dlib_backend import DlibCnnDetector, DlibHogDetector, DlibLandmarker
-from .errors import UnknownBackend
+from .backends._ort import check_threads
+from .errors import ModelError, UnknownBackend
 from .faces import Box, Face
 
 __all__ = [
+    "Detection",
     "BoxDetector",
     "DETECTORS",
+    "AUTO",
     "make_box_detector",
     "FaceDetector",
     "largest_face",
@@ -27,31 +36,110 @@ __all__ = [
     "rotate_image",
 ]
 
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class Detection:
+    """One face proposed by a detector backend, in pixels of the image the backend was given.
+
+    ``score`` is in the backend's own units (HOG: SVM margin; CNN: confidence; YuNet:
+    probability in 0..1); higher is more certain. ``keypoints`` is ``(5, 2) float32`` (x, y)
+    in the ArcFace order (see :class:`~countenance.faces.Face`), or None when the backend
+    gives none. ``landmark_box`` is the box dlib's 5-point shape predictor should be run on
+    when it differs from ``box`` (the predictor was trained on dlib HOG boxes, so other
+    detectors' boxes are mapped to look like one); None means ``box``.
+    """
+
+    box: Box
+    score: float
+    keypoints: np.ndarray | None = None
+    landmark_box: Box | None = None
+
+    def __post_init__(self) -> None:
+        if self.keypoints is not None:
+            points = np.asarray(self.keypoints, dtype=np.float32)
+            if points.shape != (5, 2):
+                raise ValueError(f"keypoints must have shape (5, 2), got {points.shape}")
+            object.__setattr__(self, "keypoints", points)
+
 
 class BoxDetector(Protocol):
-    """A detector backend: boxes and scores, nothing else."""
+    """A detector backend: :class:`Detection` s (box, score, optional keypoints), nothing else.
+
+    Optional members, read by :class:`FaceDetector`:
+
+    - ``auto_upsample_levels(height, width) -> list[int]``: the upsample levels tried in turn
+      for ``upsample="auto"`` (the first that finds a face wins); without it, dlib HOG's
+      policy is used.
+    - ``confident_score: float``: a face scoring at least this settles the image's
+      orientation; a lower best score makes :class:`FaceDetector` try the other rotations
+      too. Without it, any face settles it.
+    """
 
     name: str
 
-    def detect(self, image: np.ndarray, upsample: int = 0) -> list[tuple[Box, float]]:
-        """Faces in ``image`` ((H, W, 3) uint8 RGB) as ``(box, score)``; upsample doubles the size n times."""
+    def detect(self, image: np.ndarray, upsample: int = 0) -> list[Detection]:
+        """Faces in ``image`` ((H, W, 3) uint8 RGB); ``upsample`` doubles the working size n times."""
         ...
 
 
-#: Detector backends by name. Each entry builds a fresh backend (backends are not thread-safe).
-DETECTORS: dict[str, Callable[[], BoxDetector]] = {
-    "hog": DlibHogDetector,
-    "cnn": DlibCnnDetector,
+def _hog(threads: int) -> BoxDetector:
+    from .backends.dlib_backend import DlibHogDetector
+
+    return DlibHogDetector()
+
+
+def _cnn(threads: int) -> BoxDetector:
+    from .backends.dlib_backend import DlibCnnDetector
+
+    return DlibCnnDetector()
+
+
+def _yunet(threads: int) -> BoxDetector:
+    from .backends.yunet import YuNetDetector
+
+    return YuNetDetector(threads=threads)
+
+
+#: Detector backends by name: each entry builds a fresh backend (backends are not
+#: thread-safe) given the number of intra-op threads (used by ONNX backends; dlib's are
+#: single-threaded and ignore it).
+DETECTORS: dict[str, Callable[[int], BoxDetector]] = {
+    "hog": _hog,
+    "cnn": _cnn,
+    "yunet": _yunet,
 }
 
+#: The detector name that picks the fastest installed backend (see :func:`make_box_detector`).
+AUTO = "auto"
 
-def make_box_detector(name: str) -> BoxDetector:
-    """Build the detector backend registered as ``name``."""
+
+def make_box_detector(name: str, *, threads: int = 1) -> BoxDetector:
+    """Build the detector backend registered as ``name``; ONNX ones use ``threads`` intra-op threads.
+
+    ``"auto"`` builds ``yunet`` when its model is installed (``countenance models pull
+    yunet``, checksum verified) and ``hog`` otherwise, or when building YuNet fails (logged).
+    """
+    check_threads(threads)
+    if name == AUTO:
+        from .model_registry import installed_model_path
+
+        try:
+            installed_model_path("yunet")
+        except ModelError:
+            return _hog(threads)
+        try:
+            return _yunet(threads)
+        except Exception as error:  # noqa: BLE001 - any failure of the optional fast path
+            _log.warning("YuNet detector unavailable (%s); using dlib's HOG detector", error)
+            return _hog(threads)
     try:
         factory = DETECTORS[name]
     except KeyError:
-        raise UnknownBackend(f"unknown detector {name!r}; choose one of {', '.join(sorted(DETECTORS))}") from None
-    return factory()
+        known = ", ".join(sorted(DETECTORS))
+        raise UnknownBackend(f"unknown detector {name!r}; choose one of {known} or {AUTO!r}") from None
+    return factory(threads)
 
 
 Upsample = int | Literal["auto"]
@@ -65,11 +153,10 @@ _MAX_UPSAMPLED_PIXELS = 16_000_000
 # common sideways phone photos; 180 is rarer).
 _FALLBACK_ROTATIONS = (90, 270, 180)
 
-
-@dataclass(frozen=True)
-class _Found:
-    box: Box
-    score: float
+# Faces whose keypoints say they are turned further than this from upright are left to
+# the rotation that makes them upright: dlib's landmark predictor needs an upright face,
+# and YuNet finds some sideways and upside-down faces (HOG finds none).
+_MAX_ROLL_DEGREES = 45.0
 
 
 class FaceDetector:
@@ -78,14 +165,31 @@ class FaceDetector:
     Parameters
     ----------
     detector:
-        name of a registered backend (``"hog"``, ``"cnn"``) or a backend object.
+        name of a registered backend (``"hog"``, ``"cnn"``, ``"yunet"``), ``"auto"`` (yunet
+        when installed, else hog), or a backend object.
     upsample:
-        how many times to double the image before detecting, or ``"auto"``: once for images
-        whose longer side is at most 1300 px, else not; and one level more when nothing is
-        found, as long as the upsampled image stays under 16 MP.
+        how many times to double the image before detecting, or ``"auto"``: the backend's own
+        policy when it has one (YuNet: no upsampling; it picks its working sizes itself), else
+        once for images whose longer side is at most 1300 px, else not; and one level more
+        when nothing is found, as long as the upsampled image stays under 16 MP.
     try_rotations:
         when no face is found upright, try the image turned 90, 270 and 180 degrees and keep
-        the first rotation that finds a face (``Face.rotation`` says which).
+        the first rotation that finds a face (``Face.rotation`` says which). For a backend
+        with a ``confident_score`` (YuNet, which finds some upside-down faces as upright ones
+        with low scores), a low-scoring upright result also makes it try the rotations, and
+        the first one that finds a face scoring at least ``confident_score`` wins; if none
+        does, the upright faces are kept, or when there were none, the rotation whose best
+        face scored highest.
+        Faces whose keypoints show them turned more than 45 degrees from upright (in-plane)
+        are not reported from the orientation that found them, only from one that makes
+        them upright.
+    threads:
+        intra-op threads of an ONNX backend built from a name.
+
+    Every face gets dlib 5-point ``landmarks`` (the predictor runs on the backend's
+    ``landmark_box``); ``keypoints`` are set when the backend gives them (YuNet). Boxes,
+    landmarks and keypoints are in the coordinates of the image as given, whatever rotation
+    found the face.
     """
 
     def __init__(
@@ -94,10 +198,13 @@ class FaceDetector:
         *,
         upsample: Upsample = "auto",
         try_rotations: bool = True,
+        threads: int = 1,
     ) -> None:
+        from .backends.dlib_backend import DlibLandmarker
+
         if upsample != "auto" and (not isinstance(upsample, int) or upsample < 0 or upsample > 3):
             raise ValueError(f"upsample must be 'auto' or an int in 0..3, got {upsample!r}")
-        self.backend = make_box_detector(detector) if isinstance(detector, str) else detector
+        self.backend = make_box_detector(detector, threads=threads) if isinstance(detector, str) else detector
         self.upsample = upsample
         self.try_rotations = try_rotations
         self.landmarker = DlibLandmarker()
@@ -106,21 +213,29 @@ class FaceDetector:
         """Faces in ``image`` ((H, W, 3) uint8 RGB), largest first; empty when there are none."""
         found = self._detect_upright(image)
         rotation = 0
-        if not found and self.try_rotations:
+        if self.try_rotations and not self._confident(found):
+            best_guess: tuple[int, list[Detection]] | None = None  # for when nothing is found upright
             for degrees in _FALLBACK_ROTATIONS:
-                found = self._detect_upright(rotate_image(image, degrees))
-                if found:
-                    rotation = degrees
+                turned_found = self._detect_upright(rotate_image(image, degrees))
+                if self._confident(turned_found):
+                    found, rotation = turned_found, degrees
                     break
+                if turned_found and (best_guess is None or _best_score(turned_found) > _best_score(best_guess[1])):
+                    best_guess = (degrees, turned_found)
+            else:
+                if not found and best_guess is not None:
+                    rotation, found = best_guess
         faces = []
         turned = rotate_image(image, rotation) if rotation else image
         for item in found:
-            points = self.landmarker.landmarks(turned, item.box)
+            points = self.landmarker.landmarks(turned, item.landmark_box or item.box)
+            keypoints = item.keypoints
             faces.append(
                 Face(
                     box=_unrotate_box(item.box, rotation, image.shape),
                     detection_score=item.score,
                     landmarks=_unrotate_points(points, rotation, image.shape),
+                    keypoints=None if keypoints is None else _unrotate_points(keypoints, rotation, image.shape),
                     rotation=rotation,
                     detector=self.backend.name,
                 )
@@ -128,24 +243,49 @@ class FaceDetector:
         faces.sort(key=lambda face: face.box.area, reverse=True)
         return faces
 
+    def _confident(self, found: list[Detection]) -> bool:
+        """Whether ``found`` settles the orientation: any face for backends without a
+        ``confident_score``, else a face scoring at least that."""
+        if not found:
+            return False
+        confident_score = getattr(self.backend, "confident_score", None)
+        return confident_score is None or _best_score(found) >= confident_score
+
     def _levels(self, image: np.ndarray) -> list[int]:
         if self.upsample != "auto":
             return [int(self.upsample)]
         height, width = image.shape[:2]
+        policy = getattr(self.backend, "auto_upsample_levels", None)
+        if policy is not None:
+            return list(policy(height, width))
         first = 1 if max(height, width) <= _AUTO_UPSAMPLE_MAX_SIDE else 0
         levels = [first]
         if height * width * 4 ** (first + 1) <= _MAX_UPSAMPLED_PIXELS:
             levels.append(first + 1)
         return levels
 
-    def _detect_upright(self, image: np.ndarray) -> list[_Found]:
+    def _detect_upright(self, image: np.ndarray) -> list[Detection]:
+        height, width = image.shape[:2]
         for level in self._levels(image):
-            found = [_Found(box.clipped(image.shape[1], image.shape[0]), score)
-                     for box, score in self.backend.detect(image, level)]
-            found = [f for f in found if f.box.area > 0]
+            found = [replace(d, box=d.box.clipped(width, height)) for d in self.backend.detect(image, level)]
+            found = [d for d in found if d.box.area > 0 and _roughly_upright(d.keypoints)]
             if found:
                 return found
         return []
+
+
+def _best_score(found: list[Detection]) -> float:
+    return max((d.score for d in found), default=float("-inf"))
+
+
+def _roughly_upright(keypoints: np.ndarray | None) -> bool:
+    """Whether keypoints (ArcFace order) show a face within 45 degrees of upright; True without keypoints."""
+    if keypoints is None:
+        return True
+    eyes = (keypoints[0] + keypoints[1]) / 2.0
+    mouth = (keypoints[3] + keypoints[4]) / 2.0
+    down_x, down_y = float(mouth[0] - eyes[0]), float(mouth[1] - eyes[1])
+    return down_y > 0 and abs(np.degrees(np.arctan2(down_x, down_y))) <= _MAX_ROLL_DEGREES
 
 
 def largest_face(faces: list[Face]) -> Face | None:

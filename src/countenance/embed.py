@@ -3,21 +3,30 @@
 An :class:`Embedder` owns its alignment (dlib's 150 px chip, ArcFace's 112 px crop, ...)
 because the alignment is part of what the model was trained on. Its :class:`ModelSpec`
 says how its templates are compared.
+
+Backends by name (:func:`make_embedder`): ``dlib`` (dlib's ResNet run by dlib), ``dlib-onnx``
+(the same network run by ONNX Runtime, ~12x faster; same :class:`ModelSpec`, so the two
+give interchangeable templates), ``arcface:<path to model.onnx>`` (any ArcFace-style ONNX
+model described by a JSON sidecar, see :mod:`countenance.backends.arcface_onnx`), and
+``"auto"``: ``dlib-onnx`` when ONNX Runtime is there and the conversion works, else ``dlib``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
 
-from .backends.dlib_backend import DlibResNetEmbedder
+from .backends._ort import check_threads
 from .errors import UnknownBackend
 from .faces import Face, ModelSpec, Template
 
-__all__ = ["Embedder", "EMBEDDERS", "make_embedder", "embed_faces"]
+__all__ = ["Embedder", "EMBEDDERS", "AUTO", "ARCFACE_PREFIX", "make_embedder", "embed_faces"]
+
+_log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
@@ -31,19 +40,66 @@ class Embedder(Protocol):
         ...
 
 
-#: Embedding backends by name.
-EMBEDDERS: dict[str, Callable[[], Embedder]] = {
-    "dlib": DlibResNetEmbedder,
+def _dlib(threads: int, num_jitters: int) -> Embedder:
+    from .backends.dlib_backend import DlibResNetEmbedder
+
+    return DlibResNetEmbedder(num_jitters=num_jitters)
+
+
+def _dlib_onnx(threads: int, num_jitters: int) -> Embedder:
+    from .backends.dlib_onnx_embedder import DlibOnnxEmbedder
+
+    return DlibOnnxEmbedder(threads=threads, num_jitters=num_jitters)
+
+
+#: Embedding backends by name: each entry builds one given the number of intra-op threads
+#: (used by ONNX backends; dlib runs on one thread and ignores it) and of jitters (test-time
+#: averaging over perturbed chips; 0 = none).
+EMBEDDERS: dict[str, Callable[[int, int], Embedder]] = {
+    "dlib": _dlib,
+    "dlib-onnx": _dlib_onnx,
 }
 
+#: The embedder name that picks the fastest working backend for dlib's model.
+AUTO = "auto"
+#: ``arcface:<path>`` names an ArcFace-style ONNX model file (spec in its JSON sidecar).
+ARCFACE_PREFIX = "arcface:"
 
-def make_embedder(name: str) -> Embedder:
-    """Build the embedding backend registered as ``name``."""
+
+def make_embedder(name: str, *, threads: int = 1, num_jitters: int = 0) -> Embedder:
+    """Build the embedding backend called ``name`` (see the module doc); ONNX ones use ``threads``.
+
+    ``num_jitters`` > 0 averages each template over that many perturbed copies of the face
+    (dlib and dlib-onnx only; N times slower, slightly more accurate).
+
+    ``"auto"`` builds ``dlib-onnx`` and, if that fails (no ONNX Runtime, the model cannot be
+    converted or cached), logs a warning and builds ``dlib``: the same model, so the
+    templates are the same either way.
+    """
+    check_threads(threads)
+    if name.startswith(ARCFACE_PREFIX):
+        from .backends.arcface_onnx import ArcFaceOnnxEmbedder
+
+        path = name[len(ARCFACE_PREFIX) :]
+        if not path:
+            raise UnknownBackend(f"embedder {name!r} names no model; use arcface:/path/to/model.onnx")
+        if num_jitters:
+            raise ValueError("num_jitters is supported by the dlib and dlib-onnx embedders only")
+        return ArcFaceOnnxEmbedder(path, threads=threads)
+    if name == AUTO:
+        try:
+            return _dlib_onnx(threads, num_jitters)
+        except Exception as error:  # noqa: BLE001 - any failure of the optional fast path (ONNX Runtime raises plain Exceptions)
+            _log.warning("dlib-onnx embedder unavailable (%s); using dlib's own, slower ResNet", error)
+            return _dlib(threads, num_jitters)
     try:
         factory = EMBEDDERS[name]
     except KeyError:
-        raise UnknownBackend(f"unknown embedder {name!r}; choose one of {', '.join(sorted(EMBEDDERS))}") from None
-    return factory()
+        known = ", ".join(sorted(EMBEDDERS))
+        raise UnknownBackend(
+            f"unknown embedder {name!r}; choose one of {known}, {AUTO!r} or '{ARCFACE_PREFIX}/path/to/model.onnx'"
+        ) from None
+    return factory(threads, num_jitters)
 
 
 def embed_faces(embedder: Embedder, image: np.ndarray, faces: list[Face]) -> list[Face]:

@@ -24,23 +24,36 @@ class Pipeline:
 
     Parameters
     ----------
-    detector: ``"hog"`` (default), ``"cnn"``, or a detector backend object.
-    embedder: ``"dlib"`` (default) or an embedder backend object.
+    detector: ``"auto"`` (default: ``"yunet"`` when its model is installed, else ``"hog"``),
+        ``"hog"``, ``"cnn"``, ``"yunet"``, or a detector backend object.
+    embedder: ``"auto"`` (default: ``"dlib-onnx"`` when ONNX Runtime works, else ``"dlib"``;
+        both give the same ``dlib-resnet-v1`` templates), ``"dlib"``, ``"dlib-onnx"``,
+        ``"arcface:/path/to/model.onnx"``, or an embedder backend object.
     upsample, try_rotations: see :class:`~countenance.detect.FaceDetector`.
     max_pixels: images with more pixels are refused (decompression bomb guard).
+    threads: intra-op threads of the ONNX backends built from names (1: all work on the
+        calling thread; use more for one pipeline on a many-core machine, or keep 1 and run
+        one pipeline per process).
+    num_jitters: average each template over that many perturbed copies of the face (0: none;
+        dlib and dlib-onnx only; N times the embedding cost for a little accuracy).
     """
 
     def __init__(
         self,
         *,
-        detector: str | BoxDetector = "hog",
-        embedder: str | Embedder = "dlib",
+        detector: str | BoxDetector = "auto",
+        embedder: str | Embedder = "auto",
         upsample: Upsample = "auto",
         try_rotations: bool = True,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        threads: int = 1,
+        num_jitters: int = 0,
     ) -> None:
-        self.face_detector = FaceDetector(detector, upsample=upsample, try_rotations=try_rotations)
-        self.embedder = make_embedder(embedder) if isinstance(embedder, str) else embedder
+        self.face_detector = FaceDetector(detector, upsample=upsample, try_rotations=try_rotations, threads=threads)
+        if isinstance(embedder, str):
+            self.embedder = make_embedder(embedder, threads=threads, num_jitters=num_jitters)
+        else:
+            self.embedder = embedder
         self.max_pixels = max_pixels
 
     @property
@@ -85,7 +98,7 @@ def detect(image: ImageInput, *, pipeline: Pipeline | None = None) -> list[Face]
 
 
 def embed(image: ImageInput, *, pipeline: Pipeline | None = None) -> list[Face]:
-    """Faces in ``image`` with their templates (128-d dlib vectors by default), largest first."""
+    """Faces in ``image`` with their templates (128-d ``dlib-resnet-v1`` vectors by default), largest first."""
     return (pipeline or default_pipeline()).embed(image)
 
 

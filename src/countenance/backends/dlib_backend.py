@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..detect import Detection
 from ..faces import Box, Face, ModelSpec
 
 __all__ = [
@@ -72,7 +73,7 @@ def _box_to_rect(box: Box):
 
 
 class DlibHogDetector:
-    """dlib's HOG frontal face detector. ``detect`` returns ``(box, score)`` pairs."""
+    """dlib's HOG frontal face detector: boxes and SVM scores, no keypoints."""
 
     name = "hog"
 
@@ -82,9 +83,9 @@ class DlibHogDetector:
         self._detector = dlib.get_frontal_face_detector()
         self.adjust_threshold = adjust_threshold
 
-    def detect(self, image: np.ndarray, upsample: int = 0) -> list[tuple[Box, float]]:
+    def detect(self, image: np.ndarray, upsample: int = 0) -> list[Detection]:
         rects, scores, _ = self._detector.run(image, upsample, self.adjust_threshold)
-        return [(_rect_to_box(r), float(s)) for r, s in zip(rects, scores)]
+        return [Detection(_rect_to_box(r), float(s)) for r, s in zip(rects, scores)]
 
 
 class DlibCnnDetector:
@@ -97,8 +98,8 @@ class DlibCnnDetector:
 
         self._detector = dlib.cnn_face_detection_model_v1(str(dlib_model_path("mmod_human_face_detector.dat")))
 
-    def detect(self, image: np.ndarray, upsample: int = 0) -> list[tuple[Box, float]]:
-        return [(_rect_to_box(d.rect), float(d.confidence)) for d in self._detector(image, upsample)]
+    def detect(self, image: np.ndarray, upsample: int = 0) -> list[Detection]:
+        return [Detection(_rect_to_box(d.rect), float(d.confidence)) for d in self._detector(image, upsample)]
 
 
 class DlibLandmarker:

@@ -52,6 +52,7 @@ __all__ = [
     "CHIP_SIZE",
     "DESCRIPTOR_SIZE",
     "DAT_FILENAME",
+    "CONVERTER_VERSION",
 ]
 
 INPUT_NAME = "chips"
@@ -575,7 +576,8 @@ def convert_dlib_resnet(dat_path: str | os.PathLike[str], onnx_path: str | os.Pa
 def ensure_dlib_resnet_onnx(cache_dir: Path, dat_path: str | os.PathLike[str] | None = None) -> Path:
     """Path of the converted ONNX model in ``cache_dir``, converting only when needed.
 
-    The file is ``dlib_resnet_v1-<first 16 hex of the .dat's sha256>.onnx`` with a sidecar
+    The file is ``dlib_resnet_v1-c<CONVERTER_VERSION>-<first 16 hex of the .dat's sha256>.onnx``
+    (so a new converter, or other weights, never reuse an old conversion) with a sidecar
     ``<that name>.sha256`` holding the ONNX file's sha256. A cached file whose hash does not
     match its sidecar (or has none) is converted again. ``dat_path`` defaults to the .dat in
     the installed ``face_recognition_models`` package. Safe when several processes call it
@@ -589,7 +591,7 @@ def ensure_dlib_resnet_onnx(cache_dir: Path, dat_path: str | os.PathLike[str] | 
         dat = Path(dat_path)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    name = f"dlib_resnet_v1-{_sha256_file(dat)[:16]}.onnx"
+    name = f"dlib_resnet_v1-c{CONVERTER_VERSION}-{_sha256_file(dat)[:16]}.onnx"
     target = cache_dir / name
     sidecar = cache_dir / f"{name}.sha256"
     if target.is_file() and sidecar.is_file():

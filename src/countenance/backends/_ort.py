@@ -1,0 +1,31 @@
+"""ONNX Runtime sessions as every ONNX backend here builds them: CPU, a fixed thread count."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["make_session", "check_threads"]
+
+
+def check_threads(threads: int) -> int:
+    """``threads`` if it is an int >= 1; ValueError naming the value otherwise."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an int >= 1, got {threads!r}")
+    return threads
+
+
+def make_session(model: str | os.PathLike[str] | bytes, threads: int = 1) -> Any:
+    """An ``onnxruntime.InferenceSession`` for ``model`` (a path or serialised bytes) on the CPU.
+
+    ``threads`` is the intra-op thread count (1: everything on the calling thread); operators
+    run sequentially (inter-op 1), so ``threads`` is the whole CPU use of one inference.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = check_threads(threads)
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    source = model if isinstance(model, bytes) else os.fspath(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
