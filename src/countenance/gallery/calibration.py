@@ -1,0 +1,200 @@
+"""False-match rates measured on impostor comparisons, and thresholds for a target FPIR.
+
+A :class:`Calibration` is a model's impostor distance distribution, stored as a table of
+``(distance, fmr)`` points: ``fmr[i]`` is the fraction of impostor comparisons (two images of
+different people) whose distance is ``<= distance[i]``. From it:
+
+- :meth:`Calibration.false_match_rate` ``FMR(d)``: how often one comparison with a stranger
+  comes out at distance ``d`` or closer (log-linear interpolation between table points);
+- :func:`fmr_for_fpir` and :meth:`Calibration.threshold_for_fpir`: the per-comparison FMR and
+  the distance threshold at which a search of ``N`` templates has a false-positive
+  identification rate ``FPIR = 1 - (1 - FMR)^N`` equal to the target.
+
+Tables ship in ``countenance/calibration/<model>.json``; ``scripts/calibrate.py`` rebuilds them
+from LFW. Outside the measured range the figures are clamped: below the smallest impostor
+distance FMR is reported as the table's floor ``1 / impostor_pairs`` (an upper bound).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import GalleryError
+
+__all__ = ["Calibration", "fmr_for_fpir", "fpir_for_fmr", "build_calibration", "load_calibration"]
+
+
+def fmr_for_fpir(fpir: float, n_templates: int) -> float:
+    """Per-comparison FMR at which ``n_templates`` independent comparisons give ``fpir``.
+
+    ``FMR = 1 - (1 - FPIR)^(1/N)``; with ``N <= 1`` it is ``fpir`` itself.
+    """
+    if not 0.0 < fpir < 1.0:
+        raise ValueError(f"a target FPIR must be in (0, 1), got {fpir!r}")
+    n = max(int(n_templates), 1)
+    return -math.expm1(math.log1p(-fpir) / n)
+
+
+def fpir_for_fmr(fmr: float, n_templates: int) -> float:
+    """``1 - (1 - fmr)^N``: the chance that a stranger matches at least one of ``N`` templates."""
+    n = max(int(n_templates), 0)
+    return -math.expm1(n * math.log1p(-min(max(fmr, 0.0), 1.0 - 1e-16)))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A model's impostor distance distribution as a table (see the module docstring).
+
+    ``distances`` and ``fmr`` are ``(K,) float64``, both strictly increasing; ``fmr[0]`` is
+    ``1 / impostor_pairs`` and ``fmr[-1]`` is 1.
+    """
+
+    model: str
+    metric: str
+    distances: np.ndarray
+    fmr: np.ndarray
+    impostor_pairs: int
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        d = np.asarray(self.distances, dtype=np.float64)
+        f = np.asarray(self.fmr, dtype=np.float64)
+        if d.ndim != 1 or d.shape != f.shape or d.size < 2:
+            raise ValueError("a calibration table needs two 1-D arrays of the same length >= 2")
+        if np.any(np.diff(d) <= 0) or np.any(np.diff(f) <= 0) or f[0] <= 0 or f[-1] > 1:
+            raise ValueError("calibration distances and FMRs must be strictly increasing, FMR in (0, 1]")
+        object.__setattr__(self, "distances", d)
+        object.__setattr__(self, "fmr", f)
+
+    @property
+    def floor(self) -> float:
+        """The smallest FMR the table resolves (``fmr[0]``)."""
+        return float(self.fmr[0])
+
+    def false_match_rate(self, distance: float) -> float:
+        """FMR at ``distance``: the fraction of impostor comparisons at that distance or closer.
+
+        Clamped to ``[floor, 1]``: a distance below every measured impostor gets ``floor``.
+        """
+        if not math.isfinite(distance):
+            return 1.0 if distance > 0 else self.floor
+        if distance <= self.distances[0]:
+            return self.floor
+        log_fmr = np.interp(distance, self.distances, np.log(self.fmr))
+        return float(np.exp(log_fmr))
+
+    def distance_at_fmr(self, fmr: float) -> float:
+        """The largest distance whose FMR is ``<= fmr`` (interpolated); the table's first
+        distance when ``fmr`` is below its floor (a conservative threshold)."""
+        if fmr <= self.floor:
+            return float(self.distances[0])
+        return float(np.interp(math.log(min(fmr, 1.0)), np.log(self.fmr), self.distances))
+
+    def threshold_for_fpir(self, fpir: float, n_templates: int) -> float:
+        """Distance threshold giving a false-positive identification rate ``fpir`` over ``n_templates``."""
+        return self.distance_at_fmr(fmr_for_fpir(fpir, n_templates))
+
+    # ------------------------------------------------------------ persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "metric": self.metric,
+            "impostor_pairs": self.impostor_pairs,
+            "source": self.source,
+            **self.extra,
+            "table": {
+                "distance": [round(float(v), 6) for v in self.distances],
+                "fmr": [float(f"{v:.6g}") for v in self.fmr],
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> Calibration:
+        try:
+            table = document["table"]
+            known = {"model", "metric", "impostor_pairs", "source", "table"}
+            return cls(
+                model=str(document["model"]),
+                metric=str(document["metric"]),
+                distances=np.array(table["distance"], dtype=np.float64),
+                fmr=np.array(table["fmr"], dtype=np.float64),
+                impostor_pairs=int(document["impostor_pairs"]),
+                source=str(document.get("source", "")),
+                extra={k: v for k, v in document.items() if k not in known},
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise GalleryError(f"not a calibration table ({error})") from None
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+
+
+def load_calibration(model: str, path: str | os.PathLike[str] | None = None) -> Calibration | None:
+    """The calibration table of ``model``: from ``path``, else the one shipped in the package.
+
+    None when the package ships none for this model (a model it was never calibrated for).
+    Raises GalleryError if the file is for another model or unreadable.
+    """
+    if path is None:
+        resource = resources.files("countenance.calibration").joinpath(f"{model}.json")
+        if not resource.is_file():
+            return None
+        text, where = resource.read_text(), f"package calibration {model}.json"
+    else:
+        where = os.fspath(path)
+        try:
+            text = Path(path).read_text()
+        except OSError as error:
+            raise GalleryError(f"{where}: cannot read calibration ({error.strerror or error})") from None
+    try:
+        calibration = Calibration.from_dict(json.loads(text))
+    except json.JSONDecodeError as error:
+        raise GalleryError(f"{where}: not JSON ({error})") from None
+    if calibration.model != model:
+        raise GalleryError(f"{where}: calibration is for model {calibration.model!r}, not {model!r}")
+    return calibration
+
+
+def build_calibration(
+    impostor_distances: np.ndarray,
+    *,
+    model: str,
+    metric: str,
+    points_per_decade: int = 20,
+    source: str = "",
+    extra: dict[str, Any] | None = None,
+) -> Calibration:
+    """A table from raw impostor distances: the distance quantile at FMR levels spaced
+    ``points_per_decade`` per decade from ``1 / n`` up to 1, plus the extremes.
+
+    ``fmr`` at a table point is the exact empirical fraction of distances ``<=`` it. Ties and
+    levels closer than one comparison apart are merged (both columns stay strictly increasing).
+    """
+    d = np.sort(np.asarray(impostor_distances, dtype=np.float64).ravel())
+    d = d[np.isfinite(d)]
+    n = d.size
+    if n < 2:
+        raise ValueError("need at least 2 impostor distances")
+    decades = math.log10(n)
+    levels = np.unique(np.concatenate([
+        np.logspace(-decades, 0, int(math.ceil(decades * points_per_decade)) + 1),
+        np.linspace(0.05, 1.0, 20),  # the body, where the log grid is sparse
+    ]))
+    ranks = np.unique(np.clip(np.ceil(levels * n - 1e-9).astype(np.int64), 1, n))  # k-th smallest, 1-based
+    ranks = np.unique(np.concatenate([[1], ranks]))
+    distances = d[ranks - 1]
+    # Exact FMR at each distance: the count of distances <= it (accounts for ties).
+    counts = np.searchsorted(d, distances, side="right")
+    distances, index = np.unique(distances, return_index=True)
+    fmr = counts[index] / n
+    return Calibration(model, metric, distances, fmr, n, source, dict(extra or {}))

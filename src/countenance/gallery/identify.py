@@ -1,0 +1,143 @@
+"""Open-set identification results, and the pure functions that rank and decide them.
+
+A search returns the nearest *templates*; a person may have several, so candidates are
+ranked per *subject* by their nearest template. The decision is the first candidate when
+its distance is within the threshold, else ``None`` ("unknown").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..faces import Box
+
+__all__ = ["Candidate", "FaceIdentification", "Identification", "Verification", "rank_subjects", "decide"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A subject a face may be.
+
+    ``distance`` is in the model's metric to the subject's nearest template (lower is more
+    alike); ``similarity`` is the cosine similarity to that template in [-1, 1];
+    ``expected_false_match_rate`` is the calibrated per-comparison FMR at ``distance`` (how
+    often a stranger's face comes this close to one template), None without a calibration.
+    """
+
+    subject: str
+    distance: float
+    similarity: float
+    expected_false_match_rate: float | None
+    template_id: int
+
+    def to_dict(self) -> dict[str, Any]:
+        fmr = self.expected_false_match_rate
+        return {
+            "subject": self.subject,
+            "similarity": round(self.similarity, 6),
+            "distance": round(self.distance, 6),
+            "expected_false_match_rate": float(f"{fmr:.3g}") if fmr is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class FaceIdentification:
+    """One face of a probe: its box, the decision (a subject, or None for unknown), the top candidates."""
+
+    box: Box
+    decision: str | None
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def name(self) -> str:
+        return self.decision if self.decision is not None else "unknown"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "box": [round(v, 1) for v in self.box.to_list()],
+            "decision": self.name,
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+@dataclass(frozen=True)
+class Identification:
+    """Every face of one probe image, searched against ``templates`` enrolled templates.
+
+    ``threshold`` is the distance at which a candidate is accepted; ``target_fpir`` the false
+    positive identification rate it was set for (None when given directly or uncalibrated).
+    """
+
+    query_sha256: str
+    faces: tuple[FaceIdentification, ...]
+    threshold: float
+    target_fpir: float | None
+    templates: int
+    path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "sha256": self.query_sha256,
+            "threshold": round(self.threshold, 6),
+            "target_fpir": self.target_fpir,
+            "templates": self.templates,
+            "faces": [f.to_dict() for f in self.faces],
+        }
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Is the largest face of a probe the enrolled ``subject``? (1:1 against their templates)"""
+
+    subject: str
+    same: bool
+    distance: float
+    similarity: float
+    threshold: float
+    expected_false_match_rate: float | None
+    box: Box
+    query_sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        fmr = self.expected_false_match_rate
+        return {
+            "subject": self.subject,
+            "same": self.same,
+            "distance": round(self.distance, 6),
+            "similarity": round(self.similarity, 6),
+            "threshold": round(self.threshold, 6),
+            "expected_false_match_rate": float(f"{fmr:.3g}") if fmr is not None else None,
+            "box": [round(v, 1) for v in self.box.to_list()],
+            "sha256": self.query_sha256,
+        }
+
+
+def rank_subjects(
+    distances: np.ndarray, template_ids: np.ndarray, subject_of: dict[int, str], k: int
+) -> list[tuple[str, float, int]]:
+    """The ``k`` nearest subjects as ``(subject, distance, template id)``, nearest first.
+
+    ``distances`` and ``template_ids`` are one query's search row (``(m,)``, padded with
+    ``inf`` / ``-1``); each subject counts once, at its nearest template. Ids missing from
+    ``subject_of`` (deleted since the index was read) are dropped. Ties keep search order.
+    """
+    best: dict[str, tuple[float, int]] = {}
+    for distance, template_id in zip(np.asarray(distances, dtype=np.float64).tolist(), np.asarray(template_ids).tolist(), strict=True):
+        subject = subject_of.get(int(template_id)) if template_id >= 0 else None
+        if subject is None or not np.isfinite(distance):
+            continue
+        if subject not in best or distance < best[subject][0]:
+            best[subject] = (distance, int(template_id))
+    ranked = sorted(best.items(), key=lambda item: item[1][0])
+    return [(subject, distance, template_id) for subject, (distance, template_id) in ranked[:k]]
+
+
+def decide(candidates: list[Candidate] | tuple[Candidate, ...], threshold: float) -> str | None:
+    """The nearest candidate's subject when its distance is ``<= threshold``; None (unknown) otherwise or when empty."""
+    if not candidates or not candidates[0].distance <= threshold:
+        return None
+    return candidates[0].subject

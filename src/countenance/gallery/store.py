@@ -1,0 +1,554 @@
+"""The gallery's source of truth: one SQLite database (WAL) of subjects, consent records,
+templates (vectors, provenance, optional face crops), opt-outs and the audit log.
+
+Every change is one transaction. Deleted rows are overwritten with zeros (``secure_delete``)
+and :meth:`Store.erase_freed` checkpoints and empties the WAL and hands freed pages back
+(``incremental_vacuum``), so that deleted templates leave no bytes on disk. Timestamps are UTC ISO 8601 strings of fixed width
+(``2026-11-22T10:00:00.000000Z``), which sort as they compare.
+
+Two counters per vector table, kept in ``meta`` and bumped in the same transaction as the
+change, let a vector index tell whether it is stale: ``<table>.generation`` (every change)
+and ``<table>.deletions`` (every deletion).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import GalleryError
+
+__all__ = [
+    "Store",
+    "SubjectRecord",
+    "ConsentRecord",
+    "TemplateRecord",
+    "OptOutRecord",
+    "AuditEntry",
+    "timestamp",
+    "VECTOR_TABLES",
+]
+
+SCHEMA_VERSION = 1
+
+#: Tables whose rows carry a vector that a vector index mirrors.
+VECTOR_TABLES = ("templates", "optouts")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subjects (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS consents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+    text TEXT NOT NULL,
+    consenter TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    given_at TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    recorded_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS templates (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+    consent_id INTEGER REFERENCES consents(id) ON DELETE SET NULL,
+    model TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    source_path TEXT,
+    source_sha256 TEXT NOT NULL,
+    box TEXT NOT NULL,
+    crop BLOB,
+    created_at TEXT NOT NULL,
+    enrolled_by TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS templates_subject ON templates(subject_id);
+CREATE INDEX IF NOT EXISTS templates_source ON templates(source_sha256);
+CREATE INDEX IF NOT EXISTS templates_created ON templates(created_at);
+CREATE TABLE IF NOT EXISTS optouts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    source_sha256 TEXT NOT NULL,
+    box TEXT NOT NULL,
+    note TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    recorded_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    query TEXT NOT NULL,
+    result TEXT NOT NULL,
+    subjects TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
+"""
+
+
+def timestamp(moment: datetime) -> str:
+    """``moment`` as a fixed-width UTC ISO 8601 string (naive datetimes are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class SubjectRecord:
+    """An enrolled person: ``templates`` is how many templates they have."""
+
+    id: int
+    name: str
+    created_at: str
+    templates: int
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """Who consented to what, when, and the evidence. ``id`` is None until stored."""
+
+    text: str
+    consenter: str
+    purpose: str
+    evidence: str
+    given_at: str
+    recorded_at: str = ""
+    recorded_by: str = ""
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "text": self.text, "consenter": self.consenter, "purpose": self.purpose,
+            "evidence": self.evidence, "given_at": self.given_at, "recorded_at": self.recorded_at,
+            "recorded_by": self.recorded_by,
+        }
+
+
+@dataclass(frozen=True)
+class TemplateRecord:
+    """One enrolled template and where it came from; ``box`` is ``[left, top, right, bottom]`` px."""
+
+    id: int
+    subject: str
+    model: str
+    source_path: str | None
+    source_sha256: str
+    box: list[float]
+    created_at: str
+    enrolled_by: str
+    consent_id: int | None
+    has_crop: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "subject": self.subject, "model": self.model, "source_path": self.source_path,
+            "source_sha256": self.source_sha256, "box": self.box, "created_at": self.created_at,
+            "enrolled_by": self.enrolled_by, "consent_id": self.consent_id, "has_crop": self.has_crop,
+        }
+
+
+@dataclass(frozen=True)
+class OptOutRecord:
+    """A person who asked never to be recognised (their template is kept only to suppress them)."""
+
+    id: int
+    model: str
+    source_sha256: str
+    box: list[float]
+    note: str
+    created_at: str
+    recorded_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "model": self.model, "source_sha256": self.source_sha256, "box": self.box,
+            "note": self.note, "created_at": self.created_at, "recorded_by": self.recorded_by,
+        }
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who did what, when, with which query (image sha256s, never images) and what came back."""
+
+    id: int
+    at: str
+    actor: str
+    action: str
+    query: Any
+    result: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "at": self.at, "actor": self.actor, "action": self.action, "query": self.query, "result": self.result}
+
+
+def _vector_blob(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def _blob_vector(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+
+
+class Store:
+    """The SQLite database of a gallery. Open with :meth:`create` or :meth:`open`.
+
+    Not shared between threads; several processes may use one database (SQLite locks it).
+    """
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+
+    # ------------------------------------------------------------ opening
+
+    @classmethod
+    def _connect(cls, path: Path) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            # Before anything else: auto_vacuum can only be chosen for a new database. It lets
+            # erase_freed hand freed pages back to the file system without a full VACUUM.
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, not only kill -9
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA secure_delete=ON")  # deleted content is overwritten with zeros
+            db.execute("PRAGMA temp_store=MEMORY")  # no temporary copies of rows on disk
+        except sqlite3.DatabaseError as error:
+            raise GalleryError(f"{path}: not a gallery database ({error})") from None
+        return db
+
+    @classmethod
+    def create(cls, path: Path, meta: dict[str, str]) -> Store:
+        """A new database at ``path`` (which must not exist) with ``meta`` entries."""
+        if path.exists():
+            raise GalleryError(f"{path}: a gallery already exists here")
+        db = cls._connect(path)
+        store = cls(path, db)
+        with store.transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            store._set_meta({"schema_version": str(SCHEMA_VERSION), **meta})
+            for table in VECTOR_TABLES:
+                store._set_meta({f"{table}.generation": "0", f"{table}.deletions": "0"})
+        return store
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        if not path.is_file():
+            raise GalleryError(f"{path.parent}: no gallery here (create one with: countenance gallery init)")
+        db = cls._connect(path)
+        store = cls(path, db)
+        try:
+            version = store.meta("schema_version")
+        except sqlite3.DatabaseError as error:
+            raise GalleryError(f"{path}: not a gallery database ({error})") from None
+        if version != str(SCHEMA_VERSION):
+            raise GalleryError(f"{path}: gallery schema version {version}, this Countenance reads {SCHEMA_VERSION}")
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction: every read inside sees one consistent state of the database
+        (inside a write transaction already, nothing more is needed)."""
+        if self._db.in_transaction:
+            yield
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------ meta
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def meta_json(self, key: str) -> Any:
+        value = self.meta(key)
+        return json.loads(value) if value is not None else None
+
+    def _set_meta(self, entries: dict[str, str]) -> None:
+        self._db.executemany(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            list(entries.items()),
+        )
+
+    def set_meta(self, entries: dict[str, str]) -> None:
+        """Set meta entries (call inside :meth:`transaction`)."""
+        self._set_meta(entries)
+
+    def _bump(self, table: str, deletion: bool) -> None:
+        keys = [f"{table}.generation"] + ([f"{table}.deletions"] if deletion else [])
+        for key in keys:
+            self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?", (key,))
+
+    def counters(self, table: str) -> tuple[int, int]:
+        """``(generation, deletions)`` of a vector table."""
+        rows = dict(self._db.execute(
+            "SELECT key, value FROM meta WHERE key IN (?, ?)", (f"{table}.generation", f"{table}.deletions")
+        ).fetchall())
+        return int(rows[f"{table}.generation"]), int(rows[f"{table}.deletions"])
+
+    # ------------------------------------------------------------ vectors (for the indexes)
+
+    def vector_stats(self, table: str, upto: int | None = None) -> tuple[int, int]:
+        """``(count, max id)`` of rows in a vector table, optionally only ids ``<= upto``."""
+        _check_table(table)
+        where, args = ("WHERE id <= ?", (upto,)) if upto is not None else ("", ())
+        count, top = self._db.execute(f"SELECT count(*), coalesce(max(id), 0) FROM {table} {where}", args).fetchone()
+        return int(count), int(top)
+
+    def iter_vectors(self, table: str, after: int = 0, batch: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(ids (n,) int64, vectors (n, D) float32)`` of rows with ``id > after``, in id order."""
+        _check_table(table)
+        last = after
+        while True:
+            rows = self._db.execute(f"SELECT id, vector FROM {table} WHERE id > ? ORDER BY id LIMIT ?", (last, batch)).fetchall()
+            if not rows:
+                return
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            yield ids, np.stack([_blob_vector(r[1]) for r in rows])
+            last = int(ids[-1])
+
+    def vectors(self, table: str, ids: list[int]) -> dict[int, np.ndarray]:
+        _check_table(table)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return {r[0]: _blob_vector(r[1]) for r in self._db.execute(f"SELECT id, vector FROM {table} WHERE id IN ({marks})", ids)}
+
+    # ------------------------------------------------------------ subjects and consent
+
+    def subject(self, name: str) -> SubjectRecord | None:
+        row = self._db.execute(
+            "SELECT s.id, s.name, s.created_at, count(t.id) FROM subjects s LEFT JOIN templates t ON t.subject_id = s.id "
+            "WHERE s.name = ? GROUP BY s.id", (name,),
+        ).fetchone()
+        return SubjectRecord(*row) if row else None
+
+    def subjects(self) -> list[SubjectRecord]:
+        rows = self._db.execute(
+            "SELECT s.id, s.name, s.created_at, count(t.id) FROM subjects s LEFT JOIN templates t ON t.subject_id = s.id "
+            "GROUP BY s.id ORDER BY s.name"
+        ).fetchall()
+        return [SubjectRecord(*r) for r in rows]
+
+    def add_subject(self, name: str, now: str) -> int:
+        return int(self._db.execute("INSERT INTO subjects(name, created_at) VALUES (?, ?)", (name, now)).lastrowid)
+
+    def add_consent(self, subject_id: int, consent: ConsentRecord) -> int:
+        return int(self._db.execute(
+            "INSERT INTO consents(subject_id, text, consenter, purpose, evidence, given_at, recorded_at, recorded_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (subject_id, consent.text, consent.consenter, consent.purpose, consent.evidence, consent.given_at,
+             consent.recorded_at, consent.recorded_by),
+        ).lastrowid)
+
+    def consents(self, subject_id: int) -> list[ConsentRecord]:
+        rows = self._db.execute(
+            "SELECT text, consenter, purpose, evidence, given_at, recorded_at, recorded_by, id FROM consents "
+            "WHERE subject_id = ? ORDER BY id", (subject_id,),
+        ).fetchall()
+        return [ConsentRecord(*r) for r in rows]
+
+    # ------------------------------------------------------------ templates
+
+    _TEMPLATE_COLUMNS = (
+        "t.id, s.name, t.model, t.source_path, t.source_sha256, t.box, t.created_at, t.enrolled_by, t.consent_id, "
+        "t.crop IS NOT NULL"
+    )
+
+    @staticmethod
+    def _template(row: tuple) -> TemplateRecord:
+        return TemplateRecord(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8], bool(row[9]))
+
+    def add_template(
+        self, subject_id: int, consent_id: int | None, model: str, vector: np.ndarray, *, source_path: str | None,
+        source_sha256: str, box: list[float], crop: bytes | None, now: str, actor: str,
+    ) -> int:
+        template_id = int(self._db.execute(
+            "INSERT INTO templates(subject_id, consent_id, model, vector, source_path, source_sha256, box, crop, created_at, enrolled_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (subject_id, consent_id, model, _vector_blob(vector), source_path, source_sha256, json.dumps(box), crop, now, actor),
+        ).lastrowid)
+        self._bump("templates", deletion=False)
+        return template_id
+
+    def templates(self, subject_id: int | None = None, ids: list[int] | None = None) -> list[TemplateRecord]:
+        sql = f"SELECT {self._TEMPLATE_COLUMNS} FROM templates t JOIN subjects s ON s.id = t.subject_id"
+        if ids is not None:
+            if not ids:
+                return []
+            rows = self._db.execute(f"{sql} WHERE t.id IN ({','.join('?' * len(ids))}) ORDER BY t.id", ids).fetchall()
+        elif subject_id is not None:
+            rows = self._db.execute(f"{sql} WHERE t.subject_id = ? ORDER BY t.id", (subject_id,)).fetchall()
+        else:
+            rows = self._db.execute(f"{sql} ORDER BY t.id").fetchall()
+        return [self._template(r) for r in rows]
+
+    def subject_names(self, template_ids: list[int]) -> dict[int, str]:
+        """``{template id: subject name}`` for the ids that exist (a deleted id is simply absent)."""
+        if not template_ids:
+            return {}
+        marks = ",".join("?" * len(template_ids))
+        return dict(self._db.execute(
+            f"SELECT t.id, s.name FROM templates t JOIN subjects s ON s.id = t.subject_id WHERE t.id IN ({marks})",
+            template_ids,
+        ).fetchall())
+
+    def has_source(self, subject_id: int, source_path: str | None, source_sha256: str) -> bool:
+        """Whether this subject already has a template from this file (same path and content)."""
+        row = self._db.execute(
+            "SELECT 1 FROM templates WHERE subject_id = ? AND source_sha256 = ? AND source_path IS ? LIMIT 1",
+            (subject_id, source_sha256, source_path),
+        ).fetchone()
+        return row is not None
+
+    def crop(self, template_id: int) -> bytes | None:
+        row = self._db.execute("SELECT crop FROM templates WHERE id = ?", (template_id,)).fetchone()
+        return row[0] if row else None
+
+    def template_ids(self, subject_id: int) -> list[int]:
+        return [r[0] for r in self._db.execute("SELECT id FROM templates WHERE subject_id = ? ORDER BY id", (subject_id,))]
+
+    def template_ids_before(self, moment: str) -> list[int]:
+        return [r[0] for r in self._db.execute("SELECT id FROM templates WHERE created_at < ? ORDER BY id", (moment,))]
+
+    def delete_templates(self, ids: list[int]) -> int:
+        """Delete templates (and then subjects left without any, with their consent records)."""
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        count = self._db.execute(f"DELETE FROM templates WHERE id IN ({marks})", ids).rowcount
+        self._db.execute("DELETE FROM subjects WHERE id NOT IN (SELECT DISTINCT subject_id FROM templates)")
+        self._bump("templates", deletion=True)
+        return int(count)
+
+    def delete_subject(self, subject_id: int) -> int:
+        """Delete a subject with its consent records and templates; returns the number of templates."""
+        count = self._db.execute("DELETE FROM templates WHERE subject_id = ?", (subject_id,)).rowcount
+        self._db.execute("DELETE FROM consents WHERE subject_id = ?", (subject_id,))
+        self._db.execute("DELETE FROM subjects WHERE id = ?", (subject_id,))
+        self._bump("templates", deletion=True)
+        return int(count)
+
+    # ------------------------------------------------------------ opt-outs
+
+    def add_optout(self, model: str, vector: np.ndarray, *, source_sha256: str, box: list[float], note: str, now: str, actor: str) -> int:
+        optout_id = int(self._db.execute(
+            "INSERT INTO optouts(model, vector, source_sha256, box, note, created_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (model, _vector_blob(vector), source_sha256, json.dumps(box), note, now, actor),
+        ).lastrowid)
+        self._bump("optouts", deletion=False)
+        return optout_id
+
+    def optouts(self) -> list[OptOutRecord]:
+        rows = self._db.execute(
+            "SELECT id, model, source_sha256, box, note, created_at, recorded_by FROM optouts ORDER BY id"
+        ).fetchall()
+        return [OptOutRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
+
+    def delete_optout(self, optout_id: int) -> bool:
+        removed = self._db.execute("DELETE FROM optouts WHERE id = ?", (optout_id,)).rowcount
+        if removed:
+            self._bump("optouts", deletion=True)
+        return bool(removed)
+
+    # ------------------------------------------------------------ audit
+
+    def add_audit(self, *, at: str, actor: str, action: str, query: Any, result: Any, subjects: list[str]) -> int:
+        return int(self._db.execute(
+            "INSERT INTO audit(at, actor, action, query, result, subjects) VALUES (?, ?, ?, ?, ?, ?)",
+            (at, actor, action, json.dumps(query, sort_keys=True), json.dumps(result, sort_keys=True), json.dumps(sorted(set(subjects)))),
+        ).lastrowid)
+
+    def audit(self, *, since: str | None = None, action: str | None = None, subject: str | None = None, limit: int | None = None) -> list[AuditEntry]:
+        clauses, args = [], []
+        if since is not None:
+            clauses.append("at >= ?")
+            args.append(since)
+        if action is not None:
+            clauses.append("action = ?")
+            args.append(action)
+        if subject is not None:
+            clauses.append("EXISTS (SELECT 1 FROM json_each(audit.subjects) WHERE value = ?)")
+            args.append(subject)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        tail = f"LIMIT {int(limit)}" if limit is not None else ""
+        rows = self._db.execute(
+            f"SELECT id, at, actor, action, query, result FROM (SELECT * FROM audit {where} ORDER BY id DESC {tail}) ORDER BY id",
+            args,
+        ).fetchall()
+        return [AuditEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5])) for r in rows]
+
+    # ------------------------------------------------------------ erasure
+
+    def erase_freed(self) -> bool:
+        """Make committed deletions final on disk.
+
+        ``secure_delete`` has already overwritten the deleted content with zeros in the new
+        page versions; this copies them into the database file and empties the WAL (which
+        still holds the old versions): ``wal_checkpoint(TRUNCATE)``, then ``incremental_vacuum``
+        (freed pages are cut off the end of the file), then ``wal_checkpoint(TRUNCATE)``
+        again. Unlike a full ``VACUUM`` its cost does not grow with the size of the gallery.
+
+        Returns False if another connection's open read kept the WAL from being emptied (the
+        old page versions then stay in the WAL until the next checkpoint that completes).
+        """
+        complete = self._checkpoint()
+        self._db.executescript("PRAGMA incremental_vacuum;")  # executescript steps it to the end
+        return self._checkpoint() and complete
+
+    def _checkpoint(self) -> bool:
+        busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return busy == 0
+
+    def files(self) -> list[Path]:
+        """The database's files on disk (the database, its WAL and shared-memory index)."""
+        return [p for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")) if p.exists()]
+
+
+def _check_table(table: str) -> None:
+    if table not in VECTOR_TABLES:
+        raise ValueError(f"not a vector table: {table!r}")
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,538 @@
+"""The gallery on real fixture photos with a real SQLite + FAISS in temporary folders:
+identification at the calibrated threshold, consent, opt-out, deletion (bytes on disk),
+export, retention, audit, crash consistency, and the CLI (including a SIGKILLed run).
+
+Each fixture image is embedded once per session (``cached_pipeline``); galleries are cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import countenance.gallery.index
+from countenance.cli import app
+from countenance.cli_gallery import register
+from countenance.errors import ConsentRequired, NotEnrolled, TemplateMismatch
+from countenance.faces import ModelSpec
+from countenance.gallery import Consent, Gallery, Policy, load_calibration
+from countenance.gallery.gallery import DB_NAME
+
+register(app)
+runner = CliRunner()
+
+EXPECTED = {  # probe -> the names its faces must get (fixtures README)
+    "obama1.jpg": ["obama"],
+    "obama-240p.jpg": ["obama"],
+    "obama-720p.jpg": ["obama"],
+    "obama_partial_face.jpg": ["obama"],
+    "obama_partial_face2.jpg": ["obama"],
+    "32bit.png": ["obama"],
+    "johnsnow_test1.jpg": ["kit_harington"],
+    "kit_with_rose.jpg": ["kit_harington", "rose_leslie"],
+    "alex_lacamoire1.jpg": ["alex_lacamoire"],
+    "alex-lacamoire.png": ["alex_lacamoire"],
+    "lin-manuel-miranda.png": ["unknown"],
+    "obama_and_biden.jpg": ["biden", "obama", "unknown"],
+}
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+class CachingPipeline:
+    """The real pipeline, remembering the faces of each image it has embedded."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.cache: dict[str, list] = {}
+
+    @property
+    def spec(self):
+        return self.inner.spec
+
+    def load(self, image):
+        return self.inner.load(image)
+
+    def embed(self, image):
+        pixels = self.inner.load(image)
+        key = hashlib.sha1(np.ascontiguousarray(pixels).tobytes()).hexdigest() + str(pixels.shape)
+        if key not in self.cache:
+            self.cache[key] = self.inner.embed(pixels)
+        return self.cache[key]
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="session")
+def cached_pipeline(pipeline):
+    return CachingPipeline(pipeline)
+
+
+@pytest.fixture(scope="session")
+def people(fixtures) -> Path:
+    return fixtures / "people"
+
+
+@pytest.fixture(scope="session")
+def probes(fixtures) -> Path:
+    return fixtures / "probes"
+
+
+def consent_for(name: str) -> Consent:
+    return Consent("I agree to be recognised at the office door", consenter=name, purpose="access control", evidence=f"form-{name}")
+
+
+def new_gallery(path: Path, pipeline, *, policy: Policy | None = None, **options) -> Gallery:
+    return Gallery.create(path, model=pipeline.spec, policy=policy, pipeline=pipeline, actor=options.pop("actor", "tester"), **options)
+
+
+def enrol_people(gallery: Gallery, people: Path, skip: tuple[str, ...] = ()) -> None:
+    for folder in sorted(p for p in people.iterdir() if p.is_dir() and p.name not in skip):
+        result = gallery.enroll(folder.name, sorted(folder.iterdir()), consent=consent_for(folder.name))
+        assert result.templates and not result.failed, result
+
+
+@pytest.fixture
+def gallery(tmp_path, cached_pipeline, people):
+    g = new_gallery(tmp_path / "gallery", cached_pipeline)
+    enrol_people(g, people)
+    yield g
+    g.close()
+
+
+@pytest.fixture(params=["flat", "hnsw"])
+def any_gallery(request, tmp_path, cached_pipeline, people, monkeypatch):
+    """The enrolled fixture gallery with an exact index, and with HNSW (forced from 4 vectors up)."""
+    if request.param == "hnsw":
+        from countenance.gallery import FaissIndex
+
+        monkeypatch.setitem(
+            countenance.gallery.index.INDEX_BACKENDS, "faiss",
+            lambda path, **kw: FaissIndex(path, hnsw_above=4, **kw),
+        )
+    g = new_gallery(tmp_path / "gallery", cached_pipeline)
+    enrol_people(g, people)
+    assert g.info()["index"]["kind"] == request.param
+    yield g
+    g.close()
+
+
+def names(identification) -> list[str]:
+    return sorted(face.name for face in identification.faces)
+
+
+def file_bytes(folder: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+# ---------------------------------------------------------------- identification
+
+
+def test_every_probe_gets_its_identity_at_the_calibrated_threshold(any_gallery, probes):
+    gallery = any_gallery
+    calibration = load_calibration("dlib-resnet-v1")
+    assert calibration is not None and gallery.calibration is not None
+    assert gallery.template_count == 14
+    expected_threshold = calibration.threshold_for_fpir(0.01, 14)
+    for probe, expected in EXPECTED.items():
+        result = gallery.identify(probes / probe)
+        assert names(result) == expected, (probe, [f.to_dict() for f in result.faces])
+        assert result.threshold == pytest.approx(expected_threshold) and result.target_fpir == 0.01
+        for face in result.faces:
+            assert face.candidates, probe  # unknown faces still list their nearest candidates
+            distances = [c.distance for c in face.candidates]
+            assert distances == sorted(distances)
+            assert len({c.subject for c in face.candidates}) == len(face.candidates) <= 5
+            for c in face.candidates:
+                assert c.expected_false_match_rate == pytest.approx(calibration.false_match_rate(c.distance))
+                assert -1.0 <= c.similarity <= 1.0
+            if face.decision is not None:
+                assert face.candidates[0].subject == face.decision and face.candidates[0].distance <= result.threshold
+            else:
+                assert face.candidates[0].distance > result.threshold
+
+
+def test_threshold_gets_stricter_as_the_gallery_grows(gallery):
+    assert gallery.threshold(templates=1_000_000) < gallery.threshold(templates=10_000) < gallery.threshold(templates=14)
+    assert gallery.threshold(fpir=0.001) < gallery.threshold(fpir=0.01)
+
+
+def test_verify_against_an_enrolled_subject(gallery, probes):
+    assert gallery.verify(probes / "obama1.jpg", "obama").same
+    assert not gallery.verify(probes / "lin-manuel-miranda.png", "obama").same
+    with pytest.raises(NotEnrolled):
+        gallery.verify(probes / "obama1.jpg", "nobody")
+
+
+def test_gallery_refuses_templates_of_another_model(tmp_path, cached_pipeline, people):
+    other = ModelSpec("other-model", 128, "euclidean", {"default": 0.5}, 112, "none", "test")
+    g = Gallery.create(tmp_path / "g", model=other, pipeline=cached_pipeline, policy=Policy(consent_required=False))
+    with pytest.raises(TemplateMismatch):
+        g.enroll("obama", [people / "obama" / "obama.jpg"])
+    assert g.subjects() == []
+    g.close()
+
+
+def test_empty_gallery_answers_unknown(tmp_path, cached_pipeline, probes):
+    with new_gallery(tmp_path / "g", cached_pipeline) as g:
+        result = g.identify(probes / "obama1.jpg")
+        assert names(result) == ["unknown"] and result.faces[0].candidates == ()
+
+
+def test_provenance_and_several_templates_per_subject(gallery, people):
+    details = gallery.subject("obama")
+    assert len(details.templates) == 3
+    sources = {Path(t.source_path).name for t in details.templates}
+    assert sources == {p.name for p in (people / "obama").iterdir()}
+    template = details.templates[0]
+    assert template.model == "dlib-resnet-v1" and len(template.box) == 4 and template.has_crop
+    assert template.source_sha256 == hashlib.sha256(Path(template.source_path).read_bytes()).hexdigest()
+    assert details.consents[0].consenter == "obama" and details.consents[0].evidence == "form-obama"
+    assert template.consent_id == details.consents[0].id
+    # The same file again is not a second template.
+    again = gallery.enroll("obama", [people / "obama" / "obama.jpg"])
+    assert again.templates == () and len(again.already_enrolled) == 1
+
+
+# ---------------------------------------------------------------- consent
+
+
+def test_enrolment_requires_consent_by_default(tmp_path, cached_pipeline, people):
+    with new_gallery(tmp_path / "g", cached_pipeline) as g:
+        assert g.policy.consent_required and g.info()["policy"]["consent_required"] is True
+        with pytest.raises(ConsentRequired):
+            g.enroll("obama", [people / "obama" / "obama.jpg"])
+        assert g.subjects() == [] and g.template_count == 0
+        g.enroll("obama", [people / "obama" / "obama.jpg"], consent=consent_for("obama"))
+        # A later photo of an enrolled subject is covered by their recorded consent.
+        assert g.enroll("obama", [people / "obama" / "obama2.jpg"]).templates
+        assert len(g.subject("obama").consents) == 1
+
+
+def test_policy_can_waive_consent_and_is_stored(tmp_path, cached_pipeline, people):
+    policy = Policy(consent_required=False, retention_days=30, target_fpir=0.003)
+    new_gallery(tmp_path / "g", cached_pipeline, policy=policy).close()
+    with Gallery(tmp_path / "g", pipeline=cached_pipeline) as g:
+        assert g.policy == policy
+        assert g.enroll("obama", [people / "obama" / "obama.jpg"]).templates
+        assert g.subject("obama").templates[0].consent_id is None
+
+
+# ---------------------------------------------------------------- opt-out
+
+
+def test_opted_out_person_is_never_recognised(tmp_path, cached_pipeline, people, probes):
+    with new_gallery(tmp_path / "g", cached_pipeline) as g:
+        enrol_people(g, people, skip=("obama",))
+        before = g.identify(probes / "obama1.jpg").faces[0]
+        assert before.candidates  # without the opt-out, the nearest enrolled people are listed
+        result = g.optout(people / "obama" / "obama.jpg", note="request 17")
+        assert result.matches_enrolled == ()
+        for probe in ("obama1.jpg", "obama-720p.jpg", "32bit.png"):
+            face = g.identify(probes / probe).faces[0]
+            assert face.decision is None and face.candidates == (), probe
+        group = {face.name: face for face in g.identify(probes / "obama_and_biden.jpg").faces}
+        assert "biden" in group  # others in the same photo are still recognised
+        assert sum(1 for f in g.identify(probes / "obama_and_biden.jpg").faces if f.candidates == ()) == 1
+        assert g.identify(probes / "lin-manuel-miranda.png").faces[0].candidates  # strangers are not suppressed
+        # They cannot be enrolled either, and the suppression survives reopening.
+        assert g.enroll("obama", [people / "obama" / "obama2.jpg"], consent=consent_for("obama")).failed
+    with Gallery(tmp_path / "g", pipeline=cached_pipeline) as g:
+        assert g.identify(probes / "obama1.jpg").faces[0].candidates == ()
+        (record,) = g.optouts()
+        assert record.note == "request 17"
+        assert g.remove_optout(record.id)
+        assert g.identify(probes / "obama1.jpg").faces[0].candidates
+
+
+# ---------------------------------------------------------------- deletion
+
+
+def test_forget_removes_every_trace_of_the_templates(any_gallery, probes):
+    gallery = any_gallery
+    obama = gallery.subject("obama")
+    ids = [t.id for t in obama.templates]
+    vectors = gallery.store.vectors("templates", ids)
+    needles = [vectors[i].astype("<f4").tobytes() for i in ids]
+    crops = [gallery.store.crop(i) for i in ids]
+    assert all(crops)
+    biden = gallery.store.vectors("templates", [t.id for t in gallery.subject("biden").templates])
+    control = next(iter(biden.values())).astype("<f4").tobytes()
+    before = file_bytes(gallery.path)
+    assert any(needle in data for data in before.values() for needle in needles)  # the scan can see them
+
+    result = gallery.forget("obama")
+    assert result.templates_removed == 3 and result.erased
+    assert (gallery.path / f"{DB_NAME}-wal").stat().st_size == 0  # checkpointed and truncated
+    with sqlite3.connect(gallery.path / DB_NAME) as db:
+        assert db.execute("PRAGMA freelist_count").fetchone() == (0,)  # freed pages handed back
+    assert "obama" not in {s.name for s in gallery.subjects()}
+    with pytest.raises(NotEnrolled):
+        gallery.subject("obama")
+    face = gallery.identify(probes / "obama1.jpg").faces[0]
+    assert face.decision is None and all(c.subject != "obama" for c in face.candidates)
+
+    after = file_bytes(gallery.path)
+    assert set(after) >= {gallery.path / DB_NAME, gallery.path / "templates.faiss"}
+    for path, data in after.items():
+        for needle in needles:
+            assert needle not in data, f"template bytes of a forgotten subject left in {path.name}"
+        for crop in crops:
+            assert crop not in data, f"crop of a forgotten subject left in {path.name}"
+    assert any(control in data for data in after.values())  # other subjects' templates are still there
+    # Reopened from disk, the gallery still cannot return them.
+    gallery.close()
+    with Gallery(gallery.path, pipeline=gallery._pipeline) as g:
+        assert all(c.subject != "obama" for f in g.identify(probes / "obama_and_biden.jpg").faces for c in f.candidates)
+        with pytest.raises(NotEnrolled):
+            g.forget("obama")
+
+
+def test_export_writes_everything_held_about_a_subject(gallery, probes, tmp_path):
+    gallery.identify(probes / "obama1.jpg")
+    folder = gallery.export("obama", tmp_path / "export")
+    document = json.loads((folder / "subject.json").read_text())
+    assert document["subject"] == "obama" and len(document["templates"]) == 3
+    assert document["consents"][0]["evidence"] == "form-obama"
+    stored = gallery.store.vectors("templates", [t["id"] for t in document["templates"]])
+    for template in document["templates"]:
+        np.testing.assert_array_equal(np.float32(template["vector"]), stored[template["id"]])
+        crop = (folder / template["crop"]).read_bytes()
+        assert crop[:2] == b"\xff\xd8" and crop == gallery.store.crop(template["id"])
+        assert template["source_sha256"] and template["box"]
+    assert {e["action"] for e in document["audit"]} >= {"enrol", "identify"}
+
+
+def test_export_stays_inside_the_output_folder(tmp_path, cached_pipeline, people):
+    with new_gallery(tmp_path / "g", cached_pipeline) as g:
+        g.enroll("../../escape", [people / "obama" / "obama.jpg"], consent=consent_for("x"))
+        folder = g.export("../../escape", tmp_path / "out")
+    assert folder.parent == tmp_path / "out" and (folder / "subject.json").is_file()
+
+
+# ---------------------------------------------------------------- retention
+
+
+def test_prune_deletes_templates_older_than_the_retention(tmp_path, cached_pipeline, people, probes):
+    clock = Clock(T0)
+    with new_gallery(tmp_path / "g", cached_pipeline, policy=Policy(retention_days=30), clock=clock) as g:
+        g.enroll("obama", [people / "obama" / "obama.jpg"], consent=consent_for("obama"))
+        g.enroll("biden", [people / "biden" / "biden.jpg"], consent=consent_for("biden"))
+        clock.now = T0 + timedelta(days=20)
+        g.enroll("obama", [people / "obama" / "obama2.jpg"])
+        assert g.prune().templates_removed == 0  # nothing is 30 days old yet
+        clock.now = T0 + timedelta(days=40)
+        result = g.prune()
+        assert result.templates_removed == 2 and result.subjects_removed == ("biden",)
+        assert [s.name for s in g.subjects()] == ["obama"] and g.subject("obama").templates[0].source_path.endswith("obama2.jpg")
+        assert all(c.subject != "biden" for f in g.identify(probes / "obama_and_biden.jpg").faces for c in f.candidates)
+        clock.now = T0 + timedelta(days=60)
+        assert g.prune().subjects_removed == ("obama",) and g.template_count == 0
+    with new_gallery(tmp_path / "g2", cached_pipeline) as g:  # no retention period: prune keeps all
+        g.enroll("obama", [people / "obama" / "obama.jpg"], consent=consent_for("obama"))
+        assert g.prune(now=T0 + timedelta(days=10_000)).templates_removed == 0
+
+
+# ---------------------------------------------------------------- audit
+
+
+def test_every_operation_is_audited_with_who_when_what_and_result(tmp_path, cached_pipeline, people, probes):
+    clock = Clock(T0)
+    with new_gallery(tmp_path / "g", cached_pipeline, clock=clock, actor="api-key:frontdesk") as g:
+        g.enroll("obama", [people / "obama" / "obama.jpg"], consent=consent_for("obama"))
+        clock.now = T0 + timedelta(days=1)
+        g.identify(probes / "obama_and_biden.jpg")
+        g.verify(probes / "obama1.jpg", "obama")
+        g.export("obama", tmp_path / "out")
+        g.forget("obama")
+        entries = g.audit()
+        assert [e.action for e in entries] == ["enrol", "identify", "verify", "export", "forget"]
+        assert {e.actor for e in entries} == {"api-key:frontdesk"}
+        assert entries[0].at.startswith("2026-01-01") and entries[1].at.startswith("2026-01-02")
+        probe_sha = hashlib.sha256((probes / "obama_and_biden.jpg").read_bytes()).hexdigest()
+        assert entries[1].query == {"sha256": probe_sha}
+        assert sorted(f["decision"] for f in entries[1].result["faces"]) == ["obama", "unknown", "unknown"]
+        assert entries[2].result["same"] is True and entries[4].result == {"templates_removed": 1}
+        assert [e.action for e in g.audit(since=T0 + timedelta(hours=12))] == ["identify", "verify", "export", "forget"]
+        assert [e.action for e in g.audit(action="forget")] == ["forget"]
+        # The image itself is never stored: only its hash.
+        image = (probes / "obama_and_biden.jpg").read_bytes()
+        assert all(image[1000:1064] not in data for data in file_bytes(g.path).values())
+    with new_gallery(tmp_path / "g2", cached_pipeline, actor=None) as g:  # default actor: the local user
+        import getpass
+
+        g.identify(probes / "obama1.jpg")
+        assert g.audit()[0].actor == getpass.getuser()
+
+
+# ---------------------------------------------------------------- crash consistency
+
+
+def test_index_is_rebuilt_from_sqlite_when_missing_or_stale(gallery, people, probes, cached_pipeline):
+    path = gallery.path
+    gallery.close()
+    (path / "templates.faiss").unlink()
+    with Gallery(path, pipeline=cached_pipeline) as g:  # missing: rebuilt
+        assert g.info()["index"]["vectors"] == 14 and names(g.identify(probes / "obama1.jpg")) == ["obama"]
+    old = (path / "templates.faiss").read_bytes()
+    with Gallery(path, pipeline=cached_pipeline) as g:
+        g.enroll("lin", [probes / "lin-manuel-miranda.png"], consent=consent_for("lin"))
+        lin = g.store.vectors("templates", [t.id for t in g.subject("lin").templates])
+    (path / "templates.faiss").write_bytes(old)  # an index saved before the last enrolment
+    with Gallery(path, pipeline=cached_pipeline) as g:  # stale: caught up
+        assert g.info()["index"]["vectors"] == 15 and names(g.identify(probes / "lin-manuel-miranda.png")) == ["lin"]
+    with_lin = (path / "templates.faiss").read_bytes()
+    with Gallery(path, pipeline=cached_pipeline) as g:
+        g.forget("lin")
+    (path / "templates.faiss").write_bytes(with_lin)  # an index from before the deletion: an orphan entry
+    with Gallery(path, pipeline=cached_pipeline) as g:  # rebuilt: the orphan is gone, from memory and file
+        assert g.info()["index"]["vectors"] == 14
+        assert "lin" not in {c.subject for f in g.identify(probes / "lin-manuel-miranda.png").faces for c in f.candidates}
+    needle = next(iter(lin.values())).astype("<f4").tobytes()
+    assert needle in with_lin and needle not in (path / "templates.faiss").read_bytes()
+
+
+def test_a_crash_between_index_save_and_commit_loses_nothing(gallery, probes, cached_pipeline, monkeypatch):
+    from countenance.gallery import gallery as module
+
+    original = module._Mirror.save
+
+    def save_then_die(self):
+        original(self)
+        raise KeyboardInterrupt("killed after the index was saved, before the SQLite commit")
+
+    monkeypatch.setattr(module._Mirror, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        gallery.forget("obama")
+    monkeypatch.undo()
+    path = gallery.path
+    gallery.store.close()
+    with Gallery(path, pipeline=cached_pipeline) as g:  # the forget never committed: obama is whole
+        assert len(g.subject("obama").templates) == 3 and g.info()["index"]["vectors"] == 14
+        assert names(g.identify(probes / "obama1.jpg")) == ["obama"]
+
+
+# ---------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def cli(monkeypatch, cached_pipeline, tmp_path):
+    """Run the CLI in-process against a gallery in tmp_path, with the session's cached pipeline."""
+    monkeypatch.setattr("countenance.cli_gallery._pipeline", lambda *args, **kwargs: cached_pipeline)
+    monkeypatch.setenv("COUNTENANCE_GALLERY", str(tmp_path / "cli-gallery"))
+
+    def run(*args):
+        return runner.invoke(app, [str(a) for a in args])
+
+    return run
+
+
+def test_cli_enrol_identify_and_manage(cli, people, probes, tmp_path):
+    assert cli("gallery", "init", "--retention-days", "365", "--json").exit_code == 0
+    result = cli("enroll", "obama", people / "obama" / "obama.jpg", "--json")
+    assert result.exit_code == 2 and result.stdout == "" and "consent" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    consent_file = tmp_path / "consent.json"
+    consent_file.write_text(json.dumps({"*": {"text": "I agree", "evidence": "sheet 4"}}))
+    result = cli("enroll-folder", people, "--consent-file", consent_file, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["enrolled"] == 14
+    again = json.loads(cli("enroll-folder", people, "--consent-file", consent_file, "--json").stdout)
+    assert again["enrolled"] == 0 and again["already_enrolled"] == 14
+
+    result = cli("identify", probes / "obama_and_biden.jpg", probes / "lin-manuel-miranda.png", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert sorted(f["decision"] for f in document["faces"]) == ["biden", "obama", "unknown", "unknown"]
+    face = document["faces"][0]
+    assert set(face) >= {"box", "decision", "candidates"} and len(face["box"]) == 4
+    assert set(face["candidates"][0]) >= {"subject", "similarity", "expected_false_match_rate"}
+
+    info = json.loads(cli("gallery", "info", "--json").stdout)
+    assert info["templates"] == 14 and info["policy"]["retention_days"] == 365 and info["policy"]["consent_required"]
+    listed = json.loads(cli("subjects", "list", "--json").stdout)
+    assert {s["name"]: s["templates"] for s in listed["subjects"]}["obama"] == 3
+    shown = json.loads(cli("subjects", "show", "obama", "--json").stdout)
+    assert shown["consents"][0]["evidence"] == "sheet 4"
+    assert json.loads(cli("subjects", "verify", "obama", probes / "obama1.jpg", "--json").stdout)["same"] is True
+    exported = json.loads(cli("subjects", "export", "obama", "--out", tmp_path / "x", "--json").stdout)
+    assert (Path(exported["folder"]) / "subject.json").is_file()
+    forgotten = json.loads(cli("subjects", "forget", "obama", "--yes", "--json").stdout)
+    assert forgotten["templates_removed"] == 3
+    result = cli("subjects", "forget", "obama", "--yes", "--json")
+    assert result.exit_code == 2 and "not enrolled" in result.stderr
+
+    added = json.loads(cli("optout", "add", probes / "lin-manuel-miranda.png", "--json").stdout)
+    assert json.loads(cli("optout", "list", "--json").stdout)["optouts"][0]["id"] == added["id"]
+    faces = json.loads(cli("identify", probes / "lin-manuel-miranda.png", "--json").stdout)["faces"]
+    assert faces[0]["decision"] == "unknown" and faces[0]["candidates"] == []
+    assert json.loads(cli("gallery", "prune", "--json").stdout)["templates_removed"] == 0
+
+    entries = json.loads(cli("audit", "--json").stdout)["entries"]
+    assert {"enrol", "identify", "verify", "export", "forget", "optout"} <= {e["action"] for e in entries}
+    assert json.loads(cli("audit", "--since", "1h", "--action", "forget", "--json").stdout)["entries"][0]["query"] == {"subject": "obama"}
+    result = cli("audit", "--since", "yesterday-ish", "--json")
+    assert result.exit_code == 2 and result.stdout == ""
+
+
+def test_cli_without_a_gallery_is_one_error_line(cli, tmp_path):
+    result = cli("gallery", "info", "--gallery", tmp_path / "nothing-here", "--json")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "no gallery" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+_LAUNCH = "from countenance.cli import app; from countenance.cli_gallery import register; register(app); app()"
+
+
+def test_enroll_folder_killed_midway_resumes_with_every_face_once(tmp_path, fixtures):
+    gallery_dir = tmp_path / "g"
+    consent = tmp_path / "consent.csv"
+    consent.write_text("subject,text,evidence\n*,I agree to be recognised,sheet 9\n")
+    env = {**os.environ, "COUNTENANCE_GALLERY": str(gallery_dir)}
+    command = [sys.executable, "-c", _LAUNCH]
+    subprocess.run(command + ["gallery", "init"], env=env, check=True, capture_output=True)
+    database = gallery_dir / DB_NAME
+
+    def committed() -> int:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("SELECT count(*) FROM templates").fetchone()[0]
+
+    run = subprocess.Popen(command + ["enroll-folder", fixtures / "people", "--consent-file", consent], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while committed() < 4 and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.02)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    at_kill = committed()
+    assert 4 <= at_kill < 14, f"the run was not killed midway ({at_kill} of 14 committed)"
+
+    result = subprocess.run(command + ["enroll-folder", fixtures / "people", "--consent-file", consent, "--json"],
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["already_enrolled"] == at_kill and document["enrolled"] == 14 - at_kill
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT source_path, count(*) FROM templates GROUP BY source_path").fetchall()
+        consents = db.execute("SELECT count(*) FROM consents").fetchone()[0]
+    expected = {str(p.resolve()) for p in (fixtures / "people").rglob("*") if p.is_file()}
+    assert {path for path, _ in rows} == expected and all(count == 1 for _, count in rows)
+    assert consents == 9  # one consent record per person, not one per attempt
+    info = json.loads(subprocess.run(command + ["gallery", "info", "--json"], env=env, capture_output=True, text=True, check=True).stdout)
+    assert info["templates"] == info["index"]["vectors"] == 14
