@@ -26,6 +26,7 @@ test: $(STAMP)
 # Slow, full-size runs (not part of `make test`).
 eval: $(STAMP)
 	$(BIN)/countenance eval lfw --workers 2
+	$(BIN)/python scripts/eval_identification.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

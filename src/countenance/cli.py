@@ -48,6 +48,9 @@ UpsampleOpt = Annotated[
     str, typer.Option("--upsample", help="Times to double the image before detecting (0-3), or 'auto'.")
 ]
 WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=64, help="Parallel processes.")]
+JittersOpt = Annotated[
+    int, typer.Option("--jitters", min=0, max=1000, help="Average each template over N perturbed copies (dlib models; N times slower).")
+]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -110,7 +113,7 @@ def _upsample(value: str) -> int | str:
         raise ValueError(f"--upsample must be 'auto' or 0..3, got {value!r}") from None
 
 
-def _pipeline(detector: str, embedder: str = "dlib", upsample: str = "auto", rotate: bool = True):
+def _pipeline(detector: str, embedder: str = "auto", upsample: str = "auto", rotate: bool = True):
     from .pipeline import Pipeline
 
     return Pipeline(detector=detector, embedder=embedder, upsample=_upsample(upsample), try_rotations=rotate)
@@ -121,7 +124,7 @@ def _pipeline(detector: str, embedder: str = "dlib", upsample: str = "auto", rot
 def detect(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
     json_output: JsonOpt = False,
-    detector: DetectorOpt = "hog",
+    detector: DetectorOpt = "auto",
     upsample: UpsampleOpt = "auto",
     rotate: Annotated[bool, typer.Option(help="Try the other rotations when no face is found upright.")] = True,
 ) -> None:
@@ -188,8 +191,8 @@ def verify(
     threshold: Annotated[
         Optional[str], typer.Option(help="Threshold name (e.g. 'default') or a distance; lower is stricter.")
     ] = None,
-    detector: DetectorOpt = "hog",
-    embedder: EmbedderOpt = "dlib",
+    detector: DetectorOpt = "auto",
+    embedder: EmbedderOpt = "auto",
 ) -> None:
     """Are the largest faces of two images the same person? (1:1 verification)"""
     pipeline = _pipeline(detector, embedder)
@@ -255,9 +258,10 @@ def eval_lfw(
         Optional[Path], typer.Option("--lfw-dir", help="LFW folder with pairs.txt and images/ (default: ../shared/data/lfw).")
     ] = None,
     json_output: JsonOpt = False,
-    detector: DetectorOpt = "hog",
-    embedder: EmbedderOpt = "dlib",
+    detector: DetectorOpt = "auto",
+    embedder: EmbedderOpt = "auto",
     workers: WorkersOpt = 2,
+    jitters: JittersOpt = 0,
     per_fold: Annotated[
         Optional[int], typer.Option("--per-fold", min=2, help="Use only the first N pairs of each class in each fold (a quick run).")
     ] = None,
@@ -279,7 +283,7 @@ def eval_lfw(
         pairs, protocol = subset, f"lfw-10-fold (subset: {per_fold} pairs per class per fold)"
     _run_evaluation(
         pairs, json_output, "LFW verification", detector=detector, embedder=embedder,
-        choose="central", centre_box=LFW_CENTRE_BOX, workers=workers, protocol=protocol,
+        choose="central", centre_box=LFW_CENTRE_BOX, workers=workers, num_jitters=jitters, protocol=protocol,
     )
 
 
@@ -289,9 +293,10 @@ def eval_pairs(
     pairs_csv: Annotated[Path, typer.Argument(help="CSV with columns file_x,file_y,same.")],
     root: Annotated[Optional[Path], typer.Option("--root", help="Folder the file names are relative to (default: the CSV's).")] = None,
     json_output: JsonOpt = False,
-    detector: DetectorOpt = "hog",
-    embedder: EmbedderOpt = "dlib",
+    detector: DetectorOpt = "auto",
+    embedder: EmbedderOpt = "auto",
     workers: WorkersOpt = 1,
+    jitters: JittersOpt = 0,
 ) -> None:
     """Verification accuracy on your own labelled pairs (stratified k-fold, k <= 10)."""
     from .evaluate import read_pairs_csv
@@ -300,7 +305,7 @@ def eval_pairs(
     n_folds = len({p.fold for p in pairs})
     _run_evaluation(
         pairs, json_output, f"Pairs verification ({pairs_csv.name})", detector=detector,
-        embedder=embedder, choose="largest", workers=workers, protocol=f"stratified-{n_folds}-fold",
+        embedder=embedder, choose="largest", workers=workers, num_jitters=jitters, protocol=f"stratified-{n_folds}-fold",
     )
 
 
@@ -310,7 +315,7 @@ def demo(
     people: Annotated[Optional[Path], typer.Option(help="One folder per person (default: ../shared/data/fixtures/people).")] = None,
     probes: Annotated[Optional[Path], typer.Option(help="Photos to identify (default: ../shared/data/fixtures/probes).")] = None,
     json_output: JsonOpt = False,
-    detector: DetectorOpt = "hog",
+    detector: DetectorOpt = "auto",
 ) -> None:
     """Enrol a folder of people in memory and name every face in the probe photos."""
     from .demo import enrol_people, identify_probes
@@ -361,9 +366,11 @@ def demo(
 
 
 # Sub-apps import helpers from this module, so they are attached after those are defined.
+from .cli_gallery import register as _register_gallery  # noqa: E402
 from .cli_models import models_app  # noqa: E402
 
 app.add_typer(models_app, name="models")
+_register_gallery(app)
 
 
 def main() -> None:
