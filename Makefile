@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test eval clean
+.PHONY: install demo test eval bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ test: $(STAMP)
 eval: $(STAMP)
 	$(BIN)/countenance eval lfw --workers 2
 	$(BIN)/python scripts/eval_identification.py
+
+# Speed against the peers in the same run: face_recognition (same dlib model) for the
+# pipeline, brute-force numpy for gallery search. face_recognition is installed without its
+# dependencies: it would pull the `dlib` sdist, a 10-minute compile; dlib-bin provides dlib.
+bench: $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps "face_recognition==1.3.0"
+	$(BIN)/python scripts/bench_pipeline.py
+	$(BIN)/python scripts/bench_gallery.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
