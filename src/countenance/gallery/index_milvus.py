@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GalleryError, TemplateMismatch, Unsupported
-from .index import HNSW_ABOVE, IndexState
+from ..errors import GalleryError, Unsupported
+from .index import HNSW_ABOVE, IndexState, as_ids, prepare_vectors
 
 __all__ = ["MilvusIndex", "MAX_K"]
 
@@ -163,22 +163,14 @@ class MilvusIndex:
             self._client = None
 
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(np.atleast_2d(np.asarray(vectors, dtype=np.float32)))
-        if x.shape[1] != self.dimension:
-            raise TemplateMismatch(f"vectors of size {x.shape[1]} for an index of size {self.dimension}")
-        if self.metric == "cosine":
-            norms = np.linalg.norm(x, axis=1, keepdims=True)
-            x = x / np.where(norms == 0, 1.0, norms)
-        return x
+        return prepare_vectors(vectors, self.dimension, self.metric)
 
     # -- the protocol
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add (an id already there is replaced: another client may have added it)."""
         x = self._prepare(vectors)
-        ids = np.asarray(ids, dtype=np.int64).ravel()
-        if ids.size != x.shape[0]:
-            raise ValueError(f"{ids.size} ids for {x.shape[0]} vectors")
+        ids = as_ids(ids, x.shape[0])
         if ids.size == 0:
             return
         client = self._connection()
@@ -191,7 +183,7 @@ class MilvusIndex:
     def remove(self, ids: np.ndarray) -> int:
         """Delete by primary key: no later search returns them (strong consistency); Milvus
         drops their bytes when it compacts the segments."""
-        ids = np.asarray(ids, dtype=np.int64).ravel()
+        ids = as_ids(ids)
         if ids.size == 0:
             return 0
         client = self._connection()

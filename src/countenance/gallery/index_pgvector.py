@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GalleryError, TemplateMismatch
-from .index import HNSW_ABOVE, IndexState
+from ..errors import GalleryError
+from .index import HNSW_ABOVE, IndexState, as_ids, prepare_vectors
 
 __all__ = ["PgVectorIndex", "STATE_TABLE"]
 
@@ -130,22 +130,14 @@ class PgVectorIndex:
             self._conn = None
 
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(np.atleast_2d(np.asarray(vectors, dtype=np.float32)))
-        if x.shape[1] != self.dimension:
-            raise TemplateMismatch(f"vectors of size {x.shape[1]} for an index of size {self.dimension}")
-        if self.metric == "cosine":
-            norms = np.linalg.norm(x, axis=1, keepdims=True)
-            x = x / np.where(norms == 0, 1.0, norms)
-        return x
+        return prepare_vectors(vectors, self.dimension, self.metric)
 
     # -- the protocol
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add (or, for an id already there, replace: another client may have added it)."""
         x = self._prepare(vectors)
-        ids = np.asarray(ids, dtype=np.int64).ravel()
-        if ids.size != x.shape[0]:
-            raise ValueError(f"{ids.size} ids for {x.shape[0]} vectors")
+        ids = as_ids(ids, x.shape[0])
         if ids.size == 0:
             return
         conn = self._connection()
@@ -164,7 +156,7 @@ class PgVectorIndex:
         """Delete the rows (committed at once), then VACUUM the table so the dead rows and
         their index entries are reclaimed. The freed space is reused, not overwritten at
         once: ``VACUUM FULL`` on the table rewrites it without them."""
-        ids = np.asarray(ids, dtype=np.int64).ravel()
+        ids = as_ids(ids)
         if ids.size == 0:
             return 0
         conn = self._connection()
