@@ -54,7 +54,7 @@ def fixture_faces(dat_path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(labels, chips (N,150,150,3) uint8, dlib descriptors (N,128)) for every HOG face."""
     images = sorted(FIXTURES.glob("people/*/*")) + sorted(FIXTURES.glob("groups/*.jpg"))
     if not images:
-        pytest.skip(f"no fixture images under {FIXTURES} (set COUNTENANCE_SHARED)")
+        pytest.fail(f"no fixture images under {FIXTURES} (set COUNTENANCE_SHARED)")
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
     recogniser = dlib.face_recognition_model_v1(str(dat_path))

@@ -45,7 +45,7 @@ MOBILEFACENET_SPEC = ArcFaceSpec(
 def models(fixtures) -> Path:
     path = fixtures.parent.parent / "models"
     if not (path / "yunet").is_dir():
-        pytest.skip(f"no models under {path} (set COUNTENANCE_SHARED)")
+        pytest.fail(f"no models under {path} (set COUNTENANCE_SHARED)")
     return path
 
 
