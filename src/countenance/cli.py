@@ -71,6 +71,14 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def report_skipped(messages: list[str]) -> None:
+    """Each skipped input's error on stderr, then exit 1 (some inputs failed) if there were any."""
+    for message in messages:
+        stderr.print(f"[yellow]skipped[/] {message}", highlight=False, soft_wrap=True)
+    if messages:
+        raise typer.Exit(1)
+
+
 def _print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, allow_nan=False, default=_json_default) + "\n")
     sys.stdout.flush()

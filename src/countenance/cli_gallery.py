@@ -48,7 +48,7 @@ def _pipeline(detector: str, embedder: str):
     return build(detector, embedder)
 
 
-def _open(path: Path | None, actor: str | None = None, detector: str = "hog", embedder: str = "dlib", images: bool = False):
+def _open(path: Path | None, actor: str | None = None, detector: str = "auto", embedder: str = "auto", images: bool = False):
     from .gallery import Gallery
 
     gallery = Gallery(path or default_gallery_dir(), actor=actor)  # a missing gallery fails before any model loads
@@ -123,7 +123,7 @@ def read_consent_file(path: Path):
 def _register(app: typer.Typer) -> None:
     # Imported here, not at the top: cli.py imports this module to register these commands. (So this
     # module has no `from __future__ import annotations`: the option types are local names.)
-    from .cli import DetectorOpt, EmbedderOpt, JsonOpt, _print_json, _progress, handle_errors, stderr
+    from .cli import DetectorOpt, EmbedderOpt, JsonOpt, _print_json, _progress, handle_errors, report_skipped, stderr
 
     gallery_app = typer.Typer(help="Create, inspect and prune a gallery of enrolled people.", no_args_is_help=True)
     subjects_app = typer.Typer(help="Enrolled people: list, show, verify, export (access requests), forget.", no_args_is_help=True)
@@ -139,7 +139,7 @@ def _register(app: typer.Typer) -> None:
     def gallery_init(
         gallery: GalleryOpt = None,
         json_output: JsonOpt = False,
-        embedder: EmbedderOpt = "dlib",
+        embedder: EmbedderOpt = "auto",
         consent_required: Annotated[bool, typer.Option(help="Require a consent record to enrol anyone.")] = True,
         retention_days: Annotated[Optional[int], typer.Option(min=1, help="`gallery prune` deletes templates older than this.")] = None,
         target_fpir: Annotated[float, typer.Option(min=1e-6, max=0.5, help="False-positive identification rate to set the threshold for.")] = 0.01,
@@ -209,8 +209,8 @@ def _register(app: typer.Typer) -> None:
         consent_date: Annotated[Optional[str], typer.Option(help="When consent was given (ISO 8601; default: now).")] = None,
         gallery: GalleryOpt = None,
         json_output: JsonOpt = False,
-        detector: DetectorOpt = "hog",
-        embedder: EmbedderOpt = "dlib",
+        detector: DetectorOpt = "auto",
+        embedder: EmbedderOpt = "auto",
         actor: ActorOpt = None,
     ) -> None:
         """Enrol a person from one or more photos, with their consent record."""
@@ -221,10 +221,7 @@ def _register(app: typer.Typer) -> None:
             result = g.enroll(name, images, consent=record)
         _emit(result.to_dict(), json_output, f"{name}: {len(result.templates)} template(s) enrolled, "
               f"{len(result.already_enrolled)} already enrolled, {len(result.failed)} failed")
-        for _, error in result.failed:
-            stderr.print(f"[yellow]skipped[/] {error}", highlight=False, soft_wrap=True)
-        if result.failed:
-            raise typer.Exit(1)
+        report_skipped([error for _, error in result.failed])
 
     @app.command("enroll-folder")
     @handle_errors
@@ -233,8 +230,8 @@ def _register(app: typer.Typer) -> None:
         consent_file: Annotated[Optional[Path], typer.Option("--consent-file", help="Consent records per person (JSON or CSV).")] = None,
         gallery: GalleryOpt = None,
         json_output: JsonOpt = False,
-        detector: DetectorOpt = "hog",
-        embedder: EmbedderOpt = "dlib",
+        detector: DetectorOpt = "auto",
+        embedder: EmbedderOpt = "auto",
         actor: ActorOpt = None,
     ) -> None:
         """Enrol a folder of people; resumable (photos already enrolled are skipped)."""
@@ -256,10 +253,7 @@ def _register(app: typer.Typer) -> None:
         }
         _emit(document, json_output, f"{document['enrolled']} template(s) enrolled for {len(results)} people, "
               f"{document['already_enrolled']} already enrolled, {len(failed)} failed")
-        for item in failed:
-            stderr.print(f"[yellow]skipped[/] {item['error']}", highlight=False, soft_wrap=True)
-        if failed:
-            raise typer.Exit(1)
+        report_skipped([item["error"] for item in failed])
 
     # ------------------------------------------------------------ search
 
@@ -271,8 +265,8 @@ def _register(app: typer.Typer) -> None:
         json_output: JsonOpt = False,
         top_k: Annotated[Optional[int], typer.Option("--top-k", min=1, max=100, help="Candidates per face (default: the policy's).")] = None,
         fpir: Annotated[Optional[float], typer.Option(min=1e-9, max=0.5, help="Target false-positive identification rate (default: the policy's).")] = None,
-        detector: DetectorOpt = "hog",
-        embedder: EmbedderOpt = "dlib",
+        detector: DetectorOpt = "auto",
+        embedder: EmbedderOpt = "auto",
         actor: ActorOpt = None,
     ) -> None:
         """Who is in these photos? Every face: a decision (a name or "unknown") and the top candidates."""
@@ -313,10 +307,7 @@ def _register(app: typer.Typer) -> None:
                 table.add_row(Path(face["path"]).name, ", ".join(f"{v:.0f}" for v in face["box"]), f"[{style}]{face['decision']}[/]", shown or "-")
             Console().print(table)
             stderr.print(f"threshold {document['threshold']} for FPIR {document['target_fpir']} over {document['templates']} templates", highlight=False)
-            for item in errors:
-                stderr.print(f"[yellow]skipped[/] {item['error']}", highlight=False, soft_wrap=True)
-        if errors:
-            raise typer.Exit(1)
+        report_skipped([item["error"] for item in errors])
 
     # ------------------------------------------------------------ subjects
 
@@ -348,8 +339,8 @@ def _register(app: typer.Typer) -> None:
         gallery: GalleryOpt = None,
         json_output: JsonOpt = False,
         fmr: Annotated[Optional[float], typer.Option(min=1e-9, max=0.5, help="False-match rate per claim (default: the policy's).")] = None,
-        detector: DetectorOpt = "hog",
-        embedder: EmbedderOpt = "dlib",
+        detector: DetectorOpt = "auto",
+        embedder: EmbedderOpt = "auto",
         actor: ActorOpt = None,
     ) -> None:
         """Is the largest face of IMAGE the enrolled person NAME? (1:1)"""
@@ -399,8 +390,8 @@ def _register(app: typer.Typer) -> None:
         note: Annotated[str, typer.Option(help="A reference for the request (no personal data needed).")] = "",
         gallery: GalleryOpt = None,
         json_output: JsonOpt = False,
-        detector: DetectorOpt = "hog",
-        embedder: EmbedderOpt = "dlib",
+        detector: DetectorOpt = "auto",
+        embedder: EmbedderOpt = "auto",
         actor: ActorOpt = None,
     ) -> None:
         """Never recognise this person: matching faces are answered "unknown" with no candidates."""

@@ -8,6 +8,7 @@ thread-safe (dlib detectors are not): use one per thread or process. The module-
 from __future__ import annotations
 
 import functools
+import os
 
 from .decide import compare_templates
 from .detect import BoxDetector, FaceDetector, Upsample, largest_face
@@ -78,7 +79,7 @@ class Pipeline:
         pixels = self.load(image)
         face = largest_face(self.face_detector.detect(pixels))
         if face is None:
-            raise NoFaceFound(image if not isinstance(image, (bytes, bytearray)) and not hasattr(image, "shape") else "<image>")
+            raise NoFaceFound(os.fspath(image) if isinstance(image, (str, os.PathLike)) else "<image>")
         return embed_faces(self.embedder, pixels, [face])[0]
 
     def compare(self, a: Face | Template, b: Face | Template, threshold: str | float | None = None) -> Comparison:
