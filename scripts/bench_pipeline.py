@@ -4,9 +4,14 @@ Prints medians and ratios (peer time / our time; > 1 means we are faster):
 1. per-face embedding: face_recognition.face_encodings vs our embedders on the same faces;
 2. per-image detection: face_recognition.face_locations (HOG, upsample 1, its default) vs ours;
 3. end to end on a 640 px one-face photo, one thread: load + detect + landmarks + embed;
-4. folder throughput on 2 cores over ../shared/data/fixtures/crowd + 500 LFW images.
+4. folder throughput on 2 cores over ../shared/data/fixtures/crowd + 500 LFW images;
+5. the detectors side by side: per-image detection time (backend only, 640 px), face counts on
+   the fixture group photos against their README, faces found on the 24 crowd photos (no
+   ground truth), and the share of the first 1,000 LFW images (sorted paths) where a face is
+   found near the centre.
 
-Run with `make bench`. Single-thread figures set every library to one thread.
+Run with `make bench` (`--detectors-only`: sections 2 and 5). Single-thread figures set every
+library to one thread.
 """
 
 from __future__ import annotations
@@ -27,11 +32,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from countenance import Pipeline
-from countenance.datasets import fixtures_dir, lfw_dir
+from countenance import Face, Pipeline
+from countenance.datasets import fixtures_dir, lfw_dir, shared_dir
+from countenance.detect import BoxDetector, Detection, FaceDetector, make_box_detector
 from countenance.embed import embed_faces
 from countenance.image import iter_image_files, load_image
 from countenance.ingest import embed_paths
+
+# The opt-in ONNX detectors benchmarked beside YuNet: registry name and file under ../shared/models.
+OPTIONAL_DETECTORS = {
+    "ultraface": ("ultraface-rfb-320", "ultraface/version-RFB-320.onnx"),
+    "blazeface": ("blazeface", "blazeface/blazeface.onnx"),
+}
+# Faces per fixture group photo (../shared/data/fixtures/README.md).
+GROUP_COUNTS = {"t1.jpg": 6, "multiface.jpg": 6, "two_people.jpg": 2, "couple.jpg": 2, "obama_and_biden.jpg": 3}
+# LFW crops are centred on the labelled face: it counts as found when a box centre lies within
+# this fraction of the image's shorter side from the image centre.
+CENTRE_TOLERANCE = 0.15
 
 
 def median_ms(function: Callable[[], object], repeat: int, warmup: int = 2) -> float:
@@ -63,16 +80,25 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--lfw-images", type=int, default=500)
     parser.add_argument("--yunet", type=Path, default=None, help="YuNet .onnx (default: ../shared/models/yunet)")
+    parser.add_argument("--lfw-centre", type=int, default=1000, help="LFW images for the detectors' centre-face recall")
+    parser.add_argument("--detectors-only", action="store_true", help="only sections 2 and 5 (detection)")
     args = parser.parse_args()
 
     import face_recognition
 
     cv2.setNumThreads(1)
-    yunet = args.yunet or fixtures_dir().parents[1] / "models" / "yunet" / "face_detection_yunet_2023mar.onnx"
+    yunet = args.yunet or shared_dir() / "models" / "yunet" / "face_detection_yunet_2023mar.onnx"
     os.environ.setdefault("COUNTENANCE_MODEL_DIR", tempfile.mkdtemp(prefix="countenance-bench-models-"))
     from countenance.model_registry import pull
 
     pull("yunet", yunet)  # verified by sha256, as a user's `countenance models pull yunet --from FILE`
+    detectors = ["hog", "yunet"]
+    for detector, (model, filename) in OPTIONAL_DETECTORS.items():
+        try:
+            pull(model, shared_dir() / "models" / filename)
+            detectors.append(detector)
+        except Exception as error:  # not in ../shared here: say so and go on
+            print(f"  (skipped {detector}: {error})")
 
     dlib_hog = Pipeline(detector="hog", embedder="dlib", upsample=1)
     fast = {
@@ -89,6 +115,10 @@ def main() -> None:
     cv2.imwrite(str(photo_path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
 
     print(f"# one thread; {args.repeat} repetitions; medians; (xN) = face_recognition time / ours")
+    if args.detectors_only:
+        detection_row(photo, dlib_hog, detectors, args.repeat)
+        compare_detectors(photo, detectors, args.repeat, args.lfw_centre)
+        return
     # 1. Embedding, per face, on the same landmarks.
     people = sorted(iter_image_files(fixtures_dir() / "people"))
     image = load_image(people[0])
@@ -107,11 +137,7 @@ def main() -> None:
         print(f"{'  dlib-onnx batch of ' + str(len(group_faces)) + ', per face':<34} {batch / len(group_faces):8.2f} ms")
 
     # 2. Detection, per 640 px image.
-    peer = median_ms(lambda: face_recognition.face_locations(photo), args.repeat)
-    ours = {"hog(up1)": median_ms(lambda: dlib_hog.face_detector.detect(photo), args.repeat)}
-    if "yunet+dlib-onnx" in fast:
-        ours["yunet"] = median_ms(lambda: fast["yunet+dlib-onnx"].face_detector.detect(photo), args.repeat)
-    row("detection + landmarks, 640 px", peer, ours)
+    detection_row(photo, dlib_hog, detectors, args.repeat)
 
     # 3. End to end from the file.
     def peer_end_to_end() -> None:
@@ -152,6 +178,77 @@ def main() -> None:
         seconds = timed(lambda: list(embed_paths(paths, workers=2, pipeline_options=options)))
         print(f"  {detector}+{embedder} {len(paths) / seconds:6.1f} img/s (x{peer_s / seconds:4.1f})", end="")
     print()
+
+    # 5. The detectors side by side.
+    compare_detectors(photo, detectors, args.repeat, args.lfw_centre)
+
+
+def detection_row(photo: np.ndarray, dlib_hog: Pipeline, detectors: list[str], repeat: int) -> None:
+    """Section 2: detection + dlib landmarks on the 640 px photo, each detector at its defaults."""
+    import face_recognition
+
+    peer = median_ms(lambda: face_recognition.face_locations(photo), repeat)
+    ours = {"hog(up1)": median_ms(lambda: dlib_hog.face_detector.detect(photo), repeat)}
+    for name in detectors[1:]:
+        face_detector = FaceDetector(name, threads=1)
+        ours[name] = median_ms(lambda: face_detector.detect(photo), repeat)
+    row("detection + landmarks, 640 px", peer, ours)
+
+
+def compare_detectors(photo: np.ndarray, detectors: list[str], repeat: int, lfw_images: int) -> None:
+    """Section 5: backend-only detection time at 640 px, fixture group and crowd counts, LFW centre-face recall.
+
+    The detectors are timed in turn, one call each per round, so that load from other jobs on
+    the machine falls on all of them alike.
+    """
+    group = load_image(fixtures_dir() / "groups" / "t1.jpg")
+    group_640 = cv2.resize(group, (640, round(group.shape[0] * 640 / group.shape[1])), interpolation=cv2.INTER_AREA)
+    backends = {name: make_box_detector(name, threads=1) for name in detectors}
+    times: dict[tuple[str, str], list[float]] = {}
+    for round_ in range(repeat + 2):
+        for name, backend in backends.items():
+            for label, image in (("one face", photo), ("t1 group", group_640)):
+                start = time.perf_counter()
+                _detect_only(backend, image)
+                if round_ >= 2:  # the first two rounds warm up
+                    times.setdefault((name, label), []).append((time.perf_counter() - start) * 1000.0)
+
+    lfw_paths = sorted((lfw_dir() / "images").glob("*/*.jpg"))[:lfw_images]
+    crowd_paths = list(iter_image_files(fixtures_dir() / "crowd"))
+    print(f"# detectors at their defaults (upsample 'auto'); LFW: first {len(lfw_paths)} images, sorted paths")
+    for name, backend in backends.items():
+        face_detector = FaceDetector(backend)
+        counts = {file: len(face_detector.detect(load_image(fixtures_dir() / "groups" / file))) for file in GROUP_COUNTS}
+        exact = sum(counts[file] == count for file, count in GROUP_COUNTS.items())
+        crowd = sum(len(face_detector.detect(load_image(path))) for path in crowd_paths)
+        start, found = time.perf_counter(), 0
+        for path in lfw_paths:
+            image = load_image(path)
+            found += _centre_found(face_detector.detect(image), image.shape)
+        lfw_ms = (time.perf_counter() - start) * 1000.0 / max(len(lfw_paths), 1)
+        listed = " ".join(f"{file.split('.')[0]} {counts[file]}/{count}" for file, count in GROUP_COUNTS.items())
+        one_ms, group_ms = (statistics.median(times[name, label]) for label in ("one face", "t1 group"))
+        print(
+            f"{name:<10} detect 640 px: one face {one_ms:6.2f} ms, t1 group {group_ms:6.2f} ms | "
+            f"groups exact {exact}/{len(GROUP_COUNTS)} ({listed}) | crowd faces {crowd} | "
+            f"LFW centre {found / max(len(lfw_paths), 1):.3f} ({lfw_ms:.1f} ms/img with landmarks)"
+        )
+
+
+def _detect_only(backend: BoxDetector, image: np.ndarray) -> list[Detection]:
+    """The backend's faces at the first of its "auto" upsample levels that finds any (HOG: 1)."""
+    levels = backend.auto_upsample_levels(*image.shape[:2]) if hasattr(backend, "auto_upsample_levels") else [1]
+    for level in levels:
+        found = backend.detect(image, level)
+        if found:
+            return found
+    return []
+
+
+def _centre_found(faces: list[Face], shape: tuple[int, ...]) -> bool:
+    height, width = shape[:2]
+    limit = CENTRE_TOLERANCE * min(height, width)
+    return any(np.hypot(f.box.center[0] - width / 2, f.box.center[1] - height / 2) <= limit for f in faces)
 
 
 def _peer_one(path: str) -> int:

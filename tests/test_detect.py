@@ -84,7 +84,7 @@ def test_bad_upsample_is_refused(bad):
 
 
 def test_unknown_detector():
-    with pytest.raises(UnknownBackend, match="unknown detector 'nope'; choose one of cnn, hog"):
+    with pytest.raises(UnknownBackend, match="unknown detector 'nope'; choose one of blazeface, cnn, hog, ultraface, yunet or 'auto'"):
         FaceDetector("nope")
 
 

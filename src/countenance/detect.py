@@ -7,8 +7,9 @@ small faces, trying the other rotations when nothing is found upright, and dlib'
 landmarks for alignment.
 
 Backends by name (:data:`DETECTORS`): ``hog`` and ``cnn`` (dlib), ``yunet`` (ONNX, needs
-``countenance models pull yunet``). The name ``"auto"`` picks ``yunet`` when its model is
-installed and ``hog`` otherwise (:func:`make_box_detector`).
+``countenance models pull yunet``), ``ultraface`` and ``blazeface`` (ONNX, opt-in; need
+``countenance models pull ultraface-rfb-320`` / ``blazeface``). The name ``"auto"`` picks
+``yunet`` when its model is installed and ``hog`` otherwise (:func:`make_box_detector`).
 """
 
 from __future__ import annotations
@@ -102,6 +103,18 @@ def _yunet(threads: int) -> BoxDetector:
     return YuNetDetector(threads=threads)
 
 
+def _ultraface(threads: int) -> BoxDetector:
+    from .backends.ultraface import UltraFaceDetector
+
+    return UltraFaceDetector(threads=threads)
+
+
+def _blazeface(threads: int) -> BoxDetector:
+    from .backends.blazeface import BlazeFaceDetector
+
+    return BlazeFaceDetector(threads=threads)
+
+
 #: Detector backends by name: each entry builds a fresh backend (backends are not
 #: thread-safe) given the number of intra-op threads (used by ONNX backends; dlib's are
 #: single-threaded and ignore it).
@@ -109,6 +122,8 @@ DETECTORS: dict[str, Callable[[int], BoxDetector]] = {
     "hog": _hog,
     "cnn": _cnn,
     "yunet": _yunet,
+    "ultraface": _ultraface,
+    "blazeface": _blazeface,
 }
 
 #: The detector name that picks the fastest installed backend (see :func:`make_box_detector`).

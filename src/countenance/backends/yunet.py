@@ -36,6 +36,7 @@ import numpy as np
 from ..detect import Detection
 from ..errors import ModelError
 from ..faces import Box
+from ._onnx_detect import load_onnx_model, nms
 from ._ort import check_threads, make_session
 
 __all__ = ["YuNetDetector", "hog_like_box", "YUNET_MODEL_NAME"]
@@ -178,7 +179,7 @@ class YuNetDetector:
         box = np.concatenate(boxes)
         score = np.concatenate(scores)
         kps = np.concatenate(keypoints)
-        keep = _nms(box, score, self.nms_threshold)
+        keep = nms(box, score, self.nms_threshold)
         out = []
         for i in keep:
             left, top, right, bottom = (float(v) for v in box[i])
@@ -229,14 +230,7 @@ class YuNetDetector:
 
 def _dynamic_model_bytes(path: Path) -> bytes:
     """The YuNet graph with its input height/width and its outputs' anchor count made dynamic."""
-    import onnx
-
-    try:
-        model = onnx.load(str(path))
-    except FileNotFoundError:
-        raise ModelError(f"{path}: no such model file") from None
-    except Exception as error:  # onnx raises DecodeError and others on a bad file
-        raise ModelError(f"{path}: not a readable ONNX model ({error})") from None
+    model = load_onnx_model(path)
     graph = model.graph
     names = {output.name for output in graph.output}
     expected = {f"{kind}_{stride}" for stride in _STRIDES for kind in ("cls", "obj", "bbox", "kps")}
@@ -250,23 +244,3 @@ def _dynamic_model_bytes(path: Path) -> bytes:
         output.type.tensor_type.shape.dim[1].dim_param = "anchors"
     del graph.value_info[:]  # intermediate shapes recorded for 640x640
     return model.SerializeToString()
-
-
-def _nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
-    """Indices of the boxes ``(N, 4)`` xyxy kept by greedy NMS, best score first."""
-    order = np.argsort(-scores, kind="stable")
-    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
-    keep: list[int] = []
-    while order.size:
-        best = int(order[0])
-        keep.append(best)
-        rest = order[1:]
-        left = np.maximum(boxes[best, 0], boxes[rest, 0])
-        top = np.maximum(boxes[best, 1], boxes[rest, 1])
-        right = np.minimum(boxes[best, 2], boxes[rest, 2])
-        bottom = np.minimum(boxes[best, 3], boxes[rest, 3])
-        inter = np.maximum(right - left, 0) * np.maximum(bottom - top, 0)
-        union = areas[best] + areas[rest] - inter
-        iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-        order = rest[iou <= iou_threshold]
-    return keep
