@@ -107,10 +107,11 @@ class DlibOnnxEmbedder:
         if len(chips) == 0:
             return np.zeros((0, self.spec.embedding_size), dtype=np.float32)
         if self.num_jitters:
-            return np.stack([self._run(jittered_chips(chip, self._jitters)).mean(axis=0) for chip in chips])
-        return self._run(chips)
+            return np.stack([self.embed_chips(jittered_chips(chip, self._jitters)).mean(axis=0) for chip in chips])
+        return self.embed_chips(chips)
 
-    def _run(self, chips: np.ndarray) -> np.ndarray:
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        """Descriptors of ready-made dlib chips ``(N, 150, 150, 3)`` uint8 RGB: ``(N, 128) float32``, no jitter."""
         out = []
         for start in range(0, len(chips), self.batch_size):
             batch = chips[start : start + self.batch_size].astype(np.float32)
