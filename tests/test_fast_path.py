@@ -288,6 +288,18 @@ def test_arcface_without_keypoints_uses_dlib_68_points(yunet, arcface, fixtures)
     assert float(arcface.embed(image, [hog_face])[0] @ with_keypoints) > 0.85
 
 
+def test_dlib_68_point_fallback_warns_of_its_licence(yunet, mobilefacenet_path, fixtures, caplog):
+    """The 68-point model's training data excludes commercial use: its first use says so."""
+    image = load_image(fixtures / "probes" / "obama1.jpg")
+    face = replace(yunet.detect(image)[0], keypoints=None)
+    embedder = ArcFaceOnnxEmbedder(mobilefacenet_path, MOBILEFACENET_SPEC)
+    with caplog.at_level("WARNING", logger="countenance.backends.arcface_onnx"):
+        embedder.embed(image, [face])
+        embedder.embed(image, [face])
+    warnings = [r.getMessage() for r in caplog.records if "68-point" in r.getMessage()]
+    assert len(warnings) == 1 and "commercial" in warnings[0]
+
+
 def test_templates_of_two_models_never_mix(yunet, arcface, dlib_onnx, fixtures):
     image = load_image(fixtures / "probes" / "obama1.jpg")
     faces = yunet.detect(image)[:1]

@@ -20,13 +20,16 @@ Keypoints: a face detected by YuNet carries its 5 keypoints. A face without them
 HOG or CNN detector, LFW's fixed centre box) gets them from dlib's 68-point shape predictor
 (``shape_predictor_68_face_landmarks.dat`` in ``face_recognition_models``, loaded on first
 need): eye centres = mean of each eye's 6 points, nose tip = point 30, mouth corners =
-points 48 and 54. YuNet's keypoints are the better choice (``--detector yunet``).
+points 48 and 54. YuNet's keypoints are the better choice (``--detector yunet``), and the
+68-point model is trained on iBUG 300-W, whose licence excludes commercial use: loading it
+logs a warning saying so.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -42,6 +45,8 @@ from ..faces import Face, ModelSpec
 from ._ort import check_threads, make_session
 
 __all__ = ["ArcFaceSpec", "ArcFaceOnnxEmbedder", "sidecar_path", "keypoints_from_68"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -299,6 +304,10 @@ class _Dlib68Keypoints:
 
         from .dlib_backend import dlib_model_path
 
+        _log.warning(
+            "aligning faces without keypoints on dlib's 68-point landmarks: that model's training "
+            "data (iBUG 300-W) excludes commercial use; a detector with keypoints (yunet) avoids it"
+        )
         self._predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
 
     def keypoints(self, image: np.ndarray, face: Face) -> np.ndarray:
