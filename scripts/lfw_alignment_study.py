@@ -27,8 +27,8 @@ import numpy as np
 from countenance.backends.dlib_backend import dlib_model_path, full_object_detection
 from countenance.backends.dlib_onnx_embedder import DlibOnnxEmbedder, jitter_transforms, jittered_chips
 from countenance.datasets import lfw_dir
-from countenance.detect import FaceDetector, central_face
-from countenance.evaluate import CENTRAL_TOLERANCE, LFW_CENTRE_BOX, kfold_accuracy, read_lfw_pairs
+from countenance.detect import FaceDetector
+from countenance.evaluate import LFW_CENTRE_BOX, central_subject, kfold_accuracy, read_lfw_pairs
 from countenance.faces import Box, Face
 from countenance.ingest import process_map
 
@@ -54,9 +54,7 @@ def _chips(path: str) -> tuple[str, np.ndarray, np.ndarray]:
     height, width = pixels.shape[:2]
 
     def choose(faces: list[Face]) -> Face | None:
-        limit = CENTRAL_TOLERANCE * min(width, height)
-        near = [f for f in faces if np.hypot(f.box.center[0] - width / 2, f.box.center[1] - height / 2) <= limit]
-        return central_face(near, width, height)
+        return central_subject(faces, width, height)
 
     face = choose(_state["hog"].detect(pixels))
     if face is None:

@@ -28,14 +28,18 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import CountenanceError, InvalidPairsFile
 
+if TYPE_CHECKING:
+    from .faces import Face
+
 __all__ = [
     "Pair",
+    "central_subject",
     "read_lfw_pairs",
     "read_pairs_csv",
     "assign_folds",
@@ -324,8 +328,19 @@ def _init_worker(config: _WorkerConfig) -> None:
     _worker_state["cnn"] = None
 
 
+def central_subject(faces: list[Face], width: int, height: int) -> Face | None:
+    """The face LFW labels in a ``width`` x ``height`` image: the most central one, if any lies
+    within ``CENTRAL_TOLERANCE`` of the image's shorter side from its centre (a bystander at
+    the edge is never the subject)."""
+    from .detect import central_face
+
+    limit = CENTRAL_TOLERANCE * min(width, height)
+    near = [f for f in faces if np.hypot(f.box.center[0] - width / 2, f.box.center[1] - height / 2) <= limit]
+    return central_face(near, width, height)
+
+
 def _embed_one(path: str) -> EmbeddingResult:
-    from .detect import FaceDetector, central_face, largest_face
+    from .detect import FaceDetector, largest_face
     from .embed import embed_faces
     from .faces import Box, Face
 
@@ -338,11 +353,7 @@ def _embed_one(path: str) -> EmbeddingResult:
     height, width = pixels.shape[:2]
 
     def choose(faces: list[Face]) -> Face | None:
-        if config.choose != "central":
-            return largest_face(faces)
-        limit = CENTRAL_TOLERANCE * min(width, height)
-        near = [f for f in faces if np.hypot(f.box.center[0] - width / 2, f.box.center[1] - height / 2) <= limit]
-        return central_face(near, width, height)
+        return central_subject(faces, width, height) if config.choose == "central" else largest_face(faces)
 
     face, how = choose(pipeline.face_detector.detect(pixels)), "detected"
     if face is None and config.detector != "cnn":

@@ -42,8 +42,8 @@ import numpy as np
 from ..detect import Detection
 from ..errors import ModelError
 from ..faces import Box
-from ._onnx_detect import load_onnx_model, nms, resized
-from ._ort import check_threads, make_session
+from ._onnx_detect import check_detector_options, load_onnx_model, model_file, nms, resized
+from ._ort import make_session
 
 __all__ = ["UltraFaceDetector", "ultraface_priors", "hog_like_box", "ULTRAFACE_MODEL_NAMES"]
 
@@ -136,16 +136,8 @@ class UltraFaceDetector:
             raise ValueError(f"model must be one of {', '.join(ULTRAFACE_MODEL_NAMES)}, got {model!r}")
         if not isinstance(input_long_side, int) or input_long_side < _ALIGN:
             raise ValueError(f"input_long_side must be an int >= {_ALIGN}, got {input_long_side!r}")
-        if not 0.0 <= score_threshold <= 1.0:
-            raise ValueError(f"score_threshold must be in 0..1, got {score_threshold!r}")
-        if not 0.0 < nms_threshold <= 1.0:
-            raise ValueError(f"nms_threshold must be in (0, 1], got {nms_threshold!r}")
-        check_threads(threads)
-        if model_path is None:
-            from ..model_registry import installed_model_path
-
-            model_path = installed_model_path(model)
-        self.model_path = Path(model_path)
+        check_detector_options(score_threshold, nms_threshold, threads)
+        self.model_path = model_file(model_path, model)
         self.input_long_side = input_long_side
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)

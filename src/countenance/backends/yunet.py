@@ -36,8 +36,8 @@ import numpy as np
 from ..detect import Detection
 from ..errors import ModelError
 from ..faces import Box
-from ._onnx_detect import load_onnx_model, nms
-from ._ort import check_threads, make_session
+from ._onnx_detect import box_in_face_frame, check_detector_options, load_onnx_model, model_file, nms
+from ._ort import make_session
 
 __all__ = ["YuNetDetector", "hog_like_box", "YUNET_MODEL_NAME"]
 
@@ -74,15 +74,7 @@ def hog_like_box(keypoints: np.ndarray) -> Box:
         raise ValueError(f"keypoints must have shape (5, 2), got {points.shape}")
     eyes = (points[0] + points[1]) / 2.0
     mouth = (points[3] + points[4]) / 2.0
-    down = mouth - eyes
-    size = float(np.hypot(*down))
-    if size <= 0:
-        raise ValueError("degenerate keypoints: the eyes and the mouth coincide")
-    down /= size
-    across = np.array([down[1], -down[0]])  # the face's x axis, image left to right when upright
-    centre = (eyes + mouth) / 2.0 + size * (_HOG_CENTRE_X * across + _HOG_CENTRE_Y * down)
-    half_w, half_h = _HOG_WIDTH * size / 2.0, _HOG_HEIGHT * size / 2.0
-    return Box(float(centre[0] - half_w), float(centre[1] - half_h), float(centre[0] + half_w), float(centre[1] + half_h))
+    return box_in_face_frame(eyes, mouth, (_HOG_CENTRE_X, _HOG_CENTRE_Y, _HOG_WIDTH, _HOG_HEIGHT))
 
 
 class YuNetDetector:
@@ -129,16 +121,8 @@ class YuNetDetector:
             raise ValueError(f"input_long_side must be an int >= {_ALIGN}, got {input_long_side!r}")
         if detail_long_side is not None and (not isinstance(detail_long_side, int) or detail_long_side < input_long_side):
             raise ValueError(f"detail_long_side must be None or an int >= input_long_side, got {detail_long_side!r}")
-        if not 0.0 <= score_threshold <= 1.0:
-            raise ValueError(f"score_threshold must be in 0..1, got {score_threshold!r}")
-        if not 0.0 < nms_threshold <= 1.0:
-            raise ValueError(f"nms_threshold must be in (0, 1], got {nms_threshold!r}")
-        check_threads(threads)
-        if model_path is None:
-            from ..model_registry import installed_model_path
-
-            model_path = installed_model_path(YUNET_MODEL_NAME)
-        self.model_path = Path(model_path)
+        check_detector_options(score_threshold, nms_threshold, threads)
+        self.model_path = model_file(model_path, YUNET_MODEL_NAME)
         self.input_long_side = input_long_side
         self.detail_long_side = detail_long_side
         self.score_threshold = float(score_threshold)
