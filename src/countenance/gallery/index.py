@@ -24,6 +24,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import GalleryError, Unsupported
+from .hugepages import advise_huge_pages
 
 __all__ = [
     "IndexState",
@@ -135,7 +136,9 @@ class FaissIndex:
     Above: ``IndexIDMap2(IndexHNSWFlat)``; HNSW cannot delete nodes, so a removed vector is
     overwritten with zeros in storage (its bytes are gone) and its id excluded from every
     search; the graph is rebuilt without them once they are a fifth of the index. Euclidean
-    uses L2; cosine uses inner product on L2-normalised copies.
+    uses L2; cosine uses inner product on L2-normalised copies. With ``huge_pages`` (default)
+    an HNSW index's vectors and graph are backed by 2 MiB pages where Linux allows it
+    (:mod:`.hugepages`: about 15% off a 1M-template query).
 
     The file is a small header (magic, JSON with the state, dimension, metric) followed by
     FAISS's serialisation; it is written to a temporary file, fsynced and renamed.
@@ -151,6 +154,7 @@ class FaissIndex:
         hnsw_m: int = 48,
         ef_construction: int = 120,
         ef_search: int = 256,
+        huge_pages: bool = True,
     ) -> None:
         if metric not in ("euclidean", "cosine"):
             raise ValueError(f"unknown metric {metric!r}; expected 'euclidean' or 'cosine'")
@@ -161,6 +165,7 @@ class FaissIndex:
         self.hnsw_m = int(hnsw_m)
         self.ef_construction = int(ef_construction)
         self.ef_search = int(ef_search)
+        self.huge_pages = bool(huge_pages)
         self._index = self._new_flat()
         self._removed: set[int] = set()  # tombstoned ids (HNSW only)
 
@@ -213,6 +218,18 @@ class FaissIndex:
         self._removed = set()
         if ids.size:
             self._index.add_with_ids(vectors, ids)
+        self._advise_huge_pages()
+
+    def _advise_huge_pages(self) -> None:
+        """Back the HNSW vectors and graph with huge pages (after they may have moved)."""
+        import faiss
+
+        if not self.huge_pages or self.kind != "hnsw":
+            return
+        hnsw = faiss.downcast_index(self._index.index)
+        for buffer in (faiss.downcast_index(hnsw.storage).codes, hnsw.hnsw.neighbors):
+            if buffer.size():
+                advise_huge_pages(int(buffer.data()), buffer.byte_size())
 
     # -- the protocol
 
@@ -224,6 +241,7 @@ class FaissIndex:
         if self.kind == "flat" and self.count() + ids.size > self.hnsw_above:
             self._rebuild(hnsw=True)
         self._index.add_with_ids(x, ids)
+        self._advise_huge_pages()
 
     def remove(self, ids: np.ndarray) -> int:
         import faiss
@@ -310,11 +328,11 @@ class FaissIndex:
             "state": asdict(state), "dimension": self.dimension, "metric": self.metric,
             "removed": sorted(self._removed),  # HNSW tombstones (their vectors are already zeroed)
         }).encode()
-        body = faiss.serialize_index(self._index)
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as handle:
             handle.write(_MAGIC + struct.pack("<Q", len(header)) + header)
-            handle.write(body.tobytes())
+            # Streamed, not serialised in memory first: no second copy of a 10M-template index.
+            faiss.write_index(self._index, faiss.PyCallbackIOWriter(handle.write))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
@@ -327,14 +345,14 @@ class FaissIndex:
         if self.path is None or not self.path.is_file():
             return None
         try:
-            data = self.path.read_bytes()
-            if data[:8] != _MAGIC:
-                return None
-            (size,) = struct.unpack("<Q", data[8:16])
-            header = json.loads(data[16 : 16 + size])
-            if header["dimension"] != self.dimension or header["metric"] != self.metric:
-                return None
-            index = faiss.deserialize_index(np.frombuffer(data[16 + size :], dtype=np.uint8))
+            with open(self.path, "rb") as handle:
+                if handle.read(8) != _MAGIC:
+                    return None
+                (size,) = struct.unpack("<Q", handle.read(8))
+                header = json.loads(handle.read(size))
+                if header["dimension"] != self.dimension or header["metric"] != self.metric:
+                    return None
+                index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))  # streamed, one copy
             state = IndexState(**header["state"])
             removed = {int(v) for v in header.get("removed", [])}
         except Exception:  # noqa: BLE001 - any unreadable file just means "rebuild from the store"
@@ -343,6 +361,7 @@ class FaissIndex:
         self._removed = removed
         if self.kind == "hnsw":
             faiss.downcast_index(index.index).hnsw.efSearch = self.ef_search
+            self._advise_huge_pages()
         return state
 
 
