@@ -360,13 +360,11 @@ def bench_size(n: int, args, model: TemplateModel, real, notes: list[str]) -> li
 
 def _huge_page_share(index: FaissIndex) -> str:
     """How much of an HNSW index's vectors and graph sit on huge pages (e.g. "huge 98%")."""
-    if index.kind != "hnsw":
+    buffers = index.search_buffers()
+    if not buffers:
         return "exact index"
-    hnsw = faiss.downcast_index(index._index.index)
-    buffers = [faiss.downcast_index(hnsw.storage).codes, hnsw.hnsw.neighbors]
-    total = sum(b.byte_size() for b in buffers)
-    huge = sum(min(huge_page_bytes(int(b.data()), b.byte_size()), b.byte_size()) for b in buffers)
-    return f"huge {100.0 * huge / max(total, 1):.0f}%"
+    huge = sum(min(huge_page_bytes(address, nbytes), nbytes) for address, nbytes in buffers)
+    return f"huge {100.0 * huge / sum(nbytes for _, nbytes in buffers):.0f}%"
 
 
 HEADER = (f"{'N':>10}  {'method':<44} {'build s':>8} {'p50 ms':>8} {'p99 ms':>8} {'R@1':>7} {'R@10':>6} "

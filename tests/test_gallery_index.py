@@ -127,13 +127,6 @@ def _thp_mode() -> str:
     return text.split("[", 1)[1].split("]", 1)[0] if "[" in text else "unavailable"
 
 
-def _hnsw_buffers(index: FaissIndex):
-    import faiss
-
-    hnsw = faiss.downcast_index(index._index.index)
-    return faiss.downcast_index(hnsw.storage).codes, hnsw.hnsw.neighbors
-
-
 @pytest.mark.skipif(_thp_mode() not in ("madvise", "always"), reason="no transparent huge pages here")
 def test_hnsw_vectors_and_graph_are_backed_by_huge_pages(tmp_path):
     from countenance.gallery.hugepages import huge_page_bytes
@@ -148,11 +141,11 @@ def test_hnsw_vectors_and_graph_are_backed_by_huge_pages(tmp_path):
         index = FaissIndex(tmp_path / f"{huge}.faiss", dimension=128, metric="euclidean",
                            hnsw_above=1000, hnsw_m=16, ef_construction=40, huge_pages=huge)
         index.add(ids, vectors)
-        codes, neighbours = _hnsw_buffers(index)
-        measured = huge_page_bytes(int(codes.data()), codes.byte_size())
+        codes, neighbours = index.search_buffers()  # vectors, graph
+        measured = huge_page_bytes(*codes)
         if huge:
             assert measured >= 8 * (2 << 20), "HNSW vectors not on huge pages"
-            assert huge_page_bytes(int(neighbours.data()), neighbours.byte_size()) > 0
+            assert huge_page_bytes(*neighbours) > 0
         elif _thp_mode() == "madvise":
             assert measured == 0  # nothing else asks for them: the index's advice is what counts
         found[huge] = index.search(queries, 5)[1]
@@ -160,8 +153,8 @@ def test_hnsw_vectors_and_graph_are_backed_by_huge_pages(tmp_path):
             index.save(IndexState(69_999, 70_000, 0, 1))
             reloaded = FaissIndex(tmp_path / f"{huge}.faiss", dimension=128, metric="euclidean", hnsw_above=1000)
             assert reloaded.load() is not None
-            codes, _ = _hnsw_buffers(reloaded)
-            assert huge_page_bytes(int(codes.data()), codes.byte_size()) >= 8 * (2 << 20)
+            codes, _ = reloaded.search_buffers()
+            assert huge_page_bytes(*codes) >= 8 * (2 << 20)
             np.testing.assert_array_equal(reloaded.search(queries, 5)[1], found[True])
     for huge in (True, False):  # huge pages change where the bytes sit, not the answers
         assert found[huge][:, 0].tolist() == ids[:50].tolist()

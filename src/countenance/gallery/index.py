@@ -220,16 +220,22 @@ class FaissIndex:
             self._index.add_with_ids(vectors, ids)
         self._advise_huge_pages()
 
-    def _advise_huge_pages(self) -> None:
-        """Back the HNSW vectors and graph with huge pages (after they may have moved)."""
+    def search_buffers(self) -> list[tuple[int, int]]:
+        """``(address, nbytes)`` of the large buffers an HNSW search reads at random (its
+        vectors and its graph); empty for an exact index, which reads its rows in order."""
         import faiss
 
-        if not self.huge_pages or self.kind != "hnsw":
-            return
+        if self.kind != "hnsw":
+            return []
         hnsw = faiss.downcast_index(self._index.index)
-        for buffer in (faiss.downcast_index(hnsw.storage).codes, hnsw.hnsw.neighbors):
-            if buffer.size():
-                advise_huge_pages(int(buffer.data()), buffer.byte_size())
+        buffers = (faiss.downcast_index(hnsw.storage).codes, hnsw.hnsw.neighbors)
+        return [(int(b.data()), int(b.byte_size())) for b in buffers if b.size()]
+
+    def _advise_huge_pages(self) -> None:
+        """Back the HNSW vectors and graph with huge pages (after they may have moved)."""
+        if self.huge_pages:
+            for address, nbytes in self.search_buffers():
+                advise_huge_pages(address, nbytes)
 
     # -- the protocol
 
