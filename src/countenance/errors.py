@@ -10,6 +10,7 @@ import os
 
 __all__ = [
     "CountenanceError",
+    "InvalidArgument",
     "ImageError",
     "ImageNotFound",
     "InvalidImage",
@@ -33,6 +34,15 @@ __all__ = [
 
 class CountenanceError(Exception):
     """Base class of every error raised by Countenance."""
+
+
+class InvalidArgument(CountenanceError, ValueError):
+    """A caller passed a value that cannot be used (out of range, wrong type, unknown name).
+
+    Also a ``ValueError``, so code written against plain Python conventions still catches it;
+    the CLI and REST layers treat it as the user's mistake (exit 2 / HTTP 422), unlike a bare
+    ``ValueError`` from a bug.
+    """
 
 
 class ImageError(CountenanceError):
