@@ -49,7 +49,8 @@ from threadpoolctl import threadpool_limits
 import faiss
 
 from countenance.gallery.hugepages import huge_page_bytes
-from countenance.gallery.index import HNSW_ABOVE, FaissIndex, IndexState
+from countenance.gallery.index_base import HNSW_ABOVE, IndexState
+from countenance.gallery.index_faiss import FaissIndex
 
 DIMENSION = 128
 K = 10

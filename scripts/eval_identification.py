@@ -12,8 +12,8 @@ the 4,069 people with a single image (non-mated: the answer should be "unknown")
 - the gallery's own decisions, at the threshold its calibration sets for its target FPIR at
   this gallery size: the measured FPIR against the target, and the FNIR.
 
-Templates come from the shared LFW cache (lfw_cache.py), so the gallery is fed cached
-templates by a stand-in pipeline; everything after embedding is the gallery's own code.
+Templates come from the shared LFW cache (lfw_cache.py): the gallery is given them as faces
+already embedded (``EmbeddedImage``); everything after embedding is the gallery's own code.
 The calibration table was measured on LFW too (first image of each person), so the measured
 FPIR is an in-sample check of the method, not an independent one.
 """
@@ -40,26 +40,14 @@ from countenance import datasets  # noqa: E402
 from countenance.embed import make_embedder  # noqa: E402
 from countenance.evaluate import LFW_CENTRE_BOX  # noqa: E402
 from countenance.faces import Box, Face, Template  # noqa: E402
-from countenance.gallery import Gallery, Policy  # noqa: E402
+from countenance.gallery import EmbeddedImage, Gallery, Policy  # noqa: E402
+from countenance.hashing import sha256_file  # noqa: E402
 
 
-class CachedPipeline:
-    """Answers ``embed`` with the cached template of the file last passed to ``load``."""
-
-    def __init__(self, spec, templates: dict[str, np.ndarray]) -> None:
-        self.spec = spec
-        self._templates = templates
-        self._last: str | None = None
-
-    def load(self, image) -> np.ndarray:
-        self._last = str(Path(image).resolve())
-        return np.zeros((1, 1, 3), np.uint8)
-
-    def embed(self, image) -> list[Face]:
-        vector = self._templates.get(self._last)
-        if vector is None:
-            return []
-        return [Face(box=Box(*LFW_CENTRE_BOX), detection_score=1.0, template=Template(vector, self.spec.name))]
+def embedded(path: Path, vector: np.ndarray | None, model: str) -> EmbeddedImage:
+    """The cached template of an LFW image as the one face of that image (centre box), or no face."""
+    faces = () if vector is None else (Face(box=Box(*LFW_CENTRE_BOX), detection_score=1.0, template=Template(vector, model)),)
+    return EmbeddedImage(faces, sha256_file(path), str(path.resolve()))
 
 
 def fnir_at_fpir(mated_top: np.ndarray, mated_right: np.ndarray, nonmated_top: np.ndarray, fpir: float) -> tuple[float, float]:
@@ -91,14 +79,18 @@ def main() -> None:
     failed = [rel for rel, ok in zip(cached.paths, cached.ok, strict=True) if not ok]
 
     spec = make_embedder(args.embedder).spec
-    pipeline = CachedPipeline(spec, vector_of)
+
+    def image(rel: str) -> EmbeddedImage:
+        path = images / rel
+        return embedded(path, vector_of.get(str(path.resolve())), spec.name)
+
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        gallery = Gallery.create(Path(tmp) / "lfw", model=spec, policy=Policy(consent_required=False, keep_crops=False), pipeline=pipeline, actor="eval")
+        gallery = Gallery.create(Path(tmp) / "lfw", model=spec, policy=Policy(consent_required=False, keep_crops=False), actor="eval")
         enrolled, mated, nonmated = {}, [], []
         for person, files in sorted(by_person.items()):
             if len(files) >= 2:
-                result = gallery.enroll(person, [images / files[0]])
+                result = gallery.enroll(person, [image(files[0])])
                 if result.templates:
                     enrolled[person] = files[0]
                     mated.extend((person, f) for f in files[1:])
@@ -112,7 +104,7 @@ def main() -> None:
         def top1(probes):
             out = []
             for truth, rel in probes:
-                faces = gallery.identify(images / rel, k=1).faces
+                faces = gallery.identify(image(rel), k=1).faces
                 if not faces:
                     out.append((truth, None, np.inf, None))
                     continue
@@ -144,7 +136,7 @@ def main() -> None:
             "measured_fpir": round(float(np.mean([dec is not None for *_, dec in nonmated_results])), 4),
             "fnir": round(float(np.mean([dec != truth for truth, _, _, dec in mated_results])), 4),
         },
-        "index": info["index"],
+        "index": info.index.to_dict(),
         "seconds": round(seconds, 1),
     }
     for fpir in (0.01, 0.003):
@@ -161,7 +153,7 @@ def main() -> None:
     d = report["default_threshold"]
     print(f"  default threshold {d['threshold']:.4f} (calibrated for FPIR {d['target_fpir']} over {n_templates} templates): "
           f"measured FPIR {d['measured_fpir']:.4f}, FNIR {d['fnir']:.4f}")
-    print(f"  ({report['seconds']} s through the gallery, index {info['index']['kind']})")
+    print(f"  ({report['seconds']} s through the gallery, index {info.index.kind})")
 
 
 if __name__ == "__main__":

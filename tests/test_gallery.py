@@ -2,7 +2,8 @@
 identification at the calibrated threshold, consent, opt-out, deletion (bytes on disk),
 export, retention, audit, crash consistency, and the CLI (including a SIGKILLed run).
 
-Each fixture image is embedded once per session (``cached_pipeline``); galleries are cheap.
+Each fixture photo is read and embedded once per module by the real pipeline (detector pinned
+to hog) into an ``EmbeddedImage``, which the gallery takes as it takes an image; galleries are cheap.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from countenance.cli import app
 from countenance.cli_gallery import register
 from countenance.errors import ConsentRequired, NotEnrolled, TemplateMismatch
 from countenance.faces import ModelSpec
-from countenance.gallery import Consent, Gallery, Policy, load_calibration
+from countenance.gallery import Consent, EmbeddedImage, Gallery, Policy, load_calibration
 from countenance.gallery.gallery import DB_NAME
 
 register(app)
@@ -50,28 +51,6 @@ EXPECTED = {  # probe -> the names its faces must get (fixtures README)
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
-class CachingPipeline:
-    """The real pipeline, remembering the faces of each image it has embedded."""
-
-    def __init__(self, inner) -> None:
-        self.inner = inner
-        self.cache: dict[str, list] = {}
-
-    @property
-    def spec(self):
-        return self.inner.spec
-
-    def load(self, image):
-        return self.inner.load(image)
-
-    def embed(self, image):
-        pixels = self.inner.load(image)
-        key = hashlib.sha1(np.ascontiguousarray(pixels).tobytes()).hexdigest() + str(pixels.shape)
-        if key not in self.cache:
-            self.cache[key] = self.inner.embed(pixels)
-        return self.cache[key]
-
-
 class Clock:
     def __init__(self, now: datetime) -> None:
         self.now = now
@@ -80,9 +59,19 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(scope="session")
-def cached_pipeline(pipeline):
-    return CachingPipeline(pipeline)
+@pytest.fixture(scope="module")
+def real_pipeline():
+    """The real pipeline with its detector pinned (hog: no model file, the same on every machine)."""
+    from countenance import Pipeline
+
+    return Pipeline(detector="hog")
+
+
+@pytest.fixture(scope="module")
+def faces(real_pipeline, fixtures) -> dict[Path, EmbeddedImage]:
+    """Every fixture photo (people and probes), read and embedded once, by absolute path."""
+    photos = sorted(p for folder in ("people", "probes") for p in (fixtures / folder).rglob("*") if p.is_file())
+    return {p: EmbeddedImage.from_pipeline(real_pipeline, p) for p in photos}
 
 
 @pytest.fixture(scope="session")
@@ -103,22 +92,22 @@ def new_gallery(path: Path, pipeline, *, policy: Policy | None = None, **options
     return Gallery.create(path, model=pipeline.spec, policy=policy, pipeline=pipeline, actor=options.pop("actor", "tester"), **options)
 
 
-def enrol_people(gallery: Gallery, people: Path, skip: tuple[str, ...] = ()) -> None:
+def enrol_people(gallery: Gallery, people: Path, faces: dict[Path, EmbeddedImage], skip: tuple[str, ...] = ()) -> None:
     for folder in sorted(p for p in people.iterdir() if p.is_dir() and p.name not in skip):
-        result = gallery.enroll(folder.name, sorted(folder.iterdir()), consent=consent_for(folder.name))
+        result = gallery.enroll(folder.name, [faces[p] for p in sorted(folder.iterdir())], consent=consent_for(folder.name))
         assert result.templates and not result.failed, result
 
 
 @pytest.fixture
-def gallery(tmp_path, cached_pipeline, people):
-    g = new_gallery(tmp_path / "gallery", cached_pipeline)
-    enrol_people(g, people)
+def gallery(tmp_path, real_pipeline, people, faces):
+    g = new_gallery(tmp_path / "gallery", real_pipeline)
+    enrol_people(g, people, faces)
     yield g
     g.close()
 
 
 @pytest.fixture(params=["flat", "hnsw"])
-def any_gallery(request, tmp_path, cached_pipeline, people, monkeypatch):
+def any_gallery(request, tmp_path, real_pipeline, people, monkeypatch, faces):
     """The enrolled fixture gallery with an exact index, and with HNSW (forced from 4 vectors up)."""
     if request.param == "hnsw":
         from countenance.gallery import FaissIndex
@@ -127,8 +116,8 @@ def any_gallery(request, tmp_path, cached_pipeline, people, monkeypatch):
             countenance.gallery.index.INDEX_BACKENDS, "faiss",
             lambda path, **kw: FaissIndex(path, hnsw_above=4, **kw),
         )
-    g = new_gallery(tmp_path / "gallery", cached_pipeline)
-    enrol_people(g, people)
+    g = new_gallery(tmp_path / "gallery", real_pipeline)
+    enrol_people(g, people, faces)
     assert g.info()["index"]["kind"] == request.param
     yield g
     g.close()
@@ -145,14 +134,14 @@ def file_bytes(folder: Path) -> dict[Path, bytes]:
 # ---------------------------------------------------------------- identification
 
 
-def test_every_probe_gets_its_identity_at_the_calibrated_threshold(any_gallery, probes):
+def test_every_probe_gets_its_identity_at_the_calibrated_threshold(any_gallery, probes, faces):
     gallery = any_gallery
     calibration = load_calibration("dlib-resnet-v1")
     assert calibration is not None and gallery.calibration is not None
     assert gallery.template_count == 14
     expected_threshold = calibration.threshold_for_fpir(0.01, 14)
     for probe, expected in EXPECTED.items():
-        result = gallery.identify(probes / probe)
+        result = gallery.identify(faces[probes / probe])
         assert names(result) == expected, (probe, [f.to_dict() for f in result.faces])
         assert result.threshold == pytest.approx(expected_threshold) and result.target_fpir == 0.01
         for face in result.faces:
@@ -174,25 +163,54 @@ def test_threshold_gets_stricter_as_the_gallery_grows(gallery):
     assert gallery.threshold(fpir=0.001) < gallery.threshold(fpir=0.01)
 
 
-def test_verify_against_an_enrolled_subject(gallery, probes):
-    assert gallery.verify(probes / "obama1.jpg", "obama").same
-    assert not gallery.verify(probes / "lin-manuel-miranda.png", "obama").same
+def test_verify_against_an_enrolled_subject(gallery, probes, faces):
+    assert gallery.verify(faces[probes / "obama1.jpg"], "obama").same
+    assert not gallery.verify(faces[probes / "lin-manuel-miranda.png"], "obama").same
     with pytest.raises(NotEnrolled):
-        gallery.verify(probes / "obama1.jpg", "nobody")
+        gallery.verify(faces[probes / "obama1.jpg"], "nobody")
 
 
-def test_gallery_refuses_templates_of_another_model(tmp_path, cached_pipeline, people):
+def test_gallery_refuses_templates_of_another_model(tmp_path, real_pipeline, people, faces):
     other = ModelSpec("other-model", 128, "euclidean", {"default": 0.5}, 112, "none", "test")
-    g = Gallery.create(tmp_path / "g", model=other, pipeline=cached_pipeline, policy=Policy(consent_required=False))
+    g = Gallery.create(tmp_path / "g", model=other, pipeline=real_pipeline, policy=Policy(consent_required=False))
     with pytest.raises(TemplateMismatch):
         g.enroll("obama", [people / "obama" / "obama.jpg"])
+    with pytest.raises(TemplateMismatch):  # faces already embedded are checked the same way
+        g.enroll("obama", [faces[people / "obama" / "obama.jpg"]])
     assert g.subjects() == []
     g.close()
 
 
-def test_empty_gallery_answers_unknown(tmp_path, cached_pipeline, probes):
-    with new_gallery(tmp_path / "g", cached_pipeline) as g:
-        result = g.identify(probes / "obama1.jpg")
+def test_each_photo_is_embedded_from_its_own_pixels(faces, probes):
+    """The same person at two resolutions gives two different results (a cache keyed by a
+    truncated ``str(ndarray)`` once handed the 240p faces to the 720p photo)."""
+    low, high = faces[probes / "obama-240p.jpg"], faces[probes / "obama-720p.jpg"]
+    assert low.sha256 != high.sha256 and low.pixels.shape != high.pixels.shape
+    assert high.faces[0].box.width > 2 * low.faces[0].box.width
+    assert not np.array_equal(low.faces[0].template.vector, high.faces[0].template.vector)
+
+
+def test_faces_with_templates_need_no_pipeline(tmp_path, real_pipeline, faces, people, probes):
+    """Enrol, identify, verify and opt out from faces embedded elsewhere: no pipeline is built."""
+    obama, biden = faces[people / "obama" / "obama.jpg"], faces[people / "biden" / "biden.jpg"]
+    with Gallery.create(tmp_path / "g", model=real_pipeline.spec, actor="tester") as g:  # no pipeline given
+        assert g.enroll("obama", [obama], consent=consent_for("obama")).templates[0].has_crop
+        face_only = g.enroll("biden", [biden.faces[0]], consent=consent_for("biden")).templates[0]
+        assert face_only.source_path is None and not face_only.has_crop  # no image: no path, no crop
+        assert g.enroll("biden", [biden.faces[0]]).already_enrolled == ("<image>",)  # same template again
+        assert names(g.identify(faces[probes / "obama1.jpg"])) == ["obama"]
+        assert names(g.identify(faces[probes / "obama1.jpg"].faces[0])) == ["obama"]
+        assert g.verify(faces[probes / "obama1.jpg"].faces[0], "obama").same
+        assert not g.verify(faces[probes / "obama1.jpg"], "biden").same
+        g.optout(faces[probes / "lin-manuel-miranda.png"])
+        assert g.identify(faces[probes / "lin-manuel-miranda.png"]).faces[0].candidates == ()
+        assert g._pipeline is None
+
+
+
+def test_empty_gallery_answers_unknown(tmp_path, real_pipeline, probes, faces):
+    with new_gallery(tmp_path / "g", real_pipeline) as g:
+        result = g.identify(faces[probes / "obama1.jpg"])
         assert names(result) == ["unknown"] and result.faces[0].candidates == ()
 
 
@@ -214,58 +232,58 @@ def test_provenance_and_several_templates_per_subject(gallery, people):
 # ---------------------------------------------------------------- consent
 
 
-def test_enrolment_requires_consent_by_default(tmp_path, cached_pipeline, people):
-    with new_gallery(tmp_path / "g", cached_pipeline) as g:
+def test_enrolment_requires_consent_by_default(tmp_path, real_pipeline, people, faces):
+    with new_gallery(tmp_path / "g", real_pipeline) as g:
         assert g.policy.consent_required and g.info()["policy"]["consent_required"] is True
         with pytest.raises(ConsentRequired):
-            g.enroll("obama", [people / "obama" / "obama.jpg"])
+            g.enroll("obama", [faces[people / "obama" / "obama.jpg"]])
         assert g.subjects() == [] and g.template_count == 0
-        g.enroll("obama", [people / "obama" / "obama.jpg"], consent=consent_for("obama"))
+        g.enroll("obama", [faces[people / "obama" / "obama.jpg"]], consent=consent_for("obama"))
         # A later photo of an enrolled subject is covered by their recorded consent.
-        assert g.enroll("obama", [people / "obama" / "obama2.jpg"]).templates
+        assert g.enroll("obama", [faces[people / "obama" / "obama2.jpg"]]).templates
         assert len(g.subject("obama").consents) == 1
 
 
-def test_policy_can_waive_consent_and_is_stored(tmp_path, cached_pipeline, people):
+def test_policy_can_waive_consent_and_is_stored(tmp_path, real_pipeline, people, faces):
     policy = Policy(consent_required=False, retention_days=30, target_fpir=0.003)
-    new_gallery(tmp_path / "g", cached_pipeline, policy=policy).close()
-    with Gallery(tmp_path / "g", pipeline=cached_pipeline) as g:
+    new_gallery(tmp_path / "g", real_pipeline, policy=policy).close()
+    with Gallery(tmp_path / "g", pipeline=real_pipeline) as g:
         assert g.policy == policy
-        assert g.enroll("obama", [people / "obama" / "obama.jpg"]).templates
+        assert g.enroll("obama", [faces[people / "obama" / "obama.jpg"]]).templates
         assert g.subject("obama").templates[0].consent_id is None
 
 
 # ---------------------------------------------------------------- opt-out
 
 
-def test_opted_out_person_is_never_recognised(tmp_path, cached_pipeline, people, probes):
-    with new_gallery(tmp_path / "g", cached_pipeline) as g:
-        enrol_people(g, people, skip=("obama",))
-        before = g.identify(probes / "obama1.jpg").faces[0]
+def test_opted_out_person_is_never_recognised(tmp_path, real_pipeline, people, probes, faces):
+    with new_gallery(tmp_path / "g", real_pipeline) as g:
+        enrol_people(g, people, faces, skip=("obama",))
+        before = g.identify(faces[probes / "obama1.jpg"]).faces[0]
         assert before.candidates  # without the opt-out, the nearest enrolled people are listed
-        result = g.optout(people / "obama" / "obama.jpg", note="request 17")
+        result = g.optout(faces[people / "obama" / "obama.jpg"], note="request 17")
         assert result.matches_enrolled == ()
         for probe in ("obama1.jpg", "obama-720p.jpg", "32bit.png"):
-            face = g.identify(probes / probe).faces[0]
+            face = g.identify(faces[probes / probe]).faces[0]
             assert face.decision is None and face.candidates == (), probe
-        group = {face.name: face for face in g.identify(probes / "obama_and_biden.jpg").faces}
+        group = {face.name: face for face in g.identify(faces[probes / "obama_and_biden.jpg"]).faces}
         assert "biden" in group  # others in the same photo are still recognised
-        assert sum(1 for f in g.identify(probes / "obama_and_biden.jpg").faces if f.candidates == ()) == 1
-        assert g.identify(probes / "lin-manuel-miranda.png").faces[0].candidates  # strangers are not suppressed
+        assert sum(1 for f in g.identify(faces[probes / "obama_and_biden.jpg"]).faces if f.candidates == ()) == 1
+        assert g.identify(faces[probes / "lin-manuel-miranda.png"]).faces[0].candidates  # strangers are not suppressed
         # They cannot be enrolled either, and the suppression survives reopening.
-        assert g.enroll("obama", [people / "obama" / "obama2.jpg"], consent=consent_for("obama")).failed
-    with Gallery(tmp_path / "g", pipeline=cached_pipeline) as g:
-        assert g.identify(probes / "obama1.jpg").faces[0].candidates == ()
+        assert g.enroll("obama", [faces[people / "obama" / "obama2.jpg"]], consent=consent_for("obama")).failed
+    with Gallery(tmp_path / "g", pipeline=real_pipeline) as g:
+        assert g.identify(faces[probes / "obama1.jpg"]).faces[0].candidates == ()
         (record,) = g.optouts()
         assert record.note == "request 17"
         assert g.remove_optout(record.id)
-        assert g.identify(probes / "obama1.jpg").faces[0].candidates
+        assert g.identify(faces[probes / "obama1.jpg"]).faces[0].candidates
 
 
 # ---------------------------------------------------------------- deletion
 
 
-def test_forget_removes_every_trace_of_the_templates(any_gallery, probes):
+def test_forget_removes_every_trace_of_the_templates(any_gallery, probes, faces):
     gallery = any_gallery
     obama = gallery.subject("obama")
     ids = [t.id for t in obama.templates]
@@ -286,7 +304,7 @@ def test_forget_removes_every_trace_of_the_templates(any_gallery, probes):
     assert "obama" not in {s.name for s in gallery.subjects()}
     with pytest.raises(NotEnrolled):
         gallery.subject("obama")
-    face = gallery.identify(probes / "obama1.jpg").faces[0]
+    face = gallery.identify(faces[probes / "obama1.jpg"]).faces[0]
     assert face.decision is None and all(c.subject != "obama" for c in face.candidates)
 
     after = file_bytes(gallery.path)
@@ -299,14 +317,14 @@ def test_forget_removes_every_trace_of_the_templates(any_gallery, probes):
     assert any(control in data for data in after.values())  # other subjects' templates are still there
     # Reopened from disk, the gallery still cannot return them.
     gallery.close()
-    with Gallery(gallery.path, pipeline=gallery._pipeline) as g:
-        assert all(c.subject != "obama" for f in g.identify(probes / "obama_and_biden.jpg").faces for c in f.candidates)
+    with Gallery(gallery.path, pipeline=real_pipeline) as g:
+        assert all(c.subject != "obama" for f in g.identify(faces[probes / "obama_and_biden.jpg"]).faces for c in f.candidates)
         with pytest.raises(NotEnrolled):
             g.forget("obama")
 
 
-def test_export_writes_everything_held_about_a_subject(gallery, probes, tmp_path):
-    gallery.identify(probes / "obama1.jpg")
+def test_export_writes_everything_held_about_a_subject(gallery, probes, tmp_path, faces):
+    gallery.identify(faces[probes / "obama1.jpg"])
     folder = gallery.export("obama", tmp_path / "export")
     document = json.loads((folder / "subject.json").read_text())
     assert document["subject"] == "obama" and len(document["templates"]) == 3
@@ -320,9 +338,9 @@ def test_export_writes_everything_held_about_a_subject(gallery, probes, tmp_path
     assert {e["action"] for e in document["audit"]} >= {"enrol", "identify"}
 
 
-def test_export_stays_inside_the_output_folder(tmp_path, cached_pipeline, people):
-    with new_gallery(tmp_path / "g", cached_pipeline) as g:
-        g.enroll("../../escape", [people / "obama" / "obama.jpg"], consent=consent_for("x"))
+def test_export_stays_inside_the_output_folder(tmp_path, real_pipeline, people, faces):
+    with new_gallery(tmp_path / "g", real_pipeline) as g:
+        g.enroll("../../escape", [faces[people / "obama" / "obama.jpg"]], consent=consent_for("x"))
         folder = g.export("../../escape", tmp_path / "out")
     assert folder.parent == tmp_path / "out" and (folder / "subject.json").is_file()
 
@@ -330,36 +348,36 @@ def test_export_stays_inside_the_output_folder(tmp_path, cached_pipeline, people
 # ---------------------------------------------------------------- retention
 
 
-def test_prune_deletes_templates_older_than_the_retention(tmp_path, cached_pipeline, people, probes):
+def test_prune_deletes_templates_older_than_the_retention(tmp_path, real_pipeline, people, probes, faces):
     clock = Clock(T0)
-    with new_gallery(tmp_path / "g", cached_pipeline, policy=Policy(retention_days=30), clock=clock) as g:
-        g.enroll("obama", [people / "obama" / "obama.jpg"], consent=consent_for("obama"))
-        g.enroll("biden", [people / "biden" / "biden.jpg"], consent=consent_for("biden"))
+    with new_gallery(tmp_path / "g", real_pipeline, policy=Policy(retention_days=30), clock=clock) as g:
+        g.enroll("obama", [faces[people / "obama" / "obama.jpg"]], consent=consent_for("obama"))
+        g.enroll("biden", [faces[people / "biden" / "biden.jpg"]], consent=consent_for("biden"))
         clock.now = T0 + timedelta(days=20)
-        g.enroll("obama", [people / "obama" / "obama2.jpg"])
+        g.enroll("obama", [faces[people / "obama" / "obama2.jpg"]])
         assert g.prune().templates_removed == 0  # nothing is 30 days old yet
         clock.now = T0 + timedelta(days=40)
         result = g.prune()
         assert result.templates_removed == 2 and result.subjects_removed == ("biden",)
         assert [s.name for s in g.subjects()] == ["obama"] and g.subject("obama").templates[0].source_path.endswith("obama2.jpg")
-        assert all(c.subject != "biden" for f in g.identify(probes / "obama_and_biden.jpg").faces for c in f.candidates)
+        assert all(c.subject != "biden" for f in g.identify(faces[probes / "obama_and_biden.jpg"]).faces for c in f.candidates)
         clock.now = T0 + timedelta(days=60)
         assert g.prune().subjects_removed == ("obama",) and g.template_count == 0
-    with new_gallery(tmp_path / "g2", cached_pipeline) as g:  # no retention period: prune keeps all
-        g.enroll("obama", [people / "obama" / "obama.jpg"], consent=consent_for("obama"))
+    with new_gallery(tmp_path / "g2", real_pipeline) as g:  # no retention period: prune keeps all
+        g.enroll("obama", [faces[people / "obama" / "obama.jpg"]], consent=consent_for("obama"))
         assert g.prune(now=T0 + timedelta(days=10_000)).templates_removed == 0
 
 
 # ---------------------------------------------------------------- audit
 
 
-def test_every_operation_is_audited_with_who_when_what_and_result(tmp_path, cached_pipeline, people, probes):
+def test_every_operation_is_audited_with_who_when_what_and_result(tmp_path, real_pipeline, people, probes, faces):
     clock = Clock(T0)
-    with new_gallery(tmp_path / "g", cached_pipeline, clock=clock, actor="api-key:frontdesk") as g:
-        g.enroll("obama", [people / "obama" / "obama.jpg"], consent=consent_for("obama"))
+    with new_gallery(tmp_path / "g", real_pipeline, clock=clock, actor="api-key:frontdesk") as g:
+        g.enroll("obama", [faces[people / "obama" / "obama.jpg"]], consent=consent_for("obama"))
         clock.now = T0 + timedelta(days=1)
-        g.identify(probes / "obama_and_biden.jpg")
-        g.verify(probes / "obama1.jpg", "obama")
+        g.identify(faces[probes / "obama_and_biden.jpg"])
+        g.verify(faces[probes / "obama1.jpg"], "obama")
         g.export("obama", tmp_path / "out")
         g.forget("obama")
         entries = g.audit()
@@ -375,67 +393,67 @@ def test_every_operation_is_audited_with_who_when_what_and_result(tmp_path, cach
         # The image itself is never stored: only its hash.
         image = (probes / "obama_and_biden.jpg").read_bytes()
         assert all(image[1000:1064] not in data for data in file_bytes(g.path).values())
-    with new_gallery(tmp_path / "g2", cached_pipeline, actor=None) as g:  # default actor: the local user
+    with new_gallery(tmp_path / "g2", real_pipeline, actor=None) as g:  # default actor: the local user
         import getpass
 
-        g.identify(probes / "obama1.jpg")
+        g.identify(faces[probes / "obama1.jpg"])
         assert g.audit()[0].actor == getpass.getuser()
 
 
 # ---------------------------------------------------------------- crash consistency
 
 
-def test_index_is_rebuilt_from_sqlite_when_missing_or_stale(gallery, people, probes, cached_pipeline):
+def test_index_is_rebuilt_from_sqlite_when_missing_or_stale(gallery, people, probes, real_pipeline, faces):
     path = gallery.path
     gallery.close()
     (path / "templates.faiss").unlink()
-    with Gallery(path, pipeline=cached_pipeline) as g:  # missing: rebuilt
-        assert g.info()["index"]["vectors"] == 14 and names(g.identify(probes / "obama1.jpg")) == ["obama"]
+    with Gallery(path, pipeline=real_pipeline) as g:  # missing: rebuilt
+        assert g.info()["index"]["vectors"] == 14 and names(g.identify(faces[probes / "obama1.jpg"])) == ["obama"]
     old = (path / "templates.faiss").read_bytes()
-    with Gallery(path, pipeline=cached_pipeline) as g:
-        g.enroll("lin", [probes / "lin-manuel-miranda.png"], consent=consent_for("lin"))
+    with Gallery(path, pipeline=real_pipeline) as g:
+        g.enroll("lin", [faces[probes / "lin-manuel-miranda.png"]], consent=consent_for("lin"))
         lin = g.store.vectors("templates", [t.id for t in g.subject("lin").templates])
     (path / "templates.faiss").write_bytes(old)  # an index saved before the last enrolment
-    with Gallery(path, pipeline=cached_pipeline) as g:  # stale: caught up
-        assert g.info()["index"]["vectors"] == 15 and names(g.identify(probes / "lin-manuel-miranda.png")) == ["lin"]
+    with Gallery(path, pipeline=real_pipeline) as g:  # stale: caught up
+        assert g.info()["index"]["vectors"] == 15 and names(g.identify(faces[probes / "lin-manuel-miranda.png"])) == ["lin"]
     with_lin = (path / "templates.faiss").read_bytes()
-    with Gallery(path, pipeline=cached_pipeline) as g:
+    with Gallery(path, pipeline=real_pipeline) as g:
         g.forget("lin")
     (path / "templates.faiss").write_bytes(with_lin)  # an index from before the deletion: an orphan entry
-    with Gallery(path, pipeline=cached_pipeline) as g:  # rebuilt: the orphan is gone, from memory and file
+    with Gallery(path, pipeline=real_pipeline) as g:  # rebuilt: the orphan is gone, from memory and file
         assert g.info()["index"]["vectors"] == 14
-        assert "lin" not in {c.subject for f in g.identify(probes / "lin-manuel-miranda.png").faces for c in f.candidates}
+        assert "lin" not in {c.subject for f in g.identify(faces[probes / "lin-manuel-miranda.png"]).faces for c in f.candidates}
     needle = next(iter(lin.values())).astype("<f4").tobytes()
     assert needle in with_lin and needle not in (path / "templates.faiss").read_bytes()
 
 
-def test_a_crash_between_index_save_and_commit_loses_nothing(gallery, probes, cached_pipeline, monkeypatch):
-    from countenance.gallery import gallery as module
+def test_a_crash_between_index_save_and_commit_loses_nothing(gallery, probes, real_pipeline, monkeypatch, faces):
+    from countenance.gallery.mirror import IndexMirror
 
-    original = module._Mirror.save
+    original = IndexMirror.save
 
     def save_then_die(self):
         original(self)
         raise KeyboardInterrupt("killed after the index was saved, before the SQLite commit")
 
-    monkeypatch.setattr(module._Mirror, "save", save_then_die)
+    monkeypatch.setattr(IndexMirror, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         gallery.forget("obama")
     monkeypatch.undo()
     path = gallery.path
     gallery.store.close()
-    with Gallery(path, pipeline=cached_pipeline) as g:  # the forget never committed: obama is whole
+    with Gallery(path, pipeline=real_pipeline) as g:  # the forget never committed: obama is whole
         assert len(g.subject("obama").templates) == 3 and g.info()["index"]["vectors"] == 14
-        assert names(g.identify(probes / "obama1.jpg")) == ["obama"]
+        assert names(g.identify(faces[probes / "obama1.jpg"])) == ["obama"]
 
 
 # ---------------------------------------------------------------- CLI
 
 
 @pytest.fixture
-def cli(monkeypatch, cached_pipeline, tmp_path):
-    """Run the CLI in-process against a gallery in tmp_path, with the session's cached pipeline."""
-    monkeypatch.setattr("countenance.cli_gallery._pipeline", lambda *args, **kwargs: cached_pipeline)
+def cli(monkeypatch, real_pipeline, tmp_path):
+    """Run the CLI in-process against a gallery in tmp_path, with the module's real pipeline."""
+    monkeypatch.setattr("countenance.cli_gallery._pipeline", lambda *args, **kwargs: real_pipeline)
     monkeypatch.setenv("COUNTENANCE_GALLERY", str(tmp_path / "cli-gallery"))
 
     def run(*args):

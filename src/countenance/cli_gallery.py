@@ -156,7 +156,7 @@ def _register(app: typer.Typer) -> None:
         policy = Policy(consent_required=consent_required, retention_days=retention_days, target_fpir=target_fpir, keep_crops=keep_crops)
         with Gallery.create(gallery or default_gallery_dir(), model=make_embedder(embedder).spec, policy=policy, actor=actor,
                             index_backend=index, index_uri=index_uri) as g:
-            info = g.info()
+            info = g.info().to_dict()
         _emit(info, json_output, f"Created a gallery for {info['model']} at {info['path']}")
 
     @gallery_app.command("info")
@@ -164,7 +164,7 @@ def _register(app: typer.Typer) -> None:
     def gallery_info(gallery: GalleryOpt = None, json_output: JsonOpt = False) -> None:
         """The gallery's model, policy, size, identification threshold and files."""
         with _open(gallery) as g:
-            info = g.info()
+            info = g.info().to_dict()
         if json_output:
             _print_json(info)
             return

@@ -6,11 +6,12 @@ vectors or ``"cosine"`` (1 - cosine similarity). Lower is more alike everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import TemplateMismatch
+from .errors import InvalidArgument, TemplateMismatch
 from .faces import Comparison, Face, ModelSpec, Template
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "resolve_threshold",
     "compare_templates",
     "NearestSubject",
+    "open_set_decision",
     "nearest_subject",
 ]
 
@@ -45,7 +47,7 @@ def pairwise_distances(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
         return np.sqrt(np.maximum(squared, 0.0))
     if metric == "cosine":
         return 1.0 - cosine_similarity(a, b)
-    raise ValueError(f"unknown metric {metric!r}; expected 'euclidean' or 'cosine'")
+    raise InvalidArgument(f"unknown metric {metric!r}; expected 'euclidean' or 'cosine'")
 
 
 def resolve_threshold(spec: ModelSpec, threshold: str | float | None) -> tuple[float, str]:
@@ -57,17 +59,17 @@ def resolve_threshold(spec: ModelSpec, threshold: str | float | None) -> tuple[f
             return spec.thresholds[threshold], threshold
         except KeyError:
             known = ", ".join(sorted(spec.thresholds))
-            raise ValueError(f"model {spec.name} has no threshold named {threshold!r}; known: {known}") from None
+            raise InvalidArgument(f"model {spec.name} has no threshold named {threshold!r}; known: {known}") from None
     value = float(threshold)
     if not np.isfinite(value) or value < 0:
-        raise ValueError(f"a threshold must be a finite distance >= 0, got {threshold!r}")
+        raise InvalidArgument(f"a threshold must be a finite distance >= 0, got {threshold!r}")
     return value, "custom"
 
 
 def _template(item: Face | Template) -> Template:
     if isinstance(item, Face):
         if item.template is None:
-            raise ValueError("this face has no template; use embed() rather than detect()")
+            raise InvalidArgument("this face has no template; use embed() rather than detect()")
         return item.template
     return item
 
@@ -96,29 +98,48 @@ def compare_templates(
 
 @dataclass(frozen=True)
 class NearestSubject:
-    """Who a probe is closest to among labelled templates, and whether that is close enough.
+    """The open-set decision: who a probe is closest to, and whether that is close enough.
 
-    ``label`` is None ("unknown") when the nearest template is farther than ``threshold``.
+    ``label`` is None ("unknown") when the nearest distance is farther than ``threshold``;
+    ``nearest_label`` is the nearest one's label all the same (None only when there was no
+    candidate); ``nearest_index`` its position in the candidates given (-1 when none).
     """
 
     label: str | None
     nearest_label: str | None
     distance: float
     threshold: float
+    nearest_index: int = -1
+
+
+def open_set_decision(distances: np.ndarray | Sequence[float], labels: Sequence[str], threshold: float) -> NearestSubject:
+    """The one open-set rule: accept the nearest candidate when its distance is ``<= threshold``.
+
+    ``distances`` (N,) are in the model's metric (lower is more alike), ``labels`` (N) name
+    each candidate (a subject may appear several times, e.g. once per template). Ties go to
+    the first. No candidates, or a nearest distance that is NaN or above ``threshold``, answer
+    "unknown" (``label`` None); with none the distance is ``inf``.
+    """
+    values = np.asarray(distances, dtype=np.float64).ravel()
+    if values.size != len(labels):
+        raise InvalidArgument(f"{len(labels)} labels for {values.size} distances")
+    if values.size == 0:
+        return NearestSubject(None, None, float("inf"), float(threshold))
+    best = int(np.argmin(np.where(np.isnan(values), np.inf, values)))
+    distance = float(values[best])
+    accepted = bool(distance <= threshold)  # False for NaN
+    return NearestSubject(labels[best] if accepted else None, labels[best], distance, float(threshold), best)
 
 
 def nearest_subject(
     probe: np.ndarray, templates: np.ndarray, labels: list[str], metric: str, threshold: float
 ) -> NearestSubject:
-    """Open-set nearest neighbour: ``probe`` (D,) against ``templates`` (N, D) with ``labels`` (N).
+    """:func:`open_set_decision` of ``probe`` (D,) against ``templates`` (N, D) with ``labels`` (N).
 
     An empty set of templates answers "unknown" with an infinite distance.
     """
     if len(labels) != len(templates):
-        raise ValueError(f"{len(labels)} labels for {len(templates)} templates")
+        raise InvalidArgument(f"{len(labels)} labels for {len(templates)} templates")
     if len(labels) == 0:
-        return NearestSubject(None, None, float("inf"), threshold)
-    distances = pairwise_distances(probe, templates, metric)[0]
-    best = int(np.argmin(distances))
-    distance = float(distances[best])
-    return NearestSubject(labels[best] if distance <= threshold else None, labels[best], distance, threshold)
+        return open_set_decision(np.zeros(0), [], threshold)
+    return open_set_decision(pairwise_distances(probe, templates, metric)[0], labels, threshold)

@@ -4,21 +4,44 @@ See docs/GALLERY.md for the design and the identification threshold method.
 """
 
 from .calibration import Calibration, build_calibration, fmr_for_fpir, fpir_for_fmr, load_calibration
-from .gallery import Consent, EnrolResult, FacePipeline, ForgetResult, Gallery, OptOutResult, Policy, PruneResult, SubjectDetails
+from .gallery import Gallery
 from .identify import Candidate, FaceIdentification, Identification, Verification
-from .index import INDEX_BACKENDS, FaissIndex, IndexState, VectorIndex, make_index
-from .store import AuditEntry, ConsentRecord, OptOutRecord, SubjectRecord, TemplateRecord
+from .images import EmbeddedImage, FacePipeline, GalleryImage
+from .index import INDEX_BACKENDS, make_index
+from .index_base import IndexState, VectorIndex
+from .index_faiss import FaissIndex
+from .policy import Consent, Policy
+from .records import (
+    AuditEntry,
+    CalibrationInfo,
+    ConsentRecord,
+    EnrolResult,
+    ForgetResult,
+    GalleryInfo,
+    IndexInfo,
+    OptOutRecord,
+    OptOutResult,
+    PruneResult,
+    SubjectDetails,
+    SubjectRecord,
+    TemplateRecord,
+)
 
 __all__ = [
     "Gallery",
     "Policy",
     "Consent",
     "FacePipeline",
+    "EmbeddedImage",
+    "GalleryImage",
     "EnrolResult",
     "ForgetResult",
     "PruneResult",
     "OptOutResult",
     "SubjectDetails",
+    "GalleryInfo",
+    "IndexInfo",
+    "CalibrationInfo",
     "Candidate",
     "FaceIdentification",
     "Identification",

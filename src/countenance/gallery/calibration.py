@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GalleryError
+from ..errors import GalleryError, InvalidArgument
 
 __all__ = ["Calibration", "fmr_for_fpir", "fpir_for_fmr", "build_calibration", "load_calibration"]
 
@@ -38,7 +38,7 @@ def fmr_for_fpir(fpir: float, n_templates: int) -> float:
     ``FMR = 1 - (1 - FPIR)^(1/N)``; with ``N <= 1`` it is ``fpir`` itself.
     """
     if not 0.0 < fpir < 1.0:
-        raise ValueError(f"a target FPIR must be in (0, 1), got {fpir!r}")
+        raise InvalidArgument(f"a target FPIR must be in (0, 1), got {fpir!r}")
     n = max(int(n_templates), 1)
     return -math.expm1(math.log1p(-fpir) / n)
 
@@ -69,9 +69,9 @@ class Calibration:
         d = np.asarray(self.distances, dtype=np.float64)
         f = np.asarray(self.fmr, dtype=np.float64)
         if d.ndim != 1 or d.shape != f.shape or d.size < 2:
-            raise ValueError("a calibration table needs two 1-D arrays of the same length >= 2")
+            raise InvalidArgument("a calibration table needs two 1-D arrays of the same length >= 2")
         if np.any(np.diff(d) <= 0) or np.any(np.diff(f) <= 0) or f[0] <= 0 or f[-1] > 1:
-            raise ValueError("calibration distances and FMRs must be strictly increasing, FMR in (0, 1]")
+            raise InvalidArgument("calibration distances and FMRs must be strictly increasing, FMR in (0, 1]")
         object.__setattr__(self, "distances", d)
         object.__setattr__(self, "fmr", f)
 
@@ -184,7 +184,7 @@ def build_calibration(
     d = d[np.isfinite(d)]
     n = d.size
     if n < 2:
-        raise ValueError("need at least 2 impostor distances")
+        raise InvalidArgument("need at least 2 impostor distances")
     decades = math.log10(n)
     levels = np.unique(np.concatenate([
         np.logspace(-decades, 0, int(math.ceil(decades * points_per_decade)) + 1),

@@ -1,8 +1,9 @@
-"""Open-set identification results, and the pure functions that rank and decide them.
+"""Open-set identification and verification results, and the pure function that ranks candidates.
 
 A search returns the nearest *templates*; a person may have several, so candidates are
-ranked per *subject* by their nearest template. The decision is the first candidate when
-its distance is within the threshold, else ``None`` ("unknown").
+ranked per *subject* by their nearest template. The decision over them is
+:func:`countenance.decide.open_set_decision`: the first candidate when its distance is within
+the threshold, else ``None`` ("unknown").
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from ..faces import Box
 
-__all__ = ["Candidate", "FaceIdentification", "Identification", "Verification", "rank_subjects", "decide"]
+__all__ = ["Candidate", "FaceIdentification", "Identification", "Verification", "rank_subjects"]
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,3 @@ def rank_subjects(
     ranked = sorted(best.items(), key=lambda item: item[1][0])
     return [(subject, distance, template_id) for subject, (distance, template_id) in ranked[:k]]
 
-
-def decide(candidates: list[Candidate] | tuple[Candidate, ...], threshold: float) -> str | None:
-    """The nearest candidate's subject when its distance is ``<= threshold``; None (unknown) otherwise or when empty."""
-    if not candidates or not candidates[0].distance <= threshold:
-        return None
-    return candidates[0].subject

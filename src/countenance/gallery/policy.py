@@ -1,0 +1,104 @@
+"""A gallery's rules (:class:`Policy`), a consent record to enrol with (:class:`Consent`), and
+the checks on what a caller names: subject names, ISO 8601 moments, stored timestamps."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import InvalidArgument
+
+__all__ = ["Policy", "Consent", "timestamp", "parse_moment", "check_name"]
+
+
+def timestamp(moment: datetime) -> str:
+    """``moment`` as a fixed-width UTC ISO 8601 string (naive datetimes are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_moment(text: str, what: str) -> datetime:
+    """An ISO 8601 date or datetime (``Z`` allowed; naive means UTC); InvalidArgument naming ``what``."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        raise InvalidArgument(f"{what} must be an ISO 8601 date or datetime, got {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def check_name(name: str) -> str:
+    """A subject name stripped of surrounding spaces: 1-200 printable characters."""
+    cleaned = name.strip() if isinstance(name, str) else ""
+    if not cleaned or len(cleaned) > 200 or any(ord(c) < 32 for c in cleaned):
+        raise InvalidArgument(f"a subject name must be 1-200 printable characters, got {name!r}")
+    return cleaned
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A gallery's rules, stored in it and shown by ``gallery info``.
+
+    - ``consent_required``: enrolment needs a consent record.
+    - ``retention_days``: ``prune`` deletes templates older than this (None: kept until forgotten).
+    - ``target_fpir``: false-positive identification rate the identification threshold is set for.
+    - ``target_fmr``: false-match rate per claim for ``verify`` against one subject.
+    - ``keep_crops``: store a small JPEG of each enrolled face (returned by ``export``).
+    - ``optout_distance``: a face this close to an opted-out template is suppressed; None: the
+      larger of the model's 1:1 threshold and the identification threshold.
+    - ``top_k``: candidates returned per face.
+    """
+
+    consent_required: bool = True
+    retention_days: int | None = None
+    target_fpir: float = 0.01
+    target_fmr: float = 0.001
+    keep_crops: bool = True
+    optout_distance: float | None = None
+    top_k: int = 5
+
+    def __post_init__(self) -> None:
+        if self.retention_days is not None and (not isinstance(self.retention_days, int) or self.retention_days < 1):
+            raise InvalidArgument(f"retention_days must be a whole number of days >= 1, got {self.retention_days!r}")
+        for name in ("target_fpir", "target_fmr"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not 0.0 < value < 1.0:
+                raise InvalidArgument(f"{name} must be in (0, 1), got {value!r}")
+        if self.optout_distance is not None and not (
+            isinstance(self.optout_distance, numbers.Real) and math.isfinite(self.optout_distance) and self.optout_distance >= 0
+        ):
+            raise InvalidArgument(f"optout_distance must be a finite distance >= 0, got {self.optout_distance!r}")
+        if not isinstance(self.top_k, int) or self.top_k < 1:
+            raise InvalidArgument(f"top_k must be >= 1, got {self.top_k!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Policy:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Consent:
+    """A consent record to enrol with: the statement, who gave it, for what, the evidence, when.
+
+    ``given_at`` is an ISO 8601 date or datetime (None: now); ``consenter`` None: the subject.
+    """
+
+    text: str
+    consenter: str | None = None
+    purpose: str = "identification"
+    evidence: str = ""
+    given_at: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise InvalidArgument("a consent record needs its text (what the person agreed to)")
+        if self.given_at is not None:
+            parse_moment(self.given_at, "consent date")

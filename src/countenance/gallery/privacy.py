@@ -1,0 +1,150 @@
+"""What people may ask of a gallery about themselves: see what is held (subject details,
+export), be forgotten, be kept no longer than the retention period (prune), never be
+recognised (opt-out). Every deletion removes the index entries before the store commits and
+then erases the freed bytes from disk.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from ..errors import InvalidArgument, NoFaceFound, NotEnrolled
+from .core import GalleryCore
+from .images import GalleryImage
+from .mirror import deleting
+from .policy import timestamp
+from .records import ForgetResult, OptOutResult, PruneResult, SubjectDetails
+from .search import candidates, optout_distance
+
+__all__ = ["subject_details", "export", "forget", "prune", "optout", "remove_optout"]
+
+
+def subject_details(g: GalleryCore, name: str) -> SubjectDetails:
+    """Everything held about ``name`` except template vectors and crops; NotEnrolled if none."""
+    record = g.store.subject(name)
+    if record is None:
+        raise NotEnrolled(name)
+    return SubjectDetails(record, tuple(g.store.consents(record.id)), tuple(g.store.templates(subject_id=record.id)))
+
+
+def export(g: GalleryCore, name: str, out_dir: str | os.PathLike[str]) -> Path:
+    """Write everything held about ``name`` to ``out_dir/<name>/``; see
+    :meth:`countenance.gallery.Gallery.export`. Audited."""
+    details = subject_details(g, name)
+    folder = Path(out_dir) / _safe_folder_name(name)
+    (folder / "crops").mkdir(parents=True, exist_ok=True)
+    ids = [t.id for t in details.templates]
+    vectors = g.store.vectors("templates", ids)
+    templates = []
+    for t in details.templates:
+        entry = t.to_dict()
+        entry["vector"] = [float(v) for v in vectors[t.id]]
+        crop = g.store.crop(t.id)
+        if crop is not None:
+            crop_path = folder / "crops" / f"{t.id}.jpg"
+            crop_path.write_bytes(crop)
+            entry["crop"] = f"crops/{t.id}.jpg"
+        templates.append(entry)
+    document = {
+        "subject": name,
+        "created_at": details.subject.created_at,
+        "exported_at": g.log.now(),
+        "gallery": {"model": g.model, "metric": g.metric, "policy": g.policy.to_dict()},
+        "consents": [c.to_dict() for c in details.consents],
+        "templates": templates,
+        "audit": [e.to_dict() for e in g.store.audit(subject=name)],
+    }
+    (folder / "subject.json").write_text(json.dumps(document, indent=2) + "\n")
+    with g.store.transaction():
+        g.log.record("export", {"subject": name}, {"templates": len(templates), "folder": str(folder.resolve())}, [name])
+    return folder
+
+
+def forget(g: GalleryCore, name: str) -> ForgetResult:
+    """Delete ``name`` and every trace of their templates; see
+    :meth:`countenance.gallery.Gallery.forget`. Audited (the entry keeps the name, not the data)."""
+    if g.store.subject(name) is None:
+        raise NotEnrolled(name)
+    mirror = g.mirrors["templates"]
+    with deleting(g.store, mirror):
+        record = g.store.subject(name)
+        if record is None:  # forgotten by another process meanwhile
+            raise NotEnrolled(name)
+        ids = g.store.template_ids(record.id)
+        removed = g.store.delete_subject(record.id)
+        g.log.record("forget", {"subject": name}, {"templates_removed": removed}, [name])
+        mirror.remove(ids)
+    erased = g.store.erase_freed()
+    return ForgetResult(name, removed, erased)
+
+
+def prune(g: GalleryCore, *, now: datetime | None = None, older_than_days: int | None = None) -> PruneResult:
+    """Delete templates enrolled more than ``older_than_days`` (default: the policy's retention)
+    before ``now``; subjects left without templates go too. Audited."""
+    days = g.policy.retention_days if older_than_days is None else older_than_days
+    if days is None:
+        return PruneResult(None, 0, (), True)
+    if isinstance(days, bool) or not isinstance(days, numbers.Integral) or days < 0:
+        raise InvalidArgument(f"older_than_days must be a whole number >= 0, got {days!r}")
+    cutoff = timestamp((now or g.clock()) - timedelta(days=days))
+    if not g.store.template_ids_before(cutoff):
+        return PruneResult(cutoff, 0, (), True)
+    mirror = g.mirrors["templates"]
+    with deleting(g.store, mirror):
+        ids = g.store.template_ids_before(cutoff)
+        before = {s.name for s in g.store.subjects()}
+        removed = g.store.delete_templates(ids)
+        gone = tuple(sorted(before - {s.name for s in g.store.subjects()}))
+        g.log.record(
+            "prune", {"cutoff": cutoff, "retention_days": days},
+            {"templates_removed": removed, "subjects_removed": list(gone)}, gone,
+        )
+        mirror.remove(ids)
+    return PruneResult(cutoff, removed, gone, g.store.erase_freed())
+
+
+def optout(g: GalleryCore, image: GalleryImage, *, note: str = "") -> OptOutResult:
+    """Add the largest face of ``image`` to the suppression list; see
+    :meth:`countenance.gallery.Gallery.optout`. Audited."""
+    embedded = g.read(image)
+    if not embedded.faces:
+        raise NoFaceFound(embedded.label)
+    face = embedded.faces[0]
+    vector = face.template.vector
+    box = [round(v, 1) for v in face.box.to_list()]
+    g.sync()
+    within = optout_distance(g)
+    n = g.index("templates").count()
+    matches = tuple(c.subject for c in candidates(g, vector, 5, n) if c.distance <= within) if n else ()
+    with g.store.transaction():
+        optout_id = g.store.add_optout(g.model, vector, source_sha256=embedded.sha256, box=box, note=note, now=g.log.now(), actor=g.actor)
+        g.log.record("optout", {"sha256": embedded.sha256}, {"optout_id": optout_id, "matches_enrolled": list(matches)}, matches)
+    mirror = g.mirrors["optouts"]
+    mirror.sync()
+    mirror.save()
+    record = next(r for r in g.store.optouts() if r.id == optout_id)
+    return OptOutResult(record, matches)
+
+
+def remove_optout(g: GalleryCore, optout_id: int) -> bool:
+    """Withdraw an opt-out (its template is deleted and erased). False if there is none."""
+    if not any(r.id == optout_id for r in g.store.optouts()):
+        return False
+    mirror = g.mirrors["optouts"]
+    with deleting(g.store, mirror):
+        g.store.delete_optout(optout_id)
+        g.log.record("optout-remove", {"optout_id": optout_id}, {"removed": True})
+        mirror.remove([optout_id])
+    g.store.erase_freed()
+    return True
+
+
+def _safe_folder_name(name: str) -> str:
+    """``name`` as one folder name: no separators, no ``..``, nothing a shell would trip on."""
+    cleaned = re.sub(r"[^\w.\- ]", "_", name).strip(" .")
+    return cleaned or "subject"

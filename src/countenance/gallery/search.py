@@ -1,0 +1,154 @@
+"""Search and decisions: the thresholds, open-set identification (1:N) and verification (1:1).
+
+Both decisions are :func:`countenance.decide.open_set_decision` over the distances the search
+found: identification over each subject's nearest template, verification over the claimed
+subject's templates. A face that matches an opted-out person is never named.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..decide import cosine_similarity, open_set_decision, pairwise_distances
+from ..errors import InvalidArgument, NoFaceFound, NotEnrolled
+from .calibration import fmr_for_fpir
+from .core import GalleryCore
+from .identify import Candidate, FaceIdentification, Identification, Verification, rank_subjects
+from .images import GalleryImage
+
+__all__ = [
+    "identification_threshold",
+    "optout_distance",
+    "false_match_rate",
+    "suppressed",
+    "candidates",
+    "identify",
+    "verify",
+]
+
+
+def identification_threshold(g: GalleryCore, *, templates: int | None = None, fpir: float | None = None) -> float:
+    """The identification threshold (a distance) for ``fpir`` (default: the policy's) over
+    ``templates`` enrolled templates (default: the gallery's count).
+
+    Without a calibration table the model's own 1:1 threshold is used.
+    """
+    if g.calibration is None:
+        return g.model_threshold
+    n = g.template_count if templates is None else templates
+    return g.calibration.threshold_for_fpir(g.policy.target_fpir if fpir is None else fpir, n)
+
+
+def optout_distance(g: GalleryCore, threshold: float | None = None) -> float:
+    """Distance within which a face counts as an opted-out person's (see :class:`Policy`);
+    ``threshold`` is the identification threshold in force (default: the gallery's)."""
+    if g.policy.optout_distance is not None:
+        return g.policy.optout_distance
+    t = identification_threshold(g) if threshold is None else threshold
+    return max(g.model_threshold, t)
+
+
+def false_match_rate(g: GalleryCore, distance: float) -> float | None:
+    """The calibrated per-comparison false-match rate at ``distance``; None without a calibration."""
+    return g.calibration.false_match_rate(distance) if g.calibration is not None else None
+
+
+def suppressed(g: GalleryCore, vector: np.ndarray, distance: float) -> bool:
+    """Whether ``vector`` (D,) is within ``distance`` of an opted-out template (index as synced)."""
+    index = g.index("optouts")
+    if index.count() == 0:
+        return False
+    d, _ = index.search(vector[None, :], 1)
+    return bool(d[0, 0] <= distance)
+
+
+def candidates(g: GalleryCore, vector: np.ndarray, k: int, n: int) -> list[Candidate]:
+    """The ``k`` nearest subjects of ``vector`` (D,) among ``n`` indexed templates, nearest first.
+
+    The index returns templates; a subject may have several, so the search deepens until
+    ``k`` distinct subjects are found or every template has been seen.
+    """
+    index = g.index("templates")
+    if n == 0:
+        return []
+    depth = min(n, max(4 * k, 16))
+    while True:
+        distances, ids = index.search(vector[None, :], depth)
+        subject_of = g.store.subject_names([int(i) for i in ids[0] if i >= 0])
+        ranked = rank_subjects(distances[0], ids[0], subject_of, k)
+        if len(ranked) >= k or depth >= n:
+            break
+        depth = min(n, depth * 4)
+    stored = g.store.vectors("templates", [t for _, _, t in ranked])
+    found = []
+    for subject, distance, template_id in ranked:
+        similarity = float(cosine_similarity(vector, stored[template_id])[0, 0])
+        found.append(Candidate(subject, float(distance), similarity, false_match_rate(g, float(distance)), template_id))
+    return found
+
+
+def identify(g: GalleryCore, image: GalleryImage, *, k: int | None = None, fpir: float | None = None,
+             threshold: float | None = None) -> Identification:
+    """Every face of ``image`` against the gallery (open set), with the top ``k`` candidates;
+    see :meth:`countenance.gallery.Gallery.identify`. Audited."""
+    k = g.policy.top_k if k is None else k
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidArgument(f"k must be >= 1, got {k!r}")
+    k = int(k)
+    embedded = g.read(image)
+    g.sync()
+    n = g.index("templates").count()
+    target = None
+    if threshold is None:
+        target = (g.policy.target_fpir if fpir is None else fpir) if g.calibration is not None else None
+        threshold = identification_threshold(g, templates=n, fpir=fpir)
+    suppress_at = optout_distance(g, threshold)
+    results = []
+    for face in embedded.faces:
+        vector = face.template.vector
+        if suppressed(g, vector, suppress_at):
+            results.append(FaceIdentification(face.box, None, ()))
+            continue
+        found = candidates(g, vector, k, n)
+        decision = open_set_decision([c.distance for c in found], [c.subject for c in found], threshold)
+        results.append(FaceIdentification(face.box, decision.label, tuple(found)))
+    identification = Identification(embedded.sha256, tuple(results), float(threshold), target, n, embedded.path)
+    named = {c.subject for f in results for c in f.candidates}
+    with g.store.transaction():
+        g.log.record(
+            "identify", {"sha256": embedded.sha256},
+            {"faces": [f.to_dict() for f in results], "threshold": round(float(threshold), 6)}, named,
+        )
+    return identification
+
+
+def verify(g: GalleryCore, image: GalleryImage, subject: str, *, fmr: float | None = None) -> Verification:
+    """Is the largest face of ``image`` the enrolled ``subject``? See
+    :meth:`countenance.gallery.Gallery.verify`. Audited."""
+    record = g.store.subject(subject)
+    if record is None:
+        raise NotEnrolled(subject)
+    embedded = g.read(image)
+    if not embedded.faces:
+        raise NoFaceFound(embedded.label)
+    face = embedded.faces[0]
+    vector = face.template.vector
+    ids = g.store.template_ids(record.id)
+    stored = g.store.vectors("templates", ids)
+    matrix = np.stack([stored[i] for i in ids])
+    if g.calibration is not None:
+        target = g.policy.target_fmr if fmr is None else fmr
+        threshold = g.calibration.distance_at_fmr(fmr_for_fpir(target, len(ids)))
+    else:
+        threshold = g.model_threshold
+    decision = open_set_decision(pairwise_distances(vector, matrix, g.metric)[0], [subject] * len(ids), threshold)
+    g.sync("optouts")
+    same = decision.label is not None and not suppressed(g, vector, optout_distance(g))
+    similarity = float(cosine_similarity(vector, matrix[decision.nearest_index])[0, 0])
+    result = Verification(
+        subject, bool(same), decision.distance, similarity, float(threshold),
+        false_match_rate(g, decision.distance), face.box, embedded.sha256,
+    )
+    with g.store.transaction():
+        g.log.record("verify", {"sha256": embedded.sha256, "subject": subject}, result.to_dict(), [subject])
+    return result
