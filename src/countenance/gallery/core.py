@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from ..errors import GalleryError, TemplateMismatch
 from ..faces import ModelSpec
@@ -110,7 +110,7 @@ class GalleryCore:
         index_backend: str = "faiss",
         index_uri: str | None = None,
         **options: Any,
-    ):
+    ) -> Self:
         """A new, empty gallery in ``path`` (created if missing) for templates of ``model``,
         opened as this class with ``options`` (``pipeline``, ``actor``, ``clock``, ``calibration``).
 
@@ -159,7 +159,7 @@ class GalleryCore:
                 if close_index is not None:
                     close_index()
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
