@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -89,7 +89,7 @@ class EmbeddedImage:
 
 
 #: Anything the gallery's enrol/identify/verify/opt-out accept as one image.
-GalleryImage = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, np.ndarray, EmbeddedImage, Face]
+GalleryImage = str | os.PathLike[str] | bytes | bytearray | memoryview | np.ndarray | EmbeddedImage | Face
 
 
 def source_of(image: GalleryImage) -> tuple[str | None, str | None]:

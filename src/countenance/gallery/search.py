@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..decide import cosine_similarity, open_set_decision, pairwise_distances
-from ..errors import InvalidArgument, NoFaceFound, NotEnrolled
+from ..errors import NoFaceFound, NotEnrolled
 from .calibration import fmr_for_fpir
 from .core import GalleryCore
 from .identify import Candidate, FaceIdentification, Identification, Verification, rank_subjects
 from .images import GalleryImage
+from .index_base import check_k
 
 __all__ = [
     "identification_threshold",
@@ -91,10 +92,7 @@ def identify(g: GalleryCore, image: GalleryImage, *, k: int | None = None, fpir:
              threshold: float | None = None) -> Identification:
     """Every face of ``image`` against the gallery (open set), with the top ``k`` candidates;
     see :meth:`countenance.gallery.Gallery.identify`. Audited."""
-    k = g.policy.top_k if k is None else k
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidArgument(f"k must be >= 1, got {k!r}")
-    k = int(k)
+    k = check_k(g.policy.top_k if k is None else k)
     embedded = g.read(image)
     g.sync()
     n = g.index("templates").count()
