@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CountenanceError
+from ..errors import CountenanceError, InvalidArgument
 from .protocols import central_subject
 
 __all__ = ["EmbeddingResult", "embed_images"]
@@ -96,7 +96,13 @@ def embed_images(
     num_jitters: int = 0,
     on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, EmbeddingResult]:
-    """One template per image path (with the fallbacks described above), in ``workers`` processes."""
+    """One template per image path (with the fallbacks described above), in ``workers`` processes.
+
+    ``choose``: ``"largest"`` face, or ``"central"`` (LFW's labelled subject, see
+    :func:`~countenance.evaluate.protocols.central_subject`).
+    """
+    if choose not in ("largest", "central"):
+        raise InvalidArgument(f"choose must be 'largest' or 'central', got {choose!r}")
     from ..ingest import process_map
 
     config = _WorkerConfig(detector, embedder, choose, centre_box, num_jitters)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import datasets
 from ..errors import InvalidArgument
-from ..evaluate import EvaluationReport, evaluate_pairs, first_per_fold, read_lfw_pairs, read_pairs_csv
+from ..evaluate import EvaluationReport, Pair, evaluate_pairs, first_per_fold, read_lfw_pairs, read_pairs_csv
 from ..evaluate.protocols import LFW_CENTRE_BOX
 from .options import PipelineOptions
 
@@ -72,7 +72,15 @@ def evaluate_pairs_csv(
     return _evaluate(pairs, options.run, "largest", None, f"stratified-{n_folds}-fold", on_start, on_progress)
 
 
-def _evaluate(pairs, run: EvaluationRun, choose: str, centre_box, protocol: str, on_start, on_progress) -> EvaluationReport:
+def _evaluate(
+    pairs: Sequence[Pair],
+    run: EvaluationRun,
+    choose: str,
+    centre_box: tuple[float, float, float, float] | None,
+    protocol: str,
+    on_start: StartCallback | None,
+    on_progress: ProgressCallback | None,
+) -> EvaluationReport:
     return evaluate_pairs(
         pairs, detector=run.pipeline.detector, embedder=run.pipeline.embedder, choose=choose, centre_box=centre_box,
         workers=run.workers, num_jitters=run.pipeline.jitters, protocol=protocol, on_start=on_start, on_progress=on_progress,
