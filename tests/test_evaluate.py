@@ -190,7 +190,8 @@ def test_open_set_identification_through_a_gallery(fixtures, pipeline):
     from countenance.evaluate.identification import evaluate_lfw_identification
 
     images = fixtures / "people"
-    paths = sorted(f"{p.parent.name}/{p.name}" for p in images.glob("*/*") if p.is_file())
+    chosen = ("obama", "biden", "alex_lacamoire", "paul_rudd")  # two with several photos, two strangers: keeps it quick
+    paths = sorted(f"{p.parent.name}/{p.name}" for p in images.glob("*/*") if p.is_file() and p.parent.name in chosen)
     vectors = np.stack([pipeline.embed_largest(images / rel).template.vector for rel in paths]).astype(np.float32)
     templates = LfwTemplates(paths, vectors, [p.split("/")[0] for p in paths], pipeline.spec.name, pipeline.spec.metric)
     people = {p.split("/")[0] for p in paths}
