@@ -169,3 +169,58 @@ def test_installed_entry_point_prints_no_traceback(tmp_path):
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
     assert completed.stderr.strip() == f"error: {bad}: not a recognised image format"
+
+
+# ---------------------------------------------------------------- errors: the table, bugs, --debug
+
+
+def test_a_bug_is_one_line_naming_the_log_and_debug_shows_it(tmp_path, fixtures, monkeypatch):
+    monkeypatch.setenv("COUNTENANCE_CACHE_DIR", str(tmp_path / "cache"))
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal invariant broke")  # a bare ValueError is a bug, not bad input
+
+    monkeypatch.setattr("countenance.service.verification.verify_images", broken)
+    image = fixtures / "probes" / "obama1.jpg"
+    result = run("verify", image, image)
+    assert result.exit_code == 3 and result.stdout == ""
+    line = result.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line and "--debug" in line and "internal error (ValueError)" in line
+    logs = list((tmp_path / "cache" / "logs").glob("countenance-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in line
+    logged = logs[0].read_text()
+    assert logged.startswith("Traceback") and "an internal invariant broke" in logged
+
+    debug = runner.invoke(app, ["--debug", "verify", str(image), str(image)])
+    assert isinstance(debug.exception, ValueError) and str(debug.exception) == "an internal invariant broke"
+    assert len(list((tmp_path / "cache" / "logs").iterdir())) == 1  # --debug re-raises, writes no log
+
+
+def test_bad_argument_is_exit_2_not_a_bug(fixtures):
+    result = run("detect", fixtures / "probes" / "obama1.jpg", "--upsample", "7")
+    assert result.exit_code == 2 and result.stderr.strip() == "error: --upsample must be 'auto' or 0..3, got '7'"
+
+
+def test_error_table_covers_every_error_type():
+    from countenance import errors
+    from countenance.service.error_table import ERROR_TABLE, describe, rule_for
+
+    named = {getattr(errors, name) for name in errors.__all__}
+    assert {rule.error for rule in ERROR_TABLE} == named
+    assert {rule.http_status for rule in ERROR_TABLE} <= {400, 404, 409, 413, 415, 422}
+    assert rule_for(errors.InvalidArgument("x")).http_status == 422 and rule_for(errors.InvalidArgument("x")).exit_code == 2
+    assert rule_for(errors.NotEnrolled("bob")).http_status == 404
+    assert rule_for(errors.ImageTooLarge("a.jpg", "too big")).http_status == 413
+    assert rule_for(errors.ConsentRequired("no consent")).http_status == 409
+    assert describe(errors.ImageNotFound("a.jpg")) == (rule_for(errors.ImageNotFound("a.jpg")), "a.jpg: no such file")
+    assert describe(ValueError("bug")) is None and describe(KeyError("bug")) is None  # not in the table: a bug
+    assert describe(errors.CountenanceError("two\nlines"))[1] == "two lines"
+
+
+def test_old_module_names_are_the_new_modules():
+    import countenance.cli.gallery
+    import countenance.cli.models
+    import countenance.cli_gallery
+    import countenance.cli_models
+
+    assert countenance.cli_gallery is countenance.cli.gallery and countenance.cli_models is countenance.cli.models

@@ -153,3 +153,53 @@ def test_lfw_bystander_at_the_edge_is_not_taken_for_the_labelled_person(lfw):
     largest = embed_images([path], detector="hog", embedder="dlib-onnx", choose="largest")[path]
     assert largest.how == "detected"
     assert np.linalg.norm(largest.vector - result.vector) > 0.6  # two different people
+
+
+def test_first_per_fold_keeps_every_fold_and_class(lfw):
+    from countenance.errors import InvalidArgument
+    from countenance.evaluate import first_per_fold
+
+    pairs = read_lfw_pairs(lfw)
+    subset = first_per_fold(pairs, 3)
+    assert len(subset) == 10 * 2 * 3
+    assert {(p.fold, p.same) for p in subset} == {(p.fold, p.same) for p in pairs}
+    assert subset[:3] == [p for p in pairs if p.fold == 0 and p.same][:3]
+    with pytest.raises(InvalidArgument):
+        first_per_fold(pairs, 0)
+
+
+def test_fnir_at_fpir_edges():
+    from countenance.evaluate import fnir_at_fpir
+
+    nonmated = np.array([0.5, 0.6, 0.7, 0.8])
+    mated = np.array([0.3, 0.55, 0.9])
+    right = np.array([True, True, False])
+    threshold, fnir = fnir_at_fpir(mated, right, nonmated, 0.25)  # one of four non-mated may be named
+    assert 0.5 < threshold < 0.6 and fnir == pytest.approx(1 / 3)
+    threshold, fnir = fnir_at_fpir(mated, right, nonmated, 0.0)  # none may: just below the closest
+    assert threshold < 0.5 and fnir == pytest.approx(2 / 3)
+    threshold, fnir = fnir_at_fpir(mated, right, nonmated, 1.0)
+    assert threshold == np.inf and fnir == pytest.approx(1 / 3)  # the wrong top-1 stays wrong
+    assert np.isnan(fnir_at_fpir(np.array([]), np.array([], bool), nonmated, 0.1)[1])
+
+
+def test_open_set_identification_through_a_gallery(fixtures, pipeline):
+    """The LFW identification protocol on the fixture people (real templates, a real gallery):
+    people with several photos are enrolled with the first, strangers come out unknown."""
+    from countenance.evaluate import LfwTemplates
+    from countenance.evaluate.identification import evaluate_lfw_identification
+
+    images = fixtures / "people"
+    chosen = ("obama", "biden", "alex_lacamoire", "paul_rudd")  # two with several photos, two strangers: keeps it quick
+    paths = sorted(f"{p.parent.name}/{p.name}" for p in images.glob("*/*") if p.is_file() and p.parent.name in chosen)
+    vectors = np.stack([pipeline.embed_largest(images / rel).template.vector for rel in paths]).astype(np.float32)
+    templates = LfwTemplates(paths, vectors, [p.split("/")[0] for p in paths], pipeline.spec.name, pipeline.spec.metric)
+    people = {p.split("/")[0] for p in paths}
+    several = {person for person in people if sum(p.startswith(person + "/") for p in paths) >= 2}
+    report = evaluate_lfw_identification(templates, images, pipeline.spec)
+    assert report.enrolled_people == report.templates == len(several) >= 2
+    assert report.mated_probes == sum(p.split("/")[0] in several for p in paths) - len(several)
+    assert report.non_mated_probes == len(people) - len(several)
+    assert report.rank1_accuracy == 1.0 and report.measured_fpir == 0.0 and report.fnir_at_default == 0.0
+    document = report.to_dict()
+    assert set(document["fnir_at_fpir"]) == {"0.01", "0.003"} and document["index"]["vectors"] == len(several)

@@ -1,0 +1,5 @@
+"""``python -m countenance.cli``."""
+
+from . import main
+
+main()

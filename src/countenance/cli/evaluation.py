@@ -1,0 +1,77 @@
+"""``countenance eval lfw|pairs``: verification accuracy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .options import DetectorOpt, EmbedderOpt, JittersOpt, JsonOpt, WorkersOpt, pipeline_options
+from .output import counter_progress, handle_errors, print_json
+
+__all__ = ["eval_app"]
+
+eval_app = typer.Typer(help="Measure verification accuracy (LFW protocol or a pairs CSV).", no_args_is_help=True)
+
+
+def _show(report, json_output: bool, title: str) -> None:
+    if json_output:
+        print_json(report.to_dict())
+        return
+    table = Table(title=title, show_header=False)
+    table.add_row("accuracy", f"{report.accuracy:.4f} ± {report.accuracy_std:.4f}")
+    table.add_row("AUC", f"{report.auc:.4f}")
+    for far, tar in report.tar_at_far.items():
+        table.add_row(f"TAR @ FAR={far}", f"{tar:.4f}")
+    table.add_row("threshold (mean)", f"{report.threshold:.4f}")
+    table.add_row("pairs / failed pairs", f"{report.pairs} / {report.failures}")
+    table.add_row("images / found by", f"{report.images} / {report.found_by}")
+    table.add_row("seconds", f"{report.seconds:.1f}")
+    Console().print(table)
+
+
+@eval_app.command("lfw")
+@handle_errors
+def eval_lfw(
+    lfw_dir: Annotated[
+        Optional[Path], typer.Option("--lfw-dir", help="LFW folder with pairs.txt and images/ (default: ../shared/data/lfw).")
+    ] = None,
+    json_output: JsonOpt = False,
+    detector: DetectorOpt = "auto",
+    embedder: EmbedderOpt = "auto",
+    workers: WorkersOpt = 2,
+    jitters: JittersOpt = 0,
+    per_fold: Annotated[
+        Optional[int], typer.Option("--per-fold", min=2, help="Use only the first N pairs of each class in each fold (a quick run).")
+    ] = None,
+) -> None:
+    """LFW verification: official pairs.txt, 10 folds, threshold chosen on 9, tested on the 10th."""
+    from ..service.evaluation import EvaluationRun, LfwEvalOptions, evaluate_lfw
+
+    run = EvaluationRun(pipeline_options(detector, embedder, jitters=jitters), workers)
+    with counter_progress("Embedding") as (on_start, on_progress):
+        report = evaluate_lfw(LfwEvalOptions(lfw_dir, per_fold, run), on_start=on_start, on_progress=on_progress)
+    _show(report, json_output, "LFW verification")
+
+
+@eval_app.command("pairs")
+@handle_errors
+def eval_pairs(
+    pairs_csv: Annotated[Path, typer.Argument(help="CSV with columns file_x,file_y,same.")],
+    root: Annotated[Optional[Path], typer.Option("--root", help="Folder the file names are relative to (default: the CSV's).")] = None,
+    json_output: JsonOpt = False,
+    detector: DetectorOpt = "auto",
+    embedder: EmbedderOpt = "auto",
+    workers: WorkersOpt = 1,
+    jitters: JittersOpt = 0,
+) -> None:
+    """Verification accuracy on your own labelled pairs (stratified k-fold, k <= 10)."""
+    from ..service.evaluation import EvaluationRun, PairsEvalOptions, evaluate_pairs_csv
+
+    run = EvaluationRun(pipeline_options(detector, embedder, jitters=jitters), workers)
+    with counter_progress("Embedding") as (on_start, on_progress):
+        report = evaluate_pairs_csv(PairsEvalOptions(pairs_csv, root, run), on_start=on_start, on_progress=on_progress)
+    _show(report, json_output, f"Pairs verification ({pairs_csv.name})")

@@ -1,0 +1,362 @@
+"""Gallery commands: ``gallery init|info|prune``, ``enroll``, ``enroll-folder``, ``identify``,
+``subjects list|show|verify|export|forget``, ``optout add|list|remove``, ``audit``.
+
+The gallery is ``--gallery PATH``, else ``$COUNTENANCE_GALLERY``, else
+``~/.local/share/countenance/gallery``. A multi-image run where some images failed exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..service.options import PipelineOptions, build_pipeline
+from .options import ActorOpt, DetectorOpt, EmbedderOpt, GalleryOpt, JsonOpt, gallery_options, pipeline_options
+from .output import counter_progress, emit, handle_errors, print_json, progress, report_skipped, stderr
+
+if TYPE_CHECKING:
+    from ..service.options import FacePipeline
+
+# The service modules are imported by each command: they load the gallery (SQLite, FAISS),
+# which `countenance --help` and the other commands need not wait for.
+
+__all__ = ["gallery_app", "subjects_app", "optout_app", "register"]
+
+gallery_app = typer.Typer(help="Create, inspect and prune a gallery of enrolled people.", no_args_is_help=True)
+subjects_app = typer.Typer(help="Enrolled people: list, show, verify, export (access requests), forget.", no_args_is_help=True)
+optout_app = typer.Typer(help="People who asked never to be recognised.", no_args_is_help=True)
+
+
+def _pipeline(options: PipelineOptions) -> FacePipeline:
+    """The one place these commands get a pipeline (looked up at call time, so tests can
+    substitute a caching pipeline)."""
+    return build_pipeline(options)
+
+
+# ------------------------------------------------------------ gallery
+
+
+@gallery_app.command("init")
+@handle_errors
+def gallery_init(
+    gallery: GalleryOpt = None,
+    json_output: JsonOpt = False,
+    embedder: EmbedderOpt = "auto",
+    consent_required: Annotated[bool, typer.Option(help="Require a consent record to enrol anyone.")] = True,
+    retention_days: Annotated[Optional[int], typer.Option(min=1, help="`gallery prune` deletes templates older than this.")] = None,
+    target_fpir: Annotated[float, typer.Option(min=1e-6, max=0.5, help="False-positive identification rate to set the threshold for.")] = 0.01,
+    keep_crops: Annotated[bool, typer.Option(help="Store a small crop of each enrolled face (exported on request).")] = True,
+    index: Annotated[str, typer.Option(help="Vector index: faiss (embedded), pgvector or milvus.")] = "faiss",
+    index_uri: Annotated[Optional[str], typer.Option(
+        help="Server of a pgvector/milvus index: postgresql://..., http://host:19530, or a Milvus Lite file (*.db).")] = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Create an empty gallery for one model, with its policy."""
+    from ..service import gallery as lifecycle
+
+    options = lifecycle.InitOptions(
+        gallery_options(gallery, actor), embedder, consent_required=consent_required, retention_days=retention_days,
+        target_fpir=target_fpir, keep_crops=keep_crops, index=index, index_uri=index_uri,
+    )
+    info = lifecycle.info_document(lifecycle.init_gallery(options))
+    emit(info, json_output, f"Created a gallery for {info['model']} at {info['path']}")
+
+
+@gallery_app.command("info")
+@handle_errors
+def gallery_info(gallery: GalleryOpt = None, json_output: JsonOpt = False) -> None:
+    """The gallery's model, policy, size, identification threshold and files."""
+    from ..service import gallery as lifecycle
+
+    info = lifecycle.info_document(lifecycle.gallery_info(gallery_options(gallery)))
+    if json_output:
+        print_json(info)
+        return
+    table = Table(show_header=False, title=f"Gallery {info['path']}")
+    for key in ("model", "metric", "created_at", "subjects", "templates", "optouts"):
+        table.add_row(key, str(info[key]))
+    for key, value in info["policy"].items():
+        table.add_row(f"policy.{key}", str(value))
+    table.add_row("index", f"{info['index']['backend']} ({info['index']['kind']}), {info['index']['vectors']} vectors")
+    table.add_row("identification threshold", f"{info['identification_threshold']} (expected FPIR {info['expected_fpir']})")
+    table.add_row("opt-out distance", str(info["optout_distance"]))
+    table.add_row("calibration", escape(json.dumps(info["calibration"])))
+    Console().print(table)
+
+
+@gallery_app.command("prune")
+@handle_errors
+def gallery_prune(
+    gallery: GalleryOpt = None,
+    json_output: JsonOpt = False,
+    older_than_days: Annotated[Optional[int], typer.Option(min=0, help="Override the policy's retention (days).")] = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Delete templates older than the retention period (and subjects left without any)."""
+    from ..service import gallery as lifecycle
+
+    result = lifecycle.prune_gallery(gallery_options(gallery, actor), older_than_days=older_than_days)
+    if result.cutoff is None and not json_output:
+        stderr.print("this gallery has no retention period (gallery init --retention-days, or --older-than-days)")
+    emit(result.to_dict(), json_output, f"removed {result.templates_removed} template(s) enrolled before {result.cutoff}; "
+         f"subjects removed: {', '.join(result.subjects_removed) or 'none'}")
+
+
+# ------------------------------------------------------------ enrolment
+
+
+@handle_errors
+def enroll(
+    name: Annotated[str, typer.Argument(help="The person's name (the subject).")],
+    images: Annotated[list[Path], typer.Argument(help="Photos of them (the largest face of each is enrolled).")],
+    consent: Annotated[Optional[str], typer.Option("--consent", help="What the person consented to (the consent statement).")] = None,
+    consenter: Annotated[Optional[str], typer.Option(help="Who gave consent (default: the subject).")] = None,
+    purpose: Annotated[str, typer.Option(help="The purpose consented to.")] = "identification",
+    evidence: Annotated[str, typer.Option(help="Reference to the evidence (signed form, message id, ...).")] = "",
+    consent_date: Annotated[Optional[str], typer.Option(help="When consent was given (ISO 8601; default: now).")] = None,
+    gallery: GalleryOpt = None,
+    json_output: JsonOpt = False,
+    detector: DetectorOpt = "auto",
+    embedder: EmbedderOpt = "auto",
+    actor: ActorOpt = None,
+) -> None:
+    """Enrol a person from one or more photos, with their consent record."""
+    from ..service import enrolment
+
+    record = enrolment.ConsentOptions(consent, consenter, purpose, evidence, consent_date) if consent is not None else None
+    options = enrolment.EnrolOptions(name, tuple(images), record, gallery_options(gallery, actor), pipeline_options(detector, embedder))
+    result = enrolment.enrol(options, pipelines=_pipeline)
+    emit(result.to_dict(), json_output, f"{name}: {len(result.templates)} template(s) enrolled, "
+         f"{len(result.already_enrolled)} already enrolled, {len(result.failed)} failed")
+    report_skipped([error for _, error in result.failed])
+
+
+@handle_errors
+def enroll_folder(
+    folder: Annotated[Path, typer.Argument(help="One sub-folder of photos per person, named after them.")],
+    consent_file: Annotated[Optional[Path], typer.Option("--consent-file", help="Consent records per person (JSON or CSV).")] = None,
+    gallery: GalleryOpt = None,
+    json_output: JsonOpt = False,
+    detector: DetectorOpt = "auto",
+    embedder: EmbedderOpt = "auto",
+    actor: ActorOpt = None,
+) -> None:
+    """Enrol a folder of people; resumable (photos already enrolled are skipped)."""
+    from ..service import enrolment
+
+    options = enrolment.EnrolFolderOptions(folder, consent_file, gallery_options(gallery, actor), pipeline_options(detector, embedder))
+    with counter_progress("Enrolling") as (on_start, advance):
+        result = enrolment.enrol_folder(options, pipelines=_pipeline, on_start=on_start, on_image=lambda _: advance(1))
+    document = result.to_dict()
+    emit(document, json_output, f"{result.enrolled} template(s) enrolled for {len(result.subjects)} people, "
+         f"{result.already_enrolled} already enrolled, {len(result.failed)} failed")
+    report_skipped([error for _, _, error in result.failed])
+
+
+# ------------------------------------------------------------ search
+
+
+@handle_errors
+def identify(
+    images: Annotated[list[Path], typer.Argument(help="Photos to identify (every face in each).")],
+    gallery: GalleryOpt = None,
+    json_output: JsonOpt = False,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", min=1, max=100, help="Candidates per face (default: the policy's).")] = None,
+    fpir: Annotated[Optional[float], typer.Option(min=1e-9, max=0.5, help="Target false-positive identification rate (default: the policy's).")] = None,
+    detector: DetectorOpt = "auto",
+    embedder: EmbedderOpt = "auto",
+    actor: ActorOpt = None,
+) -> None:
+    """Who is in these photos? Every face: a decision (a name or "unknown") and the top candidates."""
+    from ..service import identification
+
+    options = identification.IdentifyOptions(
+        tuple(images), top_k, fpir, gallery_options(gallery, actor), pipeline_options(detector, embedder))
+    with progress("Identifying", len(images)) as advance:
+        run = identification.identify_images(options, pipelines=_pipeline, on_image=advance)
+    document = run.to_dict()
+    if json_output:
+        print_json(document)
+    else:
+        table = Table("image", "face box", "decision", "candidates (similarity, expected FMR)")
+        for face in document["faces"]:
+            shown = "; ".join(
+                f"{c['subject']} ({c['similarity']:.3f}, {c['expected_false_match_rate']})" for c in face["candidates"][:3]
+            )
+            style = "yellow" if face["decision"] == "unknown" else "green"
+            table.add_row(Path(face["path"]).name, ", ".join(f"{v:.0f}" for v in face["box"]),
+                          f"[{style}]{escape(face['decision'])}[/]", escape(shown) or "-")
+        Console().print(table)
+        stderr.print(f"threshold {document['threshold']} for FPIR {document['target_fpir']} over {document['templates']} templates", highlight=False)
+    report_skipped([e.error for e in run.errors])
+
+
+# ------------------------------------------------------------ subjects
+
+
+@subjects_app.command("list")
+@handle_errors
+def subjects_list(gallery: GalleryOpt = None, json_output: JsonOpt = False) -> None:
+    """Enrolled people and how many templates each has."""
+    from ..service import privacy
+
+    subjects = privacy.list_subjects(gallery_options(gallery))
+    document = {"subjects": [{"name": s.name, "templates": s.templates, "created_at": s.created_at} for s in subjects]}
+    table = Table("subject", "templates", "enrolled since")
+    for s in subjects:
+        table.add_row(escape(s.name), str(s.templates), s.created_at)
+    emit(document, json_output, table)
+
+
+@subjects_app.command("show")
+@handle_errors
+def subjects_show(name: str, gallery: GalleryOpt = None, json_output: JsonOpt = False) -> None:
+    """One person's consent records and templates (provenance, not the vectors)."""
+    from ..service import privacy
+
+    emit(privacy.show_subject(gallery_options(gallery), name).to_dict(), json_output)
+
+
+@subjects_app.command("verify")
+@handle_errors
+def subjects_verify(
+    name: str,
+    image: Path,
+    gallery: GalleryOpt = None,
+    json_output: JsonOpt = False,
+    fmr: Annotated[Optional[float], typer.Option(min=1e-9, max=0.5, help="False-match rate per claim (default: the policy's).")] = None,
+    detector: DetectorOpt = "auto",
+    embedder: EmbedderOpt = "auto",
+    actor: ActorOpt = None,
+) -> None:
+    """Is the largest face of IMAGE the enrolled person NAME? (1:1)"""
+    from ..service import identification
+
+    options = identification.VerifySubjectOptions(name, image, fmr, gallery_options(gallery, actor), pipeline_options(detector, embedder))
+    result = identification.verify_subject(options, pipelines=_pipeline)
+    verdict = "[green]same person[/]" if result.same else "[red]not them[/]"
+    emit(result.to_dict(), json_output, f"{verdict}: distance {result.distance:.4f} vs threshold {result.threshold:.4f}")
+
+
+@subjects_app.command("export")
+@handle_errors
+def subjects_export(
+    name: str,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write <name>/subject.json and crops into.")] = Path("."),
+    gallery: GalleryOpt = None,
+    json_output: JsonOpt = False,
+    actor: ActorOpt = None,
+) -> None:
+    """Write everything held about a person (JSON + face crops), for an access request."""
+    from ..service import privacy
+
+    result = privacy.export_subject(gallery_options(gallery, actor), name, out)
+    emit(result.to_dict(), json_output, escape(f"exported {name} to {result.folder}"))
+
+
+@subjects_app.command("forget")
+@handle_errors
+def subjects_forget(
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    gallery: GalleryOpt = None,
+    json_output: JsonOpt = False,
+    actor: ActorOpt = None,
+) -> None:
+    """Delete a person: templates, crops, index entries, consent records; erased from disk."""
+    from ..service import privacy
+
+    confirm = None if yes else (lambda who: typer.confirm(f"Forget {who} and erase their data?", err=True))
+    result = privacy.forget_subject(gallery_options(gallery, actor), name, confirm=confirm)
+    if result is None:
+        raise typer.Exit(1)
+    emit(result.to_dict(), json_output, escape(f"forgot {name}: {result.templates_removed} template(s) removed")
+         + ("" if result.erased else " (another process held the database open: erasure completes on its next write)"))
+
+
+# ------------------------------------------------------------ opt-out
+
+
+@optout_app.command("add")
+@handle_errors
+def optout_add(
+    image: Annotated[Path, typer.Argument(help="A photo of the person (largest face).")],
+    note: Annotated[str, typer.Option(help="A reference for the request (no personal data needed).")] = "",
+    gallery: GalleryOpt = None,
+    json_output: JsonOpt = False,
+    detector: DetectorOpt = "auto",
+    embedder: EmbedderOpt = "auto",
+    actor: ActorOpt = None,
+) -> None:
+    """Never recognise this person: matching faces are answered "unknown" with no candidates."""
+    from ..service import privacy
+
+    options = privacy.OptOutOptions(image, note, gallery_options(gallery, actor), pipeline_options(detector, embedder))
+    result = privacy.add_optout(options, pipelines=_pipeline)
+    emit(result.to_dict(), json_output, f"opt-out {result.record.id} recorded")
+    if result.matches_enrolled and not json_output:
+        stderr.print(f"[yellow]note[/] this face matches enrolled subject(s): {escape(', '.join(result.matches_enrolled))}", highlight=False)
+
+
+@optout_app.command("list")
+@handle_errors
+def optout_list(gallery: GalleryOpt = None, json_output: JsonOpt = False) -> None:
+    """The opt-out records (no images are kept; only the template, to suppress matches)."""
+    from ..service import privacy
+
+    records = privacy.list_optouts(gallery_options(gallery))
+    table = Table("id", "recorded", "by", "note")
+    for r in records:
+        table.add_row(str(r.id), r.created_at, escape(r.recorded_by), escape(r.note))
+    emit({"optouts": [r.to_dict() for r in records]}, json_output, table)
+
+
+@optout_app.command("remove")
+@handle_errors
+def optout_remove(optout_id: int, gallery: GalleryOpt = None, json_output: JsonOpt = False, actor: ActorOpt = None) -> None:
+    """Withdraw an opt-out (its template is erased)."""
+    from ..service import privacy
+
+    removed = privacy.remove_optout(gallery_options(gallery, actor), optout_id)
+    emit({"removed": removed}, json_output, f"opt-out {removed} removed")
+
+
+# ------------------------------------------------------------ audit
+
+
+@handle_errors
+def audit(
+    gallery: GalleryOpt = None,
+    json_output: JsonOpt = False,
+    since: Annotated[Optional[str], typer.Option(help="ISO 8601 date/datetime, or a span back from now (24h, 7d).")] = None,
+    action: Annotated[Optional[str], typer.Option(help="Only this action (identify, verify, enrol, forget, export, prune, optout).")] = None,
+    subject: Annotated[Optional[str], typer.Option(help="Only entries naming this subject.")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the last N entries.")] = None,
+) -> None:
+    """Who searched for whom: every identify, verify, enrol, forget and export, oldest first."""
+    from ..service import privacy
+
+    entries = privacy.query_audit(gallery_options(gallery), privacy.AuditQuery(since, action, subject, limit))
+    table = Table("at", "actor", "action", "query", "result")
+    for e in entries:
+        table.add_row(e.at, escape(e.actor), e.action, escape(json.dumps(e.query)[:60]), escape(json.dumps(e.result)[:80]))
+    emit({"entries": [e.to_dict() for e in entries]}, json_output, table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the gallery commands to ``app`` (once: a second call on the same app does nothing)."""
+    if any(group.name == "gallery" for group in app.registered_groups):
+        return
+    app.add_typer(gallery_app, name="gallery")
+    app.add_typer(subjects_app, name="subjects")
+    app.add_typer(optout_app, name="optout")
+    app.command("enroll")(enroll)
+    app.command("enroll-folder")(enroll_folder)
+    app.command("identify")(identify)
+    app.command("audit")(audit)

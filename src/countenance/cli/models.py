@@ -1,0 +1,123 @@
+"""``countenance models``: list, pull, verify and locate the optional ONNX models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from ..service import models as service
+from .options import JsonOpt
+from .output import EXIT_PARTIAL, handle_errors, print_json, stderr
+
+__all__ = ["models_app"]
+
+models_app = typer.Typer(
+    help="Optional ONNX models (detectors, recognisers): list, pull with a pinned sha256, verify.",
+    no_args_is_help=True,
+)
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+@models_app.command("list")
+@handle_errors
+def list_command(json_output: JsonOpt = False) -> None:
+    """The models that can be pulled: name, task, size, licence, whether installed."""
+    listing = service.list_models()
+    if json_output:
+        print_json(listing.to_dict())
+        return
+    table = Table(caption=f"model folder: {listing.model_dir}")
+    for header in ("name", "task", "MB", "licence", "commercial", "installed"):
+        table.add_column(header, no_wrap=True, justify="right" if header == "MB" else "left")
+    for m in listing.models:
+        e = m.entry
+        table.add_row(e.name, e.task, f"{e.size / 1e6:.1f}", e.licence, _yes_no(e.licence_commercial_use), _yes_no(m.installed))
+    Console().print(table)
+
+
+@models_app.command("pull")
+@handle_errors
+def pull_command(
+    name: Annotated[str, typer.Argument(help="Model name (see `countenance models list`).")],
+    source: Annotated[
+        Optional[str],
+        typer.Option("--from", help="Pull from this http(s):// or file:// URL or local file instead of upstream."),
+    ] = None,
+    accept_licence: Annotated[
+        bool, typer.Option("--accept-licence", help="Accept a licence that does not allow commercial use.")
+    ] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Install a model, checking its sha256 against the pinned one. Never runs implicitly."""
+    entry = service.model_entry(name)
+    stderr.print(
+        f"{entry.name}: licence {entry.licence} (commercial use: {_yes_no(entry.licence_commercial_use)}), "
+        f"{entry.size:,} bytes, sha256 {entry.sha256}",
+        highlight=False, soft_wrap=True,
+    )
+    already = service.is_installed(entry)
+    if not already:
+        stderr.print(f"from {entry.source_url if source is None else source}", highlight=False, soft_wrap=True)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+        console=stderr, transient=True, disable=already,
+    )
+    with progress:
+        task = progress.add_task(f"Pulling {entry.name}", total=entry.size)
+        result = service.pull_model(
+            name, source, accept_licence=accept_licence,
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    if json_output:
+        print_json(result.to_dict())
+        return
+    state = "already installed" if result.already_installed else "installed"
+    stderr.print(f"{entry.name}: {state} at {result.path}", highlight=False, soft_wrap=True)
+
+
+@models_app.command("verify")
+@handle_errors
+def verify_command(
+    name: Annotated[Optional[str], typer.Argument(help="Model name (default: every installed model).")] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Re-hash installed models against their pinned sha256. Exit 1 if any does not match."""
+    checks = service.verify_models(name)
+    ok = all(c.ok for c in checks)
+    if json_output:
+        print_json({"ok": ok, "models": [c.to_dict() for c in checks]})
+    else:
+        if not checks:
+            stderr.print(f"no models installed in {service.list_models().model_dir}", highlight=False, soft_wrap=True)
+        for c in checks:
+            if c.ok:
+                stderr.print(f"[green]ok[/] {c.name} {c.path}", highlight=False, soft_wrap=True)
+            else:
+                stderr.print(
+                    f"[bold red]mismatch[/] {c.name} {c.path}: expected {c.expected}, actual {c.actual}; "
+                    f"reinstall it with: countenance models pull {c.name}",
+                    highlight=False, soft_wrap=True,
+                )
+    if not ok:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@models_app.command("path")
+@handle_errors
+def path_command(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    json_output: JsonOpt = False,
+) -> None:
+    """Print the path of an installed (and verified) model; exit 2 with the install command if missing."""
+    path = service.model_path(name)
+    if json_output:
+        print_json({"name": name, "path": str(path)})
+        return
+    typer.echo(str(path))

@@ -1,0 +1,150 @@
+"""Verification benchmarks: embed every image of a list of pairs once, then measure over the folds.
+
+For each fold the threshold that maximises accuracy on the other folds is applied to it; the
+result is the mean and standard deviation of the fold accuracies. A pair with an image where
+no face was found is counted as wrong at any threshold.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidPairsFile
+from .embedding import embed_images
+from .metrics import DEFAULT_FARS, kfold_accuracy, roc_auc, tar_at_far
+from .protocols import Pair
+
+__all__ = ["EvaluationReport", "evaluate_pairs"]
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN or infinity: such a figure (e.g. AUC with one class) becomes null."""
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """What :func:`evaluate_pairs` measured. ``to_dict`` gives a JSON document (NaN figures as null)."""
+
+    accuracy: float
+    accuracy_std: float
+    auc: float
+    tar_at_far: dict[str, float]
+    threshold: float
+    fold_accuracies: list[float]
+    pairs: int
+    failures: int
+    failed_images: list[str]
+    found_by: dict[str, int]
+    seconds: float
+    images: int
+    model: str
+    detector: str
+    protocol: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accuracy": round(self.accuracy, 6),
+            "accuracy_std": round(self.accuracy_std, 6),
+            "auc": _finite(round(self.auc, 6)),
+            "tar_at_far": {k: _finite(round(v, 6)) for k, v in self.tar_at_far.items()},
+            "threshold": round(self.threshold, 6),
+            "fold_accuracies": [round(a, 6) for a in self.fold_accuracies],
+            "pairs": self.pairs,
+            "failures": self.failures,
+            "failed_images": self.failed_images,
+            "found_by": self.found_by,
+            "images": self.images,
+            "seconds": round(self.seconds, 2),
+            "model": self.model,
+            "detector": self.detector,
+            "protocol": self.protocol,
+            **self.extra,
+        }
+
+
+def evaluate_pairs(
+    pairs: Sequence[Pair],
+    *,
+    detector: str = "hog",
+    embedder: str = "dlib",
+    choose: str = "largest",
+    centre_box: tuple[float, float, float, float] | None = None,
+    workers: int = 1,
+    num_jitters: int = 0,
+    fars: Sequence[float] = DEFAULT_FARS,
+    protocol: str = "pairs",
+    on_start: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> EvaluationReport:
+    """Embed every image of ``pairs`` once and measure verification accuracy over the folds."""
+    from ..detect import make_box_detector
+    from ..embed import make_embedder
+
+    if not pairs:
+        raise InvalidPairsFile("no pairs to evaluate")
+    # Resolve "auto" here so the report names the backends that really ran.
+    backend = make_box_detector(detector)
+    embedding = make_embedder(embedder)
+    spec, detector_name = embedding.spec, backend.name
+    embedder_name = _embedder_name(embedding) if embedder == "auto" else embedder
+    start = time.perf_counter()
+    paths = sorted({str(p.path_x) for p in pairs} | {str(p.path_y) for p in pairs})
+    if on_start:
+        on_start(len(paths))
+    results = embed_images(
+        paths, detector=detector_name, embedder=embedder_name,
+        choose=choose, centre_box=centre_box, workers=workers, num_jitters=num_jitters, on_progress=on_progress,
+    )
+    from ..decide import pairwise_distances
+
+    same = np.array([p.same for p in pairs], dtype=bool)
+    folds = np.array([p.fold for p in pairs])
+    distances = np.empty(len(pairs), dtype=np.float64)
+    failed = np.zeros(len(pairs), dtype=bool)
+    for i, pair in enumerate(pairs):
+        vx, vy = results[str(pair.path_x)].vector, results[str(pair.path_y)].vector
+        if vx is None or vy is None:
+            failed[i] = True
+            continue
+        distances[i] = pairwise_distances(vx, vy, spec.metric)[0, 0]
+    # A failed pair is wrong at every threshold: "same" pairs get a distance above all,
+    # "different" pairs one below all.
+    if failed.any():
+        ok = distances[~failed]
+        high = (ok.max() if ok.size else 1.0) + 1.0
+        distances[failed & same] = high
+        distances[failed & ~same] = -1.0
+    accuracies, thresholds = kfold_accuracy(distances, same, folds)
+    found_by = Counter(r.how for r in results.values())
+    return EvaluationReport(
+        accuracy=float(accuracies.mean()),
+        accuracy_std=float(accuracies.std()),
+        auc=roc_auc(distances, same),
+        tar_at_far={str(far): tar_at_far(distances, same, far) for far in fars},
+        threshold=float(np.mean(thresholds)),
+        fold_accuracies=[float(a) for a in accuracies],
+        pairs=len(pairs),
+        failures=int(failed.sum()),
+        failed_images=sorted(f"{r.path}: {r.error}" for r in results.values() if r.vector is None),
+        found_by=dict(sorted(found_by.items())),
+        seconds=time.perf_counter() - start,
+        images=len(paths),
+        model=spec.name,
+        detector=detector_name,
+        protocol=protocol,
+        extra={"embedder": embedder_name, "num_jitters": num_jitters},
+    )
+
+
+def _embedder_name(embedding: Any) -> str:
+    """The registry name of an embedder built from "auto" (dlib-onnx or its dlib fallback)."""
+    return "dlib-onnx" if type(embedding).__name__ == "DlibOnnxEmbedder" else "dlib"

@@ -1,0 +1,17 @@
+"""The use cases the CLI performs and the REST app will: typed options in, frozen results out.
+
+One module per group of use cases; each is imported where it is used, so that a front end
+loads only what it needs:
+
+- :mod:`.options`: options shared by several use cases (pipeline, gallery), declared once;
+- :mod:`.error_table`: error types -> CLI exit codes, HTTP statuses and one-line messages;
+- :mod:`.detection`: detect faces in files and folders;
+- :mod:`.verification`: two images, 1:1;
+- :mod:`.gallery`: create, open, info, prune;
+- :mod:`.enrolment`: enrol a person, a folder of people (consent files);
+- :mod:`.identification`: identify photos against a gallery, verify a claimed identity;
+- :mod:`.privacy`: subjects, export, forget, opt-out, the audit log;
+- :mod:`.evaluation`: LFW and pairs-CSV verification benchmarks;
+- :mod:`.models`: the optional ONNX models;
+- :mod:`.demo`: the in-memory demo.
+"""

@@ -1,0 +1,87 @@
+"""The demo: enrol a folder of people in memory and name every face in the probe photos."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import datasets
+from ..demo import EnrolledPeople, ProbeResult, enrol_people, identify_probes
+from ..errors import CountenanceError
+from .options import PipelineFactory, PipelineOptions, build_pipeline
+
+__all__ = ["DemoOptions", "DemoResult", "run_demo"]
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """``people``: one folder per person (None: the fixtures' people/); ``probes``: photos to
+    identify (None: the fixtures' probes/)."""
+
+    people: Path | None = None
+    probes: Path | None = None
+    pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """Who was enrolled, every probe face with its decision, the threshold (a distance in
+    ``metric``), and the probes that failed."""
+
+    people_dir: Path
+    enrolled: EnrolledPeople
+    faces: tuple[ProbeResult, ...]
+    failed: tuple[tuple[str, str], ...]
+    threshold: float
+    metric: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "enrolled": {
+                "templates": len(self.enrolled.labels), "people": len(set(self.enrolled.labels)), "skipped": self.enrolled.skipped,
+            },
+            "threshold": self.faces[0].decision.threshold if self.faces else None,
+            "faces": [
+                {
+                    "path": r.path,
+                    "box": r.face.to_dict()["box"],
+                    "decision": r.name,
+                    "nearest": r.decision.nearest_label,
+                    "distance": round(r.decision.distance, 4) if math.isfinite(r.decision.distance) else None,
+                }
+                for r in self.faces
+            ],
+            "failed": [{"path": p, "error": e} for p, e in self.failed],
+        }
+
+
+def run_demo(
+    options: DemoOptions,
+    *,
+    pipelines: PipelineFactory = build_pipeline,
+    on_enrol_start: Callable[[int], None] | None = None,
+    on_probe_start: Callable[[int], None] | None = None,
+    on_image: Callable[[Path], None] | None = None,
+) -> DemoResult:
+    """Enrol ``people/<name>/*`` (largest face of each photo) and identify every face of each probe
+    at the model's default threshold (open set: strangers come out "unknown")."""
+    from ..image import iter_image_files
+
+    people = options.people or datasets.fixtures_dir() / "people"
+    probes = options.probes or datasets.fixtures_dir() / "probes"
+    for folder in (people, probes):
+        if not folder.is_dir():
+            raise CountenanceError(f"{folder}: no such folder (set COUNTENANCE_SHARED or pass --people/--probes)")
+    pipeline = pipelines(options.pipeline)
+    if on_enrol_start:
+        on_enrol_start(sum(1 for p in people.iterdir() if p.is_dir() for _ in iter_image_files(p)))
+    enrolled = enrol_people(people, pipeline, on_image=on_image)
+    probe_files = list(iter_image_files(probes))
+    if on_probe_start:
+        on_probe_start(len(probe_files))
+    results, failed = identify_probes(probe_files, enrolled, pipeline, on_image=on_image)
+    spec = pipeline.spec
+    return DemoResult(people, enrolled, tuple(results), tuple(failed), float(spec.thresholds[spec.default_threshold]), str(spec.metric))

@@ -1,0 +1,169 @@
+"""Enrolment: one person from photos, or a folder of people with a consent file."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import GalleryError, InvalidArgument
+from ..gallery import Consent, EnrolResult
+from .gallery import open_gallery
+from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
+
+__all__ = [
+    "ConsentOptions",
+    "make_consent",
+    "read_consent_file",
+    "EnrolOptions",
+    "enrol",
+    "EnrolFolderOptions",
+    "FolderEnrolment",
+    "enrol_folder",
+]
+
+_CONSENT_FIELDS = ("text", "consenter", "purpose", "evidence", "given_at")
+
+
+@dataclass(frozen=True)
+class ConsentOptions:
+    """A consent record as a user gives it: the statement, who consented (None: the subject),
+    the purpose, a reference to the evidence, and when (ISO 8601; None: now)."""
+
+    text: str
+    consenter: str | None = None
+    purpose: str = "identification"
+    evidence: str = ""
+    given_at: str | None = None
+
+
+def make_consent(options: ConsentOptions, where: str = "consent") -> Consent:
+    """The gallery's consent record; a bad field is an InvalidArgument naming ``where``."""
+    try:
+        return Consent(options.text, consenter=options.consenter, purpose=options.purpose,
+                       evidence=options.evidence, given_at=options.given_at)
+    except ValueError as error:  # Consent validates its fields with ValueError (or InvalidArgument)
+        raise InvalidArgument(f"{where}: {error}") from None
+
+
+def read_consent_file(path: Path) -> dict[str, Consent]:
+    """Consent records per person from a JSON or CSV file.
+
+    JSON: ``{"<folder name>" or "*": {"text": ..., "consenter": ..., "purpose": ..., "evidence": ...,
+    "given_at": ...}}``. CSV: columns ``subject,text`` and optionally ``consenter,purpose,evidence,given_at``
+    (subject ``*`` applies to everyone without a row of their own).
+    """
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise GalleryError(f"{path}: cannot read consent file ({error.strerror or error})") from None
+    except UnicodeDecodeError:
+        raise GalleryError(f"{path}: not a text file; give a JSON object per person, or a .csv") from None
+    rows: dict[str, dict[str, Any]]
+    if Path(path).suffix.lower() == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        if not reader.fieldnames or not {"subject", "text"} <= set(reader.fieldnames):
+            raise GalleryError(f"{path}:1: a consent CSV needs the columns subject,text (and optionally consenter,purpose,evidence,given_at)")
+        rows = {}
+        for row in reader:
+            subject = (row.pop("subject") or "").strip()
+            rows[subject] = {k: v for k, v in row.items() if v}
+    else:
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise GalleryError(f"{path}: not JSON ({error}); give a JSON object per person, or a .csv") from None
+        if not isinstance(rows, dict) or not all(isinstance(v, dict) for v in rows.values()):
+            raise GalleryError(f"{path}: expected a JSON object mapping person folder names (or \"*\") to consent records")
+    consents = {}
+    for name, record in rows.items():
+        extra = set(record) - set(_CONSENT_FIELDS)
+        if extra:
+            raise GalleryError(f"{path}: consent record for {name!r} has unknown field(s) {', '.join(sorted(extra))}")
+        if not all(isinstance(value, str) for value in record.values()):
+            raise GalleryError(f"{path}: consent record for {name!r}: every field must be a string")
+        if "text" not in record:
+            raise GalleryError(f"{path}: consent record for {name!r}: a consent record needs its text (what the person agreed to)")
+        try:
+            consents[name] = make_consent(ConsentOptions(**record), f"consent record for {name!r}")
+        except InvalidArgument as error:
+            raise GalleryError(f"{path}: {error}") from None
+    return consents
+
+
+@dataclass(frozen=True)
+class EnrolOptions:
+    """One person (``name``) from photos (the largest face of each), with their consent."""
+
+    name: str
+    images: tuple[Path, ...]
+    consent: ConsentOptions | None = None
+    gallery: GalleryOptions = field(default_factory=GalleryOptions)
+    pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+
+
+def enrol(options: EnrolOptions, *, pipelines: PipelineFactory = build_pipeline) -> EnrolResult:
+    """Enrol ``options.name``; photos that fail are in the result's ``failed``, the rest are enrolled."""
+    record = make_consent(options.consent) if options.consent is not None else None
+    with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
+        return gallery.enroll(options.name, list(options.images), consent=record)
+
+
+@dataclass(frozen=True)
+class EnrolFolderOptions:
+    """``folder/<name>/*`` (one sub-folder of photos per person) and their consent file (JSON or CSV)."""
+
+    folder: Path
+    consent_file: Path | None = None
+    gallery: GalleryOptions = field(default_factory=GalleryOptions)
+    pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+
+
+@dataclass(frozen=True)
+class FolderEnrolment:
+    """Each person's enrolment result, and the totals."""
+
+    subjects: Mapping[str, EnrolResult]
+
+    @property
+    def enrolled(self) -> int:
+        return sum(len(r.templates) for r in self.subjects.values())
+
+    @property
+    def already_enrolled(self) -> int:
+        return sum(len(r.already_enrolled) for r in self.subjects.values())
+
+    @property
+    def failed(self) -> tuple[tuple[str, str, str], ...]:
+        """``(subject, path, error)`` of each photo that could not be enrolled."""
+        return tuple((r.subject, p, e) for r in self.subjects.values() for p, e in r.failed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subjects": {name: r.to_dict() for name, r in self.subjects.items()},
+            "enrolled": self.enrolled,
+            "already_enrolled": self.already_enrolled,
+            "failed": [{"subject": s, "path": p, "error": e} for s, p, e in self.failed],
+        }
+
+
+def enrol_folder(
+    options: EnrolFolderOptions,
+    *,
+    pipelines: PipelineFactory = build_pipeline,
+    on_start: Callable[[int], None] | None = None,
+    on_image: Callable[[Path], None] | None = None,
+) -> FolderEnrolment:
+    """Enrol every person of ``options.folder``, resumably (photos already enrolled are skipped).
+
+    ``on_start(n_photos)`` and ``on_image(path)`` report progress.
+    """
+    consents = read_consent_file(options.consent_file) if options.consent_file is not None else {}
+    if not Path(options.folder).is_dir():
+        raise GalleryError(f"{options.folder}: no such folder")
+    with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
+        results = gallery.enroll_folder(options.folder, consents, on_start=on_start, on_image=on_image)
+    return FolderEnrolment(dict(results))

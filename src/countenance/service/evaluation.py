@@ -1,0 +1,87 @@
+"""Verification benchmarks: LFW's 10-fold protocol (optionally a quick subset) and a pairs CSV."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import datasets
+from ..errors import InvalidArgument
+from ..evaluate import EvaluationReport, Pair, evaluate_pairs, first_per_fold, read_lfw_pairs, read_pairs_csv
+from ..evaluate.protocols import LFW_CENTRE_BOX
+from .options import PipelineOptions
+
+__all__ = ["EvaluationRun", "LfwEvalOptions", "evaluate_lfw", "PairsEvalOptions", "evaluate_pairs_csv"]
+
+
+@dataclass(frozen=True)
+class EvaluationRun:
+    """How an evaluation runs: the pipeline each worker builds, and how many worker processes."""
+
+    pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= 64:
+            raise InvalidArgument(f"workers must be an integer in 1..64, got {self.workers!r}")
+
+
+@dataclass(frozen=True)
+class LfwEvalOptions:
+    """LFW folder (pairs.txt and images/; None: ``datasets.lfw_dir()``), and ``per_fold``: use
+    only the first N pairs of each class in each fold (None: all)."""
+
+    lfw_dir: Path | None = None
+    per_fold: int | None = None
+    run: EvaluationRun = field(default_factory=EvaluationRun)
+
+
+#: Progress callbacks: ``on_start(n_images)`` once, ``on_progress(n_done_since_last)`` as images finish.
+StartCallback = Callable[[int], None]
+ProgressCallback = Callable[[int], None]
+
+
+def evaluate_lfw(
+    options: LfwEvalOptions, *, on_start: StartCallback | None = None, on_progress: ProgressCallback | None = None
+) -> EvaluationReport:
+    """LFW verification: official pairs.txt, 10 folds, threshold chosen on 9, tested on the 10th."""
+    pairs = read_lfw_pairs(options.lfw_dir or datasets.lfw_dir())
+    protocol = "lfw-10-fold"
+    if options.per_fold is not None:
+        pairs = first_per_fold(pairs, options.per_fold)
+        protocol = f"lfw-10-fold (subset: {options.per_fold} pairs per class per fold)"
+    return _evaluate(pairs, options.run, "central", LFW_CENTRE_BOX, protocol, on_start, on_progress)
+
+
+@dataclass(frozen=True)
+class PairsEvalOptions:
+    """A CSV with columns ``file_x,file_y,same``; file names relative to ``root`` (None: the CSV's folder)."""
+
+    pairs_csv: Path
+    root: Path | None = None
+    run: EvaluationRun = field(default_factory=EvaluationRun)
+
+
+def evaluate_pairs_csv(
+    options: PairsEvalOptions, *, on_start: StartCallback | None = None, on_progress: ProgressCallback | None = None
+) -> EvaluationReport:
+    """Verification accuracy on labelled pairs (stratified k-fold, k <= 10; largest face of each image)."""
+    pairs = read_pairs_csv(options.pairs_csv, options.root)
+    n_folds = len({p.fold for p in pairs})
+    return _evaluate(pairs, options.run, "largest", None, f"stratified-{n_folds}-fold", on_start, on_progress)
+
+
+def _evaluate(
+    pairs: Sequence[Pair],
+    run: EvaluationRun,
+    choose: str,
+    centre_box: tuple[float, float, float, float] | None,
+    protocol: str,
+    on_start: StartCallback | None,
+    on_progress: ProgressCallback | None,
+) -> EvaluationReport:
+    return evaluate_pairs(
+        pairs, detector=run.pipeline.detector, embedder=run.pipeline.embedder, choose=choose, centre_box=centre_box,
+        workers=run.workers, num_jitters=run.pipeline.jitters, protocol=protocol, on_start=on_start, on_progress=on_progress,
+    )

@@ -1,0 +1,78 @@
+"""A gallery's lifecycle: open one, create one (``gallery init``), its info, prune by retention."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from ..gallery import Gallery, GalleryInfo, Policy, PruneResult
+from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
+
+__all__ = ["open_gallery", "InitOptions", "init_gallery", "gallery_info", "info_document", "prune_gallery"]
+
+
+@contextmanager
+def open_gallery(
+    options: GalleryOptions, pipeline: PipelineOptions | None = None, *, pipelines: PipelineFactory = build_pipeline
+) -> Iterator[Gallery]:
+    """The gallery of ``options``, closed on exit. With ``pipeline`` options, the gallery gets a
+    pipeline to read images with, built after the gallery opened (so a missing gallery fails
+    before any model loads)."""
+    with Gallery(options.resolved_path, actor=options.actor) as gallery:
+        if pipeline is not None:
+            gallery.pipeline = pipelines(pipeline)
+        yield gallery
+
+
+def info_document(info: GalleryInfo) -> dict:
+    """``Gallery.info()`` as a JSON document."""
+    return info.to_dict()
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    """A new gallery: for which embedder's model, with which policy and vector index.
+
+    Policy: require consent to enrol; delete templates older than ``retention_days`` on prune
+    (None: keep); the false-positive identification rate to set the threshold for; keep a small
+    crop of each enrolled face. ``index``: ``faiss`` (embedded), ``pgvector`` or ``milvus``; the
+    last two need ``index_uri``.
+    """
+
+    gallery: GalleryOptions = field(default_factory=GalleryOptions)
+    embedder: str = "auto"
+    consent_required: bool = True
+    retention_days: int | None = None
+    target_fpir: float = 0.01
+    keep_crops: bool = True
+    index: str = "faiss"
+    index_uri: str | None = None
+
+    def policy(self) -> Policy:
+        return Policy(consent_required=self.consent_required, retention_days=self.retention_days,
+                      target_fpir=self.target_fpir, keep_crops=self.keep_crops)
+
+
+def init_gallery(options: InitOptions) -> GalleryInfo:
+    """Create an empty gallery and return its info (``Gallery.info()``'s result)."""
+    from ..embed import make_embedder
+
+    spec = make_embedder(options.embedder).spec
+    with Gallery.create(
+        options.gallery.resolved_path, model=spec, policy=options.policy(), actor=options.gallery.actor,
+        index_backend=options.index, index_uri=options.index_uri,
+    ) as gallery:
+        return gallery.info()
+
+
+def gallery_info(options: GalleryOptions) -> GalleryInfo:
+    """The gallery's model, policy, size, identification threshold and files (``Gallery.info()``)."""
+    with open_gallery(options) as gallery:
+        return gallery.info()
+
+
+def prune_gallery(options: GalleryOptions, *, older_than_days: int | None = None) -> PruneResult:
+    """Delete templates older than the retention period (the policy's, or ``older_than_days``)."""
+    with open_gallery(options) as gallery:
+        return gallery.prune(older_than_days=older_than_days)

@@ -1,0 +1,142 @@
+"""Search a gallery: who is in these photos (1:N, open set), and is this the enrolled person (1:1)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ImageError, InvalidArgument
+from ..gallery import FaceIdentification, Verification
+from .detection import FileError
+from .gallery import open_gallery
+from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
+
+__all__ = ["IdentifyOptions", "IdentifiedFace", "IdentifiedImage", "IdentifyRun", "identify_images", "VerifySubjectOptions", "verify_subject"]
+
+
+def _check_rate(value: float | None, what: str) -> None:
+    if value is not None and not 0 < value <= 0.5:
+        raise InvalidArgument(f"{what} must be in (0, 0.5], got {value!r}")
+
+
+@dataclass(frozen=True)
+class IdentifyOptions:
+    """Photos to identify (every face of each), ``top_k`` candidates per face and the target
+    false-positive identification rate ``fpir`` (None: the gallery policy's)."""
+
+    images: tuple[Path, ...]
+    top_k: int | None = None
+    fpir: float | None = None
+    gallery: GalleryOptions = field(default_factory=GalleryOptions)
+    pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+
+    def __post_init__(self) -> None:
+        if not self.images:
+            raise InvalidArgument("give at least one photo to identify")
+        if self.top_k is not None and (isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or not 1 <= self.top_k <= 100):
+            raise InvalidArgument(f"top_k must be an integer in 1..100, got {self.top_k!r}")
+        _check_rate(self.fpir, "fpir")
+
+
+@dataclass(frozen=True)
+class IdentifiedFace:
+    """One face of one photo: its decision and candidates."""
+
+    path: str
+    face: FaceIdentification
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, **self.face.to_dict()}
+
+
+@dataclass(frozen=True)
+class IdentifiedImage:
+    """One photo searched: its sha256 (as audited) and how many faces it held."""
+
+    path: str
+    sha256: str
+    faces: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "faces": self.faces}
+
+
+@dataclass(frozen=True)
+class IdentifyRun:
+    """Every face of every photo, the photos, and the threshold used (a distance) for
+    ``target_fpir`` over ``templates`` enrolled templates; photos that could not be read."""
+
+    faces: tuple[IdentifiedFace, ...]
+    images: tuple[IdentifiedImage, ...]
+    threshold: float
+    target_fpir: float | None
+    templates: int
+    errors: tuple[FileError, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "faces": [f.to_dict() for f in self.faces],
+            "images": [i.to_dict() for i in self.images],
+            "threshold": round(self.threshold, 6),
+            "target_fpir": self.target_fpir,
+            "templates": self.templates,
+            "errors": [e.to_dict() for e in self.errors],
+        }
+
+
+def identify_images(
+    options: IdentifyOptions,
+    *,
+    pipelines: PipelineFactory = build_pipeline,
+    on_image: Callable[[Path], None] | None = None,
+) -> IdentifyRun:
+    """Identify every face of every photo (each search is audited).
+
+    A photo that cannot be read is recorded in ``errors`` and the run goes on (any other error
+    stops it); when a single photo was given, its error is raised.
+    """
+    faces, images, errors, results = [], [], [], []
+    with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
+        for path in options.images:
+            try:
+                result = gallery.identify(path, k=options.top_k, fpir=options.fpir)
+            except ImageError as error:  # this file only
+                if len(options.images) == 1:
+                    raise
+                errors.append(FileError(str(path), str(error)))
+                if on_image:
+                    on_image(path)
+                continue
+            results.append(result)
+            images.append(IdentifiedImage(str(path), result.query_sha256, len(result.faces)))
+            faces.extend(IdentifiedFace(str(path), face) for face in result.faces)
+            if on_image:
+                on_image(path)
+        if results:
+            threshold, target, templates = results[0].threshold, results[0].target_fpir, results[0].templates
+        else:
+            threshold, target, templates = gallery.threshold(), None, gallery.template_count
+    return IdentifyRun(tuple(faces), tuple(images), float(threshold), target, templates, tuple(errors))
+
+
+@dataclass(frozen=True)
+class VerifySubjectOptions:
+    """Is the largest face of ``image`` the enrolled ``subject``? At a false-match rate per
+    claim ``fmr`` (None: the gallery policy's)."""
+
+    subject: str
+    image: Path
+    fmr: float | None = None
+    gallery: GalleryOptions = field(default_factory=GalleryOptions)
+    pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+
+    def __post_init__(self) -> None:
+        _check_rate(self.fmr, "fmr")
+
+
+def verify_subject(options: VerifySubjectOptions, *, pipelines: PipelineFactory = build_pipeline) -> Verification:
+    """1:1 against an enrolled person (audited); NotEnrolled, NoFaceFound as the gallery raises them."""
+    with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
+        return gallery.verify(options.image, options.subject, fmr=options.fmr)

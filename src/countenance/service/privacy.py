@@ -1,0 +1,142 @@
+"""What is held about people, and their rights: subjects, export, forget, opt-out, the audit log."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import GalleryError, InvalidArgument
+from ..gallery import AuditEntry, ForgetResult, OptOutRecord, OptOutResult, SubjectDetails, SubjectRecord
+from .gallery import open_gallery
+from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
+
+__all__ = [
+    "list_subjects",
+    "show_subject",
+    "ExportResult",
+    "export_subject",
+    "forget_subject",
+    "OptOutOptions",
+    "add_optout",
+    "list_optouts",
+    "remove_optout",
+    "parse_since",
+    "AuditQuery",
+    "query_audit",
+]
+
+
+def list_subjects(options: GalleryOptions) -> tuple[SubjectRecord, ...]:
+    """Enrolled people and how many templates each has."""
+    with open_gallery(options) as gallery:
+        return tuple(gallery.subjects())
+
+
+def show_subject(options: GalleryOptions, name: str) -> SubjectDetails:
+    """One person's consent records and templates (provenance, not the vectors); NotEnrolled."""
+    with open_gallery(options) as gallery:
+        return gallery.subject(name)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Where everything held about ``subject`` was written (``subject.json`` and face crops)."""
+
+    subject: str
+    folder: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"subject": self.subject, "folder": str(self.folder)}
+
+
+def export_subject(options: GalleryOptions, name: str, out_dir: Path) -> ExportResult:
+    """Write everything held about ``name`` under ``out_dir/<name>/`` (an access request); audited."""
+    with open_gallery(options) as gallery:
+        return ExportResult(name, gallery.export(name, out_dir))
+
+
+def forget_subject(options: GalleryOptions, name: str, *, confirm: Callable[[str], bool] | None = None) -> ForgetResult | None:
+    """Delete ``name`` (templates, crops, index entries, consent records), erased from disk.
+
+    ``confirm(name)`` is asked after the subject is found (NotEnrolled first) and before
+    anything is deleted; when it answers False nothing is deleted and None is returned.
+    """
+    with open_gallery(options) as gallery:
+        gallery.subject(name)  # NotEnrolled before asking
+        if confirm is not None and not confirm(name):
+            return None
+        return gallery.forget(name)
+
+
+@dataclass(frozen=True)
+class OptOutOptions:
+    """A photo of a person who asked never to be recognised (largest face), and a reference."""
+
+    image: Path
+    note: str = ""
+    gallery: GalleryOptions = field(default_factory=GalleryOptions)
+    pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+
+
+def add_optout(options: OptOutOptions, *, pipelines: PipelineFactory = build_pipeline) -> OptOutResult:
+    """Record the opt-out: matching faces are answered "unknown" with no candidates from now on."""
+    with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
+        return gallery.optout(options.image, note=options.note)
+
+
+def list_optouts(options: GalleryOptions) -> tuple[OptOutRecord, ...]:
+    """The opt-out records (no images are kept; only the template, to suppress matches)."""
+    with open_gallery(options) as gallery:
+        return tuple(gallery.optouts())
+
+
+def remove_optout(options: GalleryOptions, optout_id: int) -> int:
+    """Withdraw an opt-out (its template is erased); GalleryError if there is no such id."""
+    with open_gallery(options) as gallery:
+        if not gallery.remove_optout(optout_id):
+            raise GalleryError(f"no opt-out with id {optout_id}")
+    return optout_id
+
+
+_SPAN = re.compile(r"(\d+)\s*([mhdw])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str, *, now: datetime | None = None) -> datetime:
+    """A moment as a user gives it: a span back from ``now`` (``30m``, ``24h``, ``7d``, ``2w``) or
+    an ISO 8601 date/datetime (UTC when it has no zone). Anything else is an InvalidArgument."""
+    match = _SPAN.fullmatch(text.strip())
+    if match:
+        start = now if now is not None else datetime.now(timezone.utc)
+        return start - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument(f"--since must be an ISO 8601 date or datetime, or a span like 24h or 7d; got {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which audit entries: at or after ``since`` (see :func:`parse_since`), of ``action``,
+    naming ``subject``, the last ``limit``."""
+
+    since: str | None = None
+    action: str | None = None
+    subject: str | None = None
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1):
+            raise InvalidArgument(f"limit must be an integer >= 1, got {self.limit!r}")
+
+
+def query_audit(options: GalleryOptions, query: AuditQuery) -> tuple[AuditEntry, ...]:
+    """Who searched for whom: the matching audit entries, oldest first."""
+    since = parse_since(query.since) if query.since is not None else None
+    with open_gallery(options) as gallery:
+        return tuple(gallery.audit(since=since, action=query.action, subject=query.subject, limit=query.limit))

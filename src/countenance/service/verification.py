@@ -1,0 +1,67 @@
+"""Verify two images (1:1): are their largest faces the same person?"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidArgument
+from ..faces import Comparison, Face
+from .options import PipelineFactory, PipelineOptions, build_pipeline
+
+__all__ = ["parse_threshold", "VerifyOptions", "VerifyResult", "verify_images"]
+
+
+def parse_threshold(text: str | float | None, named: Mapping[str, float]) -> str | float | None:
+    """A threshold as a user gives it: None (the model's default), one of ``named`` (the model's
+    named thresholds), or a distance (a number). Anything else is an InvalidArgument."""
+    if text is None or isinstance(text, float | int) and not isinstance(text, bool):
+        return text
+    if text in named:
+        return text
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        known = ", ".join(sorted(named))
+        raise InvalidArgument(f"--threshold {text!r} is neither a number nor a known name ({known})") from None
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """Two images (the largest face of each is used), and a threshold: None (the model's
+    default), a named threshold of the model, or a distance (lower is stricter)."""
+
+    image_a: Path
+    image_b: Path
+    threshold: str | float | None = None
+    pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The comparison of the two largest faces, and the faces (box, landmarks, template)."""
+
+    comparison: Comparison
+    path_a: str
+    face_a: Face
+    path_b: str
+    face_b: Face
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.comparison.to_dict(),
+            "a": {"path": self.path_a, **self.face_a.to_dict()},
+            "b": {"path": self.path_b, **self.face_b.to_dict()},
+        }
+
+
+def verify_images(options: VerifyOptions, *, pipelines: PipelineFactory = build_pipeline) -> VerifyResult:
+    """Compare the largest faces of ``options.image_a`` and ``image_b``; NoFaceFound if one has none."""
+    pipeline = pipelines(options.pipeline)
+    face_a = pipeline.embed_largest(options.image_a)
+    face_b = pipeline.embed_largest(options.image_b)
+    threshold = parse_threshold(options.threshold, pipeline.spec.thresholds)
+    comparison = pipeline.compare(face_a, face_b, threshold)
+    return VerifyResult(comparison, str(options.image_a), face_a, str(options.image_b), face_b)
