@@ -43,7 +43,7 @@ TEMPLATES_VERSION = 2
 
 
 def default_cache_dir() -> Path:
-    from countenance.backends.dlib_onnx_embedder import default_cache_dir as package_cache_dir
+    from countenance.paths import cache_dir as package_cache_dir
 
     return package_cache_dir()
 

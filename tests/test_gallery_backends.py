@@ -24,6 +24,7 @@ import pytest
 from countenance.decide import pairwise_distances
 from countenance.errors import GalleryError, TemplateMismatch
 from countenance.gallery import Consent, FaissIndex, Gallery, IndexState
+from pipelines import CachingPipeline  # one content-keyed cache for every gallery test
 
 _names = (f"t{i}" for i in itertools.count())
 
@@ -239,29 +240,9 @@ def test_saved_state_and_vectors_survive_reopening(backend, opened, metric):
 # ---------------------------------------------------------------- end to end
 
 
-class _CachedPipeline:
-    """The real pipeline, embedding each fixture image once per session."""
-
-    def __init__(self, inner) -> None:
-        self.inner, self.cache = inner, {}
-
-    @property
-    def spec(self):
-        return self.inner.spec
-
-    def load(self, image):
-        return self.inner.load(image)
-
-    def embed(self, image):
-        key = str(image)
-        if key not in self.cache:
-            self.cache[key] = self.inner.embed(image)
-        return self.cache[key]
-
-
 @pytest.fixture(scope="session")
 def cached(pipeline):
-    return _CachedPipeline(pipeline)
+    return CachingPipeline(pipeline)
 
 
 def _names_of(identification) -> list[str]:
