@@ -96,7 +96,7 @@ def _psd_cholesky(cov: np.ndarray) -> np.ndarray:
 
 def _real_templates() -> tuple[np.ndarray, np.ndarray] | None:
     """``(vectors (n, 128) float64, person labels (n,))`` of cached LFW templates, or None."""
-    from countenance.backends.dlib_onnx_embedder import default_cache_dir
+    from countenance.paths import cache_dir as default_cache_dir
 
     cache = default_cache_dir()
     files = sorted(glob.glob(str(cache / "lfw-dlib-resnet-v1*.npz")))

@@ -1,4 +1,5 @@
-"""Shared test fixtures: paths into ../shared (override with COUNTENANCE_SHARED) and one pipeline."""
+"""Shared test fixtures: paths into ../shared (override with COUNTENANCE_SHARED), a temporary
+model and cache folder for the whole session (never the user's), and one pinned pipeline."""
 
 from __future__ import annotations
 
@@ -11,12 +12,25 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("COUNTENANCE_SHARED") or REPO.parent / "shared")
 FIXTURES = SHARED / "data" / "fixtures"
 LFW = Path(os.environ.get("COUNTENANCE_LFW_DIR") or SHARED / "data" / "lfw")
+MODELS = SHARED / "models"
 
 if not FIXTURES.is_dir():  # pragma: no cover - a broken checkout, not a test outcome
     raise RuntimeError(f"test fixtures not found at {FIXTURES}; set COUNTENANCE_SHARED")
 
 # The CLI resolves ../shared from the environment; point it at the same place for every test.
 os.environ.setdefault("COUNTENANCE_SHARED", str(SHARED))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_model_and_cache_dirs(tmp_path_factory):
+    """Every test runs with an empty model folder and its own cache folder, not the user's:
+    "auto" backends then choose the same way on every machine. The dlib ONNX conversion is
+    made once per session in that cache (about a second)."""
+    root = tmp_path_factory.mktemp("countenance-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COUNTENANCE_MODEL_DIR", str(root / "models"))
+        patch.setenv("COUNTENANCE_CACHE_DIR", str(root / "cache"))
+        yield root
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +44,14 @@ def lfw() -> Path:
 
 
 @pytest.fixture(scope="session")
+def models() -> Path:
+    """../shared/models: the ONNX detector files and the test-only recogniser."""
+    return MODELS
+
+
+@pytest.fixture(scope="session")
 def pipeline():
+    """The default dlib model (ONNX Runtime) behind dlib's HOG detector: pinned, not "auto"."""
     from countenance import Pipeline
 
-    return Pipeline()
+    return Pipeline(detector="hog", embedder="dlib-onnx")

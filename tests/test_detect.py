@@ -6,54 +6,18 @@ import numpy as np
 import pytest
 
 from countenance import Box, Face
-from countenance.detect import (
-    FaceDetector,
-    _unrotate_box,
-    _unrotate_points,
-    central_face,
-    largest_face,
-    rotate_image,
-)
+from countenance.detect import FaceDetector, central_face, largest_face
 from countenance.errors import UnknownBackend
+from countenance.geometry import rotate_image
+from countenance.geometry import unrotate_box as _unrotate_box
+from countenance.geometry import unrotate_points as _unrotate_points
 from countenance.image import load_image
 
-# From ../shared/data/fixtures/README.md.
-GROUP_COUNTS = {"t1.jpg": 6, "multiface.jpg": 6, "two_people.jpg": 2, "couple.jpg": 2, "obama_and_biden.jpg": 3}
-
-
-@pytest.mark.parametrize("name,count", sorted(GROUP_COUNTS.items()))
-def test_group_face_counts(pipeline, fixtures, name, count):
-    faces = pipeline.detect(fixtures / "groups" / name)
-    assert len(faces) == count
-    image = load_image(fixtures / "groups" / name)
-    for face in faces:
-        assert face.rotation == 0
-        assert 0 <= face.box.left < face.box.right <= image.shape[1]
-        assert 0 <= face.box.top < face.box.bottom <= image.shape[0]
-        assert face.landmarks.shape == (5, 2)
-    areas = [f.box.area for f in faces]
-    assert areas == sorted(areas, reverse=True)  # largest first
+# Face counts, no face and the rotated photos for every detector: tests/conformance/test_detectors.py.
 
 
 def test_no_face_gives_empty_list(pipeline, fixtures):
-    assert pipeline.detect(fixtures / "noface" / "no_face.png") == []
     assert pipeline.embed(fixtures / "noface" / "no_face.png") == []
-
-
-@pytest.mark.parametrize("name,expected_rotation", [("rot_0.jpg", 0), ("rot_90.jpg", 270), ("rot_180.jpg", 180), ("rot_270.jpg", 90)])
-def test_rotated_photos_yield_one_face(pipeline, fixtures, name, expected_rotation):
-    path = fixtures / "rotated" / name
-    faces = pipeline.detect(path)
-    assert len(faces) == 1
-    face = faces[0]
-    assert face.rotation == expected_rotation
-    image = load_image(path)
-    assert 0 <= face.box.left < face.box.right <= image.shape[1]
-    assert 0 <= face.box.top < face.box.bottom <= image.shape[0]
-    # Landmarks mapped back to the original image lie inside the mapped box.
-    xs, ys = face.landmarks[:, 0], face.landmarks[:, 1]
-    assert (xs >= face.box.left).all() and (xs <= face.box.right).all()
-    assert (ys >= face.box.top).all() and (ys <= face.box.bottom).all()
 
 
 def test_rotated_faces_embed_like_the_upright_one(pipeline, fixtures):

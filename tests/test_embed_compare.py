@@ -133,3 +133,18 @@ def test_num_jitters_validation():
         make_embedder("dlib-onnx", num_jitters=-1)
     with pytest.raises(ValueError, match="dlib and dlib-onnx embedders only"):
         make_embedder("arcface:/nonexistent.onnx", num_jitters=3)
+
+
+def test_default_pipeline_is_one_per_thread():
+    """dlib's detectors crash when two threads share one: each thread gets its own pipeline."""
+    import threading
+
+    from countenance.pipeline import default_pipeline
+
+    mine = default_pipeline()
+    assert default_pipeline() is mine  # the same thread: the same pipeline
+    seen = []
+    worker = threading.Thread(target=lambda: seen.extend([default_pipeline(), default_pipeline()]))
+    worker.start()
+    worker.join()
+    assert seen[0] is seen[1] and seen[0] is not mine

@@ -93,13 +93,38 @@ def test_other_formats(tmp_path, fmt, suffix):
     _check_rgb(load_image(path), 48, 64)
 
 
-def test_heic(tmp_path):
-    from pillow_heif import register_heif_opener
+# Run in a fresh interpreter: there, nothing but countenance.image can have registered Pillow's
+# HEIF opener, so a broken registration in image.py fails this test.
+_HEIC_CHECK = """
+import sys
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from countenance.image import load_image
+path = sys.argv[1]
+try:
+    Image.open(path)
+    sys.exit("Pillow opened HEIC before countenance registered its opener: this check proves nothing")
+except UnidentifiedImageError:
+    pass
+out = load_image(path)
+np.save(sys.argv[2], out)
+"""
 
-    register_heif_opener()
+
+def test_heic(tmp_path):
+    import subprocess
+    import sys
+
+    import pillow_heif
+
     path = tmp_path / "photo.heic"
-    Image.fromarray(_gradient()).save(path, "HEIF")
-    out = load_image(path)
+    # Written through pillow_heif's own API: registering Pillow's opener here would hide a
+    # broken registration in countenance.image.
+    pillow_heif.from_pillow(Image.fromarray(_gradient())).save(path)
+    result = tmp_path / "out.npy"
+    run = subprocess.run([sys.executable, "-c", _HEIC_CHECK, str(path), str(result)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    out = np.load(result)
     _check_rgb(out, 48, 64)
     np.testing.assert_allclose(out.astype(int), _gradient().astype(int), atol=12)
 

@@ -31,8 +31,6 @@ GROUP_COUNTS = {"t1.jpg": 6, "multiface.jpg": 6, "two_people.jpg": 2, "couple.jp
 # BlazeFace with upsample="auto" stops at the first size that finds a face: at 256 px it finds
 # the two big faces of obama_and_biden.jpg, and the small background one only at 512 px.
 BLAZEFACE_AUTO_COUNTS = {**GROUP_COUNTS, "obama_and_biden.jpg": 2}
-# The clockwise turn that makes each rotated fixture upright (as in test_detect.py).
-ROTATIONS = {"rot_0.jpg": 0, "rot_90.jpg": 270, "rot_180.jpg": 180, "rot_270.jpg": 90}
 
 
 def iou(a: Box, b: Box) -> float:
@@ -165,12 +163,6 @@ def test_blazeface_sizes_cover_different_faces(blazeface, fixtures):
         assert points[0, 0] < points[1, 0] and points[3, 1] > points[:2, 1].max()  # image-left eye first; mouth below
 
 
-def test_no_face(ultraface, blazeface, fixtures):
-    image = load_image(fixtures / "noface" / "no_face.png")
-    assert ultraface.detect(image) == []
-    assert blazeface.detect(image) == []
-
-
 def test_lfw_central_faces(ultraface, blazeface):
     """Both find the centred face of LFW photos (250 px, face ~110 px: a close-up for BlazeFace)."""
     paths = sorted((lfw_dir() / "images").glob("A*/*.jpg"))[:40]
@@ -181,13 +173,6 @@ def test_lfw_central_faces(ultraface, blazeface):
             centre = np.array(image.shape[1::-1]) / 2.0
             found += any(np.hypot(*(np.array(f.box.center) - centre)) < 0.15 * min(image.shape[:2]) for f in detector.detect(image))
         assert found == expected, detector.backend.name
-
-
-@pytest.mark.parametrize("name,rotation", sorted(ROTATIONS.items()))
-def test_blazeface_turned_photos(blazeface, fixtures, name, rotation):
-    """BlazeFace's keypoints show a sideways face, so FaceDetector turns the photo upright."""
-    faces = blazeface.detect(load_image(fixtures / "rotated" / name))
-    assert [face.rotation for face in faces] == [rotation]
 
 
 def test_templates_match_hogs(ultraface, blazeface, fixtures):

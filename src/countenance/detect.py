@@ -16,18 +16,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Literal, Protocol
 
 import numpy as np
 
 from .backends._ort import check_threads
-from .errors import ModelError, UnknownBackend
-from .faces import Box, Face
+from .errors import InvalidArgument, ModelError, UnknownBackend
+from .faces import Box, Detection, Face
+from .geometry import rotate_image, unrotate_box, unrotate_points
 
 __all__ = [
     "Detection",
     "BoxDetector",
+    "Landmarker",
+    "default_landmarker",
     "DETECTORS",
     "AUTO",
     "make_box_detector",
@@ -38,31 +41,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, eq=False)
-class Detection:
-    """One face proposed by a detector backend, in pixels of the image the backend was given.
-
-    ``score`` is in the backend's own units (HOG: SVM margin; CNN: confidence; YuNet:
-    probability in 0..1); higher is more certain. ``keypoints`` is ``(5, 2) float32`` (x, y)
-    in the ArcFace order (see :class:`~countenance.faces.Face`), or None when the backend
-    gives none. ``landmark_box`` is the box dlib's 5-point shape predictor should be run on
-    when it differs from ``box`` (the predictor was trained on dlib HOG boxes, so other
-    detectors' boxes are mapped to look like one); None means ``box``.
-    """
-
-    box: Box
-    score: float
-    keypoints: np.ndarray | None = None
-    landmark_box: Box | None = None
-
-    def __post_init__(self) -> None:
-        if self.keypoints is not None:
-            points = np.asarray(self.keypoints, dtype=np.float32)
-            if points.shape != (5, 2):
-                raise ValueError(f"keypoints must have shape (5, 2), got {points.shape}")
-            object.__setattr__(self, "keypoints", points)
 
 
 class BoxDetector(Protocol):
@@ -83,6 +61,23 @@ class BoxDetector(Protocol):
     def detect(self, image: np.ndarray, upsample: int = 0) -> list[Detection]:
         """Faces in ``image`` ((H, W, 3) uint8 RGB); ``upsample`` doubles the working size n times."""
         ...
+
+
+class Landmarker(Protocol):
+    """Places the 5 points an embedder aligns on, given a face's box (dlib's 5-point predictor)."""
+
+    name: str
+
+    def landmarks(self, image: np.ndarray, box: Box) -> np.ndarray:
+        """``(5, 2) float32`` (x, y) pixels of the face in ``box`` of ``image`` ((H, W, 3) uint8 RGB, upright face)."""
+        ...
+
+
+def default_landmarker() -> Landmarker:
+    """dlib's 5-point shape predictor: the landmarks dlib's ResNet (``dlib``, ``dlib-onnx``) aligns on."""
+    from .backends.dlib_backend import DlibLandmarker
+
+    return DlibLandmarker()
 
 
 def _hog(threads: int) -> BoxDetector:
@@ -200,8 +195,11 @@ class FaceDetector:
         them upright.
     threads:
         intra-op threads of an ONNX backend built from a name.
+    landmarker:
+        what places each face's 5 ``landmarks``; default :func:`default_landmarker` (dlib's
+        5-point predictor). One landmarker object must not be shared by two threads.
 
-    Every face gets dlib 5-point ``landmarks`` (the predictor runs on the backend's
+    Every face gets 5-point ``landmarks`` (the landmarker runs on the backend's
     ``landmark_box``); ``keypoints`` are set when the backend gives them (YuNet). Boxes,
     landmarks and keypoints are in the coordinates of the image as given, whatever rotation
     found the face.
@@ -214,18 +212,24 @@ class FaceDetector:
         upsample: Upsample = "auto",
         try_rotations: bool = True,
         threads: int = 1,
+        landmarker: Landmarker | None = None,
     ) -> None:
-        from .backends.dlib_backend import DlibLandmarker
-
-        if upsample != "auto" and (not isinstance(upsample, int) or upsample < 0 or upsample > 3):
-            raise ValueError(f"upsample must be 'auto' or an int in 0..3, got {upsample!r}")
+        if upsample != "auto" and (
+            isinstance(upsample, bool) or not isinstance(upsample, int) or upsample < 0 or upsample > 3
+        ):
+            raise InvalidArgument(f"upsample must be 'auto' or an int in 0..3, got {upsample!r}")
         self.backend = make_box_detector(detector, threads=threads) if isinstance(detector, str) else detector
         self.upsample = upsample
         self.try_rotations = try_rotations
-        self.landmarker = DlibLandmarker()
+        self.landmarker = default_landmarker() if landmarker is None else landmarker
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        """Faces in ``image`` ((H, W, 3) uint8 RGB), largest first; empty when there are none."""
+        """Faces in ``image`` ((H, W, 3) uint8 RGB), largest first; empty when there are none.
+
+        :class:`~countenance.errors.InvalidArgument` if ``image`` is not such an array
+        (:func:`countenance.image.load_image` turns files, bytes and other arrays into one).
+        """
+        _check_image(image)
         found = self._detect_upright(image)
         rotation = 0
         if self.try_rotations and not self._confident(found):
@@ -247,10 +251,10 @@ class FaceDetector:
             keypoints = item.keypoints
             faces.append(
                 Face(
-                    box=_unrotate_box(item.box, rotation, image.shape),
+                    box=unrotate_box(item.box, rotation, image.shape),
                     detection_score=item.score,
-                    landmarks=_unrotate_points(points, rotation, image.shape),
-                    keypoints=None if keypoints is None else _unrotate_points(keypoints, rotation, image.shape),
+                    landmarks=unrotate_points(points, rotation, image.shape),
+                    keypoints=None if keypoints is None else unrotate_points(keypoints, rotation, image.shape),
                     rotation=rotation,
                     detector=self.backend.name,
                 )
@@ -289,6 +293,15 @@ class FaceDetector:
         return []
 
 
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray):
+        raise InvalidArgument(f"image must be a numpy array, got {type(image).__name__}; load files with load_image")
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise InvalidArgument(f"image must be (H, W, 3) uint8 RGB, got shape {image.shape} dtype {image.dtype}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise InvalidArgument(f"image has no pixels (shape {image.shape})")
+
+
 def _best_score(found: list[Detection]) -> float:
     return max((d.score for d in found), default=float("-inf"))
 
@@ -316,38 +329,3 @@ def central_face(faces: list[Face], width: int, height: int) -> Face | None:
         key=lambda f: (f.box.center[0] - cx) ** 2 + (f.box.center[1] - cy) ** 2,
         default=None,
     )
-
-
-def rotate_image(image: np.ndarray, degrees: int) -> np.ndarray:
-    """``image`` turned clockwise by ``degrees`` (a multiple of 90)."""
-    if degrees % 90:
-        raise ValueError(f"rotation must be a multiple of 90 degrees, got {degrees}")
-    return np.ascontiguousarray(np.rot90(image, k=-(degrees // 90) % 4))
-
-
-def _unrotate_points(points: np.ndarray, degrees: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Map pixel positions in the image turned clockwise by ``degrees`` back to the original."""
-    height, width = shape[:2]
-    x, y = points[:, 0], points[:, 1]
-    if degrees == 0:
-        return points.astype(np.float32)
-    if degrees == 90:
-        mapped = np.stack([y, height - 1 - x], axis=1)
-    elif degrees == 180:
-        mapped = np.stack([width - 1 - x, height - 1 - y], axis=1)
-    elif degrees == 270:
-        mapped = np.stack([width - 1 - y, x], axis=1)
-    else:
-        raise ValueError(f"rotation must be 0, 90, 180 or 270, got {degrees}")
-    return mapped.astype(np.float32)
-
-
-def _unrotate_box(box: Box, degrees: int, shape: tuple[int, ...]) -> Box:
-    if degrees == 0:
-        return box
-    # Boxes are pixel-edge coordinates: map the corners as edges (pixel i spans i..i+1).
-    corners = np.array([[box.left, box.top], [box.right - 1, box.bottom - 1]], dtype=np.float64)
-    mapped = _unrotate_points(corners, degrees, shape).astype(np.float64)
-    left, top = mapped.min(axis=0)
-    right, bottom = mapped.max(axis=0) + 1
-    return Box(float(left), float(top), float(right), float(bottom))

@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from .backends._ort import check_threads
-from .errors import UnknownBackend
+from .errors import InvalidArgument, UnknownBackend
 from .faces import Face, ModelSpec, Template
 
 __all__ = ["Embedder", "EMBEDDERS", "AUTO", "ARCFACE_PREFIX", "make_embedder", "embed_faces"]
@@ -84,7 +84,7 @@ def make_embedder(name: str, *, threads: int = 1, num_jitters: int = 0) -> Embed
         if not path:
             raise UnknownBackend(f"embedder {name!r} names no model; use arcface:/path/to/model.onnx")
         if num_jitters:
-            raise ValueError("num_jitters is supported by the dlib and dlib-onnx embedders only")
+            raise InvalidArgument("num_jitters is supported by the dlib and dlib-onnx embedders only")
         return ArcFaceOnnxEmbedder(path, threads=threads)
     if name == AUTO:
         try:
@@ -111,7 +111,7 @@ def embed_faces(embedder: Embedder, image: np.ndarray, faces: list[Face]) -> lis
         return []
     missing = [i for i, face in enumerate(faces) if face.landmarks is None]
     if missing:
-        raise ValueError(f"faces {missing} have no landmarks; detect them with FaceDetector first")
+        raise InvalidArgument(f"faces {missing} have no landmarks; detect them with FaceDetector first")
     vectors = embedder.embed(image, faces)
     name = embedder.spec.name
     return [replace(face, template=Template(vector, name)) for face, vector in zip(faces, vectors)]

@@ -11,6 +11,7 @@ import os
 __all__ = [
     "CountenanceError",
     "InvalidArgument",
+    "InvalidArgumentType",
     "ImageError",
     "ImageNotFound",
     "InvalidImage",
@@ -42,6 +43,14 @@ class InvalidArgument(CountenanceError, ValueError):
     Also a ``ValueError``, so code written against plain Python conventions still catches it;
     the CLI and REST layers treat it as the user's mistake (exit 2 / HTTP 422), unlike a bare
     ``ValueError`` from a bug.
+    """
+
+
+class InvalidArgumentType(InvalidArgument, TypeError):
+    """A caller passed a value of the wrong type (or an array of the wrong dtype or shape).
+
+    Also a ``TypeError``, as Python code expects for a wrong type; otherwise an
+    :class:`InvalidArgument`.
     """
 
 

@@ -1,17 +1,25 @@
-"""The values that flow through the pipeline: boxes, templates, faces, comparisons.
+"""The values that flow through the pipeline: boxes, detections, templates, faces, comparisons,
+and the :class:`ModelSpec` that says how an embedding model's templates are made and compared.
 
-All are frozen dataclasses. Coordinates are pixels in the upright image (after EXIF
+All are frozen dataclasses; this module imports nothing from the rest of the package, so every
+stage and backend can use them. Coordinates are pixels in the upright image (after EXIF
 orientation), x to the right, y down; boxes are ``(left, top, right, bottom)``.
 """
 
 from __future__ import annotations
 
+import enum
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["Box", "Template", "Face", "Comparison", "ModelSpec"]
+from .errors import InvalidArgument
+
+__all__ = ["Box", "Detection", "Template", "Face", "Comparison", "Metric", "ModelSpec"]
 
 
 @dataclass(frozen=True)
@@ -53,23 +61,140 @@ class Box:
         return [float(self.left), float(self.top), float(self.right), float(self.bottom)]
 
 
+@dataclass(frozen=True, eq=False)
+class Detection:
+    """One face proposed by a detector backend, in pixels of the image the backend was given.
+
+    ``score`` is in the backend's own units (HOG: SVM margin; CNN: confidence; YuNet:
+    probability in 0..1); higher is more certain. ``keypoints`` is ``(5, 2) float32`` (x, y)
+    in the ArcFace order (see :class:`Face`), or None when the backend gives none.
+    ``landmark_box`` is the box dlib's 5-point shape predictor should be run on when it
+    differs from ``box`` (the predictor was trained on dlib HOG boxes, so other detectors'
+    boxes are mapped to look like one); None means ``box``.
+    """
+
+    box: Box
+    score: float
+    keypoints: np.ndarray | None = None
+    landmark_box: Box | None = None
+
+    def __post_init__(self) -> None:
+        if self.keypoints is not None:
+            points = np.asarray(self.keypoints, dtype=np.float32)
+            if points.shape != (5, 2):
+                raise InvalidArgument(f"keypoints must have shape (5, 2), got {points.shape}")
+            object.__setattr__(self, "keypoints", points)
+
+
+class Metric(enum.StrEnum):
+    """The distance two templates are compared by (a ``str``: ``Metric.COSINE == "cosine"``).
+
+    ``euclidean``: L2 distance between the vectors as they are. ``cosine``: 1 - cosine
+    similarity, in 0..2. Lower is more alike for both.
+    """
+
+    EUCLIDEAN = "euclidean"
+    COSINE = "cosine"
+
+
+ColourOrder = Literal["RGB", "BGR"]
+Layout = Literal["NCHW", "NHWC"]
+
+
+def _three_floats(name: str, value: Any) -> tuple[float, float, float]:
+    if isinstance(value, (int, float)):
+        value = (float(value),) * 3
+    try:
+        numbers = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"{name} must be one number or 3 finite numbers, got {value!r}") from None
+    if len(numbers) != 3 or not all(math.isfinite(v) for v in numbers):
+        raise InvalidArgument(f"{name} must be one number or 3 finite numbers, got {value!r}")
+    return numbers  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """What a caller must know about an embedding model to use its templates.
+    """Everything a caller must know about an embedding model to feed it and use its templates.
 
-    ``metric`` is the distance the model was trained for (``"euclidean"`` on raw
-    templates or ``"cosine"``); ``thresholds`` maps names to distances at which two
-    templates are called the same person (lower is stricter).
+    - ``name``: the templates' model name; templates of two names are never compared.
+    - ``embedding_size``: D, the length of a template vector.
+    - ``metric``: the distance the model was trained for (:class:`Metric`; a plain string is
+      converted).
+    - ``thresholds``: names to distances (in ``metric``) at which two templates are called the
+      same person, lower is stricter; read-only (a ``MappingProxyType``) and must hold
+      ``default_threshold``.
+    - ``input_size``: the side of the square aligned face the network takes, in pixels.
+    - ``alignment``: how that face is cut out (e.g. ``"dlib-chip-150-padding-0.25"``,
+      ``"arcface-5point-112"``); ``alignment_template`` the ``(5, 2)`` (x, y) pixel positions
+      in the crop the 5 ArcFace-order keypoints are mapped onto, or None when the alignment is
+      dlib's own chip extractor (its template is inside dlib).
+    - ``mean``, ``std``, ``colour_order``, ``layout``: the network's input is
+      ``(pixel - mean) / std`` per channel, channels in ``colour_order``, pixels 0..255,
+      tensor laid out as ``layout``.
+    - ``l2_normalised``: whether templates come out with unit L2 norm.
+    - ``licence``: of the weights.
     """
 
     name: str
     embedding_size: int
-    metric: str
-    thresholds: dict[str, float]
+    metric: Metric
+    thresholds: Mapping[str, float]
     input_size: int
     alignment: str
-    licence: str
+    licence: str = "unknown"
     default_threshold: str = "default"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    colour_order: ColourOrder = "RGB"
+    layout: Layout = "NHWC"
+    l2_normalised: bool = False
+    alignment_template: tuple[tuple[float, float], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or any(c.isspace() for c in self.name):
+            raise InvalidArgument(f"name must be a non-empty string without spaces, got {self.name!r}")
+        if isinstance(self.embedding_size, bool) or not isinstance(self.embedding_size, int) or self.embedding_size < 1:
+            raise InvalidArgument(f"embedding_size must be a positive int, got {self.embedding_size!r}")
+        if isinstance(self.input_size, bool) or not isinstance(self.input_size, int) or self.input_size < 16:
+            raise InvalidArgument(f"input_size must be an int >= 16, got {self.input_size!r}")
+        try:
+            object.__setattr__(self, "metric", Metric(self.metric))
+        except ValueError:
+            raise InvalidArgument(f"metric must be 'euclidean' or 'cosine', got {self.metric!r}") from None
+        if not isinstance(self.thresholds, Mapping):
+            raise InvalidArgument(f"thresholds must be a mapping of names to distances, got {self.thresholds!r}")
+        thresholds: dict[str, float] = {}
+        for key, value in self.thresholds.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise InvalidArgument(f"threshold {key!r} must be a finite distance >= 0, got {value!r}")
+            thresholds[str(key)] = float(value)
+        if self.default_threshold not in thresholds:
+            raise InvalidArgument(f"thresholds must include {self.default_threshold!r}, got {sorted(thresholds)}")
+        object.__setattr__(self, "thresholds", MappingProxyType(thresholds))
+        object.__setattr__(self, "mean", _three_floats("mean", self.mean))
+        std = _three_floats("std", self.std)
+        if any(v == 0 for v in std):
+            raise InvalidArgument(f"std must not contain 0, got {self.std!r}")
+        object.__setattr__(self, "std", std)
+        if self.colour_order not in ("RGB", "BGR"):
+            raise InvalidArgument(f"colour_order must be 'RGB' or 'BGR', got {self.colour_order!r}")
+        if self.layout not in ("NCHW", "NHWC"):
+            raise InvalidArgument(f"layout must be 'NCHW' or 'NHWC', got {self.layout!r}")
+        if self.alignment_template is not None:
+            points = np.asarray(self.alignment_template, dtype=np.float64)
+            if points.shape != (5, 2) or not np.isfinite(points).all():
+                raise InvalidArgument(f"alignment_template must be 5 finite (x, y) points, got shape {points.shape}")
+            object.__setattr__(self, "alignment_template", tuple((float(x), float(y)) for x, y in points))
+
+    def __hash__(self) -> int:
+        # thresholds is a read-only mapping (unhashable); name and size identify a model.
+        return hash((self.name, self.embedding_size, self.metric))
+
+    @property
+    def default_distance(self) -> float:
+        """The threshold named ``default_threshold``, in ``metric`` units."""
+        return self.thresholds[self.default_threshold]
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +207,7 @@ class Template:
     def __post_init__(self) -> None:
         vector = np.asarray(self.vector, dtype=np.float32)
         if vector.ndim != 1:
-            raise ValueError(f"a template vector must be 1-D, got shape {vector.shape}")
+            raise InvalidArgument(f"a template vector must be 1-D, got shape {vector.shape}")
         object.__setattr__(self, "vector", vector)
 
 

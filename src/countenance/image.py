@@ -19,7 +19,7 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageNotFound, ImageTooLarge, InvalidImage
+from .errors import ImageNotFound, ImageTooLarge, InvalidArgumentType, InvalidImage
 
 __all__ = ["ImageInput", "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "load_image", "iter_image_files"]
 
@@ -51,14 +51,15 @@ def load_image(source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> n
     as RGB without copying when it already is one.
 
     Raises ImageNotFound for a missing path, ImageTooLarge above ``max_pixels`` (checked
-    from the header, before decoding), InvalidImage for anything else unreadable.
+    from the header, before decoding), InvalidImage for anything else unreadable, and
+    InvalidArgumentType (a ``TypeError``) for another type, or an array of another dtype or shape.
     """
     if isinstance(source, np.ndarray):
         return _array_to_rgb(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _decode(bytes(source), "<bytes>", max_pixels)
     if not isinstance(source, (str, os.PathLike)):
-        raise TypeError(f"expected a path, bytes or numpy array, got {type(source).__name__}")
+        raise InvalidArgumentType(f"expected a path, bytes or numpy array, got {type(source).__name__}")
     path = os.fspath(source)
     try:
         with open(path, "rb") as handle:
@@ -127,14 +128,14 @@ def _pil_to_rgb(image: Image.Image) -> np.ndarray:
 
 def _array_to_rgb(array: np.ndarray) -> np.ndarray:
     if array.dtype != np.uint8:
-        raise TypeError(f"image arrays must be uint8, got {array.dtype}")
+        raise InvalidArgumentType(f"image arrays must be uint8, got {array.dtype}")
     if array.ndim == 2:
         return np.ascontiguousarray(np.repeat(array[:, :, None], 3, axis=2))
     if array.ndim == 3 and array.shape[2] == 3:
         return np.ascontiguousarray(array)
     if array.ndim == 3 and array.shape[2] == 4:
         return np.ascontiguousarray(array[:, :, :3])
-    raise TypeError(f"image arrays must be (H, W), (H, W, 3) or (H, W, 4), got shape {array.shape}")
+    raise InvalidArgumentType(f"image arrays must be (H, W), (H, W, 3) or (H, W, 4), got shape {array.shape}")
 
 
 def iter_image_files(root: str | os.PathLike[str]) -> Iterator[Path]:

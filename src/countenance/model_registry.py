@@ -28,12 +28,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO, Literal
 
-from .errors import LicenceNotAccepted, ModelChecksumMismatch, ModelError, ModelNotInstalled, UnknownModel
+from .errors import InvalidArgument, LicenceNotAccepted, ModelChecksumMismatch, ModelError, ModelNotInstalled, UnknownModel
+from .hashing import sha256_file
+from .paths import model_dir
 
 __all__ = [
     "ModelEntry",
     "ModelTask",
-    "Verification",
+    "ModelVerification",
     "REGISTRY",
     "model_dir",
     "get_entry",
@@ -75,13 +77,13 @@ class ModelEntry:
 
     def __post_init__(self) -> None:
         if self.task not in _TASKS:
-            raise ValueError(f"model {self.name!r}: task must be one of {', '.join(_TASKS)}, got {self.task!r}")
+            raise InvalidArgument(f"model {self.name!r}: task must be one of {', '.join(_TASKS)}, got {self.task!r}")
         if len(self.sha256) != 64 or not set(self.sha256) <= _SHA256_HEX:
-            raise ValueError(f"model {self.name!r}: sha256 must be 64 lowercase hex digits, got {self.sha256!r}")
+            raise InvalidArgument(f"model {self.name!r}: sha256 must be 64 lowercase hex digits, got {self.sha256!r}")
         if self.size <= 0:
-            raise ValueError(f"model {self.name!r}: size must be positive, got {self.size}")
+            raise InvalidArgument(f"model {self.name!r}: size must be positive, got {self.size}")
         if not self.filename or Path(self.filename).name != self.filename or self.filename.startswith("."):
-            raise ValueError(f"model {self.name!r}: filename must be a plain file name, got {self.filename!r}")
+            raise InvalidArgument(f"model {self.name!r}: filename must be a plain file name, got {self.filename!r}")
 
 
 _OPENCV_ZOO = "https://github.com/opencv/opencv_zoo/raw/main/models"
@@ -164,7 +166,7 @@ REGISTRY: Mapping[str, ModelEntry] = MappingProxyType({entry.name: entry for ent
 
 
 @dataclass(frozen=True)
-class Verification:
+class ModelVerification:
     """The result of re-hashing one installed model; true when the file matches its pin.
 
     ``actual`` is the file's sha256 (lowercase hex), ``expected`` the pinned one.
@@ -184,22 +186,9 @@ class Verification:
 
 
 # --------------------------------------------------------------------------------------
-# Where models live
-
-
-def model_dir() -> Path:
-    """The folder installed models live in (not created here; :func:`pull` creates it).
-
-    ``$COUNTENANCE_MODEL_DIR``, else ``$XDG_DATA_HOME/countenance/models`` (when that is an
-    absolute path, as the XDG spec requires), else ``~/.local/share/countenance/models``.
-    """
-    explicit = os.environ.get("COUNTENANCE_MODEL_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    if xdg and Path(xdg).is_absolute():
-        return Path(xdg) / "countenance" / "models"
-    return Path.home() / ".local" / "share" / "countenance" / "models"
+# Where models live: :func:`countenance.paths.model_dir` (re-exported here as ``model_dir``):
+# ``$COUNTENANCE_MODEL_DIR``, else ``$XDG_DATA_HOME/countenance/models`` (when absolute), else
+# ``~/.local/share/countenance/models``; not created until :func:`pull` writes to it.
 
 
 def get_entry(name: str) -> ModelEntry:
@@ -231,7 +220,7 @@ def installed_model_path(model: str | ModelEntry, *, verify: bool = True) -> Pat
     if not path.is_file():
         raise ModelNotInstalled(entry.name, path)
     if verify and not _cached_ok(entry, path):
-        actual = _sha256_file(path)
+        actual = sha256_file(path)
         if actual != entry.sha256:
             _forget(path)
             raise ModelChecksumMismatch(
@@ -241,7 +230,7 @@ def installed_model_path(model: str | ModelEntry, *, verify: bool = True) -> Pat
     return path
 
 
-def verify(model: str | ModelEntry) -> Verification:
+def verify(model: str | ModelEntry) -> ModelVerification:
     """Re-hash the installed model ``model`` (ignoring the cache); true when it matches its pin.
 
     Raises :class:`ModelNotInstalled` when it is not installed. A mismatch is reported in the
@@ -249,12 +238,12 @@ def verify(model: str | ModelEntry) -> Verification:
     """
     entry = _resolve(model)
     path = installed_model_path(entry, verify=False)
-    actual = _sha256_file(path)
+    actual = sha256_file(path)
     if actual == entry.sha256:
         _remember(entry, path)
     else:
         _forget(path)
-    return Verification(entry=entry, path=path, expected=entry.sha256, actual=actual)
+    return ModelVerification(entry=entry, path=path, expected=entry.sha256, actual=actual)
 
 
 def list_models() -> list[tuple[ModelEntry, bool]]:
@@ -293,7 +282,7 @@ def pull(
         raise LicenceNotAccepted(entry.name, entry.licence)
     folder = model_dir()
     target = folder / entry.filename
-    if target.is_file() and (_cached_ok(entry, target) or _sha256_file(target) == entry.sha256):
+    if target.is_file() and (_cached_ok(entry, target) or sha256_file(target) == entry.sha256):
         _remember(entry, target)
         return target
     origin = entry.source_url if source is None else os.fspath(source)
@@ -373,15 +362,7 @@ def _copy_hashing(
 
 
 # --------------------------------------------------------------------------------------
-# Hashing and the verification sidecar
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+# The verification sidecar
 
 
 def _sidecar(path: Path) -> Path:

@@ -2,13 +2,14 @@
 
 :class:`Pipeline` holds the models (loaded once, in the constructor). It is not
 thread-safe (dlib detectors are not): use one per thread or process. The module-level
-:func:`detect`, :func:`embed` and :func:`compare` use a default pipeline built on first use.
+:func:`detect`, :func:`embed` and :func:`compare` use :func:`default_pipeline`: one per
+thread, built on that thread's first use.
 """
 
 from __future__ import annotations
 
-import functools
 import os
+import threading
 
 from .decide import compare_templates
 from .detect import BoxDetector, FaceDetector, Upsample, largest_face
@@ -87,10 +88,21 @@ class Pipeline:
         return compare_templates(a, b, self.spec, threshold)
 
 
-@functools.cache
+# One default pipeline per thread: dlib's detectors crash when two threads share one.
+_per_thread = threading.local()
+
+
 def default_pipeline() -> Pipeline:
-    """The pipeline the module-level functions use: built once, on first call."""
-    return Pipeline()
+    """The calling thread's default pipeline (``Pipeline()``), built on its first call.
+
+    Each thread gets its own (models load once per thread); the same thread always gets the
+    same one. A pipeline is freed when its thread ends.
+    """
+    pipeline = getattr(_per_thread, "pipeline", None)
+    if pipeline is None:
+        pipeline = Pipeline()
+        _per_thread.pipeline = pipeline
+    return pipeline
 
 
 def detect(image: ImageInput, *, pipeline: Pipeline | None = None) -> list[Face]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import InvalidArgument, ModelError
 from ..faces import Box
 
 __all__ = ["load_onnx_model", "resized", "nms", "check_detector_options", "model_file", "box_in_face_frame"]
@@ -61,13 +61,13 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int
 
 
 def check_detector_options(score_threshold: float, nms_threshold: float, threads: int) -> None:
-    """ValueError unless the score threshold is in 0..1, the NMS IoU in (0, 1] and ``threads`` valid."""
+    """InvalidArgument unless the score threshold is in 0..1, the NMS IoU in (0, 1] and ``threads`` valid."""
     from ._ort import check_threads
 
     if not 0.0 <= score_threshold <= 1.0:
-        raise ValueError(f"score_threshold must be in 0..1, got {score_threshold!r}")
+        raise InvalidArgument(f"score_threshold must be in 0..1, got {score_threshold!r}")
     if not 0.0 < nms_threshold <= 1.0:
-        raise ValueError(f"nms_threshold must be in (0, 1], got {nms_threshold!r}")
+        raise InvalidArgument(f"nms_threshold must be in (0, 1], got {nms_threshold!r}")
     check_threads(threads)
 
 
@@ -90,7 +90,7 @@ def box_in_face_frame(eyes: np.ndarray, mouth: np.ndarray, frame: tuple[float, f
     down = np.asarray(mouth, dtype=np.float64) - np.asarray(eyes, dtype=np.float64)
     size = float(np.hypot(*down))
     if size <= 0:
-        raise ValueError("degenerate keypoints: the eyes and the mouth coincide")
+        raise InvalidArgument("degenerate keypoints: the eyes and the mouth coincide")
     down /= size
     across = np.array([down[1], -down[0]])  # the face's x axis, image left to right when upright
     centre_x, centre_y, width, height = frame

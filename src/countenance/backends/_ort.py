@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..errors import InvalidArgument
+
 __all__ = ["make_session", "check_threads"]
 
 
 def check_threads(threads: int) -> int:
-    """``threads`` if it is an int >= 1; ValueError naming the value otherwise."""
+    """``threads`` if it is an int >= 1; InvalidArgument naming the value otherwise."""
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be an int >= 1, got {threads!r}")
+        raise InvalidArgument(f"threads must be an int >= 1, got {threads!r}")
     return threads
 
 

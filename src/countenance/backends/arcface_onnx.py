@@ -1,7 +1,8 @@
 """Any ArcFace-style ONNX recogniser: 5-point aligned 112 px crop in, L2-normalised vector out.
 
 What a model expects (input size, pixel normalisation, colour order, tensor layout, vector
-size, thresholds) is read from an :class:`ArcFaceSpec`: passed explicitly or read from a
+size, thresholds) is read from an :class:`ArcFaceSpec` (a :class:`~countenance.faces.ModelSpec`
+with ArcFace defaults): passed explicitly or read from a
 JSON file next to the model (``<model>.json``, e.g. ``w600k_r50.json`` beside
 ``w600k_r50.onnx``; ``w600k_r50.onnx.json`` is accepted too). It is never guessed from
 tensor shapes or node names; the model's declared input and output shapes are only checked
@@ -27,101 +28,92 @@ logs a warning saying so.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Protocol
 
 import numpy as np
 
-from ..align import arcface_crop
-from ..errors import ModelError
-from ..faces import Face, ModelSpec
+from ..align import arcface_crop, arcface_template
+from ..errors import InvalidArgument, ModelError
+from ..faces import Face, Layout, Metric, ModelSpec
+from ..geometry import rotate_image, unrotate_box, unrotate_points
+from ..hashing import sha256_file
 from ._ort import check_threads, make_session
 
-__all__ = ["ArcFaceSpec", "ArcFaceOnnxEmbedder", "sidecar_path", "keypoints_from_68"]
+__all__ = ["ArcFaceSpec", "ArcFaceOnnxEmbedder", "Keypointer", "sidecar_path", "keypoints_from_68"]
 
 _log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ArcFaceSpec:
-    """How to feed an ArcFace-style ONNX model and compare its templates.
+@dataclass(frozen=True, kw_only=True)
+class ArcFaceSpec(ModelSpec):
+    """A :class:`~countenance.faces.ModelSpec` for an ArcFace-style ONNX model, with its defaults.
 
     The input tensor is ``(crop - mean) / std`` per channel, float32, where ``crop`` is the
-    ``(input_size, input_size, 3)`` aligned face in ``colour_order`` with pixel values
-    0..255, laid out as ``layout``. ``thresholds`` are cosine distances (1 - cosine
-    similarity) at which two faces are called the same person; it must hold ``"default"``.
+    ``(input_size, input_size, 3)`` face aligned on the ArcFace template (``alignment_template``,
+    scaled to ``input_size``) in ``colour_order`` with pixel values 0..255, laid out as
+    ``layout``. Templates are L2-normalised and compared by cosine distance; ``thresholds`` are
+    cosine distances (1 - cosine similarity, 0..2) at which two faces are called the same
+    person and must hold ``"default"``. ``extra`` keeps any other facts about the model.
+    Bad values raise :class:`~countenance.errors.InvalidArgument`.
     """
 
-    name: str
-    embedding_size: int
-    thresholds: Mapping[str, float]
+    metric: Metric = Metric.COSINE
     input_size: int = 112
+    alignment: str = ""
+    licence: str = "unknown"
     mean: tuple[float, float, float] = (127.5, 127.5, 127.5)
     std: tuple[float, float, float] = (127.5, 127.5, 127.5)
-    colour_order: Literal["RGB", "BGR"] = "RGB"
-    layout: Literal["NCHW", "NHWC"] = "NCHW"
-    metric: Literal["cosine"] = "cosine"
-    licence: str = "unknown"
+    layout: Layout = "NCHW"
+    l2_normalised: bool = True
+    alignment_template: tuple[tuple[float, float], ...] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    __hash__ = ModelSpec.__hash__
+
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name or any(c.isspace() for c in self.name):
-            raise ValueError(f"name must be a non-empty string without spaces, got {self.name!r}")
-        if not isinstance(self.embedding_size, int) or self.embedding_size < 1:
-            raise ValueError(f"embedding_size must be a positive int, got {self.embedding_size!r}")
-        if not isinstance(self.input_size, int) or self.input_size < 16:
-            raise ValueError(f"input_size must be an int >= 16, got {self.input_size!r}")
-        for key in ("mean", "std"):
-            value = getattr(self, key)
-            if isinstance(value, (int, float)):
-                value = (float(value),) * 3
-            value = tuple(float(v) for v in value)
-            if len(value) != 3 or not all(math.isfinite(v) for v in value):
-                raise ValueError(f"{key} must be one number or 3 finite numbers, got {getattr(self, key)!r}")
-            object.__setattr__(self, key, value)
-        if any(v == 0 for v in self.std):
-            raise ValueError(f"std must not contain 0, got {self.std!r}")
-        if self.colour_order not in ("RGB", "BGR"):
-            raise ValueError(f"colour_order must be 'RGB' or 'BGR', got {self.colour_order!r}")
-        if self.layout not in ("NCHW", "NHWC"):
-            raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {self.layout!r}")
-        if self.metric != "cosine":
-            raise ValueError(f"metric must be 'cosine' (templates are L2-normalised), got {self.metric!r}")
-        thresholds = dict(self.thresholds)
-        if "default" not in thresholds:
-            raise ValueError("thresholds must include 'default' (a cosine distance)")
-        for key, value in thresholds.items():
-            if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 2.0:
-                raise ValueError(f"threshold {key!r} must be a cosine distance in 0..2, got {value!r}")
-        object.__setattr__(self, "thresholds", {k: float(v) for k, v in thresholds.items()})
+        if self.metric != Metric.COSINE:
+            raise InvalidArgument(f"metric must be 'cosine' (templates are L2-normalised), got {self.metric!r}")
+        if self.l2_normalised is not True:
+            raise InvalidArgument("l2_normalised must be True: the embedder L2-normalises every template")
+        super().__post_init__()
+        for key, value in self.thresholds.items():
+            if value > 2.0:
+                raise InvalidArgument(f"threshold {key!r} must be a cosine distance in 0..2, got {value!r}")
+        if not self.alignment:
+            object.__setattr__(self, "alignment", f"arcface-5point-{self.input_size}")
+        if self.alignment_template is None:
+            template = arcface_template(self.input_size)
+            object.__setattr__(self, "alignment_template", tuple((float(x), float(y)) for x, y in template))
+        if not isinstance(self.extra, Mapping):
+            raise InvalidArgument(f"extra must be a mapping, got {type(self.extra).__name__}")
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> ArcFaceSpec:
-        """The spec in ``data`` (the sidecar JSON's keys); ValueError naming ``source`` on bad or unknown keys."""
+        """The spec in ``data`` (the sidecar JSON's keys); InvalidArgument naming ``source`` on bad or unknown keys."""
         if not isinstance(data, Mapping):
-            raise ValueError(f"{source}: expected a JSON object, got {type(data).__name__}")
-        known = {"name", "embedding_size", "thresholds", "input_size", "mean", "std", "colour_order", "layout", "metric", "licence", "extra"}
-        unknown = sorted(set(data) - known)
+            raise InvalidArgument(f"{source}: expected a JSON object, got {type(data).__name__}")
+        unknown = sorted(set(data) - _SIDECAR_KEYS)
         if unknown:
-            raise ValueError(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise InvalidArgument(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_SIDECAR_KEYS))}")
         missing = sorted({"name", "embedding_size", "thresholds"} - set(data))
         if missing:
-            raise ValueError(f"{source}: missing key(s) {', '.join(missing)}")
+            raise InvalidArgument(f"{source}: missing key(s) {', '.join(missing)}")
         try:
             return cls(**dict(data))
         except (TypeError, ValueError) as error:
-            raise ValueError(f"{source}: {error}") from None
+            raise InvalidArgument(f"{source}: {error}") from None
 
     @classmethod
     def from_json(cls, path: str | os.PathLike[str]) -> ArcFaceSpec:
-        """The spec in the JSON file ``path``."""
+        """The spec in the JSON file ``path``; :class:`~countenance.errors.ModelError` naming the file if it is bad."""
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -135,6 +127,20 @@ class ArcFaceSpec:
             raise ModelError(str(error)) from None
 
 
+# What a sidecar may say (the rest of a ModelSpec follows from them).
+_SIDECAR_KEYS = frozenset(
+    {"name", "embedding_size", "thresholds", "input_size", "mean", "std", "colour_order", "layout", "metric", "licence", "extra"}
+)
+
+
+class Keypointer(Protocol):
+    """Places the 5 ArcFace-order keypoints of a face that has none (e.g. found by dlib's HOG)."""
+
+    def keypoints(self, image: np.ndarray, face: Face) -> np.ndarray:
+        """``(5, 2) float32`` (x, y) pixels of ``face`` in ``image`` ((H, W, 3) uint8 RGB)."""
+        ...
+
+
 def sidecar_path(model_path: str | os.PathLike[str]) -> Path | None:
     """The spec file next to ``model_path``: ``<stem>.json``, else ``<file name>.json``; None if neither exists."""
     model = Path(model_path)
@@ -142,14 +148,6 @@ def sidecar_path(model_path: str | os.PathLike[str]) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class ArcFaceOnnxEmbedder:
@@ -167,6 +165,12 @@ class ArcFaceOnnxEmbedder:
         ONNX Runtime intra-op threads.
     batch_size:
         most crops per call (models exported with a fixed batch of 1 run one crop at a time).
+    keypointer:
+        places the 5 keypoints of faces that come without them (dlib's HOG/CNN detectors);
+        default: dlib's 68-point predictor, loaded on first need (see the module doc).
+
+    ``spec`` is the model's :class:`ArcFaceSpec` named ``arcface-<name>-<sha256[:12]>``;
+    ``arcface_spec`` the spec as given or read.
     """
 
     def __init__(
@@ -176,10 +180,11 @@ class ArcFaceOnnxEmbedder:
         *,
         threads: int = 1,
         batch_size: int = 32,
+        keypointer: Keypointer | None = None,
     ) -> None:
         check_threads(threads)
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidArgument(f"batch_size must be an int >= 1, got {batch_size!r}")
         path = Path(model_path)
         if not path.is_file():
             raise ModelError(f"{path}: no such model file")
@@ -195,7 +200,7 @@ class ArcFaceOnnxEmbedder:
         self.model_path = path
         self.arcface_spec = spec
         self.threads = threads
-        self.sha256 = _sha256_file(path)
+        self.sha256 = sha256_file(path)
         try:
             self._session = make_session(path, threads)
         except Exception as error:  # onnxruntime raises its own exception types on a bad file
@@ -208,16 +213,8 @@ class ArcFaceOnnxEmbedder:
         self._check_shapes(inputs[0].shape, self._session.get_outputs()[0].shape)
         batch = inputs[0].shape[0]
         self.batch_size = 1 if batch == 1 else batch_size
-        self.spec = ModelSpec(
-            name=f"arcface-{spec.name}-{self.sha256[:12]}",
-            embedding_size=spec.embedding_size,
-            metric="cosine",
-            thresholds=dict(spec.thresholds),
-            input_size=spec.input_size,
-            alignment=f"arcface-5point-{spec.input_size}",
-            licence=spec.licence,
-        )
-        self._keypointer: _Dlib68Keypoints | None = None
+        self.spec: ArcFaceSpec = replace(spec, name=f"arcface-{spec.name}-{self.sha256[:12]}")
+        self._keypointer = keypointer
 
     def _check_shapes(self, input_shape: list[Any], output_shape: list[Any]) -> None:
         spec = self.arcface_spec
@@ -283,7 +280,7 @@ def keypoints_from_68(points: np.ndarray) -> np.ndarray:
     """ArcFace-order 5 keypoints ``(5, 2) float32`` from dlib's 68 landmarks ``(68, 2)``."""
     points = np.asarray(points, dtype=np.float64)
     if points.shape != (68, 2):
-        raise ValueError(f"expected (68, 2) landmarks, got {points.shape}")
+        raise InvalidArgument(f"expected (68, 2) landmarks, got {points.shape}")
     return np.array(
         [
             points[_RIGHT_EYE].mean(axis=0),
@@ -312,16 +309,15 @@ class _Dlib68Keypoints:
 
     def keypoints(self, image: np.ndarray, face: Face) -> np.ndarray:
         """The 5 keypoints of ``face`` in ``image``'s pixels (upright or turned: ``face.rotation``)."""
-        from ..detect import _unrotate_box, _unrotate_points, rotate_image
         from .dlib_backend import _box_to_rect
 
         box, original_shape = face.box, image.shape
         if face.rotation:
             # The predictor wants an upright face: work in the image turned as the detector did.
             image = rotate_image(image, face.rotation)
-            box = _unrotate_box(box, (360 - face.rotation) % 360, image.shape)
+            box = unrotate_box(box, (360 - face.rotation) % 360, image.shape)
         shape = self._predictor(np.ascontiguousarray(image), _box_to_rect(box))
         points = keypoints_from_68(np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64))
         if face.rotation:
-            points = _unrotate_points(points, face.rotation, original_shape)
+            points = unrotate_points(points, face.rotation, original_shape)
         return points.astype(np.float32)

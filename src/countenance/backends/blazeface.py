@@ -33,9 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..detect import Detection
-from ..errors import ModelError
-from ..faces import Box
+from ..errors import InvalidArgument, ModelError
+from ..faces import Box, Detection
 from ._onnx_detect import box_in_face_frame, check_detector_options, load_onnx_model, model_file, nms, resized
 from ._ort import make_session
 
@@ -76,7 +75,7 @@ def blazeface_anchors(side: int = _BASE_SIDE) -> np.ndarray:
     each cell's anchors in turn (896 at 128 px). ``side`` must be a multiple of 16.
     """
     if side <= 0 or side % 16:
-        raise ValueError(f"side must be a positive multiple of 16, got {side!r}")
+        raise InvalidArgument(f"side must be a positive multiple of 16, got {side!r}")
     grids = []
     for stride, per_cell in _GRIDS:
         cells = side // stride
@@ -93,7 +92,7 @@ def hog_like_box(keypoints: np.ndarray) -> Box:
     """
     points = np.asarray(keypoints, dtype=np.float64)
     if points.shape != (_N_KEYPOINTS, 2):
-        raise ValueError(f"keypoints must have shape ({_N_KEYPOINTS}, 2), got {points.shape}")
+        raise InvalidArgument(f"keypoints must have shape ({_N_KEYPOINTS}, 2), got {points.shape}")
     eyes = (points[0] + points[1]) / 2.0
     mouth = points[3]
     return box_in_face_frame(eyes, mouth, (_HOG_CENTRE_X, _HOG_CENTRE_Y, _HOG_WIDTH, _HOG_HEIGHT))
@@ -150,9 +149,9 @@ class BlazeFaceDetector:
         """What :meth:`detect` reports, as arrays in image pixels, best score first: boxes ``(N, 4)``
         (left, top, right, bottom), scores ``(N,)`` and BlazeFace's 6 keypoints ``(N, 6, 2)`` (x, y)."""
         if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"image must be (H, W, 3) RGB, got shape {image.shape}")
+            raise InvalidArgument(f"image must be (H, W, 3) RGB, got shape {image.shape}")
         if isinstance(upsample, bool) or not isinstance(upsample, int) or not 0 <= upsample <= _MAX_UPSAMPLE:
-            raise ValueError(f"upsample must be an int in 0..{_MAX_UPSAMPLE}, got {upsample!r}")
+            raise InvalidArgument(f"upsample must be an int in 0..{_MAX_UPSAMPLE}, got {upsample!r}")
         side = _BASE_SIDE * 2**upsample
         height, width = image.shape[:2]
         scale = side / max(height, width)

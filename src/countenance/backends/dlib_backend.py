@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..detect import Detection
-from ..faces import Box, Face, ModelSpec
+from ..errors import InvalidArgument
+from ..faces import Box, Detection, Face, Metric, ModelSpec
 
 __all__ = [
     "dlib_model_path",
@@ -34,14 +34,20 @@ __all__ = [
 DLIB_RESNET_SPEC = ModelSpec(
     name="dlib-resnet-v1",
     embedding_size=128,
-    metric="euclidean",
+    metric=Metric.EUCLIDEAN,
     # 0.6 is dlib's trained margin and face_recognition's default tolerance.
     thresholds={"default": 0.6, "dlib": 0.6},
     input_size=150,
     alignment="dlib-chip-150-padding-0.25",
     licence="public domain (dlib model) / CC0",
+    # The network's input layer (read from the .dat): (pixel - mean) / 256, RGB, 0..255.
+    mean=(122.782, 117.001, 104.298),
+    std=(256.0, 256.0, 256.0),
+    colour_order="RGB",
+    layout="NHWC",
+    l2_normalised=False,  # raw descriptors, norms ~0.8..2
+    alignment_template=None,  # dlib.get_face_chip's own 5-point template
 )
-
 
 def dlib_model_path(filename: str) -> Path:
     """Path of one of the .dat files in the installed ``face_recognition_models`` package.
@@ -138,7 +144,7 @@ class DlibResNetEmbedder:
         import dlib
 
         if num_jitters < 0:
-            raise ValueError(f"num_jitters must be >= 0, got {num_jitters}")
+            raise InvalidArgument(f"num_jitters must be >= 0, got {num_jitters}")
         self.num_jitters = num_jitters
         self._net = dlib.face_recognition_model_v1(str(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")))
 

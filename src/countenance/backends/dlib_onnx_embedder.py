@@ -8,7 +8,7 @@ as dlib's (``dlib-resnet-v1``): templates made by ``dlib`` and ``dlib-onnx`` are
 interchangeable: a gallery enrolled with one can be searched with the other.
 
 The ONNX file is converted from the ``.dat`` in ``face_recognition_models`` on first use
-(a few seconds) and cached in :func:`default_cache_dir` (see
+(about a second) and cached in :func:`countenance.paths.cache_dir` (see
 :func:`~countenance.backends.dlib_resnet_onnx.ensure_dlib_resnet_onnx`).
 """
 
@@ -19,27 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import paths
+from ..errors import InvalidArgument
 from ..faces import Face, ModelSpec
 from ._ort import check_threads, make_session
 from .dlib_backend import DLIB_RESNET_SPEC, full_object_detection
 from .dlib_resnet_onnx import CHIP_SIZE, INPUT_NAME, OUTPUT_NAME, ensure_dlib_resnet_onnx
 
-__all__ = ["DlibOnnxEmbedder", "default_cache_dir", "jitter_transforms", "jittered_chips"]
+__all__ = ["DlibOnnxEmbedder", "jitter_transforms", "jittered_chips"]
 
 # dlib's compute_face_descriptor pads the chip by 0.25 of the face size on each side.
 _CHIP_PADDING = 0.25
-
-
-def default_cache_dir() -> Path:
-    """Where converted models are cached: ``$COUNTENANCE_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/countenance`` (when absolute), else ``~/.cache/countenance``."""
-    explicit = os.environ.get("COUNTENANCE_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg and Path(xdg).is_absolute():
-        return Path(xdg) / "countenance"
-    return Path.home() / ".cache" / "countenance"
 
 
 class DlibOnnxEmbedder:
@@ -50,7 +40,7 @@ class DlibOnnxEmbedder:
     model_path:
         a converted ONNX file; default: convert (once) into ``cache_dir``.
     cache_dir:
-        where the conversion is cached; default :func:`default_cache_dir`.
+        where the conversion is cached; default :func:`countenance.paths.cache_dir`.
     threads:
         ONNX Runtime intra-op threads.
     batch_size:
@@ -76,13 +66,13 @@ class DlibOnnxEmbedder:
     ) -> None:
         check_threads(threads)
         if not isinstance(num_jitters, int) or num_jitters < 0:
-            raise ValueError(f"num_jitters must be an int >= 0, got {num_jitters!r}")
+            raise InvalidArgument(f"num_jitters must be an int >= 0, got {num_jitters!r}")
         self.num_jitters = num_jitters
         self._jitters = jitter_transforms(num_jitters)
         if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+            raise InvalidArgument(f"batch_size must be an int >= 1, got {batch_size!r}")
         if model_path is None:
-            model_path = ensure_dlib_resnet_onnx(Path(cache_dir) if cache_dir is not None else default_cache_dir())
+            model_path = ensure_dlib_resnet_onnx(Path(cache_dir) if cache_dir is not None else paths.cache_dir())
         self.model_path = Path(model_path)
         self.threads = threads
         self.batch_size = batch_size
@@ -97,7 +87,7 @@ class DlibOnnxEmbedder:
         shapes = dlib.full_object_detections()
         for face in faces:
             if face.landmarks is None:
-                raise ValueError("a face has no landmarks; detect faces with FaceDetector first")
+                raise InvalidArgument("a face has no landmarks; detect faces with FaceDetector first")
             shapes.append(full_object_detection(face.box, face.landmarks))
         return np.stack(dlib.get_face_chips(np.ascontiguousarray(image), shapes, size=CHIP_SIZE, padding=_CHIP_PADDING))
 

@@ -1,41 +1,37 @@
-"""Convert dlib's 128-d face-recognition ResNet to an ONNX graph for ONNX Runtime.
+"""dlib's face-recognition ResNet converted to ONNX once, and cached (for ONNX Runtime).
 
 Why: the ``dlib-bin`` wheel from PyPI is built without BLAS, so
 ``face_recognition_model_v1.compute_face_descriptor`` takes ~100 ms per face on one core,
 while ONNX Runtime runs the same network in ~8 ms (one thread, default graph optimisation)
-with descriptors equal to dlib's within ~5e-7. No existing tool reads
-``dlib_face_recognition_resnet_model_v1.dat`` (public-domain weights shipped by
-``face_recognition_models``) directly, so this module does:
+with descriptors equal to dlib's within ~5e-7. The work is in three modules:
 
-1. :func:`parse_dlib_resnet` / :func:`read_dlib_resnet` decode dlib's serialisation
-   (``dlib/serialize.h``, ``dlib/dnn/core.h``, ``layers.h``) into plain NumPy weights,
-   checking every record against the known network definition (``anet_type`` in dlib's
-   ``tools/python/src/face_recognition.cpp``) and raising ``ValueError`` on anything else.
-2. :func:`build_onnx_model` turns them into an ONNX graph (opset 17) that takes face
-   chips as dlib produces them and returns the same 128-d descriptors.
-3. :func:`convert_dlib_resnet` writes that graph; :func:`ensure_dlib_resnet_onnx`
-   converts once into a cache folder and verifies the cached file on later calls.
+1. :mod:`.dlib_dat` reads the ``.dat`` into NumPy weights (:func:`read_dlib_resnet`);
+2. :mod:`.dlib_onnx_graph` turns them into an ONNX graph (:func:`build_onnx_model`);
+3. this module writes that graph (:func:`convert_dlib_resnet`) and keeps one conversion in a
+   cache folder, verified on later calls (:func:`ensure_dlib_resnet_onnx`).
 
-Network (forward order): con 32 7x7/2 -> affine -> relu -> max_pool 3x3/2, then 14
-residual blocks (32 x3, 64 x4, 128 x3, 256 x3, 256 x1; the first block of each level
-after the first downsamples), a global average pool and a 256 -> 128 matrix without bias.
-
-Nothing is imported or loaded at import time beyond NumPy and the standard library.
+The names of the first two are re-exported here. Nothing is loaded at import time.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import numpy as np
-
-if TYPE_CHECKING:
-    import onnx
+from ..hashing import sha256_bytes, sha256_file
+from .dlib_dat import (
+    CHIP_SIZE,
+    DAT_FILENAME,
+    DESCRIPTOR_SIZE,
+    AffineLayer,
+    ConvLayer,
+    DlibResnetWeights,
+    ResidualBlock,
+    parse_dlib_resnet,
+    read_dlib_resnet,
+)
+from .dlib_onnx_graph import CONVERTER_VERSION, INPUT_NAME, OUTPUT_NAME, build_onnx_model
 
 __all__ = [
     "ConvLayer",
@@ -54,491 +50,6 @@ __all__ = [
     "DAT_FILENAME",
     "CONVERTER_VERSION",
 ]
-
-INPUT_NAME = "chips"
-OUTPUT_NAME = "descriptors"
-CHIP_SIZE = 150
-DESCRIPTOR_SIZE = 128
-OPSET = 17
-# IR 8 (ONNX 1.10+) keeps the file loadable by every ONNX Runtime the project accepts.
-IR_VERSION = 8
-# Bump when the graph changes, so old cached conversions are not reused.
-CONVERTER_VERSION = "1"
-
-DAT_FILENAME = "dlib_face_recognition_resnet_model_v1.dat"
-
-# (filters, downsample) of each residual block in forward order: alevel4 .. alevel0.
-_BLOCK_PLAN: tuple[tuple[int, bool], ...] = (
-    (32, False), (32, False), (32, False),
-    (64, True), (64, False), (64, False), (64, False),
-    (128, True), (128, False), (128, False),
-    (256, True), (256, False), (256, False),
-    (256, True),
-)
-_STEM_FILTERS = 32
-
-
-# --------------------------------------------------------------------------------------
-# Weights
-
-
-@dataclass(frozen=True, eq=False)
-class ConvLayer:
-    """A dlib ``con_`` layer: cross-correlation exactly as ONNX ``Conv``.
-
-    ``filters`` is ``(out, in, kh, kw) float32``, ``bias`` ``(out,) float32``;
-    ``padding`` is the same on all four sides (in pixels).
-    """
-
-    filters: np.ndarray
-    bias: np.ndarray
-    stride: int
-    padding: int
-
-
-@dataclass(frozen=True, eq=False)
-class AffineLayer:
-    """A dlib ``affine_`` layer (frozen batch norm): ``y = gamma[c] * x + beta[c]``."""
-
-    gamma: np.ndarray
-    beta: np.ndarray
-
-
-@dataclass(frozen=True, eq=False)
-class ResidualBlock:
-    """``relu(branch(x) + shortcut(x))`` with ``branch = affine2(conv2(relu(affine1(conv1(x)))))``.
-
-    ``downsample``: ``conv1`` has stride 2 and the shortcut is a 2x2 stride-2 average pool
-    (otherwise it is the identity). The sum zero-pads the smaller operand in channels and
-    space (dlib's ``add_prev``).
-    """
-
-    conv1: ConvLayer
-    affine1: AffineLayer
-    conv2: ConvLayer
-    affine2: AffineLayer
-    downsample: bool
-
-
-@dataclass(frozen=True, eq=False)
-class DlibResnetWeights:
-    """Everything the forward pass needs, as read from the .dat file.
-
-    ``input_mean_rgb``: the mean colours the input layer subtracts (then divides by 256).
-    ``fc``: ``(256, 128) float32`` stored as (inputs, outputs): ``descriptor = x @ fc``.
-    ``distance_threshold``: the Euclidean threshold the loss was trained with (0.6).
-    """
-
-    input_mean_rgb: tuple[float, float, float]
-    input_size: int
-    stem_conv: ConvLayer
-    stem_affine: AffineLayer
-    blocks: tuple[ResidualBlock, ...]
-    fc: np.ndarray
-    loss_margin: float
-    distance_threshold: float
-
-
-# --------------------------------------------------------------------------------------
-# Parsing dlib's serialisation
-
-
-class _Reader:
-    """Sequential reader of dlib's serialisation format; every failure is a ValueError."""
-
-    def __init__(self, data: bytes, source: str) -> None:
-        self.data = data
-        self.pos = 0
-        self.source = source
-
-    def fail(self, message: str) -> ValueError:
-        return ValueError(
-            f"{self.source}: not a valid dlib face recognition ResNet (.dat) file: {message} (at byte {self.pos})"
-        )
-
-    def take(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
-            raise self.fail(f"truncated: needed {n} more bytes, {len(self.data) - self.pos} left")
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    def integer(self) -> int:
-        # One control byte (low nibble: byte count, 0x80: negative), then little-endian bytes.
-        control = self.take(1)[0]
-        size = control & 0x0F
-        if control & 0x70 or size > 8:
-            raise self.fail(f"bad integer control byte 0x{control:02x}")
-        value = int.from_bytes(self.take(size), "little")
-        return -value if control & 0x80 else value
-
-    def string(self) -> str:
-        length = self.integer()
-        if length < 0 or length > 256:
-            raise self.fail(f"implausible string length {length}")
-        raw = self.take(length)
-        try:
-            return raw.decode("ascii")
-        except UnicodeDecodeError:
-            raise self.fail(f"non-ASCII string {raw[:32]!r}") from None
-
-    def expect_string(self, expected: str) -> None:
-        start = self.pos
-        try:
-            found = self.string()
-        except ValueError:
-            self.pos = start
-            raise self.fail(f"expected the string {expected!r}") from None
-        if found != expected:
-            self.pos = start
-            raise self.fail(f"expected {expected!r}, found {found!r}")
-
-    def expect_int(self, expected: int, what: str) -> None:
-        found = self.integer()
-        if found != expected:
-            raise self.fail(f"{what}: expected {expected}, found {found}")
-
-    def boolean(self) -> bool:
-        b = self.take(1)
-        if b not in (b"0", b"1"):
-            raise self.fail(f"bad bool byte {b!r}")
-        return b == b"1"
-
-    def real(self) -> float:
-        # float/double: mantissa (int64) and exponent (int16), value = m * 2**e.
-        mantissa = self.integer()
-        exponent = self.integer()
-        return float(mantissa) * 2.0**exponent
-
-    def tensor(self) -> np.ndarray:
-        self.expect_int(2, "tensor version")
-        shape = tuple(self.integer() for _ in range(4))
-        if any(d < 0 for d in shape):
-            raise self.fail(f"negative tensor shape {shape}")
-        count = shape[0] * shape[1] * shape[2] * shape[3]  # Python ints: no overflow
-        raw = self.take(4 * count)
-        return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
-
-    def alias_shape(self) -> tuple[int, int, int, int]:
-        self.expect_int(1, "alias_tensor version")
-        return tuple(self.integer() for _ in range(4))  # type: ignore[return-value]
-
-
-def _default_padding(kernel: int, stride: int) -> int:
-    # dlib's default for con_ and the pools: no padding when strided, else "same".
-    return 0 if stride != 1 else kernel // 2
-
-
-def _read_layer_tail(r: _Reader, first: bool) -> None:
-    # add_layer's own state after the layer details: three bools and three (empty) tensors;
-    # the input-most layer also stores a sample expansion factor.
-    for _ in range(3):
-        r.boolean()
-    for _ in range(3):
-        r.tensor()
-    if first:
-        r.integer()
-
-
-def _read_con(r: _Reader, in_channels: int, filters: int, kernel: int, stride: int, first: bool) -> ConvLayer:
-    r.expect_string("con_4")
-    params = r.tensor().reshape(-1)
-    header = tuple(r.integer() for _ in range(7))
-    padding = _default_padding(kernel, stride)
-    expected = (filters, kernel, kernel, stride, stride, padding, padding)
-    if header != expected:
-        raise r.fail(f"con_ (filters, nr, nc, stride_y, stride_x, pad_y, pad_x) {header} != {expected}")
-    fshape = r.alias_shape()
-    bshape = r.alias_shape()
-    if fshape != (filters, in_channels, kernel, kernel) or bshape != (1, filters, 1, 1):
-        raise r.fail(f"con_ filter/bias shapes {fshape}, {bshape} do not fit {in_channels} -> {filters}")
-    for _ in range(4):  # learning-rate and weight-decay multipliers
-        r.real()
-    n_w = filters * in_channels * kernel * kernel
-    if params.size != n_w + filters:
-        raise r.fail(f"con_ has {params.size} parameters, expected {n_w + filters}")
-    _read_layer_tail(r, first)
-    # Flat params: filters (out, in, kh, kw), the ONNX order, then biases.
-    return ConvLayer(
-        filters=params[:n_w].reshape(filters, in_channels, kernel, kernel).copy(),
-        bias=params[n_w:].copy(),
-        stride=stride,
-        padding=padding,
-    )
-
-
-def _read_affine(r: _Reader, channels: int) -> AffineLayer:
-    # The old "affine_" record (no "disabled" flag): params = gamma then beta.
-    r.expect_string("affine_")
-    params = r.tensor().reshape(-1)
-    g = r.alias_shape()
-    b = r.alias_shape()
-    r.expect_int(0, "affine_ mode (0 = per channel)")
-    if params.size != 2 * channels or g != (1, channels, 1, 1) or b != g:
-        raise r.fail(f"affine_ shapes {params.size}, {g}, {b} do not fit {channels} channels")
-    _read_layer_tail(r, False)
-    return AffineLayer(gamma=params[:channels].copy(), beta=params[channels:].copy())
-
-
-def _read_simple(r: _Reader, name: str) -> None:
-    r.expect_string(name)
-    _read_layer_tail(r, False)
-
-
-def _read_pool(r: _Reader, name: str, kernel: int, stride: int) -> None:
-    r.expect_string(name)
-    header = tuple(r.integer() for _ in range(6))
-    padding = _default_padding(kernel, stride) if kernel else 0
-    expected = (kernel, kernel, stride, stride, padding, padding)
-    if header != expected:
-        raise r.fail(f"{name} (nr, nc, stride_y, stride_x, pad_y, pad_x) {header} != {expected}")
-    _read_layer_tail(r, False)
-
-
-def _read_fc(r: _Reader, inputs: int, outputs: int) -> np.ndarray:
-    r.expect_string("fc_2")
-    r.expect_int(outputs, "fc_ outputs")
-    r.expect_int(inputs, "fc_ inputs")
-    params = r.tensor().reshape(-1)
-    w = r.alias_shape()
-    r.alias_shape()  # biases (unused: no bias)
-    r.expect_int(1, "fc_ bias mode (1 = no bias)")
-    for _ in range(4):
-        r.real()
-    if w != (inputs, outputs, 1, 1) or params.size != inputs * outputs:
-        raise r.fail(f"fc_ weight shape {w} / {params.size} values do not fit {inputs} -> {outputs}")
-    _read_layer_tail(r, False)
-    # Stored as (inputs, outputs): descriptor = x @ W.
-    return params.reshape(inputs, outputs).copy()
-
-
-def _expected_wrapper_versions() -> list[int]:
-    """add_layer/tag/skip version numbers, outermost (output) first, for ``anet_type``.
-
-    The file stores only these versions, not which tag each add_prev refers to, so the
-    wiring comes from the network definition; this checks the file has that shape.
-    """
-    layer, tag, input_layer = 2, 1, 3
-    forward: list[int] = [input_layer, layer, layer, layer]  # con, affine, relu, max_pool
-    for _, downsample in _BLOCK_PLAN:
-        forward.append(tag)  # tag1 on the block input
-        forward += [layer] * 5  # con, affine, relu, con, affine
-        if downsample:
-            forward += [tag, tag, layer]  # tag2, skip1, avg_pool
-        forward += [layer, layer]  # add_prev, relu
-    forward += [layer, layer]  # avg_pool_everything, fc
-    return forward[::-1]
-
-
-def parse_dlib_resnet(data: bytes, source: str = "<bytes>") -> DlibResnetWeights:
-    """Decode the bytes of ``dlib_face_recognition_resnet_model_v1.dat``.
-
-    Raises ``ValueError`` naming ``source`` and the byte offset when the bytes are not that
-    network (wrong header, other architecture, truncated, trailing bytes).
-    """
-    r = _Reader(data, source)
-    # Loss layer first (serialised from the output end).
-    r.expect_int(1, "loss layer version")
-    r.expect_string("loss_metric_2")
-    margin = r.real()
-    threshold = r.real()
-    # Then the nested add_layer / tag / skip wrapper versions, output towards input.
-    for i, expected in enumerate(_expected_wrapper_versions()):
-        found = r.integer()
-        if found != expected:
-            raise r.fail(f"layer wrapper {i}: version {found}, expected {expected} (not dlib's anet_type)")
-    r.expect_string("input_rgb_image_sized")
-    mean = (r.real(), r.real(), r.real())
-    r.expect_int(CHIP_SIZE, "input rows")
-    r.expect_int(CHIP_SIZE, "input columns")
-
-    # Layer records, forward order.
-    stem_conv = _read_con(r, 3, _STEM_FILTERS, 7, 2, first=True)
-    stem_affine = _read_affine(r, _STEM_FILTERS)
-    _read_simple(r, "relu_")
-    _read_pool(r, "max_pool_2", 3, 2)
-    channels = _STEM_FILTERS
-    blocks = []
-    for filters, downsample in _BLOCK_PLAN:
-        conv1 = _read_con(r, channels, filters, 3, 2 if downsample else 1, first=False)
-        affine1 = _read_affine(r, filters)
-        _read_simple(r, "relu_")
-        conv2 = _read_con(r, filters, filters, 3, 1, first=False)
-        affine2 = _read_affine(r, filters)
-        if downsample:
-            _read_pool(r, "avg_pool_2", 2, 2)
-        _read_simple(r, "add_prev_")
-        _read_simple(r, "relu_")
-        blocks.append(ResidualBlock(conv1, affine1, conv2, affine2, downsample))
-        channels = max(channels, filters)
-    _read_pool(r, "avg_pool_2", 0, 1)  # avg_pool_everything
-    fc = _read_fc(r, channels, DESCRIPTOR_SIZE)
-    if r.pos != len(data):
-        raise r.fail(f"{len(data) - r.pos} trailing bytes after the last layer")
-    return DlibResnetWeights(
-        input_mean_rgb=mean,
-        input_size=CHIP_SIZE,
-        stem_conv=stem_conv,
-        stem_affine=stem_affine,
-        blocks=tuple(blocks),
-        fc=fc,
-        loss_margin=margin,
-        distance_threshold=threshold,
-    )
-
-
-def read_dlib_resnet(dat_path: str | os.PathLike[str]) -> DlibResnetWeights:
-    """Read and decode a ``dlib_face_recognition_resnet_model_v1.dat`` file; see :func:`parse_dlib_resnet`."""
-    path = Path(dat_path)
-    return parse_dlib_resnet(path.read_bytes(), source=str(path))
-
-
-# --------------------------------------------------------------------------------------
-# ONNX graph
-
-
-def _fold(conv: ConvLayer, affine: AffineLayer) -> tuple[np.ndarray, np.ndarray]:
-    """Fold ``gamma * conv(x) + beta`` into the convolution's weights and bias."""
-    g = affine.gamma.astype(np.float64)
-    w = conv.filters.astype(np.float64) * g[:, None, None, None]
-    b = conv.bias.astype(np.float64) * g + affine.beta.astype(np.float64)
-    return w.astype(np.float32), b.astype(np.float32)
-
-
-def _out_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    # Floor division, as dlib (and ONNX's default ceil_mode=0) computes it.
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-class _GraphBuilder:
-    def __init__(self) -> None:
-        self.nodes: list = []
-        self.initializers: list = []
-        self.counter = 0
-
-    def name(self, prefix: str) -> str:
-        self.counter += 1
-        return f"{prefix}_{self.counter}"
-
-    def const(self, prefix: str, array: np.ndarray) -> str:
-        from onnx import numpy_helper
-
-        name = self.name(prefix)
-        self.initializers.append(numpy_helper.from_array(array, name))
-        return name
-
-    def node(self, op: str, inputs: list[str], prefix: str, output: str | None = None, **attrs) -> str:
-        from onnx import helper
-
-        out = output or self.name(prefix)
-        self.nodes.append(helper.make_node(op, inputs, [out], name=f"{prefix}_{op}_{self.counter}", **attrs))
-        return out
-
-    def conv(self, x: str, conv: ConvLayer, affine: AffineLayer, prefix: str) -> str:
-        w, b = _fold(conv, affine)
-        k = w.shape[2]
-        p = conv.padding
-        return self.node(
-            "Conv",
-            [x, self.const(f"{prefix}_w", w), self.const(f"{prefix}_b", b)],
-            prefix,
-            kernel_shape=[k, k],
-            strides=[conv.stride, conv.stride],
-            pads=[p, p, p, p],
-        )
-
-    def zero_pad(self, x: str, shape: tuple[int, int, int], target: tuple[int, int, int], prefix: str) -> str:
-        # dlib's add_prev sums tensors of different shapes by treating missing cells as 0:
-        # pad channels and the bottom/right edge with zeros up to the larger shape.
-        extra = [t - s for s, t in zip(shape, target)]
-        if not any(extra):
-            return x
-        pads = np.array([0, 0, 0, 0, 0, *extra], dtype=np.int64)
-        return self.node("Pad", [x, self.const(f"{prefix}_pads", pads)], prefix, mode="constant")
-
-
-def build_onnx_model(weights: DlibResnetWeights) -> onnx.ModelProto:
-    """ONNX graph of the network: ``chips`` -> ``descriptors``.
-
-    Input ``chips``: ``(N, 150, 150, 3) float32``, RGB pixel values 0..255 in NHWC order,
-    i.e. ``dlib.get_face_chip(img, shape, size=150, padding=0.25)`` as float.
-    Output ``descriptors``: ``(N, 128) float32``, not L2-normalised (dlib compares them
-    by Euclidean distance, threshold 0.6). ``N`` is dynamic. Opset 17.
-    """
-    from onnx import TensorProto, helper
-
-    g = _GraphBuilder()
-    size = size_in = weights.input_size
-    x = g.node("Transpose", [INPUT_NAME], "nchw", perm=[0, 3, 1, 2])
-    # dlib's input layer: (pixel - mean) / 256 (256, not 255).
-    mean = np.array(weights.input_mean_rgb, dtype=np.float32).reshape(1, 3, 1, 1)
-    x = g.node("Sub", [x, g.const("input_mean", mean)], "center")
-    x = g.node("Mul", [x, g.const("input_scale", np.array(1.0 / 256.0, dtype=np.float32))], "scale")
-
-    # Stem: con 7x7/2 (no padding) -> affine -> relu -> max_pool 3x3/2 (no padding).
-    x = g.conv(x, weights.stem_conv, weights.stem_affine, "stem")
-    x = g.node("Relu", [x], "stem")
-    x = g.node("MaxPool", [x], "stem_pool", kernel_shape=[3, 3], strides=[2, 2], pads=[0, 0, 0, 0])
-    size = _out_size(_out_size(size, 7, 2, 0), 3, 2, 0)
-    channels = weights.stem_conv.filters.shape[0]
-
-    for i, block in enumerate(weights.blocks):
-        prefix = f"block{i}"
-        y = g.conv(x, block.conv1, block.affine1, f"{prefix}_conv1")
-        y = g.node("Relu", [y], f"{prefix}_relu1")
-        y = g.conv(y, block.conv2, block.affine2, f"{prefix}_conv2")
-        c1 = block.conv1
-        branch_size = _out_size(size, c1.filters.shape[2], c1.stride, c1.padding)
-        branch_shape = (block.conv2.filters.shape[0], branch_size, branch_size)
-        if block.downsample:
-            x = g.node("AveragePool", [x], f"{prefix}_pool", kernel_shape=[2, 2], strides=[2, 2], pads=[0] * 4)
-            size = _out_size(size, 2, 2, 0)
-        short_shape = (channels, size, size)
-        # e.g. a 3x3 branch added to a 4x4 shortcut gives 4x4; 128 + 256 channels gives 256.
-        target = tuple(max(a, b) for a, b in zip(branch_shape, short_shape))
-        y = g.zero_pad(y, branch_shape, target, f"{prefix}_pad_branch")  # type: ignore[arg-type]
-        x = g.zero_pad(x, short_shape, target, f"{prefix}_pad_shortcut")  # type: ignore[arg-type]
-        x = g.node("Add", [x, y], f"{prefix}_add")
-        x = g.node("Relu", [x], f"{prefix}_relu2")
-        channels, size = target[0], target[1]
-
-    # avg_pool_everything (averages over the zero cells the last add_prev padded in too).
-    x = g.node("GlobalAveragePool", [x], "head_pool")
-    x = g.node("Flatten", [x], "head_flatten", axis=1)
-    g.node("MatMul", [x, g.const("fc_w", weights.fc.astype(np.float32))], "fc", output=OUTPUT_NAME)
-
-    graph = helper.make_graph(
-        g.nodes,
-        "dlib_face_recognition_resnet_model_v1",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", size_in, size_in, 3])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", DESCRIPTOR_SIZE])],
-        initializer=g.initializers,
-    )
-    model = helper.make_model(
-        graph,
-        producer_name="countenance.dlib_resnet_onnx",
-        producer_version=CONVERTER_VERSION,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        doc_string=(
-            "dlib_face_recognition_resnet_model_v1 (public domain), converted by countenance. "
-            "Input: (N,150,150,3) RGB 0..255 dlib face chips (size 150, padding 0.25). "
-            "Output: (N,128) raw descriptors; same face if Euclidean distance < 0.6."
-        ),
-    )
-    model.ir_version = IR_VERSION
-    return model
-
-
-# --------------------------------------------------------------------------------------
-# Files and cache
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -562,15 +73,16 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def convert_dlib_resnet(dat_path: str | os.PathLike[str], onnx_path: str | os.PathLike[str]) -> str:
     """Convert ``dat_path`` to an ONNX file at ``onnx_path`` (written atomically).
 
-    Returns the sha256 hex digest of the written ONNX file. Raises ``ValueError`` if the
-    .dat is not dlib's face recognition ResNet.
+    Returns the sha256 hex digest of the written ONNX file. Raises
+    :class:`~countenance.errors.InvalidArgument` (a ``ValueError``) if the .dat is not dlib's
+    face recognition ResNet.
     """
     model = build_onnx_model(read_dlib_resnet(dat_path))
     data = model.SerializeToString()
     out = Path(onnx_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(out, data)
-    return hashlib.sha256(data).hexdigest()
+    return sha256_bytes(data)
 
 
 def ensure_dlib_resnet_onnx(cache_dir: Path, dat_path: str | os.PathLike[str] | None = None) -> Path:
@@ -591,7 +103,7 @@ def ensure_dlib_resnet_onnx(cache_dir: Path, dat_path: str | os.PathLike[str] | 
         dat = Path(dat_path)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    name = f"dlib_resnet_v1-c{CONVERTER_VERSION}-{_sha256_file(dat)[:16]}.onnx"
+    name = f"dlib_resnet_v1-c{CONVERTER_VERSION}-{sha256_file(dat)[:16]}.onnx"
     target = cache_dir / name
     sidecar = cache_dir / f"{name}.sha256"
     if target.is_file() and sidecar.is_file():
@@ -599,7 +111,7 @@ def ensure_dlib_resnet_onnx(cache_dir: Path, dat_path: str | os.PathLike[str] | 
             expected = sidecar.read_text(encoding="ascii").strip()
         except (OSError, UnicodeDecodeError):
             expected = ""
-        if expected and _sha256_file(target) == expected:
+        if expected and sha256_file(target) == expected:
             return target
     digest = convert_dlib_resnet(dat, target)
     _atomic_write(sidecar, f"{digest}\n".encode("ascii"))

@@ -39,9 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..detect import Detection
-from ..errors import ModelError
-from ..faces import Box
+from ..errors import InvalidArgument, ModelError
+from ..faces import Box, Detection
 from ._onnx_detect import check_detector_options, load_onnx_model, model_file, nms, resized
 from ._ort import make_session
 
@@ -133,9 +132,9 @@ class UltraFaceDetector:
         threads: int = 1,
     ) -> None:
         if model not in ULTRAFACE_MODEL_NAMES:
-            raise ValueError(f"model must be one of {', '.join(ULTRAFACE_MODEL_NAMES)}, got {model!r}")
+            raise InvalidArgument(f"model must be one of {', '.join(ULTRAFACE_MODEL_NAMES)}, got {model!r}")
         if not isinstance(input_long_side, int) or input_long_side < _ALIGN:
-            raise ValueError(f"input_long_side must be an int >= {_ALIGN}, got {input_long_side!r}")
+            raise InvalidArgument(f"input_long_side must be an int >= {_ALIGN}, got {input_long_side!r}")
         check_detector_options(score_threshold, nms_threshold, threads)
         self.model_path = model_file(model_path, model)
         self.input_long_side = input_long_side
@@ -160,7 +159,7 @@ class UltraFaceDetector:
     def detect(self, image: np.ndarray, upsample: int = 0) -> list[Detection]:
         """Faces in ``image`` ((H, W, 3) uint8 RGB), best score first; ``upsample`` doubles the working size n times."""
         if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"image must be (H, W, 3) RGB, got shape {image.shape}")
+            raise InvalidArgument(f"image must be (H, W, 3) RGB, got shape {image.shape}")
         height, width = image.shape[:2]
         scale = self.working_scale(height, width, upsample)
         w, h = max(1, round(width * scale)), max(1, round(height * scale))

@@ -33,9 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..detect import Detection
-from ..errors import ModelError
-from ..faces import Box
+from ..errors import InvalidArgument, ModelError
+from ..faces import Box, Detection
 from ._onnx_detect import box_in_face_frame, check_detector_options, load_onnx_model, model_file, nms
 from ._ort import make_session
 
@@ -71,7 +70,7 @@ def hog_like_box(keypoints: np.ndarray) -> Box:
     """
     points = np.asarray(keypoints, dtype=np.float64)
     if points.shape != (5, 2):
-        raise ValueError(f"keypoints must have shape (5, 2), got {points.shape}")
+        raise InvalidArgument(f"keypoints must have shape (5, 2), got {points.shape}")
     eyes = (points[0] + points[1]) / 2.0
     mouth = (points[3] + points[4]) / 2.0
     return box_in_face_frame(eyes, mouth, (_HOG_CENTRE_X, _HOG_CENTRE_Y, _HOG_WIDTH, _HOG_HEIGHT))
@@ -118,9 +117,9 @@ class YuNetDetector:
         threads: int = 1,
     ) -> None:
         if not isinstance(input_long_side, int) or input_long_side < _ALIGN:
-            raise ValueError(f"input_long_side must be an int >= {_ALIGN}, got {input_long_side!r}")
+            raise InvalidArgument(f"input_long_side must be an int >= {_ALIGN}, got {input_long_side!r}")
         if detail_long_side is not None and (not isinstance(detail_long_side, int) or detail_long_side < input_long_side):
-            raise ValueError(f"detail_long_side must be None or an int >= input_long_side, got {detail_long_side!r}")
+            raise InvalidArgument(f"detail_long_side must be None or an int >= input_long_side, got {detail_long_side!r}")
         check_detector_options(score_threshold, nms_threshold, threads)
         self.model_path = model_file(model_path, YUNET_MODEL_NAME)
         self.input_long_side = input_long_side
@@ -152,7 +151,7 @@ class YuNetDetector:
     def detect(self, image: np.ndarray, upsample: int = 0) -> list[Detection]:
         """Faces in ``image`` ((H, W, 3) uint8 RGB), best score first; ``upsample`` doubles the working sizes n times."""
         if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"image must be (H, W, 3) RGB, got shape {image.shape}")
+            raise InvalidArgument(f"image must be (H, W, 3) RGB, got shape {image.shape}")
         height, width = image.shape[:2]
         boxes, scores, keypoints = [], [], []
         for scale in self.working_scales(height, width, upsample):
