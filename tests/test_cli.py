@@ -215,12 +215,3 @@ def test_error_table_covers_every_error_type():
     assert describe(errors.ImageNotFound("a.jpg")) == (rule_for(errors.ImageNotFound("a.jpg")), "a.jpg: no such file")
     assert describe(ValueError("bug")) is None and describe(KeyError("bug")) is None  # not in the table: a bug
     assert describe(errors.CountenanceError("two\nlines"))[1] == "two lines"
-
-
-def test_old_module_names_are_the_new_modules():
-    import countenance.cli.gallery
-    import countenance.cli.models
-    import countenance.cli_gallery
-    import countenance.cli_models
-
-    assert countenance.cli_gallery is countenance.cli.gallery and countenance.cli_models is countenance.cli.models

@@ -25,13 +25,11 @@ from typer.testing import CliRunner
 
 import countenance.gallery.index
 from countenance.cli import app
-from countenance.cli_gallery import register
 from countenance.errors import ConsentRequired, NotEnrolled, TemplateMismatch
 from countenance.faces import ModelSpec
 from countenance.gallery import Consent, EmbeddedImage, Gallery, Policy, load_calibration
 from countenance.gallery.gallery import DB_NAME
 
-register(app)
 runner = CliRunner()
 
 EXPECTED = {  # probe -> the names its faces must get (fixtures README)
@@ -453,7 +451,7 @@ def test_a_crash_between_index_save_and_commit_loses_nothing(gallery, probes, re
 @pytest.fixture
 def cli(monkeypatch, real_pipeline, tmp_path):
     """Run the CLI in-process against a gallery in tmp_path, with the module's real pipeline."""
-    monkeypatch.setattr("countenance.cli_gallery._pipeline", lambda *args, **kwargs: real_pipeline)
+    monkeypatch.setattr("countenance.cli.gallery._pipeline", lambda *args, **kwargs: real_pipeline)
     monkeypatch.setenv("COUNTENANCE_GALLERY", str(tmp_path / "cli-gallery"))
 
     def run(*args):
@@ -515,7 +513,7 @@ def test_cli_without_a_gallery_is_one_error_line(cli, tmp_path):
     assert "no gallery" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-_LAUNCH = "from countenance.cli import app; from countenance.cli_gallery import register; register(app); app()"
+_LAUNCH = "from countenance.cli import app; app()"
 
 
 def test_enroll_folder_killed_midway_resumes_with_every_face_once(tmp_path, fixtures):

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from countenance import model_registry as registry
-from countenance.cli_models import models_app
+from countenance.cli.models import models_app
 from countenance.errors import (
     CountenanceError,
     LicenceNotAccepted,
