@@ -1,0 +1,42 @@
+"""The layers of docs/ARCHITECTURE.md, enforced: import-linter's contracts (pyproject.toml) and
+the size of each module."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_MODULE_LINES = 500
+
+
+def test_import_contracts_hold():
+    lint_imports = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert lint_imports is not None, "import-linter is a test dependency: pip install -e '.[test]'"
+    run = subprocess.run([lint_imports, "--config", str(REPO / "pyproject.toml")], cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "0 broken" in run.stdout
+
+
+def test_the_contracts_catch_a_layer_violation(tmp_path):
+    """The same contracts on a copy of the package where a value-type module imports the CLI
+    must fail: proof that the check above can fail at all."""
+    copy = tmp_path / "src"
+    shutil.copytree(REPO / "src" / "countenance", copy / "countenance", ignore=shutil.ignore_patterns("__pycache__"))
+    faces = copy / "countenance" / "faces.py"
+    faces.write_text(faces.read_text() + "\n\ndef _violation():\n    from .cli import app  # noqa: F401\n")
+    lint_imports = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    run = subprocess.run([lint_imports, "--config", str(REPO / "pyproject.toml")], cwd=REPO,
+                         capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin"})
+    assert run.returncode != 0
+    assert "countenance.faces -> countenance.cli" in run.stdout
+
+
+def test_no_module_is_over_the_size_limit():
+    sizes = {path.relative_to(REPO).as_posix(): len(path.read_text().splitlines())
+             for path in (REPO / "src" / "countenance").rglob("*.py")}
+    too_long = {path: lines for path, lines in sizes.items() if lines > MAX_MODULE_LINES}
+    assert not too_long, f"split these modules (limit {MAX_MODULE_LINES} lines): {too_long}"
