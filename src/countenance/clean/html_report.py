@@ -1,0 +1,1 @@
+def write_html(*a, **k): raise NotImplementedError
