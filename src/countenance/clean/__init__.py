@@ -15,11 +15,11 @@ from .html_report import write_html
 from .identity import IdentityCheck, IdentityOptions, check_identities, cut_from_calibration
 from .near_duplicates import HashedItem, NearDuplicateOptions, find_near_duplicates
 from .report import CleanReport
-from .run import CleanOptions, check_records, clean_dataset
+from .run import CheckedRecords, CleanOptions, check_records, clean_dataset
 from .templates import TemplateCache, TemplateOptions, compute_templates
 
 __all__ = [
-    "clean_dataset", "CleanOptions", "CleanReport", "check_records",
+    "clean_dataset", "CleanOptions", "CleanReport", "check_records", "CheckedRecords",
     "Finding", "KINDS", "MISLABEL", "NO_FACE", "AMBIGUOUS_FACE", "UNREADABLE", "DUPLICATE_IDENTITY", "NEAR_DUPLICATE",
     "check_identities", "IdentityOptions", "IdentityCheck", "cut_from_calibration",
     "find_near_duplicates", "NearDuplicateOptions", "HashedItem",

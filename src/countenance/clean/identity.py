@@ -166,6 +166,9 @@ def _clean_label(items: list[str], faces: list[np.ndarray], cut: float, options:
                         np.full(n, np.inf))
     usable = np.flatnonzero(has_face)
     if len(usable) < options.min_items:
+        # Too few to tell who is wrong: keep them all (not judged), so the label still has a
+        # centre for the duplicate-identity check.
+        state.kept[usable] = True
         return state
     single = [i for i in usable if len(faces[i]) == 1]
     seed_items = single if len(single) >= 3 else list(usable)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from .findings import AMBIGUOUS_FACE, KINDS, MISLABEL, NEAR_DUPLICATE, NO_FACE, UNREADABLE, Finding
@@ -20,7 +21,9 @@ class CleanReport:
 
     ``cut_distance`` is the pair cut used (model metric), ``cut_fmr`` the stranger false-match
     rate it was taken at (None when given as a distance). ``records`` are the photos' faces
-    (for the HTML report's crops; never written to JSON: templates are biometric data).
+    (for the HTML report's crops; never written to JSON: templates are biometric data);
+    ``chosen_faces`` maps each photo to the index of the face taken as its labelled person
+    (-1: none).
     ``cache_hits`` / ``computed``: photos whose templates came from the cache / were computed.
     """
 
@@ -33,6 +36,7 @@ class CleanReport:
     cut_distance: float
     cut_fmr: float | None
     findings: tuple[Finding, ...]
+    chosen_faces: Mapping[str, int]
     records: tuple[PhotoFaces, ...]
     cache_hits: int
     computed: int

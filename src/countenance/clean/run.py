@@ -22,7 +22,7 @@ from .near_duplicates import HashedItem, NearDuplicateOptions, find_near_duplica
 from .report import CleanReport
 from .templates import PhotoFaces, TemplateCache, TemplateOptions, compute_templates, default_cache_path, resolve_detector
 
-__all__ = ["CleanOptions", "clean_dataset", "check_records"]
+__all__ = ["CleanOptions", "clean_dataset", "check_records", "CheckedRecords"]
 
 
 @dataclass(frozen=True)
@@ -79,22 +79,26 @@ def clean_dataset(
     return CleanReport(
         root=str(dataset.root), photos=len(dataset.photos), labels=len(dataset.labels), model=report.model,
         detector=resolve_detector(options.detector), metric=report.metric, cut_distance=report.cut_distance,
-        cut_fmr=report.cut_fmr, findings=report.findings, records=run.records, cache_hits=run.cache_hits,
+        cut_fmr=report.cut_fmr, findings=report.findings, chosen_faces=report.chosen_faces, records=run.records, cache_hits=run.cache_hits,
         computed=run.computed, template_seconds=run.seconds, check_seconds=report.check_seconds,
     )
 
 
 @dataclass(frozen=True, eq=False)
-class _Checked:
+class CheckedRecords:
+    """What :func:`check_records` found: the model and cut used, the findings, and the face
+    taken as the labelled person in each photo (photo path -> face index, -1 for none)."""
+
     model: str
     metric: str
     cut_distance: float
     cut_fmr: float | None
     findings: tuple[Finding, ...]
+    chosen_faces: dict[str, int]
     check_seconds: float
 
 
-def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: CleanOptions) -> _Checked:
+def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: CleanOptions) -> CheckedRecords:
     """The checks over already-computed photo records (no image is read). Cheap: a re-run with
     other thresholds calls only this."""
     start = time.perf_counter()
@@ -141,4 +145,5 @@ def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: C
         hashed.append(HashedItem(item, record.photo.label, face.vector, face.face_hash, face.thumbnail,
                                  record.width_px * record.height_px, face_index))
     findings += find_near_duplicates(hashed, options.near_duplicates, metric=metric)
-    return _Checked(model, metric, cut, cut_fmr, tuple(findings), time.perf_counter() - start)
+    return CheckedRecords(model, metric, cut, cut_fmr, tuple(findings), dict(identities.chosen_face),
+                          time.perf_counter() - start)
