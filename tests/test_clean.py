@@ -235,3 +235,18 @@ def test_near_duplicates_need_template_hash_and_correlation():
     assert find_near_duplicates(items[:2], NearDuplicateOptions(hash_bits=0)) == []
     flat = HashedItem("d", "x", vector, "ffff0000ffff0000", np.zeros((16, 16), np.uint8))
     assert find_near_duplicates([items[0], flat], NearDuplicateOptions()) == []
+
+
+def test_clean_command_writes_what_was_asked(dataset, options, report, tmp_path):
+    from dataclasses import replace
+
+    from countenance.clean import clean_command
+
+    outcome = clean_command(dataset, options=options, html_path=tmp_path / "r.html", manifest_path=tmp_path / "m.csv")
+    assert outcome.exit_code == 1  # broken.jpg could not be read
+    assert outcome.report.computed == 0  # every template came from the cache
+    assert (tmp_path / "r.html").is_file() and (tmp_path / "m.csv").is_file() and outcome.applied is None
+    document = json.loads(json.dumps(outcome.to_dict()))
+    assert document["manifest"] == str(tmp_path / "m.csv") and document["counts"] == report.counts()
+    with pytest.raises(InvalidArgument):
+        clean_command(dataset, options=replace(options, workers=0))

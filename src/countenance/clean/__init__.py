@@ -9,6 +9,7 @@ checks over templates alone (for galleries and photo libraries).
 
 from .apply import apply_report, write_manifest
 from .dataset import Dataset, Photo, read_dataset
+from .entry import CleanOutcome, clean_command
 from .findings import (AMBIGUOUS_FACE, DUPLICATE_IDENTITY, KINDS, MISLABEL, NEAR_DUPLICATE, NO_FACE, UNREADABLE,
                        Finding)
 from .html_report import write_html
@@ -19,7 +20,7 @@ from .run import CheckedRecords, CleanOptions, check_records, clean_dataset
 from .templates import TemplateCache, TemplateOptions, compute_templates
 
 __all__ = [
-    "clean_dataset", "CleanOptions", "CleanReport", "check_records", "CheckedRecords",
+    "clean_command", "CleanOutcome", "clean_dataset", "CleanOptions", "CleanReport", "check_records", "CheckedRecords",
     "Finding", "KINDS", "MISLABEL", "NO_FACE", "AMBIGUOUS_FACE", "UNREADABLE", "DUPLICATE_IDENTITY", "NEAR_DUPLICATE",
     "check_identities", "IdentityOptions", "IdentityCheck", "cut_from_calibration",
     "find_near_duplicates", "NearDuplicateOptions", "HashedItem",
