@@ -1,0 +1,149 @@
+"""``clean_dataset``: read a folder-per-person data set, compute (or load) templates, run the checks.
+
+The entry point a CLI command (``countenance clean DATASET``) calls; nothing is moved or
+deleted here (see :mod:`countenance.clean.apply`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InvalidArgument
+from .dataset import read_dataset
+from .findings import UNREADABLE, Finding
+from .identity import IdentityOptions, check_identities, cut_from_calibration
+from .near_duplicates import HashedItem, NearDuplicateOptions, find_near_duplicates
+from .report import CleanReport
+from .templates import PhotoFaces, TemplateCache, TemplateOptions, compute_templates, default_cache_path, resolve_detector
+
+__all__ = ["CleanOptions", "clean_dataset", "check_records", "CheckedRecords"]
+
+
+@dataclass(frozen=True)
+class CleanOptions:
+    """Settings of :func:`clean_dataset` (the shipped defaults were tuned on LFW, see README).
+
+    Templates: ``detector``, ``embedder``, ``upsample``, ``num_jitters`` as
+    :class:`~countenance.Pipeline` takes them, ``workers`` processes; cached in
+    ``cache_path`` (default :func:`~countenance.clean.templates.default_cache_path`) unless
+    ``use_cache`` is false.
+
+    Checks: the pair cut is the distance at stranger false-match rate ``cut_fmr`` in the
+    model's shipped calibration, or ``cut_distance`` when given (then ``metric`` names the
+    model's metric); see :class:`~countenance.clean.identity.IdentityOptions` and
+    :class:`~countenance.clean.near_duplicates.NearDuplicateOptions` for the rest.
+    """
+
+    detector: str = "auto"
+    embedder: str = "auto"
+    upsample: int | str = "auto"
+    num_jitters: int = 0
+    workers: int = 2
+    cache_path: Path | None = None
+    use_cache: bool = True
+    cut_fmr: float = 0.01
+    cut_distance: float | None = None
+    metric: str = "euclidean"
+    ambiguity_margin: float = 0.06
+    min_photos: int = 3
+    duplicate_centre_distance: float = 0.45
+    duplicate_within_ratio: float = 1.1
+    near_duplicates: NearDuplicateOptions = field(default_factory=NearDuplicateOptions)
+
+    def template_options(self) -> TemplateOptions:
+        return TemplateOptions(self.detector, self.embedder, self.upsample, self.num_jitters, self.workers)
+
+
+def clean_dataset(
+    root: str | os.PathLike[str],
+    options: CleanOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> CleanReport:
+    """Check the folder-per-person data set at ``root``; ``progress(done, total)`` follows the
+    template computation (photos). Raises InvalidArgument for a root that is not a data set."""
+    options = options or CleanOptions()
+    dataset = read_dataset(root)
+    template_options = options.template_options()
+    if options.use_cache:
+        with TemplateCache(options.cache_path or default_cache_path()) as cache:
+            run = compute_templates(dataset.photos, template_options, cache=cache, progress=progress)
+    else:
+        run = compute_templates(dataset.photos, template_options, progress=progress)
+    report = check_records(run.records, options)
+    return CleanReport(
+        root=str(dataset.root), photos=len(dataset.photos), labels=len(dataset.labels), model=report.model,
+        detector=resolve_detector(options.detector), metric=report.metric, cut_distance=report.cut_distance,
+        cut_fmr=report.cut_fmr, findings=report.findings, chosen_faces=report.chosen_faces, records=run.records, cache_hits=run.cache_hits,
+        computed=run.computed, template_seconds=run.seconds, check_seconds=report.check_seconds,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class CheckedRecords:
+    """What :func:`check_records` found: the model and cut used, the findings, and the face
+    taken as the labelled person in each photo (photo path -> face index, -1 for none)."""
+
+    model: str
+    metric: str
+    cut_distance: float
+    cut_fmr: float | None
+    findings: tuple[Finding, ...]
+    chosen_faces: dict[str, int]
+    check_seconds: float
+
+
+def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: CleanOptions) -> CheckedRecords:
+    """The checks over already-computed photo records (no image is read). Cheap: a re-run with
+    other thresholds calls only this."""
+    start = time.perf_counter()
+    models = sorted({r.model for r in records if r.model})
+    if len(models) > 1:
+        raise InvalidArgument(f"templates of several models cannot be checked together: {', '.join(models)}")
+    model = models[0] if models else ""
+    metric, cut_fmr = options.metric, None
+    if options.cut_distance is not None:
+        cut = float(options.cut_distance)
+    else:
+        from ..gallery.calibration import load_calibration
+
+        calibration = load_calibration(model) if model else None
+        if model and calibration is None:
+            raise InvalidArgument(f"no calibration ships for model {model!r}; give cut_distance (and metric)")
+        cut = cut_from_calibration(model, options.cut_fmr) if model else 1.0
+        metric = calibration.metric if calibration is not None else metric
+        cut_fmr = options.cut_fmr
+    identity_options = IdentityOptions(
+        cut_distance=cut, metric=metric, ambiguity_margin=options.ambiguity_margin, min_items=options.min_photos,
+        duplicate_centre_distance=options.duplicate_centre_distance,
+        duplicate_within_ratio=options.duplicate_within_ratio,
+    )
+    findings: list[Finding] = []
+    candidates: dict[str, dict[str, np.ndarray]] = {}
+    by_item: dict[str, PhotoFaces] = {}
+    for record in records:
+        item = record.photo.relpath
+        by_item[item] = record
+        if record.error is not None:
+            findings.append(Finding(UNREADABLE, 1.0, record.error, (item,), (record.photo.label,), (-1,)))
+            continue
+        vectors = np.stack([f.vector for f in record.faces]) if record.faces else np.zeros((0, 1), np.float32)
+        candidates.setdefault(record.photo.label, {})[item] = vectors
+    identities = check_identities(candidates, identity_options)
+    findings += identities.findings
+    hashed = []
+    for item, face_index in identities.chosen_face.items():
+        if face_index < 0:
+            continue
+        record = by_item[item]
+        face = record.faces[face_index]
+        hashed.append(HashedItem(item, record.photo.label, face.vector, face.face_hash, face.thumbnail,
+                                 record.width_px * record.height_px, face_index))
+    findings += find_near_duplicates(hashed, options.near_duplicates, metric=metric)
+    return CheckedRecords(model, metric, cut, cut_fmr, tuple(findings), dict(identities.chosen_face),
+                          time.perf_counter() - start)
