@@ -250,3 +250,20 @@ def test_clean_command_writes_what_was_asked(dataset, options, report, tmp_path)
     assert document["manifest"] == str(tmp_path / "m.csv") and document["counts"] == report.counts()
     with pytest.raises(InvalidArgument):
         clean_command(dataset, options=replace(options, workers=0))
+
+
+def test_cli_clean_reports_the_same_findings_as_json(dataset, yunet_models, report, tmp_path):
+    """`countenance clean --json` goes through the service layer to the same checks: the same
+    findings as the library call, the manifest written, exit 1 because one file is unreadable."""
+    from typer.testing import CliRunner
+
+    from countenance.cli import app
+
+    manifest = tmp_path / "clean.csv"
+    run = CliRunner().invoke(app, ["clean", str(dataset), "--json", "--detector", "yunet", "--embedder", "dlib-onnx",
+                                   "--workers", "1", "--manifest", str(manifest)])
+    assert run.exit_code == 1, run.output
+    document = json.loads(run.stdout)
+    assert document["manifest"] == str(manifest) and manifest.is_file()
+    found = {(f["kind"], tuple(f["items"]), tuple(f["labels"])) for f in document["findings"]}
+    assert found == {(f.kind, f.items, f.labels) for f in report.findings}

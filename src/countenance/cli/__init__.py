@@ -8,7 +8,7 @@ Exit codes: 0 success, 1 some inputs of a multi-input run failed (they are repor
 is done), 2 the command failed, 3 an internal error.
 
 Command modules: :mod:`.detect`, :mod:`.verify`, :mod:`.evaluation`, :mod:`.gallery`,
-:mod:`.models`, :mod:`.demo`; shared options in :mod:`.options`, printing in :mod:`.output`.
+:mod:`.models`, :mod:`.demo`, :mod:`.clean`; shared options in :mod:`.options`, printing in :mod:`.output`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from . import gallery
+from .clean import clean
 from .demo import demo
 from .detect import detect
 from .evaluation import eval_app
@@ -47,6 +48,7 @@ app.command()(detect)
 app.command()(verify)
 app.add_typer(eval_app, name="eval")
 app.command()(demo)
+app.command()(clean)
 app.add_typer(models_app, name="models")
 gallery.register(app)
 
