@@ -3,21 +3,40 @@
 See docs/LIBRARY.md for how suggestions, clustering and the user's decisions work.
 """
 
+from .cluster import BCubed, ClusterOptions, Clustering, bcubed, cluster_faces, dbscan_baseline
 from .indexer import FAST_PIPELINE, IndexProgress, IndexSummary, SkippedFile, index_folders
+from .library import FoundPhoto, Library, LibraryStatus, NameResult, Person, Suggestion
+from .people import ReclusterSummary
 from .quality import QualityGate, face_sharpness
 from .store import DB_NAME, FaceRow, LibraryError, LibraryStore, PhotoRow
+from .suggest import DEFAULT_SUGGEST_FPIR, SuggestOptions, SuggestSummary
 
 __all__ = [
+    "BCubed",
+    "ClusterOptions",
+    "Clustering",
     "DB_NAME",
+    "DEFAULT_SUGGEST_FPIR",
     "FAST_PIPELINE",
     "FaceRow",
+    "FoundPhoto",
     "IndexProgress",
     "IndexSummary",
+    "Library",
     "LibraryError",
+    "LibraryStatus",
     "LibraryStore",
+    "NameResult",
+    "Person",
     "PhotoRow",
     "QualityGate",
+    "ReclusterSummary",
     "SkippedFile",
+    "SuggestOptions",
+    "SuggestSummary",
+    "Suggestion",
+    "bcubed",
+    "cluster_faces",
+    "dbscan_baseline",
     "face_sharpness",
-    "index_folders",
 ]
