@@ -6,12 +6,16 @@ keeping recall on small, blurred faces:
 1. Neighbours: each face's ``k`` nearest faces (exact search; FAISS HNSW above 20,000 faces).
 2. Density: a face is a *core* face when at least ``min_faces - 1`` other faces lie within
    ``max_distance`` (as Immich's DBSCAN-like job: a person starts only where faces crowd).
-3. Edges: a pair of faces within ``max_distance`` of each other, one of them core, that share
-   at least ``min_shared`` of their ``k`` neighbours (shared-nearest-neighbour support: a
-   chance close pair between two people rarely shares neighbours, so it cannot chain them).
+3. Edges: a pair of faces within ``max_distance`` of each other, one of them core, whose
+   neighbour lists (each face counted in its own) share at least ``min_shared`` faces
+   (shared-nearest-neighbour support; 3: the pair and one common neighbour, so three photos
+   of a person are enough).
 4. Merging: edges are taken shortest first and join two groups only when
-   - the groups' mean templates are within ``max_centroid_distance`` (each group must look
-     like one person on average, not just at one close pair: this stops chaining);
+   - Ward's merge cost, scaled to a pair distance, ``sqrt(2 h) |mean_a - mean_b|`` with
+     ``h = min(na nb / (na + nb), merge_size_cap)``, is at most ``max_merge_distance``. For two
+     groups of one person it stays near a same-person pair distance whatever their sizes; for
+     two people it grows with the groups, so one close pair cannot chain two people together.
+     The cap keeps two large groups of one person (say, photos years apart) mergeable;
    - no photo would hold two faces of the group (one person appears once per photo);
    - no face of one group was rejected for the other's person (cannot-link), and the groups
      are not confirmed as two different people.
@@ -247,7 +251,10 @@ def _edges(templates: np.ndarray, options: ClusterOptions) -> list[tuple[int, in
         na = neighbours[low[start:start + block]]
         nb = neighbours[high[start:start + block]]
         same = (na[:, :, None] == nb[:, None, :]) & (na[:, :, None] >= 0)
-        shared[start:start + block] = same.any(axis=2).sum(axis=1)
+        # Each face counts itself among its neighbours: a mutual pair shares 2 (the pair itself).
+        mutual = (na == high[start:start + block, None]).any(axis=1).astype(np.int64) + \
+            (nb == low[start:start + block, None]).any(axis=1)
+        shared[start:start + block] = same.any(axis=2).sum(axis=1) + mutual
     keep = shared >= options.min_shared
     low, high, d = low[keep], high[keep], d[keep]
     order = np.argsort(d, kind="stable")
