@@ -126,12 +126,54 @@ def evaluate(store: LibraryStore, title: str, eps_grid: list[float]) -> list[dic
     return rows
 
 
+def scale(cache: Path, workers: int) -> dict:
+    """All of LFW (13,233 images): index throughput, a second run that detects nothing, the
+    clustering time, and the time to take in 100 new photos and re-cluster."""
+    from countenance.library import Library
+
+    images = lfw_dir() / "images"
+    new = cache / "new-100"
+    singles = [p for p in sorted(images.iterdir()) if p.is_dir() and len(list(p.glob("*.jpg"))) == 1][:100]
+    from PIL import Image
+
+    # New photos: LFW images re-encoded (other bytes, so not duplicates of the indexed ones).
+    new.mkdir(parents=True, exist_ok=True)
+    for folder in singles:
+        for image in folder.glob("*.jpg"):
+            with Image.open(image) as source:
+                source.save(new / image.name, quality=90)
+    out: dict = {}
+    with Library.open(cache / "all") as library:
+        first = library.index([images], workers=workers)
+        out["first_run"] = first.to_dict()
+        second = library.index([images], workers=workers)
+        out["second_run"] = {"detected": second.detected, "unchanged": second.unchanged, "seconds": second.seconds}
+        start = time.perf_counter()
+        clustered = library.recluster()
+        out["cluster_all"] = {"faces": clustered.faces, "persons": clustered.persons, "seconds": time.perf_counter() - start}
+        added = library.index([images, new], workers=workers)
+        start = time.perf_counter()
+        again = library.recluster()
+        out["add_100"] = {"index_seconds": added.seconds, "detected": added.detected,
+                          "recluster_seconds": time.perf_counter() - start, "persons": again.persons}
+        for image in new.glob("*.jpg"):  # drop the 100 again, so the next run measures the same
+            image.unlink()
+        library.index([images, new], workers=workers)
+    print(f"all LFW: first run {out['first_run']['detected']} images at {out['first_run']['images_per_second']:.1f}/s "
+          f"({out['first_run']['faces_total']} faces); second run detected {second.detected}, "
+          f"{second.unchanged} unchanged in {second.seconds:.1f} s; clustering {clustered.faces} faces: "
+          f"{out['cluster_all']['seconds']:.1f} s; +100 photos: index {added.seconds:.1f} s, "
+          f"re-cluster {out['add_100']['recluster_seconds']:.1f} s")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--skip-half", action="store_true")
+    parser.add_argument("--scale", action="store_true", help="also index all of LFW (throughput, re-cluster time)")
     args = parser.parse_args(argv)
     from countenance.paths import cache_dir
 
@@ -154,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             results[title] = evaluate(store, title, eps_grid)
         finally:
             store.close()
+    if args.scale:
+        results["scale"] = scale(cache, args.workers)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
