@@ -10,8 +10,19 @@ from .people import ReclusterSummary
 from .quality import QualityGate, face_sharpness
 from .store import DB_NAME, FaceRow, LibraryError, LibraryStore, PhotoRow
 from .suggest import DEFAULT_SUGGEST_FPIR, SuggestOptions, SuggestSummary
+from .video import Appearance, Track, VideoOptions, VideoTagResult, tag_video
+from .xmp import XmpReadSummary, XmpWriteSummary, read_sidecars, write_sidecars
 
 __all__ = [
+    "Appearance",
+    "Track",
+    "VideoOptions",
+    "VideoTagResult",
+    "XmpReadSummary",
+    "XmpWriteSummary",
+    "read_sidecars",
+    "tag_video",
+    "write_sidecars",
     "BCubed",
     "ClusterOptions",
     "Clustering",
