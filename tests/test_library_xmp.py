@@ -110,6 +110,12 @@ def test_sidecar_read_by_exiv2_in_both_schemas_and_merged(tmp_path, fixtures, ex
     assert (result.regions_read, result.faces_confirmed, result.unmatched_regions) == (3, 2, 1)
     restored = {p.name: [f.boxes[0] for f in fresh.find(p.name)] for p in fresh.people() if p.name}
     assert set(restored) == {"Ada", "left person"}
+
+    # Forgetting a name (the subject deleted from the gallery) removes its region on the next write.
+    assert library.forget("Ada") == 1 and library.store.person_by_name("Ada") is None
+    assert library.write_xmp().regions_written == 1
+    assert sorted(r.name for r in read_regions(sidecar)) == ["Grandma", "left person"]
+    assert _exiv2_xmp(exiv2, sidecar)["Xmp.dc.subject"] == "holiday"
     library.close()
     fresh.close()
 

@@ -25,11 +25,12 @@ from ..errors import InvalidArgument
 from ..faces import Box
 from .cluster import ClusterOptions
 from .indexer import IndexProgress, IndexSummary, index_folders
-from .people import (ReclusterSummary, merge_persons, name_person, not_this_person, recluster, set_hidden,
-                     split_person)
+from .people import (ReclusterSummary, forget_name, merge_persons, name_person, not_this_person, recluster,
+                     set_hidden, split_person)
 from .quality import QualityGate
 from .store import DB_NAME, LibraryError, LibraryStore
 from .suggest import SuggestOptions, SuggestSummary, suggest
+from .xmp import XmpReadSummary, XmpWriteSummary, read_sidecars, write_sidecars
 
 __all__ = ["Library", "Person", "FoundPhoto", "LibraryStatus", "NameResult", "Suggestion"]
 
@@ -246,6 +247,19 @@ class Library:
 
     def hide(self, person_id: int, hidden: bool = True) -> None:
         set_hidden(self.store, person_id, hidden)
+
+    def forget(self, name: str) -> int:
+        """Remove the name ``name`` and everything the user decided about it (call it when the
+        subject is deleted from the gallery); returns how many faces the person had."""
+        return forget_name(self.store, name)
+
+    def write_xmp(self) -> XmpWriteSummary:
+        """``library xmp write``: face regions of named, confirmed faces into ``photo.ext.xmp``."""
+        return write_sidecars(self.store)
+
+    def read_xmp(self) -> XmpReadSummary:
+        """``library xmp read``: named regions of existing sidecars become confirmed faces."""
+        return read_sidecars(self.store)
 
     def accept(self, face_id: int, subject: str | None = None) -> int:
         """Accept the suggestion for ``face_id`` (of ``subject``, or its only open one): the face

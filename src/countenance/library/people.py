@@ -25,7 +25,7 @@ from .cluster import ClusterOptions, cluster_faces
 from .store import LibraryError, LibraryStore
 
 __all__ = ["ReclusterSummary", "recluster", "name_person", "merge_persons", "split_person", "not_this_person",
-           "set_hidden"]
+           "set_hidden", "forget_name"]
 
 
 @dataclass(frozen=True)
@@ -84,10 +84,9 @@ def recluster(store: LibraryStore, options: ClusterOptions | None = None) -> Rec
                 continue
             store.assign(face_id, person, confirmed=False)
             clustered += 1
-        in_use = set(person_of_label.values()) | {p for p, _ in assignments.values()}
+        used = set(person_of_label.values())
         store.delete_persons([pid for pid, (name, _, kept) in persons.items()
-                              if not kept and name is None and pid not in set(person_of_label.values())])
-        del in_use
+                              if not kept and name is None and pid not in used])
     return ReclusterSummary(len(ids), clustered, len(store.persons()), new, time.perf_counter() - start)
 
 
@@ -200,6 +199,20 @@ def set_hidden(store: LibraryStore, person_id: int, hidden: bool = True) -> None
     with store.transaction():
         store.person(person_id)
         store.update_person(person_id, hidden=int(hidden), kept=1)
+
+
+def forget_name(store: LibraryStore, name: str) -> int:
+    """Forget the person named ``name`` (a subject deleted from the gallery): the person, its
+    confirmations, rejections and every suggestion of the name go; its faces become free for
+    clustering again. The next XMP write removes the regions written for the name. Returns the
+    number of faces that were assigned to the person (0 when nobody had the name)."""
+    with store.transaction():
+        person_id = store.person_by_name(name)
+        faces = [] if person_id is None else store.person_faces(person_id)
+        if person_id is not None:
+            store.delete_persons([person_id])
+        store.connection.execute("DELETE FROM suggestions WHERE subject=?", (name,))
+        return len(faces)
 
 
 def _check_name(name: str) -> str:
