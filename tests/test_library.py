@@ -199,3 +199,23 @@ def test_sigkill_midway_then_rerun_leaves_every_face_once(tmp_path, lfw, fast_en
     assert boxes(store) == boxes(clean)
     store.close()
     clean.close()
+
+
+def test_every_photo_format_is_indexed(tmp_path, fixtures, fast_env):
+    from PIL import Image
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    folder = tmp_path / "formats"
+    folder.mkdir()
+    source = Image.open(fixtures / "probes" / "obama1.jpg").convert("RGB")
+    source = source.resize((source.width // 2, source.height // 2))
+    for suffix in ("jpg", "png", "webp", "heic", "tif"):
+        source.save(folder / f"obama.{suffix}")
+    (folder / "notes.txt").write_text("not a photo")
+    store = LibraryStore.open(tmp_path / "library.sqlite3")
+    summary = index_folders(store, [folder], workers=1)
+    assert summary.files == 5 and not summary.skipped
+    assert sorted(Path(p).suffix for p in _faces_per_photo(store)) == [".heic", ".jpg", ".png", ".tif", ".webp"]
+    assert set(_faces_per_photo(store).values()) == {1}
+    store.close()
