@@ -34,6 +34,7 @@ class ErrorRule:
 
 
 ERROR_TABLE: tuple[ErrorRule, ...] = (
+    ErrorRule(errors.InvalidArgumentType, EXIT_FAILED, 422, "invalid argument type"),
     ErrorRule(errors.InvalidArgument, EXIT_FAILED, 422, "invalid argument"),
     ErrorRule(errors.ImageNotFound, EXIT_FAILED, 404, "image not found"),
     ErrorRule(errors.ImageTooLarge, EXIT_FAILED, 413, "image too large"),
