@@ -10,6 +10,7 @@ from typing import Any
 from .. import model_registry as registry
 from .. import paths
 from ..errors import ModelError
+from .path_args import writable_folder
 
 __all__ = ["ModelListing", "ModelList", "list_models", "PullResult", "pull_model", "ModelCheck", "verify_models", "model_path", "model_entry", "describe_entry", "is_installed"]
 
@@ -96,6 +97,7 @@ def pull_model(
     """Install ``name`` from upstream or ``source`` (URL or file), checking its pinned sha256.
     ``on_progress(bytes_done, bytes_total)`` reports the transfer."""
     entry = registry.get_entry(name)
+    writable_folder(paths.model_dir(), "model folder ($COUNTENANCE_MODEL_DIR)")
     already = is_installed(entry)
     path = registry.pull(entry, source, accept_licence=accept_licence, on_progress=on_progress)
     return PullResult(entry, path, entry.source_url if source is None else source, already)
