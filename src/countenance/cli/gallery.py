@@ -20,7 +20,7 @@ from ..service.options import PipelineOptions, build_pipeline
 from .options import ActorOpt, DetectorOpt, EmbedderOpt, GalleryOpt, JsonOpt, gallery_options, pipeline_options
 from .consent import consent_hint
 from .output import (
-    EXIT_DIFFERENT, EXIT_PARTIAL, counter_progress, emit, handle_errors, print_json, report_skipped, short_paths, stderr,
+    EXIT_DIFFERENT, EXIT_FAILED, EXIT_PARTIAL, counter_progress, fail, emit, handle_errors, print_json, report_skipped, short_paths, stderr,
 )
 
 if TYPE_CHECKING:
@@ -155,6 +155,8 @@ def enroll(
         result = enrolment.enrol(options, pipelines=_pipeline)
     emit(result.to_dict(), json_output, f"{name}: {len(result.templates)} template(s) enrolled, "
          f"{len(result.already_enrolled)} already enrolled, {len(result.failed)} failed")
+    if len(images) == 1 and result.failed:  # one photo given: its failure is the command's (exit 2)
+        raise fail(escape(result.failed[0][1]), EXIT_FAILED)
     report_skipped([error for _, error in result.failed])
 
 
