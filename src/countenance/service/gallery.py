@@ -21,7 +21,7 @@ def open_gallery(
     """The gallery of ``options``, closed on exit. With ``pipeline`` options, the gallery gets a
     pipeline to read images with, built after the gallery opened (so a missing gallery fails
     before any model loads)."""
-    path = existing_folder(options.resolved_path, "--gallery", hint="create a gallery with: countenance gallery init")
+    path = existing_folder(options.resolved_path, "--gallery", hint="no gallery here (create one with: countenance gallery init)")
     with Gallery(path, actor=options.actor) as gallery:
         if pipeline is not None:
             gallery.pipeline = pipelines(pipeline)
