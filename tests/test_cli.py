@@ -89,7 +89,7 @@ def test_verify_without_a_face_fails_cleanly(fixtures):
     no_face = fixtures / "noface" / "no_face.png"
     result = run("verify", no_face, fixtures / "probes" / "obama1.jpg", "--json")
     assert result.exit_code == 2
-    assert result.stdout == ""
+    assert json.loads(result.stdout)["error"]["exit_code"] == 2  # issue 10: with --json an error is a JSON document too
     assert result.stderr.strip() == f"error: {no_face}: no face found"
 
 
@@ -129,7 +129,7 @@ def test_eval_pairs_bad_csv(tmp_path):
     csv = tmp_path / "pairs.csv"
     csv.write_text("file_x,file_y,same\na.jpg,b.jpg,perhaps\n")
     result = run("eval", "pairs", csv, "--json")
-    assert result.exit_code == 2 and "pairs.csv:2" in result.stderr and result.stdout == ""
+    assert result.exit_code == 2 and "pairs.csv:2" in result.stderr and json.loads(result.stdout)["error"]["kind"] == "invalid pairs file"
 
 
 def test_eval_lfw_quick_subset(lfw):

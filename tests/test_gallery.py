@@ -463,7 +463,7 @@ def cli(monkeypatch, real_pipeline, tmp_path):
 def test_cli_enrol_identify_and_manage(cli, people, probes, tmp_path):
     assert cli("gallery", "init", "--retention-days", "365", "--json").exit_code == 0
     result = cli("enroll", "obama", people / "obama" / "obama.jpg", "--json")
-    assert result.exit_code == 2 and result.stdout == "" and "consent" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.exit_code == 2 and "consent required" == json.loads(result.stdout)["error"]["kind"] and "consent" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     consent_file = tmp_path / "consent.json"
     consent_file.write_text(json.dumps({"*": {"text": "I agree", "evidence": "sheet 4"}}))
     result = cli("enroll-folder", people, "--consent-file", consent_file, "--json")
@@ -504,12 +504,12 @@ def test_cli_enrol_identify_and_manage(cli, people, probes, tmp_path):
     assert {"enrol", "identify", "verify", "export", "forget", "optout"} <= {e["action"] for e in entries}
     assert json.loads(cli("audit", "--since", "1h", "--action", "forget", "--json").stdout)["entries"][0]["query"] == {"subject": "obama"}
     result = cli("audit", "--since", "yesterday-ish", "--json")
-    assert result.exit_code == 2 and result.stdout == ""
+    assert result.exit_code == 2 and json.loads(result.stdout)["error"]["exit_code"] == 2
 
 
 def test_cli_without_a_gallery_is_one_error_line(cli, tmp_path):
     result = cli("gallery", "info", "--gallery", tmp_path / "nothing-here", "--json")
-    assert result.exit_code == 2 and result.stdout == ""
+    assert result.exit_code == 2 and json.loads(result.stdout)["error"]["exit_code"] == 2
     assert "no gallery" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 

@@ -259,3 +259,38 @@ def test_iter_image_files(tmp_path, fixtures):
     (tmp_path / ".hidden.jpg").write_bytes(b"")
     assert [p.name for p in iter_image_files(tmp_path)] == ["a.JPG", "b.png"]
     assert list(iter_image_files(tmp_path / "a.JPG")) == [tmp_path / "a.JPG"]
+
+
+# ---------------------------------------------------------------- one picture per file (issue 10)
+
+
+def test_an_animated_gif_is_refused_with_the_frame_count(tmp_path, fixtures):
+    face = Image.open(fixtures / "probes" / "obama1.jpg").convert("RGB")
+    frames = [face, face.rotate(10), face.rotate(20)]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    with pytest.raises(InvalidImage, match=r"an animated GIF of 3 frames; .*split it first"):
+        load_image(path)
+    still = tmp_path / "still.gif"
+    face.save(still)
+    assert load_image(still).shape[2] == 3  # one frame: read as before
+
+
+def test_a_multi_page_tiff_is_refused(tmp_path):
+    pages = [Image.new("RGB", (32, 32), (i * 60, 0, 0)) for i in range(2)]
+    path = tmp_path / "pages.tiff"
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    with pytest.raises(InvalidImage, match="a multi-page TIFF of 2 frames"):
+        load_image(path)
+
+
+def test_a_video_file_gets_a_clear_message(tmp_path, fixtures):
+    clip = fixtures / "video" / "short_hamilton_clip.mp4"
+    with pytest.raises(InvalidImage, match=r"a video file, not a still image; .*extract frames first"):
+        load_image(clip)
+    renamed = tmp_path / "clip.jpg"  # recognised by its content too, whatever the name
+    shutil.copy(clip, renamed)
+    with pytest.raises(InvalidImage, match="a video file"):
+        load_image(renamed)
+    with pytest.raises(InvalidImage, match="a video file"):
+        load_image(clip.read_bytes())

@@ -2,8 +2,13 @@
 
 That form is a C-contiguous ``(H, W, 3) uint8`` RGB array, upright (EXIF orientation
 applied), whatever the source was: JPEG, PNG (8/16-bit, palette, grayscale, RGBA), WebP,
-HEIC/HEIF, BMP, TIFF, GIF (first frame). Every failure is a typed
+HEIC/HEIF, BMP, TIFF, GIF. Every failure is a typed
 :class:`~countenance.errors.ImageError` that names the path and the reason.
+
+One file is one picture: an animation or a multi-page file (GIF, APNG, WebP, TIFF with more
+than one frame) is refused with a message saying how to split it, rather than silently read
+at its first frame; a video file is refused with a message too. (A camera's MPO JPEG and a
+HEIC hold one photo plus previews or depth maps: their primary image is read.)
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageNotFound, ImageTooLarge, InvalidArgumentType, InvalidImage
 
-__all__ = ["ImageInput", "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "load_image", "iter_image_files"]
+__all__ = ["ImageInput", "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "load_image", "iter_image_files"]
 
 #: What the public API accepts as an image: a path, encoded bytes, or an RGB/gray array.
 ImageInput = Union[str, os.PathLike, bytes, np.ndarray]
@@ -33,6 +38,31 @@ DEFAULT_MAX_PIXELS = 64_000_000
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".bmp", ".tif", ".tiff", ".gif"}
 )
+
+
+#: Suffixes of video files, which are refused with a message (case-insensitive).
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".flv", ".mpg", ".mpeg", ".3gp", ".ts", ".mts"}
+)
+
+_VIDEO_MESSAGE = (
+    "a video file, not a still image; countenance reads photos: extract frames first "
+    "(e.g. ffmpeg -i VIDEO -vf fps=1 frame_%04d.jpg) and pass the folder"
+)
+
+# Formats whose extra frames are other pictures (animation frames, pages), not previews.
+_MULTI_PICTURE_FORMATS = frozenset({"GIF", "PNG", "WEBP", "TIFF"})
+
+# ISO base media brands of HEIF/AVIF stills; any other ``ftyp`` file is a video container.
+_STILL_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"})
+
+
+def _looks_like_video(data: bytes) -> bool:
+    """True for the headers of MP4/MOV/3GP (an ``ftyp`` box of a non-still brand), Matroska/WebM
+    and AVI."""
+    if data[4:8] == b"ftyp":
+        return data[8:12] not in _STILL_BRANDS
+    return data[:4] == b"\x1a\x45\xdf\xa3" or (data[:4] == b"RIFF" and data[8:12] == b"AVI ")
 
 
 @functools.cache
@@ -61,6 +91,8 @@ def load_image(source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> n
     if not isinstance(source, (str, os.PathLike)):
         raise InvalidArgumentType(f"expected a path, bytes or numpy array, got {type(source).__name__}")
     path = os.fspath(source)
+    if Path(path).suffix.lower() in VIDEO_SUFFIXES and os.path.isfile(path):
+        raise InvalidImage(path, _VIDEO_MESSAGE)
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -87,6 +119,8 @@ def _decode(data: bytes, name: str, max_pixels: int) -> np.ndarray:
     except Image.DecompressionBombError:
         raise ImageTooLarge(name, f"more than {max_pixels:,} pixels (decompression bomb guard)") from None
     except UnidentifiedImageError:
+        if _looks_like_video(data):
+            raise InvalidImage(name, _VIDEO_MESSAGE) from None
         raise InvalidImage(name, "not a recognised image format") from None
     except (OSError, ValueError, SyntaxError) as error:
         raise InvalidImage(name, f"corrupt image header ({error})") from None
@@ -97,6 +131,13 @@ def _decode(data: bytes, name: str, max_pixels: int) -> np.ndarray:
         )
     if width == 0 or height == 0:
         raise InvalidImage(name, f"image has no pixels ({width}x{height})")
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1 and image.format in _MULTI_PICTURE_FORMATS:
+        kind = "a multi-page TIFF" if image.format == "TIFF" else f"an animated {image.format}"
+        raise InvalidImage(
+            name, f"{kind} of {frames} frames; countenance reads one picture per file: split it first "
+            "(e.g. ffmpeg -i FILE frame_%03d.png) and pass the frames"
+        )
     try:
         image.load()
         image = ImageOps.exif_transpose(image)

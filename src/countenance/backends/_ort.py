@@ -9,6 +9,9 @@ from ..errors import InvalidArgument
 
 __all__ = ["make_session", "check_threads"]
 
+# ONNX Runtime's severity levels: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal.
+_ORT_ERROR = 3
+
 
 def check_threads(threads: int) -> int:
     """``threads`` if it is an int >= 1; InvalidArgument naming the value otherwise."""
@@ -22,10 +25,14 @@ def make_session(model: str | os.PathLike[str] | bytes, threads: int = 1) -> Any
 
     ``threads`` is the intra-op thread count (1: everything on the calling thread); operators
     run sequentially (inter-op 1), so ``threads`` is the whole CPU use of one inference.
+    ONNX Runtime's own log is kept to errors for this session (its warnings, e.g. "Removing
+    initializer ..." for unused weights of third-party models, say nothing a user can act on);
+    the process-wide logger is left as the caller set it.
     """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    options.log_severity_level = _ORT_ERROR
     options.intra_op_num_threads = check_threads(threads)
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -5,7 +5,8 @@ progress bars and messages go to stderr. An expected error becomes one line on s
 the exit code of :mod:`countenance.service.error_table`, never a traceback; an unexpected one
 (a bug) one line naming the log file with its traceback (``countenance --debug`` shows it).
 Exit codes: 0 success, 1 some inputs of a multi-input run failed (they are reported, the rest
-is done), 2 the command failed, 3 an internal error.
+is done) or, for ``verify``/``subjects verify``, different people (like grep's "no match"),
+2 the command failed, 3 an internal error.
 
 Command modules: :mod:`.detect`, :mod:`.verify`, :mod:`.evaluation`, :mod:`.gallery`,
 :mod:`.models`, :mod:`.demo`, :mod:`.clean`; shared options in :mod:`.options`, printing in :mod:`.output`.
@@ -36,9 +37,24 @@ app = typer.Typer(
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("countenance")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            from .. import __version__ as number
+        typer.echo(f"countenance {number}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="On an internal error, show the traceback instead of logging it.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Consent-first, offline face recognition: detect, verify, identify, evaluate."""
     # The commands read --debug from the root context when an error reaches them.

@@ -2,35 +2,55 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .options import DetectorOpt, EmbedderOpt, JittersOpt, JsonOpt, WorkersOpt, pipeline_options
-from .output import counter_progress, handle_errors, print_json
+from .output import EXIT_PARTIAL, short_paths, counter_progress, handle_errors, print_json, stderr
 
 __all__ = ["eval_app"]
 
 eval_app = typer.Typer(help="Measure verification accuracy (LFW protocol or a pairs CSV).", no_args_is_help=True)
 
 
+def _figure(value: float) -> str:
+    return f"{value:.4f}" if math.isfinite(value) else "not measurable"
+
+
 def _show(report, json_output: bool, title: str) -> None:
+    """The report (JSON or a table); failed pairs listed; exit 1 when any pair failed (they
+    count as wrong, so the figures are a lower bound)."""
     if json_output:
         print_json(report.to_dict())
-        return
-    table = Table(title=title, show_header=False)
-    table.add_row("accuracy", f"{report.accuracy:.4f} ± {report.accuracy_std:.4f}")
-    table.add_row("AUC", f"{report.auc:.4f}")
-    for far, tar in report.tar_at_far.items():
-        table.add_row(f"TAR @ FAR={far}", f"{tar:.4f}")
-    table.add_row("threshold (mean)", f"{report.threshold:.4f}")
-    table.add_row("pairs / failed pairs", f"{report.pairs} / {report.failures}")
-    table.add_row("images / found by", f"{report.images} / {report.found_by}")
-    table.add_row("seconds", f"{report.seconds:.1f}")
-    Console().print(table)
+    else:
+        table = Table(title=title, show_header=False)
+        table.add_row("accuracy", f"{report.accuracy:.4f} ± {report.accuracy_std:.4f}")
+        table.add_row("AUC", _figure(report.auc))
+        for far, tar in report.tar_at_far.items():
+            table.add_row(f"TAR @ FAR={far}", _figure(tar))
+        table.add_row("threshold (mean)", f"{report.threshold:.4f}")
+        table.add_row("pairs / failed pairs", f"{report.pairs} / {report.failures}")
+        table.add_row("images / found by", f"{report.images} / {report.found_by}")
+        table.add_row("seconds", f"{report.seconds:.1f}")
+        Console().print(table)
+        if report.failed_pairs:
+            failed = Table(title=f"{report.failures} pair(s) could not be measured (counted as wrong)")
+            failed.add_column("failed pair", overflow="fold")
+            failed.add_column("same")
+            failed.add_column("why", overflow="fold")
+            names = short_paths([p for pair in report.failed_pairs for p in (pair.path_x, pair.path_y)])
+            for pair in report.failed_pairs:
+                failed.add_row(escape(f"{names[pair.path_x]}, {names[pair.path_y]}"), "yes" if pair.same else "no", escape(pair.error))
+            Console().print(failed)
+    if report.failures:
+        stderr.print(f"{report.failures} of {report.pairs} pairs could not be measured and count as wrong", highlight=False)
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 @eval_app.command("lfw")

@@ -18,7 +18,10 @@ from rich.table import Table
 
 from ..service.options import PipelineOptions, build_pipeline
 from .options import ActorOpt, DetectorOpt, EmbedderOpt, GalleryOpt, JsonOpt, gallery_options, pipeline_options
-from .output import counter_progress, emit, handle_errors, print_json, progress, report_skipped, stderr
+from .consent import consent_hint
+from .output import (
+    EXIT_DIFFERENT, EXIT_FAILED, EXIT_PARTIAL, counter_progress, fail, emit, handle_errors, print_json, report_skipped, short_paths, stderr,
+)
 
 if TYPE_CHECKING:
     from ..service.options import FacePipeline
@@ -55,6 +58,7 @@ def gallery_init(
     index: Annotated[str, typer.Option(help="Vector index: faiss (embedded), pgvector or milvus.")] = "faiss",
     index_uri: Annotated[Optional[str], typer.Option(
         help="Server of a pgvector/milvus index: postgresql://..., http://host:19530, or a Milvus Lite file (*.db).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace index files an earlier gallery left here without its database.")] = False,
     actor: ActorOpt = None,
 ) -> None:
     """Create an empty gallery for one model, with its policy."""
@@ -62,7 +66,7 @@ def gallery_init(
 
     options = lifecycle.InitOptions(
         gallery_options(gallery, actor), embedder, consent_required=consent_required, retention_days=retention_days,
-        target_fpir=target_fpir, keep_crops=keep_crops, index=index, index_uri=index_uri,
+        target_fpir=target_fpir, keep_crops=keep_crops, index=index, index_uri=index_uri, force=force,
     )
     info = lifecycle.info_document(lifecycle.init_gallery(options))
     emit(info, json_output, f"Created a gallery for {info['model']} at {info['path']}")
@@ -95,17 +99,33 @@ def gallery_info(gallery: GalleryOpt = None, json_output: JsonOpt = False) -> No
 def gallery_prune(
     gallery: GalleryOpt = None,
     json_output: JsonOpt = False,
-    older_than_days: Annotated[Optional[int], typer.Option(min=0, help="Override the policy's retention (days).")] = None,
+    older_than_days: Annotated[Optional[int], typer.Option(min=0, help="Override the policy's retention (days; 0: every template).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     actor: ActorOpt = None,
 ) -> None:
-    """Delete templates older than the retention period (and subjects left without any)."""
-    from ..service import gallery as lifecycle
+    """Delete templates older than the retention period (and subjects left without any); asks first unless -y."""
+    from ..service.retention import PrunePreview, prune_with_confirmation
 
-    result = lifecycle.prune_gallery(gallery_options(gallery, actor), older_than_days=older_than_days)
-    if result.cutoff is None and not json_output:
-        stderr.print("this gallery has no retention period (gallery init --retention-days, or --older-than-days)")
-    emit(result.to_dict(), json_output, f"removed {result.templates_removed} template(s) enrolled before {result.cutoff}; "
-         f"subjects removed: {', '.join(result.subjects_removed) or 'none'}")
+    def ask(preview: PrunePreview) -> bool:
+        people = f", and {len(preview.subjects_removed)} people with all their records" if preview.subjects_removed else ""
+        return typer.confirm(
+            f"Delete {preview.templates} of {preview.total_templates} template(s) enrolled before {preview.cutoff} "
+            f"(older than {preview.retention_days} days){people}?", err=True)
+
+    outcome = prune_with_confirmation(gallery_options(gallery, actor), older_than_days=older_than_days, confirm=None if yes else ask)
+    if outcome.retention_days is None:
+        message = "no retention set: nothing pruned (set one with `gallery init --retention-days N`, or pass --older-than-days N)"
+    elif outcome.declined:
+        message = "nothing deleted"
+    elif outcome.result is None:
+        message = f"nothing to prune: no template is older than {outcome.retention_days} days"
+    else:
+        r = outcome.result
+        message = (f"removed {r.templates_removed} template(s) enrolled before {r.cutoff}; "
+                   f"subjects removed: {', '.join(r.subjects_removed) or 'none'}")
+    emit(outcome.to_dict(), json_output, escape(message))
+    if outcome.declined:
+        raise typer.Exit(1)
 
 
 # ------------------------------------------------------------ enrolment
@@ -131,16 +151,21 @@ def enroll(
 
     record = enrolment.ConsentOptions(consent, consenter, purpose, evidence, consent_date) if consent is not None else None
     options = enrolment.EnrolOptions(name, tuple(images), record, gallery_options(gallery, actor), pipeline_options(detector, embedder))
-    result = enrolment.enrol(options, pipelines=_pipeline)
+    with consent_hint():
+        result = enrolment.enrol(options, pipelines=_pipeline)
     emit(result.to_dict(), json_output, f"{name}: {len(result.templates)} template(s) enrolled, "
          f"{len(result.already_enrolled)} already enrolled, {len(result.failed)} failed")
+    if len(images) == 1 and result.failed:  # one photo given: its failure is the command's (exit 2)
+        raise fail(escape(result.failed[0][1]), EXIT_FAILED)
     report_skipped([error for _, error in result.failed])
 
 
 @handle_errors
 def enroll_folder(
     folder: Annotated[Path, typer.Argument(help="One sub-folder of photos per person, named after them.")],
-    consent_file: Annotated[Optional[Path], typer.Option("--consent-file", help="Consent records per person (JSON or CSV).")] = None,
+    consent_file: Annotated[Optional[Path], typer.Option("--consent-file", help=(
+        'Consent records per person: JSON {"<folder name>" or "*": {"text": ..., "consenter", "purpose", '
+        '"evidence", "given_at"}} or CSV with columns subject,text[,consenter,purpose,evidence,given_at].'))] = None,
     gallery: GalleryOpt = None,
     json_output: JsonOpt = False,
     detector: DetectorOpt = "auto",
@@ -151,7 +176,7 @@ def enroll_folder(
     from ..service import enrolment
 
     options = enrolment.EnrolFolderOptions(folder, consent_file, gallery_options(gallery, actor), pipeline_options(detector, embedder))
-    with counter_progress("Enrolling") as (on_start, advance):
+    with consent_hint(), counter_progress("Enrolling") as (on_start, advance):
         result = enrolment.enrol_folder(options, pipelines=_pipeline, on_start=on_start, on_image=lambda _: advance(1))
     document = result.to_dict()
     emit(document, json_output, f"{result.enrolled} template(s) enrolled for {len(result.subjects)} people, "
@@ -164,7 +189,7 @@ def enroll_folder(
 
 @handle_errors
 def identify(
-    images: Annotated[list[Path], typer.Argument(help="Photos to identify (every face in each).")],
+    images: Annotated[list[Path], typer.Argument(help="Photos or folders of photos (searched recursively); every face of each.")],
     gallery: GalleryOpt = None,
     json_output: JsonOpt = False,
     top_k: Annotated[Optional[int], typer.Option("--top-k", min=1, max=100, help="Candidates per face (default: the policy's).")] = None,
@@ -173,28 +198,48 @@ def identify(
     embedder: EmbedderOpt = "auto",
     actor: ActorOpt = None,
 ) -> None:
-    """Who is in these photos? Every face: a decision (a name or "unknown") and the top candidates."""
+    """Who is in these photos? Every face: a decision (a name or "unknown") and the top candidates,
+    nearest first (distance in the model's metric, and the calibrated false-match rate: how often
+    a stranger comes this close)."""
     from ..service import identification
 
     options = identification.IdentifyOptions(
         tuple(images), top_k, fpir, gallery_options(gallery, actor), pipeline_options(detector, embedder))
-    with progress("Identifying", len(images)) as advance:
-        run = identification.identify_images(options, pipelines=_pipeline, on_image=advance)
+    with counter_progress("Identifying") as (on_start, advance):
+        run = identification.identify_images(
+            options, pipelines=_pipeline, on_start=on_start, on_image=lambda _: advance(1),
+            on_skipped=lambda e: stderr.print(f"[yellow]skipped[/] {escape(e.error)}", highlight=False, soft_wrap=True),
+        )
     document = run.to_dict()
     if json_output:
         print_json(document)
     else:
-        table = Table("image", "face box", "decision", "candidates (similarity, expected FMR)")
+        names = short_paths(image.path for image in run.images)
+        table = Table()
+        table.add_column("image", overflow="fold")
+        table.add_column("face box", no_wrap=True)
+        table.add_column("decision")
+        table.add_column("candidates, nearest first: distance (false-match rate)", overflow="fold")
         for face in document["faces"]:
             shown = "; ".join(
-                f"{c['subject']} ({c['similarity']:.3f}, {c['expected_false_match_rate']})" for c in face["candidates"][:3]
+                f"{c['subject']} {c['distance']:.3f} ({_rate(c['expected_false_match_rate'])})" for c in face["candidates"][:3]
             )
             style = "yellow" if face["decision"] == "unknown" else "green"
-            table.add_row(Path(face["path"]).name, ", ".join(f"{v:.0f}" for v in face["box"]),
+            table.add_row(escape(names[face["path"]]), ", ".join(f"{v:.0f}" for v in face["box"]),
                           f"[{style}]{escape(face['decision'])}[/]", escape(shown) or "-")
-        Console().print(table)
-        stderr.print(f"threshold {document['threshold']} for FPIR {document['target_fpir']} over {document['templates']} templates", highlight=False)
-    report_skipped([e.error for e in run.errors])
+        if run.faces:
+            Console().print(table)
+        for path in run.without_faces:
+            stderr.print(f"no face found in {escape(path)}", highlight=False, soft_wrap=True)
+        stderr.print(f"threshold {document['threshold']} ({document['templates']} templates, target FPIR "
+                     f"{document['target_fpir']}); a candidate within it is named", highlight=False)
+    if run.errors:
+        stderr.print(f"{len(run.errors)} file(s) skipped", highlight=False)
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2g}"
 
 
 # ------------------------------------------------------------ subjects
@@ -235,13 +280,18 @@ def subjects_verify(
     embedder: EmbedderOpt = "auto",
     actor: ActorOpt = None,
 ) -> None:
-    """Is the largest face of IMAGE the enrolled person NAME? (1:1)"""
+    """Is the largest face of IMAGE the enrolled person NAME? (1:1)
+
+    Exit codes, like grep's: 0 them, 1 not them, 2 an error.
+    """
     from ..service import identification
 
     options = identification.VerifySubjectOptions(name, image, fmr, gallery_options(gallery, actor), pipeline_options(detector, embedder))
     result = identification.verify_subject(options, pipelines=_pipeline)
     verdict = "[green]same person[/]" if result.same else "[red]not them[/]"
     emit(result.to_dict(), json_output, f"{verdict}: distance {result.distance:.4f} vs threshold {result.threshold:.4f}")
+    if not result.same:
+        raise typer.Exit(EXIT_DIFFERENT)
 
 
 @subjects_app.command("export")

@@ -57,6 +57,7 @@ def pull_command(
 ) -> None:
     """Install a model, checking its sha256 against the pinned one. Never runs implicitly."""
     entry = service.model_entry(name)
+    service.check_pull(source)
     stderr.print(
         f"{entry.name}: licence {entry.licence} (commercial use: {_yes_no(entry.licence_commercial_use)}), "
         f"{entry.size:,} bytes, sha256 {entry.sha256}",

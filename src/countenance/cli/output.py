@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .. import paths
 from ..service.error_table import EXIT_FAILED, EXIT_INTERNAL, EXIT_PARTIAL, describe
 
-__all__ = ["EXIT_PARTIAL", "EXIT_FAILED", "stderr", "fail", "handle_errors", "report_skipped", "print_json", "emit", "progress", "counter_progress", "write_crash_log"]
+__all__ = [
+    "EXIT_PARTIAL", "EXIT_DIFFERENT", "EXIT_FAILED", "stderr", "fail", "handle_errors", "report_skipped", "print_json", "emit", "progress",
+    "counter_progress", "write_crash_log", "short_paths",
+]
 
 stderr = Console(stderr=True)
+
+#: A 1:1 verification answered "different people" (like grep's 1: ran fine, no match).
+EXIT_DIFFERENT = 1
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -56,14 +62,22 @@ def write_crash_log(error: BaseException) -> Path:
         return Path(temporary)
 
 
+def _json_error(message: str, kind: str, exit_code: int) -> None:
+    """With ``--json`` a failed command still prints one JSON document on stdout (the error),
+    so a caller parsing stdout never meets an empty string."""
+    print_json({"error": {"message": message, "kind": kind, "exit_code": exit_code}})
+
+
 def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the errors of the error table into their one line on stderr and exit code; any other
     exception (a bug) into one line naming the log file its traceback went to (exit 3), or the
-    traceback itself with ``countenance --debug``."""
+    traceback itself with ``countenance --debug``. With ``--json`` (a ``json_output`` parameter)
+    the error is also a JSON document on stdout: ``{"error": {"message", "kind", "exit_code"}}``."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         context: typer.Context | None = kwargs.pop(_CONTEXT, None)
+        json_output = bool(kwargs.get("json_output"))
         try:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.TyperException):
@@ -72,15 +86,17 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             described = describe(error)
             if described is not None:
                 rule, message = described
+                if json_output:
+                    _json_error(message, rule.title, rule.exit_code)
                 raise fail(_escape(message), rule.exit_code) from None
             if context is not None and context.find_root().params.get("debug"):
                 raise
             log = write_crash_log(error)
-            raise fail(
-                _escape(f"internal error ({type(error).__name__}); this is a bug. The traceback is in {log}; "
-                        "run with `countenance --debug ...` to see it"),
-                EXIT_INTERNAL,
-            ) from None
+            message = (f"internal error ({type(error).__name__}); this is a bug. The traceback is in {log}; "
+                       "run with `countenance --debug ...` to see it")
+            if json_output:
+                _json_error(message, "internal error", EXIT_INTERNAL)
+            raise fail(_escape(message), EXIT_INTERNAL) from None
 
     # Typer passes the click context to a parameter annotated typer.Context: add one (keyword
     # only, invisible on the command line) to read the root's --debug from.
@@ -105,6 +121,20 @@ def report_skipped(messages: list[str]) -> None:
         stderr.print(f"[yellow]skipped[/] {_escape(message)}", highlight=False, soft_wrap=True)
     if messages:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def short_paths(paths: Iterable[str | os.PathLike[str]]) -> dict[str, str]:
+    """Each path as a table shows it: without the folder that all of them share (a single
+    path: its file name), so rows differ where they differ. Keys are ``str(path)``."""
+    unique = list(dict.fromkeys(str(p) for p in paths))
+    if not unique:
+        return {}
+    absolute = {p: os.path.abspath(p) for p in unique}
+    try:
+        common = os.path.commonpath([os.path.dirname(a) for a in absolute.values()])
+    except ValueError:  # relative and absolute mixed on another drive: keep them whole
+        return {p: p for p in unique}
+    return {p: os.path.relpath(a, common) for p, a in absolute.items()}
 
 
 def print_json(document: Any) -> None:
@@ -133,9 +163,11 @@ def emit(document: Any, json_output: bool, human: Any = None) -> None:
 
 
 def _new_progress() -> Progress:
+    # Only on a terminal: redirected, a bar is noise, and its transient display still leaves
+    # an empty line before the error line a script reads.
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=stderr, transient=True,
+        console=stderr, transient=True, disable=not stderr.is_terminal,
     )
 
 
@@ -143,7 +175,7 @@ def _new_progress() -> Progress:
 def progress(description: str, total: int | None) -> Iterator[Callable[..., None]]:
     """A progress bar on stderr, shown only for jobs long enough to need one; yields ``advance(n=1)``."""
     bar = _new_progress()
-    bar.disable = total is not None and total <= 1
+    bar.disable = bar.disable or (total is not None and total <= 1)
     with bar:
         task = bar.add_task(description, total=total)
         yield lambda *_, n=1: bar.advance(task, n)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from .options import DetectorOpt, EmbedderOpt, JsonOpt, pipeline_options
-from .output import handle_errors, print_json
+from .output import EXIT_DIFFERENT, handle_errors, print_json
 
 __all__ = ["verify"]
 
@@ -25,16 +25,22 @@ def verify(
     detector: DetectorOpt = "auto",
     embedder: EmbedderOpt = "auto",
 ) -> None:
-    """Are the largest faces of two images the same person? (1:1 verification)"""
+    """Are the largest faces of two images the same person? (1:1 verification)
+
+    Exit codes, like grep's: 0 the same person, 1 different people, 2 an error (e.g. a file
+    that cannot be read, or no face in one of the images).
+    """
     from ..service.verification import VerifyOptions, verify_images
 
     result = verify_images(VerifyOptions(image_a, image_b, threshold, pipeline_options(detector, embedder)))
+    c = result.comparison
     if json_output:
         print_json(result.to_dict())
-        return
-    c = result.comparison
-    verdict = "[green]same person[/]" if c.same else "[red]different people[/]"
-    Console().print(
-        f"{verdict}: distance {c.distance:.4f} ({c.metric}) vs threshold "
-        f"{c.threshold:.4f} ({c.threshold_name}); cosine similarity {c.similarity:.4f}"
-    )
+    else:
+        verdict = "[green]same person[/]" if c.same else "[red]different people[/]"
+        Console().print(
+            f"{verdict}: distance {c.distance:.4f} ({c.metric}) vs threshold "
+            f"{c.threshold:.4f} ({c.threshold_name}); cosine similarity {c.similarity:.4f}"
+        )
+    if not c.same:
+        raise typer.Exit(EXIT_DIFFERENT)

@@ -26,7 +26,7 @@ from .protocols import (
     read_lfw_pairs,
     read_pairs_csv,
 )
-from .verification import EvaluationReport, evaluate_pairs
+from .verification import EvaluationReport, FailedPair, evaluate_pairs
 
 __all__ = [
     "Pair",
@@ -42,6 +42,7 @@ __all__ = [
     "fnir_at_fpir",
     "EmbeddingResult",
     "EvaluationReport",
+    "FailedPair",
     "embed_images",
     "evaluate_pairs",
     "LfwTemplates",

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CountenanceError, InvalidArgument
+from ..errors import CountenanceError, ImageError, InvalidArgument
 from .protocols import central_subject
 
 __all__ = ["EmbeddingResult", "embed_images"]
@@ -22,12 +22,17 @@ __all__ = ["EmbeddingResult", "embed_images"]
 
 @dataclass(frozen=True)
 class EmbeddingResult:
-    """The template found for one image, and how: ``detected``, ``cnn``, ``centre-box`` or ``failed``."""
+    """The template found for one image, and how: ``detected``, ``cnn``, ``centre-box`` or ``failed``.
+
+    ``error`` says why it failed; ``readable`` is False when the file itself could not be read
+    (missing, not an image), True when it was read and held no usable face.
+    """
 
     path: str
     vector: np.ndarray | None
     how: str
     error: str = ""
+    readable: bool = True
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,10 @@ def _embed_one(path: str) -> EmbeddingResult:
     pipeline = _worker_state["pipeline"]
     try:
         pixels = pipeline.load(path)
+    except ImageError as error:
+        return EmbeddingResult(path, None, "failed", error.reason, readable=False)
     except CountenanceError as error:
-        return EmbeddingResult(path, None, "failed", str(error))
+        return EmbeddingResult(path, None, "failed", str(error), readable=False)
     height, width = pixels.shape[:2]
 
     def choose(faces: list[Face]) -> Face | None:

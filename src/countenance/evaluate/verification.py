@@ -1,8 +1,10 @@
 """Verification benchmarks: embed every image of a list of pairs once, then measure over the folds.
 
 For each fold the threshold that maximises accuracy on the other folds is applied to it; the
-result is the mean and standard deviation of the fold accuracies. A pair with an image where
-no face was found is counted as wrong at any threshold.
+result is the mean and standard deviation of the fold accuracies. A pair with an image that
+could not be read or where no face was found is counted as wrong at any threshold, and listed
+(``failed_pairs``); when no pair at all could be measured there is no figure to report and
+:class:`~countenance.errors.InvalidPairsFile` says why.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .embedding import embed_images
 from .metrics import DEFAULT_FARS, kfold_accuracy, roc_auc, tar_at_far
 from .protocols import Pair
 
-__all__ = ["EvaluationReport", "evaluate_pairs"]
+__all__ = ["FailedPair", "EvaluationReport", "evaluate_pairs"]
 
 
 def _finite(value: float) -> float | None:
@@ -30,8 +32,25 @@ def _finite(value: float) -> float | None:
 
 
 @dataclass(frozen=True)
+class FailedPair:
+    """A pair that could not be measured: its two paths, its label, and why (the first image's
+    reason when both failed)."""
+
+    path_x: str
+    path_y: str
+    same: bool
+    error: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file_x": self.path_x, "file_y": self.path_y, "same": self.same, "error": self.error}
+
+
+@dataclass(frozen=True)
 class EvaluationReport:
-    """What :func:`evaluate_pairs` measured. ``to_dict`` gives a JSON document (NaN figures as null)."""
+    """What :func:`evaluate_pairs` measured. ``to_dict`` gives a JSON document (NaN figures as null).
+
+    ``failures`` pairs could not be measured (listed in ``failed_pairs``; they count as wrong).
+    """
 
     accuracy: float
     accuracy_std: float
@@ -49,6 +68,7 @@ class EvaluationReport:
     detector: str
     protocol: str
     extra: dict[str, Any] = field(default_factory=dict)
+    failed_pairs: tuple[FailedPair, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +81,7 @@ class EvaluationReport:
             "pairs": self.pairs,
             "failures": self.failures,
             "failed_images": self.failed_images,
+            "failed_pairs": [p.to_dict() for p in self.failed_pairs],
             "found_by": self.found_by,
             "images": self.images,
             "seconds": round(self.seconds, 2),
@@ -110,12 +131,17 @@ def evaluate_pairs(
     folds = np.array([p.fold for p in pairs])
     distances = np.empty(len(pairs), dtype=np.float64)
     failed = np.zeros(len(pairs), dtype=bool)
+    failed_pairs = []
     for i, pair in enumerate(pairs):
-        vx, vy = results[str(pair.path_x)].vector, results[str(pair.path_y)].vector
-        if vx is None or vy is None:
+        rx, ry = results[str(pair.path_x)], results[str(pair.path_y)]
+        if rx.vector is None or ry.vector is None:
             failed[i] = True
+            bad = rx if rx.vector is None else ry
+            failed_pairs.append(FailedPair(str(pair.path_x), str(pair.path_y), pair.same, f"{bad.path}: {bad.error}"))
             continue
-        distances[i] = pairwise_distances(vx, vy, spec.metric)[0, 0]
+        distances[i] = pairwise_distances(rx.vector, ry.vector, spec.metric)[0, 0]
+    if failed.all():
+        raise InvalidPairsFile(_nothing_measured(list(results.values())))
     # A failed pair is wrong at every threshold: "same" pairs get a distance above all,
     # "different" pairs one below all.
     if failed.any():
@@ -135,6 +161,7 @@ def evaluate_pairs(
         pairs=len(pairs),
         failures=int(failed.sum()),
         failed_images=sorted(f"{r.path}: {r.error}" for r in results.values() if r.vector is None),
+        failed_pairs=tuple(failed_pairs),
         found_by=dict(sorted(found_by.items())),
         seconds=time.perf_counter() - start,
         images=len(paths),
@@ -143,6 +170,16 @@ def evaluate_pairs(
         protocol=protocol,
         extra={"embedder": embedder_name, "num_jitters": num_jitters},
     )
+
+
+def _nothing_measured(results: list[Any]) -> str:
+    """Why no pair could be measured, in one line, with the first failure as an example."""
+    unreadable = [r for r in results if r.vector is None and not r.readable]
+    example = (unreadable or [r for r in results if r.vector is None])[0]
+    if len(unreadable) == len(results):
+        return f"no image could be read ({len(results)} images; e.g. {example.path}: {example.error})"
+    return (f"no pair could be measured: every pair has an image that could not be read or holds no face "
+            f"(e.g. {example.path}: {example.error})")
 
 
 def _embedder_name(embedding: Any) -> str:

@@ -10,8 +10,8 @@ from typing import Any
 
 from .. import datasets
 from ..demo import EnrolledPeople, ProbeResult, enrol_people, identify_probes
-from ..errors import CountenanceError
 from .options import PipelineFactory, PipelineOptions, build_pipeline
+from .path_args import existing_folder
 
 __all__ = ["DemoOptions", "DemoResult", "run_demo"]
 
@@ -72,9 +72,8 @@ def run_demo(
 
     people = options.people or datasets.fixtures_dir() / "people"
     probes = options.probes or datasets.fixtures_dir() / "probes"
-    for folder in (people, probes):
-        if not folder.is_dir():
-            raise CountenanceError(f"{folder}: no such folder (set COUNTENANCE_SHARED or pass --people/--probes)")
+    existing_folder(people, "--people", hint="set COUNTENANCE_SHARED or pass --people")
+    existing_folder(probes, "--probes", hint="set COUNTENANCE_SHARED or pass --probes")
     pipeline = pipelines(options.pipeline)
     if on_enrol_start:
         on_enrol_start(sum(1 for p in people.iterdir() if p.is_dir() for _ in iter_image_files(p)))

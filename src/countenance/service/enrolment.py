@@ -12,7 +12,9 @@ from typing import Any
 from ..errors import GalleryError, InvalidArgument
 from ..gallery import Consent, EnrolResult
 from .gallery import open_gallery
+from .consent_check import check_folder_consent
 from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
+from .path_args import existing_file, existing_folder
 
 __all__ = [
     "ConsentOptions",
@@ -161,9 +163,9 @@ def enrol_folder(
 
     ``on_start(n_photos)`` and ``on_image(path)`` report progress.
     """
-    consents = read_consent_file(options.consent_file) if options.consent_file is not None else {}
-    if not Path(options.folder).is_dir():
-        raise GalleryError(f"{options.folder}: no such folder")
+    folder = existing_folder(options.folder, "folder")
+    consents = read_consent_file(existing_file(options.consent_file, "--consent-file")) if options.consent_file is not None else {}
     with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
+        check_folder_consent(gallery, folder, consents)
         results = gallery.enroll_folder(options.folder, consents, on_start=on_start, on_image=on_image)
     return FolderEnrolment(dict(results))

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import datasets
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, InvalidPairsFile
 from ..evaluate import EvaluationReport, Pair, evaluate_pairs, first_per_fold, read_lfw_pairs, read_pairs_csv
 from ..evaluate.protocols import LFW_CENTRE_BOX
 from .options import PipelineOptions
+from .path_args import existing_file, existing_folder
 
 __all__ = ["EvaluationRun", "LfwEvalOptions", "evaluate_lfw", "PairsEvalOptions", "evaluate_pairs_csv"]
 
@@ -46,7 +47,8 @@ def evaluate_lfw(
     options: LfwEvalOptions, *, on_start: StartCallback | None = None, on_progress: ProgressCallback | None = None
 ) -> EvaluationReport:
     """LFW verification: official pairs.txt, 10 folds, threshold chosen on 9, tested on the 10th."""
-    pairs = read_lfw_pairs(options.lfw_dir or datasets.lfw_dir())
+    lfw_dir = existing_folder(options.lfw_dir or datasets.lfw_dir(), "--lfw-dir", hint="set COUNTENANCE_LFW_DIR or pass --lfw-dir")
+    pairs = read_lfw_pairs(lfw_dir)
     protocol = "lfw-10-fold"
     if options.per_fold is not None:
         pairs = first_per_fold(pairs, options.per_fold)
@@ -66,10 +68,31 @@ class PairsEvalOptions:
 def evaluate_pairs_csv(
     options: PairsEvalOptions, *, on_start: StartCallback | None = None, on_progress: ProgressCallback | None = None
 ) -> EvaluationReport:
-    """Verification accuracy on labelled pairs (stratified k-fold, k <= 10; largest face of each image)."""
-    pairs = read_pairs_csv(options.pairs_csv, options.root)
+    """Verification accuracy on labelled pairs (stratified k-fold, k <= 10; largest face of each image).
+
+    Raises InvalidPairsFile when the file holds only one class of pairs (no threshold, AUC or
+    TAR@FAR can be measured from it), or when no pair could be measured (with the hint to use
+    ``--root`` when no image could be read).
+    """
+    csv_path = existing_file(options.pairs_csv, "pairs file")
+    root = existing_folder(options.root, "--root") if options.root is not None else None
+    pairs = read_pairs_csv(csv_path, root)
+    same = sum(p.same for p in pairs)
+    if same in (0, len(pairs)):
+        kind = "same-person" if same else "different-people"
+        raise InvalidPairsFile(
+            f"{csv_path}: all {len(pairs)} pairs are {kind} pairs; a threshold, AUC and TAR@FAR need both "
+            "same-person and different-people pairs"
+        )
     n_folds = len({p.fold for p in pairs})
-    return _evaluate(pairs, options.run, "largest", None, f"stratified-{n_folds}-fold", on_start, on_progress)
+    try:
+        return _evaluate(pairs, options.run, "largest", None, f"stratified-{n_folds}-fold", on_start, on_progress)
+    except InvalidPairsFile as error:
+        if root is None and str(error).startswith("no image could be read"):
+            raise InvalidPairsFile(
+                f"{csv_path}: {error}; file names are read relative to the CSV's folder {csv_path.parent}: use --root DIR"
+            ) from None
+        raise InvalidPairsFile(f"{csv_path}: {error}") from None
 
 
 def _evaluate(

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from ..errors import GalleryError
 from ..gallery import Gallery, GalleryInfo, Policy, PruneResult
 from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
+from .path_args import existing_folder, writable_folder, writing
 
 __all__ = ["open_gallery", "InitOptions", "init_gallery", "gallery_info", "info_document", "prune_gallery"]
 
@@ -19,7 +21,8 @@ def open_gallery(
     """The gallery of ``options``, closed on exit. With ``pipeline`` options, the gallery gets a
     pipeline to read images with, built after the gallery opened (so a missing gallery fails
     before any model loads)."""
-    with Gallery(options.resolved_path, actor=options.actor) as gallery:
+    path = existing_folder(options.resolved_path, "--gallery", hint="no gallery here (create one with: countenance gallery init)")
+    with Gallery(path, actor=options.actor) as gallery:
         if pipeline is not None:
             gallery.pipeline = pipelines(pipeline)
         yield gallery
@@ -37,7 +40,8 @@ class InitOptions:
     Policy: require consent to enrol; delete templates older than ``retention_days`` on prune
     (None: keep); the false-positive identification rate to set the threshold for; keep a small
     crop of each enrolled face. ``index``: ``faiss`` (embedded), ``pgvector`` or ``milvus``; the
-    last two need ``index_uri``.
+    last two need ``index_uri``. ``force``: replace the index files an earlier gallery left in
+    the folder without its database (refused otherwise: they hold someone's templates).
     """
 
     gallery: GalleryOptions = field(default_factory=GalleryOptions)
@@ -48,6 +52,7 @@ class InitOptions:
     keep_crops: bool = True
     index: str = "faiss"
     index_uri: str | None = None
+    force: bool = False
 
     def policy(self) -> Policy:
         return Policy(consent_required=self.consent_required, retention_days=self.retention_days,
@@ -58,9 +63,21 @@ def init_gallery(options: InitOptions) -> GalleryInfo:
     """Create an empty gallery and return its info (``Gallery.info()``'s result)."""
     from ..embed import make_embedder
 
+    from ..gallery.core import DB_NAME, INDEX_FILES
+
+    path = writable_folder(options.gallery.resolved_path, "--gallery")
+    orphans = [path / name for name in INDEX_FILES.values() if (path / name).exists()] if not (path / DB_NAME).exists() else []
+    if orphans and not options.force:
+        raise GalleryError(
+            f"{path}: holds index file(s) of an earlier gallery without its database ({', '.join(p.name for p in orphans)}); "
+            "remove them, or pass --force to replace them"
+        )
     spec = make_embedder(options.embedder).spec
-    with Gallery.create(
-        options.gallery.resolved_path, model=spec, policy=options.policy(), actor=options.gallery.actor,
+    with writing(path, "--gallery"):
+        for orphan in orphans:
+            orphan.unlink()
+    with writing(path, "--gallery"), Gallery.create(
+        path, model=spec, policy=options.policy(), actor=options.gallery.actor,
         index_backend=options.index, index_uri=options.index_uri,
     ) as gallery:
         return gallery.info()

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import ImageError, InvalidArgument
 from ..gallery import FaceIdentification, Verification
-from .detection import FileError
+from .detection import FileError, collect_image_files
 from .gallery import open_gallery
 from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
 
@@ -23,8 +23,9 @@ def _check_rate(value: float | None, what: str) -> None:
 
 @dataclass(frozen=True)
 class IdentifyOptions:
-    """Photos to identify (every face of each), ``top_k`` candidates per face and the target
-    false-positive identification rate ``fpir`` (None: the gallery policy's)."""
+    """Photos or folders of photos (searched recursively) to identify, every face of each;
+    ``top_k`` candidates per face and the target false-positive identification rate ``fpir``
+    (None: the gallery policy's)."""
 
     images: tuple[Path, ...]
     top_k: int | None = None
@@ -75,10 +76,16 @@ class IdentifyRun:
     templates: int
     errors: tuple[FileError, ...]
 
+    @property
+    def without_faces(self) -> tuple[str, ...]:
+        """The photos read in which no face was found."""
+        return tuple(i.path for i in self.images if i.faces == 0)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "faces": [f.to_dict() for f in self.faces],
             "images": [i.to_dict() for i in self.images],
+            "notes": [f"{path}: no face found" for path in self.without_faces],
             "threshold": round(self.threshold, 6),
             "target_fpir": self.target_fpir,
             "templates": self.templates,
@@ -90,22 +97,31 @@ def identify_images(
     options: IdentifyOptions,
     *,
     pipelines: PipelineFactory = build_pipeline,
+    on_start: Callable[[int], None] | None = None,
     on_image: Callable[[Path], None] | None = None,
+    on_skipped: Callable[[FileError], None] | None = None,
 ) -> IdentifyRun:
-    """Identify every face of every photo (each search is audited).
+    """Identify every face of every photo (each search is audited); folders are searched
+    recursively. ``on_start(n_photos)``, ``on_image(path)`` and ``on_skipped(error)`` report progress.
 
     A photo that cannot be read is recorded in ``errors`` and the run goes on (any other error
-    stops it); when a single photo was given, its error is raised.
+    stops it); when a single photo file was given, its error is raised.
     """
+    files = collect_image_files(options.images)
+    single = len(files) == 1 and len(options.images) == 1 and not Path(options.images[0]).is_dir()
     faces, images, errors, results = [], [], [], []
     with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
-        for path in options.images:
+        if on_start:
+            on_start(len(files))
+        for path in files:
             try:
                 result = gallery.identify(path, k=options.top_k, fpir=options.fpir)
             except ImageError as error:  # this file only
-                if len(options.images) == 1:
+                if single:
                     raise
                 errors.append(FileError(str(path), str(error)))
+                if on_skipped:
+                    on_skipped(errors[-1])
                 if on_image:
                     on_image(path)
                 continue

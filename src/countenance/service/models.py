@@ -10,8 +10,9 @@ from typing import Any
 from .. import model_registry as registry
 from .. import paths
 from ..errors import ModelError
+from .path_args import existing_file, writable_folder
 
-__all__ = ["ModelListing", "ModelList", "list_models", "PullResult", "pull_model", "ModelCheck", "verify_models", "model_path", "model_entry", "describe_entry", "is_installed"]
+__all__ = ["ModelListing", "ModelList", "list_models", "PullResult", "pull_model", "check_pull", "ModelCheck", "verify_models", "model_path", "model_entry", "describe_entry", "is_installed"]
 
 
 def model_entry(name: str) -> registry.ModelEntry:
@@ -89,6 +90,14 @@ def is_installed(entry: registry.ModelEntry) -> bool:
     return True
 
 
+def check_pull(source: str | None = None) -> None:
+    """What a pull needs before it starts: a model folder that can be written, and ``source``
+    (when it is a local path, not a URL) an existing file. InvalidArgument otherwise."""
+    writable_folder(paths.model_dir(), "model folder ($COUNTENANCE_MODEL_DIR)")
+    if source is not None and "://" not in source:
+        existing_file(Path(source).expanduser(), "--from")
+
+
 def pull_model(
     name: str, source: str | None = None, *, accept_licence: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
@@ -96,6 +105,7 @@ def pull_model(
     """Install ``name`` from upstream or ``source`` (URL or file), checking its pinned sha256.
     ``on_progress(bytes_done, bytes_total)`` reports the transfer."""
     entry = registry.get_entry(name)
+    check_pull(source)
     already = is_installed(entry)
     path = registry.pull(entry, source, accept_licence=accept_licence, on_progress=on_progress)
     return PullResult(entry, path, entry.source_url if source is None else source, already)

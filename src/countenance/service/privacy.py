@@ -13,6 +13,7 @@ from ..errors import GalleryError, InvalidArgument
 from ..gallery import AuditEntry, ForgetResult, OptOutRecord, OptOutResult, SubjectDetails, SubjectRecord
 from .gallery import open_gallery
 from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
+from .path_args import writable_folder, writing
 
 __all__ = [
     "list_subjects",
@@ -55,7 +56,8 @@ class ExportResult:
 
 def export_subject(options: GalleryOptions, name: str, out_dir: Path) -> ExportResult:
     """Write everything held about ``name`` under ``out_dir/<name>/`` (an access request); audited."""
-    with open_gallery(options) as gallery:
+    out_dir = writable_folder(out_dir, "--out")
+    with open_gallery(options) as gallery, writing(out_dir, "--out"):
         return ExportResult(name, gallery.export(name, out_dir))
 
 
