@@ -13,6 +13,7 @@ from pathlib import Path
 from ..clean import CleanOptions
 from ..clean.entry import CleanOutcome, clean_command
 from .options import PipelineOptions
+from .path_args import existing_folder, writable_folder
 
 __all__ = ["CleanDatasetOptions", "clean_dataset"]
 
@@ -33,7 +34,16 @@ class CleanDatasetOptions:
 
 
 def clean_dataset(options: CleanDatasetOptions, *, progress: Callable[[int, int], None] | None = None) -> CleanOutcome:
-    """Run every check on ``options.dataset`` with the shipped defaults; see :class:`CleanOutcome`."""
+    """Run every check on ``options.dataset`` with the shipped defaults; see :class:`CleanOutcome`.
+
+    Every path is checked before any photo is read (InvalidArgument naming the option)."""
+    existing_folder(options.dataset, "DATASET")
+    if options.report is not None:
+        writable_folder(options.report.parent, "--report", create=True)
+    if options.manifest is not None:
+        writable_folder(options.manifest.parent, "--manifest", create=True)
+    if options.apply_to is not None:
+        writable_folder(options.apply_to, "--apply")
     pipeline = options.pipeline
     checks = replace(
         CleanOptions(), detector=pipeline.detector, embedder=pipeline.embedder, upsample=pipeline.upsample,
