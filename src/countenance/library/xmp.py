@@ -189,6 +189,11 @@ def write_sidecars(store: LibraryStore) -> XmpWriteSummary:
                         f"{mp}/MPReg:Rectangle": f"{region.x:.6f}, {region.y:.6f}, {region.w:.6f}, {region.h:.6f}",
                     })
                 image.modify_xmp(values)
+            emptied = not new and not image.read_xmp()
+        if emptied:
+            # exiv2 does not write a sidecar whose XMP became empty (the old packet would
+            # stay, forgotten names and all): write the empty packet it would have written.
+            path.write_text(_EMPTY_PACKET, encoding="utf-8")
         with store.transaction():
             store.connection.execute("DELETE FROM xmp_written WHERE photo_id=?", (photo_id,))
             store.connection.executemany("INSERT OR IGNORE INTO xmp_written VALUES (?, ?)",
