@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,12 +70,16 @@ def attach_library(gallery_path: Path, library_path: Path) -> None:
 def forget_in_libraries(gallery_path: Path, name: str) -> tuple[LibraryForget, ...]:
     """Forget ``name`` in every library attached to the gallery that still exists (see the
     module docstring); the name's bytes are erased from each library's database."""
-    from ..library import DB_NAME, Library
+    from ..library import DB_NAME, Library, LibraryError
 
     done = []
     for folder in attached_libraries(gallery_path):
         if not (folder / DB_NAME).is_file():
             continue
-        with Library.open(folder, create=False) as library:
-            done.append(LibraryForget(folder, library.forget(name)))
+        try:
+            with Library.open(folder, create=False) as library:
+                done.append(LibraryForget(folder, library.forget(name)))
+        except sqlite3.Error as error:
+            raise LibraryError(f"{folder}: the photo library could not forget {name!r} ({error}); "
+                               "nothing was deleted from the gallery, run the command again") from None
     return tuple(done)

@@ -72,9 +72,10 @@ def forget_subject(options: GalleryOptions, name: str, *, confirm: Callable[[str
         gallery.subject(name)  # NotEnrolled before asking
         if confirm is not None and not confirm(name):
             return None
-        result = gallery.forget(name)
-    forget_in_libraries(options.resolved_path, name)
-    return result
+        # The libraries first: if one fails, the subject is still enrolled and a rerun
+        # reaches every library again (forgetting a name there twice is harmless).
+        forget_in_libraries(options.resolved_path, name)
+        return gallery.forget(name)
 
 
 @dataclass(frozen=True)
