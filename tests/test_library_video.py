@@ -4,7 +4,6 @@ lin-manuel-miranda enrolled from probes/ (as the issue's acceptance asks)."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -15,12 +14,15 @@ from countenance.library.video import VideoOptions, tag_video
 
 @pytest.fixture(scope="module")
 def gallery(tmp_path_factory, fixtures):
+    # YuNet (shipped in ../shared/models): the session's model folder is empty, so a plain
+    # setdefault never took effect and "auto" was HOG, which misses Alex in the wide shots.
     models = fixtures.parent.parent / "models" / "yunet"
-    if models.is_dir():
-        os.environ.setdefault("COUNTENANCE_MODEL_DIR", str(models))
     from countenance import Pipeline
 
-    pipeline = Pipeline()
+    with pytest.MonkeyPatch.context() as patch:
+        if models.is_dir():
+            patch.setenv("COUNTENANCE_MODEL_DIR", str(models))
+        pipeline = Pipeline()
     gallery = Gallery.create(tmp_path_factory.mktemp("g") / "g", model=pipeline.spec, pipeline=pipeline,
                              actor="tester", policy=Policy(consent_required=False))
     probes = fixtures / "probes"

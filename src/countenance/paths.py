@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["data_dir", "cache_dir", "model_dir", "gallery_dir"]
+__all__ = ["data_dir", "cache_dir", "model_dir", "gallery_dir", "library_dir"]
 
 
 def _xdg(variable: str, fallback: tuple[str, ...]) -> Path:
@@ -48,3 +48,11 @@ def gallery_dir() -> Path:
     if explicit:
         return Path(explicit).expanduser()
     return data_dir() / "gallery"
+
+
+def library_dir() -> Path:
+    """The default photo library folder: ``$COUNTENANCE_LIBRARY``, else ``<data_dir>/library``."""
+    explicit = os.environ.get("COUNTENANCE_LIBRARY")
+    if explicit:
+        return Path(explicit).expanduser()
+    return data_dir() / "library"

@@ -18,13 +18,14 @@ from typing import Annotated
 
 import typer
 
-from . import gallery
+from . import gallery, library
 from .clean import clean
 from .demo import demo
 from .detect import detect
 from .evaluation import eval_app
 from .models import models_app
 from .verify import verify
+from .video import video_app
 
 __all__ = ["app", "main"]
 
@@ -67,6 +68,8 @@ app.command()(demo)
 app.command()(clean)
 app.add_typer(models_app, name="models")
 gallery.register(app)
+library.register(app)
+app.add_typer(video_app, name="video")
 
 
 def main() -> None:

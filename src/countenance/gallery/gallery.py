@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from . import enrolment, privacy, search
 from .calibration import fpir_for_fmr
 from .core import DB_NAME, GalleryCore
@@ -193,3 +195,13 @@ class Gallery(GalleryCore):
             calibration=calibration,
             files=tuple((p.name, p.stat().st_size) for p in self.files()),
         )
+
+    def subject_templates(self) -> dict[str, dict[int, np.ndarray]]:
+        """Every subject's template vectors, for checks over the enrolled data (``gallery
+        check``): name -> template id -> ``(D,) float32`` vector, in the gallery's metric."""
+        records = self.store.templates()
+        vectors = self.store.vectors("templates", [t.id for t in records])
+        out: dict[str, dict[int, np.ndarray]] = {}
+        for record in records:
+            out.setdefault(record.subject, {})[record.id] = vectors[record.id]
+        return out

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidArgument
+from ..hashing import sha256_bytes
 from .cluster import ClusterOptions, cluster_faces
 from .store import LibraryError, LibraryStore
 
 __all__ = ["ReclusterSummary", "recluster", "name_person", "merge_persons", "split_person", "not_this_person",
-           "set_hidden", "forget_name"]
+           "set_hidden", "forget_name", "forgotten_marker"]
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,18 @@ def forget_name(store: LibraryStore, name: str) -> int:
         if person_id is not None:
             store.delete_persons([person_id])
         store.connection.execute("DELETE FROM suggestions WHERE subject=?", (name,))
-        return len(faces)
+        # The sidecars written for the name must lose its regions on the next write, but the
+        # library keeps no copy of the name: the record of what was written keeps its hash.
+        store.connection.execute("UPDATE OR IGNORE xmp_written SET name=? WHERE name=?", (forgotten_marker(name), name))
+        store.connection.execute("DELETE FROM xmp_written WHERE name=?", (name,))
+    store.erase_freed()
+    return len(faces)
+
+
+def forgotten_marker(name: str) -> str:
+    """What ``xmp_written`` holds for a forgotten name: a hash, so the regions written for it
+    can still be recognised and removed, but not the name."""
+    return "forgotten:" + sha256_bytes(name.encode("utf-8"))
 
 
 def _check_name(name: str) -> str:

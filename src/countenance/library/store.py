@@ -91,6 +91,7 @@ CREATE TABLE IF NOT EXISTS suggestions (
     state TEXT NOT NULL DEFAULT 'open',
     PRIMARY KEY (face_id, subject)
 );
+CREATE TABLE IF NOT EXISTS xmp_written (photo_id INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (photo_id, name));
 """
 
 
@@ -159,6 +160,9 @@ class LibraryStore:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are overwritten with zeros, so a forgotten name leaves no bytes behind
+        # (see erase_freed).
+        connection.execute("PRAGMA secure_delete=ON")
         connection.executescript(_SCHEMA)
         version = connection.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if version is None:
@@ -181,6 +185,14 @@ class LibraryStore:
             self.connection.execute("ROLLBACK")
             raise
         self.connection.execute("COMMIT")
+
+    def erase_freed(self) -> bool:
+        """Make committed deletions final on disk: ``secure_delete`` zeroed them in the new page
+        versions; ``wal_checkpoint(TRUNCATE)`` copies those into the database file and empties
+        the WAL, which still holds the old versions. False if another connection's open read
+        kept the WAL from being emptied (the next completed checkpoint finishes the job)."""
+        busy, _, _ = self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return busy == 0
 
     def meta(self, key: str) -> str | None:
         row = self.connection.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()

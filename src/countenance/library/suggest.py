@@ -101,8 +101,10 @@ def suggest(store: LibraryStore, gallery: Any, options: SuggestOptions | None = 
 
     options = options or SuggestOptions()
     threshold = options.max_distance if options.max_distance is not None else gallery.threshold(fpir=options.target_fpir)
+    # Only the name, size and metric matter: the faces are embedded already, nothing is cut
+    # out or run through a network (the input size and alignment are placeholders).
     spec = ModelSpec(gallery.model, gallery.embedding_size, gallery.metric, {"default": gallery.model_threshold},
-                     0, "", "")
+                     input_size=150, alignment="stored-template")
     stored = StoredFaces(store, spec)
     searcher = Gallery(gallery.path, pipeline=stored, actor=gallery.actor, calibration=gallery.calibration)
     assignments = store.assignments()

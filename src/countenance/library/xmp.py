@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .people import forgotten_marker
 from .store import LibraryStore
 
 __all__ = ["XmpWriteSummary", "XmpReadSummary", "Region", "write_sidecars", "read_sidecars", "read_regions",
@@ -147,8 +148,6 @@ def write_sidecars(store: LibraryStore) -> XmpWriteSummary:
         if confirmed and person_id in named:
             face = store.face(face_id)
             by_photo.setdefault(face.photo_id, []).append((named[person_id], face.box_ltrb_px))
-    store.connection.execute("CREATE TABLE IF NOT EXISTS xmp_written (photo_id INTEGER NOT NULL, name TEXT NOT NULL, "
-                             "PRIMARY KEY (photo_id, name))")
     written_before: dict[int, set[str]] = {}
     for photo_id, name in store.connection.execute("SELECT photo_id, name FROM xmp_written"):
         written_before.setdefault(photo_id, set()).add(name)
@@ -167,7 +166,7 @@ def write_sidecars(store: LibraryStore) -> XmpWriteSummary:
         width, height = _stored_size(photo)
         with pyexiv2.Image(os.fspath(path)) as image:
             existing = image.read_xmp()
-            kept = [r for r in read_regions(path) if r.name not in managed]
+            kept = [r for r in read_regions(path) if r.name not in managed and forgotten_marker(r.name) not in managed]
             image.modify_xmp({key: None for key in existing if key.startswith((_MWG, _MP))})
             new = kept + [_region(name, box, photo) for name, box in ours]
             if new:
@@ -190,6 +189,11 @@ def write_sidecars(store: LibraryStore) -> XmpWriteSummary:
                         f"{mp}/MPReg:Rectangle": f"{region.x:.6f}, {region.y:.6f}, {region.w:.6f}, {region.h:.6f}",
                     })
                 image.modify_xmp(values)
+            emptied = not new and not image.read_xmp()
+        if emptied:
+            # exiv2 does not write a sidecar whose XMP became empty (the old packet would
+            # stay, forgotten names and all): write the empty packet it would have written.
+            path.write_text(_EMPTY_PACKET, encoding="utf-8")
         with store.transaction():
             store.connection.execute("DELETE FROM xmp_written WHERE photo_id=?", (photo_id,))
             store.connection.executemany("INSERT OR IGNORE INTO xmp_written VALUES (?, ?)",

@@ -10,7 +10,10 @@ loads only what it needs:
 - :mod:`.gallery`: create, open, info, prune;
 - :mod:`.enrolment`: enrol a person, a folder of people (consent files);
 - :mod:`.identification`: identify photos against a gallery, verify a claimed identity;
-- :mod:`.privacy`: subjects, export, forget, opt-out, the audit log;
+- :mod:`.privacy`: subjects, export, forget (reaching attached photo libraries), opt-out, the audit log;
+- :mod:`.library`: the photo library (index, people, names, suggestions, find, XMP);
+  :mod:`.library_links`: which libraries name people into a gallery; :mod:`.video`: ``video tag``;
+- :mod:`.cleaning`: clean a data set; the identity checks on a gallery or a library;
 - :mod:`.evaluation`: LFW and pairs-CSV verification benchmarks;
 - :mod:`.models`: the optional ONNX models;
 - :mod:`.demo`: the in-memory demo.

@@ -1,7 +1,8 @@
-"""Clean a folder-per-person data set: mislabelled photos, duplicate identities, near-duplicates.
+"""Clean a folder-per-person data set: mislabelled photos, duplicate identities, near-duplicates;
+and the same identity checks on a gallery's enrolled people or a photo library's named people.
 
-The checks live in :mod:`countenance.clean`; this use case builds their options from the shared
-pipeline options and writes what the caller asked for (HTML report, manifest, cleaned copy).
+The checks live in :mod:`countenance.clean`; these use cases build their options from the shared
+pipeline options and write what the caller asked for (HTML report, manifest, cleaned copy).
 """
 
 from __future__ import annotations
@@ -9,13 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from ..clean import CleanOptions
+import numpy as np
+
+from ..clean import CleanOptions, Finding, IdentityOptions, check_identities, cut_from_calibration
 from ..clean.entry import CleanOutcome, clean_command
-from .options import PipelineOptions
+from ..errors import InvalidArgument
+from .library import LibraryOptions
+from .options import GalleryOptions, PipelineOptions
 from .path_args import existing_folder, writable_folder
 
-__all__ = ["CleanDatasetOptions", "clean_dataset"]
+__all__ = ["CleanDatasetOptions", "clean_dataset", "IdentityCheckOptions", "IdentityReport", "check_gallery",
+           "check_library"]
 
 
 @dataclass(frozen=True)
@@ -51,3 +58,86 @@ def clean_dataset(options: CleanDatasetOptions, *, progress: Callable[[int, int]
     )
     return clean_command(options.dataset, options=checks, html_path=options.report, manifest_path=options.manifest,
                          apply_to=options.apply_to, progress=progress)
+
+
+# ------------------------------------------------------------ identity checks on a gallery or a library
+
+
+@dataclass(frozen=True)
+class IdentityCheckOptions:
+    """The dataset-cleaning identity checks (:func:`countenance.clean.check_identities`) on
+    enrolled or named people: the pair cut at stranger false-match rate ``cut_fmr`` in the
+    model's shipped calibration, or ``cut_distance`` (in the model's metric); people with fewer
+    than ``min_items`` templates or faces are not judged (but still compared for duplicates)."""
+
+    cut_fmr: float = 0.01
+    cut_distance: float | None = None
+    min_items: int = 3
+
+
+@dataclass(frozen=True)
+class IdentityReport:
+    """What the checks found among ``labels`` people and their ``items`` templates (a gallery:
+    ``template:<id>``) or faces (a library: ``face:<id>``), with the model and cut used."""
+
+    source: str
+    path: Path
+    model: str
+    cut_distance: float
+    labels: int
+    items: int
+    findings: tuple[Finding, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "path": str(self.path), "model": self.model,
+                "cut_distance": round(self.cut_distance, 6), "labels": self.labels, "items": self.items,
+                "findings": [f.to_dict() for f in self.findings]}
+
+
+def _check(source: str, path: Path, model: str, templates: dict[str, dict[str, np.ndarray]],
+           options: IdentityCheckOptions) -> IdentityReport:
+    from ..gallery.calibration import load_calibration
+
+    calibration = load_calibration(model) if model else None
+    metric = calibration.metric if calibration is not None else "euclidean"
+    if options.cut_distance is not None:
+        cut = float(options.cut_distance)
+    elif calibration is None:
+        raise InvalidArgument(f"no calibration ships for model {model!r}; give the cut as a distance")
+    else:
+        cut = cut_from_calibration(model, options.cut_fmr)
+    identity = IdentityOptions(cut_distance=cut, metric=metric, min_items=options.min_items)
+    found = check_identities(templates, identity).findings if templates else ()
+    return IdentityReport(source, path, model, cut, len(templates), sum(len(v) for v in templates.values()),
+                          tuple(found))
+
+
+def check_gallery(options: GalleryOptions, check: IdentityCheckOptions | None = None) -> IdentityReport:
+    """Enrolled templates that disagree with their subject, and subjects enrolled twice."""
+    from .gallery import open_gallery
+
+    with open_gallery(options) as gallery:
+        by_subject = gallery.subject_templates()
+        model, path = gallery.model, Path(gallery.path)
+    templates = {name: {f"template:{tid}": vector for tid, vector in items.items()} for name, items in by_subject.items()}
+    return _check("gallery", path, model, templates, check or IdentityCheckOptions())
+
+
+def check_library(options: LibraryOptions, check: IdentityCheckOptions | None = None) -> IdentityReport:
+    """Faces of the library's named people that disagree with the rest of the person, and
+    two names that hold the same person."""
+    from .library import open_library
+
+    with open_library(options) as library:
+        names = {pid: name for pid, name, _, _ in library.store.persons() if name is not None}
+        templates: dict[str, dict[str, np.ndarray]] = {}
+        models: set[str] = set()
+        for face_id, (person_id, _) in library.store.assignments().items():
+            if person_id in names:
+                face = library.store.face(face_id)
+                templates.setdefault(names[person_id], {})[f"face:{face_id}"] = face.template
+                models.add(face.model)
+        path = library.store.path.parent
+    if len(models) > 1:
+        raise InvalidArgument(f"faces of several models cannot be checked together: {', '.join(sorted(models))}")
+    return _check("library", path, next(iter(models), ""), templates, check or IdentityCheckOptions())

@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import GalleryError, InvalidArgument
 from ..gallery import AuditEntry, ForgetResult, OptOutRecord, OptOutResult, SubjectDetails, SubjectRecord
 from .gallery import open_gallery
+from .library_links import forget_in_libraries
 from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
 from .path_args import writable_folder, writing
 
@@ -65,12 +66,17 @@ def forget_subject(options: GalleryOptions, name: str, *, confirm: Callable[[str
     """Delete ``name`` (templates, crops, index entries, consent records), erased from disk.
 
     ``confirm(name)`` is asked after the subject is found (NotEnrolled first) and before
-    anything is deleted; when it answers False nothing is deleted and None is returned.
+    anything is deleted; when it answers False nothing is deleted and None is returned. The
+    photo libraries that name people into this gallery forget the name too
+    (:func:`~countenance.service.library_links.forget_in_libraries`).
     """
     with open_gallery(options) as gallery:
         gallery.subject(name)  # NotEnrolled before asking
         if confirm is not None and not confirm(name):
             return None
+        # The libraries first: if one fails, the subject is still enrolled and a rerun
+        # reaches every library again (forgetting a name there twice is harmless).
+        forget_in_libraries(options.resolved_path, name)
         return gallery.forget(name)
 
 

@@ -1,0 +1,370 @@
+"""The photo library's use cases: index folders, people, names, suggestions, find, XMP sidecars.
+
+Each takes typed options (the library folder in :class:`LibraryOptions`; pipeline and gallery
+in the shared :mod:`.options`) and returns the library's own frozen results
+(:mod:`countenance.library`) or the small ones declared here. :func:`to_document` turns any of
+them into a JSON document, for the CLI's ``--json`` and the REST app alike.
+
+Which gallery a library names people into: the one given, else the one the library recorded
+the last time it used one, else the default gallery when it exists. Using a gallery attaches
+the library to it (:mod:`.library_links`), so forgetting a subject in the gallery forgets the
+name in the library too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import paths
+from ..errors import GalleryError, InvalidArgument
+from ..gallery.gallery import DB_NAME as GALLERY_DB
+from ..gallery import Gallery
+from ..library import (FoundPhoto, IndexProgress, IndexSummary, Library, LibraryStatus, NameResult, Person,
+                       ReclusterSummary, SuggestOptions, SuggestSummary, XmpReadSummary, XmpWriteSummary)
+from .enrolment import ConsentOptions, make_consent
+from .gallery import open_gallery
+from .library_links import attach_library
+from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
+
+__all__ = [
+    "LibraryOptions", "open_library", "to_document", "pipeline_keywords",
+    "IndexLibraryOptions", "IndexedLibrary", "index_library", "library_status", "list_people", "face_crop",
+    "write_person_crops", "NameOptions", "NamedPerson", "name_person", "merge_people", "split_person",
+    "not_this_person", "hide_person", "SuggestRunOptions", "SuggestionItem", "SuggestRun", "suggest_names",
+    "list_suggestions", "accept_suggestion", "reject_suggestion", "find_person", "write_xmp", "read_xmp",
+    # re-exported for the front ends, which may not import countenance.library
+    "IndexProgress", "SuggestOptions",
+]
+
+GALLERY_META = "gallery"
+
+
+@dataclass(frozen=True)
+class LibraryOptions:
+    """Which library: ``path`` None is :func:`countenance.paths.library_dir`
+    (``$COUNTENANCE_LIBRARY``, else the user's data folder)."""
+
+    path: Path | None = None
+
+    @property
+    def resolved_path(self) -> Path:
+        return Path(self.path).expanduser() if self.path is not None else paths.library_dir()
+
+
+@contextmanager
+def open_library(options: LibraryOptions, *, create: bool = False) -> Iterator[Library]:
+    """The library of ``options``, closed on exit; LibraryError when there is none (unless ``create``)."""
+    with Library.open(options.resolved_path, create=create) as library:
+        yield library
+
+
+def to_document(value: Any) -> Any:
+    """A result as JSON-ready values: dataclasses become objects (their ``to_dict`` when they
+    have one), tuples lists, paths strings."""
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_document(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [to_document(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_document(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def pipeline_keywords(options: PipelineOptions) -> dict[str, Any]:
+    """``options`` as the keyword arguments of :class:`countenance.Pipeline` (what the
+    library's index workers build their pipelines from)."""
+    return {"detector": options.detector, "embedder": options.embedder, "upsample": options.upsample,
+            "try_rotations": options.rotate, "threads": options.threads, "num_jitters": options.jitters}
+
+
+def _gallery_path(library: Library, options: GalleryOptions) -> Path | None:
+    if options.path is not None:
+        return Path(options.path).expanduser()
+    recorded = library.store.meta(GALLERY_META)
+    if recorded:
+        return Path(recorded)
+    default = paths.gallery_dir()
+    return default if (default / GALLERY_DB).is_file() else None
+
+
+def _attach(library: Library, gallery: Gallery) -> None:
+    """Record the gallery in the library and the library in the gallery (see the module docstring)."""
+    library.store.set_meta(GALLERY_META, str(Path(gallery.path).resolve()))
+    attach_library(Path(gallery.path), library.store.path.parent)
+
+
+def _suggest(library: Library, gallery: GalleryOptions, suggest: SuggestOptions, *,
+             required: bool) -> SuggestSummary | None:
+    where = _gallery_path(library, gallery)
+    if where is None:
+        if required:
+            raise GalleryError("no gallery to suggest names from: give --gallery (or create the default one "
+                               "with: countenance gallery init)")
+        return None
+    with open_gallery(GalleryOptions(where, gallery.actor)) as opened:
+        _attach(library, opened)
+        return library.suggest(opened, suggest)
+
+
+# ------------------------------------------------------------ indexing
+
+
+@dataclass(frozen=True)
+class IndexLibraryOptions:
+    """Index ``roots`` (folders or files) into the library, then group unknown faces into
+    people; with ``gallery`` given (a path), suggest its enrolled people too. ``workers``:
+    detection processes; ``full``: re-detect unchanged files."""
+
+    roots: tuple[Path, ...]
+    library: LibraryOptions = field(default_factory=LibraryOptions)
+    pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+    gallery: GalleryOptions | None = None
+    suggest: SuggestOptions = field(default_factory=SuggestOptions)
+    workers: int = 2
+    full: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.roots:
+            raise InvalidArgument("give at least one folder or photo to index")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise InvalidArgument(f"workers must be an integer >= 1, got {self.workers!r}")
+
+
+@dataclass(frozen=True)
+class IndexedLibrary:
+    """One ``library index`` run: what indexing did, the re-clustering, and the suggestions
+    (None when no gallery was given)."""
+
+    index: IndexSummary
+    clustering: ReclusterSummary
+    suggestions: SuggestSummary | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index.to_dict(), "clustering": to_document(dataclasses.asdict(self.clustering)),
+                "suggestions": None if self.suggestions is None else dataclasses.asdict(self.suggestions)}
+
+
+def index_library(options: IndexLibraryOptions, *,
+                  on_progress: Callable[[IndexProgress], None] | None = None) -> IndexedLibrary:
+    """Index, re-cluster (keeping every decision) and, with a gallery, suggest names.
+
+    ``on_progress`` gets an :class:`~countenance.library.IndexProgress` after each photo
+    detected (files done and to do, faces, rate and ETA)."""
+    with open_library(options.library, create=True) as library:
+        summary = library.index(options.roots, workers=options.workers, full=options.full,
+                                pipeline_options=pipeline_keywords(options.pipeline), on_progress=on_progress)
+        clustering = library.recluster()
+        suggestions = None
+        if options.gallery is not None:
+            suggestions = _suggest(library, options.gallery, options.suggest, required=True)
+        return IndexedLibrary(summary, clustering, suggestions)
+
+
+def library_status(options: LibraryOptions) -> LibraryStatus:
+    """Counts of photos, faces, people, names and open suggestions."""
+    with open_library(options) as library:
+        return library.status()
+
+
+# ------------------------------------------------------------ people
+
+
+def list_people(options: LibraryOptions, *, include_hidden: bool = False) -> tuple[Person, ...]:
+    """People by number of faces, largest first (hidden ones only with ``include_hidden``)."""
+    with open_library(options) as library:
+        return tuple(library.people(include_hidden=include_hidden))
+
+
+def face_crop(options: LibraryOptions, face_id: int, *, max_side_px: int = 160) -> bytes:
+    """A JPEG crop of one face (a person's ``representative_face``, for review)."""
+    with open_library(options) as library:
+        return library.crop(face_id, max_side_px=max_side_px)
+
+
+def write_person_crops(options: LibraryOptions, out_dir: Path, *, include_hidden: bool = False) -> tuple[Path, ...]:
+    """Write each person's representative face as ``out_dir/person-<id>.jpg``; the paths written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with open_library(options) as library:
+        for person in library.people(include_hidden=include_hidden):
+            if person.representative_face is not None:
+                path = out / f"person-{person.id}.jpg"
+                path.write_bytes(library.crop(person.representative_face))
+                written.append(path)
+    return tuple(written)
+
+
+@dataclass(frozen=True)
+class NameOptions:
+    """Name person ``person_id`` ``name``. The person is enrolled in the gallery (see the module
+    docstring for which) under ``name``, with ``consent`` when the gallery's policy asks for
+    one; without any gallery it is named in the library only. ``gallery.path`` None: the
+    library's gallery, else the default one when it exists."""
+
+    person_id: int
+    name: str
+    consent: ConsentOptions | None = None
+    library: LibraryOptions = field(default_factory=LibraryOptions)
+    gallery: GalleryOptions = field(default_factory=GalleryOptions)
+    pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+
+
+@dataclass(frozen=True)
+class NamedPerson:
+    """A person named, and the gallery it was enrolled in (None: named in the library only)."""
+
+    result: NameResult
+    gallery: Path | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**to_document(dataclasses.asdict(self.result)), "gallery": None if self.gallery is None else str(self.gallery)}
+
+
+def name_person(options: NameOptions, *, pipelines: PipelineFactory = build_pipeline) -> NamedPerson:
+    """Name a person: its faces become confirmed; enrolled in the gallery with the consent
+    record (ConsentRequired, and nothing named, when the policy needs one and none is given)."""
+    consent = make_consent(options.consent) if options.consent is not None else None
+    with open_library(options.library) as library:
+        where = _gallery_path(library, options.gallery)
+        if where is None:
+            return NamedPerson(library.name(options.person_id, options.name), None)
+        with open_gallery(GalleryOptions(where, options.gallery.actor), options.pipeline, pipelines=pipelines) as gallery:
+            result = library.name(options.person_id, options.name, gallery=gallery, consent=consent)
+            _attach(library, gallery)
+            return NamedPerson(result, Path(gallery.path))
+
+
+def merge_people(options: LibraryOptions, target: int, sources: tuple[int, ...]) -> Person:
+    """Merge ``sources`` into ``target`` (names and confirmations kept; refused when names differ)."""
+    if not sources:
+        raise InvalidArgument("give at least one person to merge into the first")
+    with open_library(options) as library:
+        return library.merge(target, list(sources))
+
+
+def split_person(options: LibraryOptions, person_id: int, face_ids: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """Split the picked faces (or, without them, every sub-cluster but the largest) off into
+    new confirmed people; their ids."""
+    with open_library(options) as library:
+        return tuple(library.split(person_id, list(face_ids) if face_ids else None))
+
+
+def not_this_person(options: LibraryOptions, face_id: int) -> int:
+    """Take the face out of its person and never put it back there; the person it left."""
+    with open_library(options) as library:
+        return library.not_this_person(face_id)
+
+
+def hide_person(options: LibraryOptions, person_id: int, *, hidden: bool = True) -> Person:
+    """Hide (or show again) a person in ``people``."""
+    with open_library(options) as library:
+        library.hide(person_id, hidden)
+        return next(p for p in library.people(include_hidden=True) if p.id == person_id)
+
+
+# ------------------------------------------------------------ suggestions
+
+
+@dataclass(frozen=True)
+class SuggestRunOptions:
+    """Suggest the enrolled people of the gallery (``gallery.path`` None: the library's, else
+    the default one) for the library's unconfirmed faces, at ``suggest``'s threshold."""
+
+    library: LibraryOptions = field(default_factory=LibraryOptions)
+    gallery: GalleryOptions = field(default_factory=GalleryOptions)
+    suggest: SuggestOptions = field(default_factory=SuggestOptions)
+
+
+@dataclass(frozen=True)
+class SuggestionItem:
+    """A suggestion to review: the face, its photo and box (pixels, upright photo), the
+    subject, distance, calibrated false-match rate and state."""
+
+    face_id: int
+    path: str
+    box_ltrb_px: tuple[float, float, float, float]
+    subject: str
+    distance: float
+    false_match_rate: float | None
+    state: str
+
+
+@dataclass(frozen=True)
+class SuggestRun:
+    summary: SuggestSummary
+    suggestions: tuple[SuggestionItem, ...]
+
+
+def _items(library: Library, state: str | None) -> tuple[SuggestionItem, ...]:
+    out = []
+    for s in library.suggestions(state=state):
+        face = library.store.face(s.face_id)
+        photo = library.store.photo(face.photo_id)
+        out.append(SuggestionItem(s.face_id, photo.path if photo else "", face.box_ltrb_px, s.subject, s.distance,
+                                  s.false_match_rate, s.state))
+    return tuple(sorted(out, key=lambda i: (i.path, i.face_id, i.subject)))
+
+
+def suggest_names(options: SuggestRunOptions) -> SuggestRun:
+    """Make the open suggestions again (accepted and rejected ones stay decided) and list them."""
+    with open_library(options.library) as library:
+        summary = _suggest(library, options.gallery, options.suggest, required=True)
+        return SuggestRun(summary, _items(library, "open"))
+
+
+def list_suggestions(options: LibraryOptions, *, state: str | None = "open") -> tuple[SuggestionItem, ...]:
+    """The suggestions in ``state`` (``open``, ``accepted``, ``rejected``; None: all)."""
+    if state not in (None, "open", "accepted", "rejected"):
+        raise InvalidArgument(f"state must be open, accepted or rejected, got {state!r}")
+    with open_library(options) as library:
+        return _items(library, state)
+
+
+def accept_suggestion(options: LibraryOptions, face_id: int, subject: str | None = None) -> int:
+    """Accept the suggestion for the face (of ``subject``, or its only open one): the face is
+    confirmed as the person of that name. Returns the person's id."""
+    with open_library(options) as library:
+        return library.accept(face_id, subject)
+
+
+def reject_suggestion(options: LibraryOptions, face_id: int, subject: str | None = None) -> str:
+    """Reject the suggestion for the face: never suggested again; returns the subject rejected."""
+    with open_library(options) as library:
+        chosen = subject
+        if chosen is None:
+            open_ = [s.subject for s in library.suggestions(state="open") if s.face_id == face_id]
+            chosen = open_[0] if len(open_) == 1 else None
+        library.reject(face_id, chosen)
+        return chosen if chosen is not None else ""
+
+
+# ------------------------------------------------------------ finding and XMP
+
+
+def find_person(options: LibraryOptions, name: str) -> tuple[FoundPhoto, ...]:
+    """Every photo of the person named ``name``, with the person's face boxes."""
+    with open_library(options) as library:
+        return tuple(library.find(name))
+
+
+def write_xmp(options: LibraryOptions) -> XmpWriteSummary:
+    """Write the named, confirmed faces into ``photo.ext.xmp`` sidecars (MWG and Microsoft
+    regions, merged into what is there; regions of forgotten names removed)."""
+    with open_library(options) as library:
+        return library.write_xmp()
+
+
+def read_xmp(options: LibraryOptions) -> XmpReadSummary:
+    """Import the named regions of existing sidecars as confirmed faces."""
+    with open_library(options) as library:
+        return library.read_xmp()
