@@ -3,7 +3,7 @@ removed, and a scan of what is left to show that none of it remains.
 
 The gallery's own files (the database with its WAL and shared-memory files, the index files,
 a Milvus Lite file kept in the folder, temporaries) are overwritten with zeros and deleted
-(:func:`.wipe.wipe_file`); server indexes drop their table or collection. Anything else in the
+(:func:`.wipe.wipe_path`); server indexes drop their table or collection. Anything else in the
 folder is not the gallery's and is left, but scanned: for every subject's name, every source
 path and photo sha256, the pseudonym key, and, when such files exist, every template's
 float32 bytes and every crop. The folder is removed when nothing is left in it.
@@ -20,7 +20,7 @@ from ..errors import Unsupported
 from .core import DB_NAME, INDEX_FILES, GalleryCore
 from .index import SERVER_BACKENDS
 from .store import VECTOR_TABLES
-from .wipe import wipe_file
+from .wipe import wipe_path
 
 __all__ = ["DestroyReport", "destroy"]
 
@@ -63,7 +63,7 @@ def destroy(path: str | os.PathLike[str]) -> DestroyReport:
     folder = g.path
     try:
         own = _own_files(g)
-        others = [p for p in folder.rglob("*") if p.is_file() and p not in own]
+        others = [p for p in folder.rglob("*") if p.is_file() and p not in own and not any(o in p.parents for o in own)]
         needles = _needles(g, with_vectors=bool(others))
         dropped: list[str] = []
         if g.index_backend in SERVER_BACKENDS:  # an embedded index is one of the folder's files
@@ -81,7 +81,7 @@ def destroy(path: str | os.PathLike[str]) -> DestroyReport:
     removed = []
     for file in sorted(own):
         if file.exists():
-            removed.append((file.name, wipe_file(file)))
+            removed.append((file.name, wipe_path(file)))
     remaining = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
     traces = [f"{p}: {what}" for p in remaining for what in _found(p.read_bytes(), needles)]
     folder_removed = False

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["wipe_file"]
+__all__ = ["wipe_file", "wipe_path"]
 
 _CHUNK = 1 << 20
 
@@ -24,4 +24,14 @@ def wipe_file(path: Path) -> int:
         handle.flush()
         os.fsync(handle.fileno())
     path.unlink()
+    return size
+
+
+def wipe_path(path: Path) -> int:
+    """:func:`wipe_file` for a file, or for every file under a folder (then the folder is
+    removed: a Milvus Lite "file" is one); returns the bytes wiped."""
+    if not path.is_dir() or path.is_symlink():
+        return wipe_file(path)
+    size = sum(wipe_path(child) for child in sorted(path.iterdir()))
+    path.rmdir()
     return size
