@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from countenance.cli import app
-from countenance.errors import DuplicateIdentity, MultipleFaces, SubjectForgotten
+from countenance.errors import DuplicateIdentity, GalleryError, MultipleFaces, SubjectForgotten
 from countenance.gallery import Consent, EmbeddedImage, Gallery, Policy
 from countenance.gallery.gallery import DB_NAME
 
@@ -356,3 +356,20 @@ def test_duplicate_and_face_choice_in_the_python_api(tmp_path, real_pipeline, fi
         with pytest.raises(MultipleFaces) as several:
             g.enroll("x", [fixtures / "groups" / "two_people.jpg"], consent=consent_for("x"))
         assert several.value.count == 2
+
+
+def test_a_gallery_of_the_previous_schema_is_upgraded_on_open(tmp_path):
+    from countenance.backends.dlib_backend import DLIB_RESNET_SPEC
+
+    Gallery.create(tmp_path / "g", model=DLIB_RESNET_SPEC).close()
+    with sqlite3.connect(tmp_path / "g" / DB_NAME) as db:  # as a version-1 gallery was
+        db.execute("DROP TABLE forgotten")
+        db.execute("DELETE FROM meta WHERE key IN ('pseudonym_key', 'tie_margin')")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with Gallery(tmp_path / "g") as g:
+        assert g.store.meta("schema_version") == "2" and len(g.store.meta("pseudonym_key")) == 64
+        assert g.store.forgotten_at("anyone") is None and g.tie_margin == 0.0
+    with sqlite3.connect(tmp_path / "g" / DB_NAME) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(GalleryError, match="schema version 99"):
+        Gallery(tmp_path / "g")
