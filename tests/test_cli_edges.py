@@ -118,6 +118,7 @@ COMMANDS = [
     ("gallery", "init", "--gallery", "{bad}"),
     ("gallery", "info", "--gallery", "{bad}"),
     ("gallery", "prune", "-y", "--gallery", "{bad}"),
+    ("gallery", "destroy", "-y", "--gallery", "{bad}"),
     ("enroll", "bob", "{img}", "--consent", "yes", "--gallery", "{bad}"),
     ("enroll", "bob", "{bad}", "--consent", "yes", "--gallery", "{g}"),
     ("enroll-folder", "{bad}", "--gallery", "{g}"),

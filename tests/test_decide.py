@@ -19,9 +19,36 @@ def test_nearest_within_the_threshold_is_accepted_and_beyond_it_is_unknown():
     assert unknown.label is None and unknown.nearest_label == "b" and unknown.distance == 0.6 and unknown.nearest_index == 1
 
 
-def test_the_threshold_itself_is_accepted_and_ties_go_to_the_first():
+def test_the_threshold_itself_is_accepted_and_ties_are_ambiguous():
     assert open_set_decision([0.5], ["a"], 0.5).label == "a"
-    assert open_set_decision([0.3, 0.3], ["a", "b"], 0.5).label == "a"
+    # Issue 10 changed this: an exact tie between two labels used to go to the first.
+    tie = open_set_decision([0.3, 0.3], ["a", "b"], 0.5)
+    assert tie.label is None and tie.ambiguous and tie.outcome == "ambiguous" and tie.nearest_label == "a"
+    assert open_set_decision([0.3, 0.3], ["a", "a"], 0.5).label == "a"  # one subject's two templates: no tie
+
+
+def test_two_subjects_within_the_tie_margin_are_ambiguous_not_decided():
+    near = open_set_decision([0.40, 0.43, 0.2], ["a", "b", "a"], 0.5, tie_margin=0.04)
+    assert near.label == "a" and not near.ambiguous  # a's nearest template (0.2) is far ahead of b
+    close = open_set_decision([0.40, 0.43], ["a", "b"], 0.5, tie_margin=0.04)
+    assert close.label is None and close.ambiguous and close.nearest_label == "a" and close.distance == 0.40
+    apart = open_set_decision([0.40, 0.45], ["a", "b"], 0.5, tie_margin=0.04)
+    assert apart.label == "a" and not apart.ambiguous and apart.outcome == "match"
+    # A runner-up only matters when the nearest is accepted: beyond the threshold it is unknown.
+    far = open_set_decision([0.60, 0.61], ["a", "b"], 0.5, tie_margin=0.04)
+    assert far.label is None and not far.ambiguous and far.outcome == "unknown"
+    with pytest.raises(InvalidArgument):
+        open_set_decision([0.1], ["a"], 0.5, tie_margin=-0.1)
+
+
+def test_the_model_spec_carries_the_tie_margin():
+    from countenance.backends.dlib_backend import DLIB_RESNET_SPEC
+    from countenance.faces import ModelSpec
+
+    assert DLIB_RESNET_SPEC.tie_margin == pytest.approx(0.04)
+    assert ModelSpec("m", 4, "cosine", {"default": 0.3}, 112, "none").tie_margin == 0.0
+    with pytest.raises(InvalidArgument):
+        ModelSpec("m", 4, "cosine", {"default": 0.3}, 112, "none", tie_margin=float("nan"))
 
 
 def test_no_candidates_answer_unknown_at_an_infinite_distance():

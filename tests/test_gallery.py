@@ -384,7 +384,11 @@ def test_every_operation_is_audited_with_who_when_what_and_result(tmp_path, real
         assert entries[0].at.startswith("2026-01-01") and entries[1].at.startswith("2026-01-02")
         probe_sha = hashlib.sha256((probes / "obama_and_biden.jpg").read_bytes()).hexdigest()
         assert entries[1].query == {"sha256": probe_sha}
-        assert sorted(f["decision"] for f in entries[1].result["faces"]) == ["obama", "unknown", "unknown"]
+        # Issue 10: after the forget, the entries that named obama name their pseudonym instead.
+        alias = g.store.pseudonym("obama")
+        assert sorted(f["decision"] for f in entries[1].result["faces"]) == [alias, "unknown", "unknown"]
+        assert all("obama" not in json.dumps(e.to_dict()) for e in entries)
+        assert [e.action for e in g.audit(subject="obama")] == ["enrol", "identify", "verify", "export", "forget"]
         assert entries[2].result["same"] is True and entries[4].result == {"templates_removed": 1}
         assert [e.action for e in g.audit(since=T0 + timedelta(hours=12))] == ["identify", "verify", "export", "forget"]
         assert [e.action for e in g.audit(action="forget")] == ["forget"]
@@ -502,7 +506,10 @@ def test_cli_enrol_identify_and_manage(cli, people, probes, tmp_path):
 
     entries = json.loads(cli("audit", "--json").stdout)["entries"]
     assert {"enrol", "identify", "verify", "export", "forget", "optout"} <= {e["action"] for e in entries}
-    assert json.loads(cli("audit", "--since", "1h", "--action", "forget", "--json").stdout)["entries"][0]["query"] == {"subject": "obama"}
+    # Issue 10: the forget is audited under the subject's pseudonym, found again by name.
+    forget_entry = json.loads(cli("audit", "--since", "1h", "--action", "forget", "--json").stdout)["entries"][0]
+    assert forget_entry["query"]["subject"].startswith("forgotten:") and "obama" not in json.dumps(forget_entry)
+    assert json.loads(cli("audit", "--subject", "obama", "--action", "forget", "--json").stdout)["entries"] == [forget_entry]
     result = cli("audit", "--since", "yesterday-ish", "--json")
     assert result.exit_code == 2 and json.loads(result.stdout)["error"]["exit_code"] == 2
 

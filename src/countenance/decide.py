@@ -100,7 +100,10 @@ def compare_templates(
 class NearestSubject:
     """The open-set decision: who a probe is closest to, and whether that is close enough.
 
-    ``label`` is None ("unknown") when the nearest distance is farther than ``threshold``;
+    ``label`` is None when the nearest distance is farther than ``threshold`` ("unknown") or
+    when the decision is ``ambiguous``: the nearest candidate is within the threshold but a
+    candidate with another label is no more than the tie margin farther, so the model cannot
+    tell which of them the probe is.
     ``nearest_label`` is the nearest one's label all the same (None only when there was no
     candidate); ``nearest_index`` its position in the candidates given (-1 when none).
     """
@@ -110,29 +113,47 @@ class NearestSubject:
     distance: float
     threshold: float
     nearest_index: int = -1
+    ambiguous: bool = False
+
+    @property
+    def outcome(self) -> str:
+        """``"match"``, ``"ambiguous"`` or ``"unknown"``."""
+        return "match" if self.label is not None else ("ambiguous" if self.ambiguous else "unknown")
 
 
-def open_set_decision(distances: np.ndarray | Sequence[float], labels: Sequence[str], threshold: float) -> NearestSubject:
-    """The one open-set rule: accept the nearest candidate when its distance is ``<= threshold``.
+def open_set_decision(
+    distances: np.ndarray | Sequence[float], labels: Sequence[str], threshold: float, *, tie_margin: float = 0.0
+) -> NearestSubject:
+    """The one open-set rule: accept the nearest candidate when its distance is ``<= threshold``
+    and no candidate with another label is within ``tie_margin`` of it.
 
     ``distances`` (N,) are in the model's metric (lower is more alike), ``labels`` (N) name
-    each candidate (a subject may appear several times, e.g. once per template). Ties go to
-    the first. No candidates, or a nearest distance that is NaN or above ``threshold``, answer
-    "unknown" (``label`` None); with none the distance is ``inf``.
+    each candidate (a subject may appear several times, e.g. once per template; only its
+    nearest counts). ``tie_margin`` is the model's (:attr:`ModelSpec.tie_margin`): a runner-up
+    of another label at ``distance + tie_margin`` or closer makes the decision ambiguous
+    (``label`` None, ``ambiguous`` True), so exact ties between two labels are always
+    ambiguous. No candidates, or a nearest distance that is NaN or above ``threshold``,
+    answer "unknown" (``label`` None); with none the distance is ``inf``.
     """
     values = np.asarray(distances, dtype=np.float64).ravel()
     if values.size != len(labels):
         raise InvalidArgument(f"{len(labels)} labels for {values.size} distances")
+    margin = float(tie_margin)
+    if not np.isfinite(margin) or margin < 0:
+        raise InvalidArgument(f"tie_margin must be a finite distance >= 0, got {tie_margin!r}")
     if values.size == 0:
         return NearestSubject(None, None, float("inf"), float(threshold))
-    best = int(np.argmin(np.where(np.isnan(values), np.inf, values)))
+    finite = np.where(np.isnan(values), np.inf, values)
+    best = int(np.argmin(finite))
     distance = float(values[best])
+    others = [float(finite[i]) for i in range(values.size) if labels[i] != labels[best]]
     accepted = bool(distance <= threshold)  # False for NaN
-    return NearestSubject(labels[best] if accepted else None, labels[best], distance, float(threshold), best)
+    ambiguous = accepted and bool(others) and min(others) - distance <= margin
+    return NearestSubject(labels[best] if accepted and not ambiguous else None, labels[best], distance, float(threshold), best, ambiguous)
 
 
 def nearest_subject(
-    probe: np.ndarray, templates: np.ndarray, labels: list[str], metric: str, threshold: float
+    probe: np.ndarray, templates: np.ndarray, labels: list[str], metric: str, threshold: float, *, tie_margin: float = 0.0
 ) -> NearestSubject:
     """:func:`open_set_decision` of ``probe`` (D,) against ``templates`` (N, D) with ``labels`` (N).
 
@@ -141,5 +162,5 @@ def nearest_subject(
     if len(labels) != len(templates):
         raise InvalidArgument(f"{len(labels)} labels for {len(templates)} templates")
     if len(labels) == 0:
-        return open_set_decision(np.zeros(0), [], threshold)
-    return open_set_decision(pairwise_distances(probe, templates, metric)[0], labels, threshold)
+        return open_set_decision(np.zeros(0), [], threshold, tie_margin=tie_margin)
+    return open_set_decision(pairwise_distances(probe, templates, metric)[0], labels, threshold, tie_margin=tie_margin)

@@ -42,7 +42,7 @@ class ProbeResult:
 
     @property
     def name(self) -> str:
-        return self.decision.label if self.decision.label is not None else "unknown"
+        return self.decision.label if self.decision.label is not None else self.decision.outcome
 
 
 def enrol_people(
@@ -85,6 +85,7 @@ def identify_probes(
             failed.append((str(path), str(error)))
             continue
         for face in faces:
-            decision = nearest_subject(face.template.vector, people.templates, people.labels, pipeline.spec.metric, value)
+            decision = nearest_subject(
+                face.template.vector, people.templates, people.labels, pipeline.spec.metric, value, tie_margin=pipeline.spec.tie_margin)
             results.append(ProbeResult(str(path), face, decision))
     return results, failed

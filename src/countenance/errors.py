@@ -29,6 +29,9 @@ __all__ = [
     "NotEnrolled",
     "ConsentRequired",
     "OptedOut",
+    "DuplicateIdentity",
+    "MultipleFaces",
+    "SubjectForgotten",
     "Unsupported",
 ]
 
@@ -168,6 +171,44 @@ class ConsentRequired(GalleryError):
 
 class OptedOut(GalleryError):
     """The face to enrol matches a person on the gallery's opt-out (suppression) list."""
+
+
+class DuplicateIdentity(GalleryError):
+    """The face to enrol as ``subject`` already matches another enrolled subject, ``existing``
+    (one face, one person): ``distance`` is within ``threshold``, both in the model's metric."""
+
+    def __init__(self, label: str, subject: str, existing: str, distance: float, threshold: float) -> None:
+        self.subject = subject
+        self.existing = existing
+        self.distance = distance
+        self.threshold = threshold
+        super().__init__(
+            f"{label}: this face is already enrolled as {existing!r} (distance {distance:.3f} <= {threshold:.3f}); "
+            f"refusing to enrol it as {subject!r} too: one face, one person "
+            "(allow_duplicate=True / --allow-duplicate overrides this, and the override is audited)"
+        )
+
+
+class MultipleFaces(GalleryError):
+    """A photo to enrol holds ``count`` faces and the caller did not say which one is the subject."""
+
+    def __init__(self, label: str, count: int) -> None:
+        self.path = label
+        self.count = count
+        super().__init__(
+            f"{label}: {count} faces; say which one is the person: face=N / --face N "
+            "(numbered as `countenance detect` lists them, largest first, from 1) or largest=True / --largest"
+        )
+
+
+class SubjectForgotten(GalleryError):
+    """The subject was forgotten (an erasure request) at ``forgotten_at``; enrolling them again
+    needs an enrolment begun, and a consent record given, after that moment."""
+
+    def __init__(self, subject: str, forgotten_at: str, reason: str) -> None:
+        self.subject = subject
+        self.forgotten_at = forgotten_at
+        super().__init__(f"{subject!r} was forgotten at {forgotten_at}: {reason}")
 
 
 class Unsupported(CountenanceError):

@@ -134,6 +134,10 @@ class ModelSpec:
       tensor laid out as ``layout``.
     - ``l2_normalised``: whether templates come out with unit L2 norm.
     - ``licence``: of the weights.
+    - ``tie_margin``: two *different* subjects whose distances to a probe differ by no more
+      than this (in ``metric``) cannot be told apart by the model: the open-set decision
+      (:func:`countenance.decide.open_set_decision`) calls such a probe ambiguous instead of
+      picking one. 0 only makes exact ties ambiguous.
     """
 
     name: str
@@ -150,6 +154,7 @@ class ModelSpec:
     layout: Layout = "NHWC"
     l2_normalised: bool = False
     alignment_template: tuple[tuple[float, float], ...] | None = None
+    tie_margin: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or any(c.isspace() for c in self.name):
@@ -172,6 +177,10 @@ class ModelSpec:
         if self.default_threshold not in thresholds:
             raise InvalidArgument(f"thresholds must include {self.default_threshold!r}, got {sorted(thresholds)}")
         object.__setattr__(self, "thresholds", MappingProxyType(thresholds))
+        margin = self.tie_margin
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not math.isfinite(margin) or margin < 0:
+            raise InvalidArgument(f"tie_margin must be a finite distance >= 0, got {margin!r}")
+        object.__setattr__(self, "tie_margin", float(margin))
         object.__setattr__(self, "mean", _three_floats("mean", self.mean))
         std = _three_floats("std", self.std)
         if any(v == 0 for v in std):

@@ -304,3 +304,21 @@ def test_gallery_end_to_end_on_a_server_index(request, server, tmp_path, real_pi
         assert gallery.template_count == 4
         assert _names_of(gallery.identify(faces["probes/obama_and_biden.jpg"])) == ["biden", "unknown", "unknown"]
         assert gallery.info()["index"]["vectors"] == 4
+
+    # gallery destroy: the server's tables/collections go with the folder (issue 10).
+    with Gallery(folder) as gallery:
+        table = gallery.index_name
+    report = Gallery.destroy(folder)
+    assert report.clean and report.folder_removed and not folder.exists()
+    assert report.dropped == (
+        (f"table {table}_templates", f"table {table}_optouts") if server == "pgvector" else
+        (f"collection {table}_templates", f"collection {table}_templates__state",
+         f"collection {table}_optouts", f"collection {table}_optouts__state"))
+    if server == "pgvector":
+        import psycopg
+
+        with psycopg.connect(uri) as conn:
+            left = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE %s", (f"{table}%",)).fetchone()[0]
+        assert left == 0
+    else:
+        assert "index-milvus.db" in {name for name, _ in report.removed}

@@ -47,6 +47,10 @@ DLIB_RESNET_SPEC = ModelSpec(
     layout="NHWC",
     l2_normalised=False,  # raw descriptors, norms ~0.8..2
     alignment_template=None,  # dlib.get_face_chip's own 5-point template
+    # Re-encoding one photo (32-bit PNG, another JPEG size) moves its dlib template by
+    # 0.04-0.06 (fixtures: probes/32bit.png 0.038, obama-720p.jpg 0.058 from people/obama):
+    # two subjects closer together than that to a probe are not told apart.
+    tie_margin=0.04,
 )
 
 def dlib_model_path(filename: str) -> Path:

@@ -1,4 +1,4 @@
-"""Gallery commands: ``gallery init|info|prune``, ``enroll``, ``enroll-folder``, ``identify``,
+"""Gallery commands: ``gallery init|info|prune|destroy``, ``enroll``, ``enroll-folder``, ``identify``,
 ``subjects list|show|verify|export|forget``, ``optout add|list|remove``, ``audit``.
 
 The gallery is ``--gallery PATH``, else ``$COUNTENANCE_GALLERY``, else
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["gallery_app", "subjects_app", "optout_app", "register"]
 
-gallery_app = typer.Typer(help="Create, inspect and prune a gallery of enrolled people.", no_args_is_help=True)
+gallery_app = typer.Typer(help="Create, inspect, prune and destroy a gallery of enrolled people.", no_args_is_help=True)
 subjects_app = typer.Typer(help="Enrolled people: list, show, verify, export (access requests), forget.", no_args_is_help=True)
 optout_app = typer.Typer(help="People who asked never to be recognised.", no_args_is_help=True)
 
@@ -128,18 +128,52 @@ def gallery_prune(
         raise typer.Exit(1)
 
 
+@gallery_app.command("destroy")
+@handle_errors
+def gallery_destroy(
+    gallery: GalleryOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Remove the whole gallery: every template, crop, index file or server table, and record
+    (the audit log too), overwritten with zeros and deleted; then scan what is left."""
+    from ..service import gallery as lifecycle
+
+    def ask(info) -> bool:
+        return typer.confirm(f"Destroy the gallery at {info.path} ({info.subjects} subjects, {info.templates} templates, "
+                             f"{info.optouts} opt-outs, its audit log)? This cannot be undone", err=True)
+
+    report = lifecycle.destroy_gallery(gallery_options(gallery), confirm=None if yes else ask)
+    if report is None:
+        raise typer.Exit(1)
+    size = sum(b for _, b in report.removed)
+    summary = (f"destroyed {report.path}: {len(report.removed)} file(s), {size} bytes zeroed and deleted"
+               + (f"; dropped {', '.join(report.dropped)}" if report.dropped else "")
+               + ("; folder removed" if report.folder_removed else f"; {len(report.remaining)} other file(s) left in the folder")
+               + f"; scan of what is left for {report.needles} names, paths, hashes and vectors: "
+               + ("nothing found" if report.clean else f"FOUND {len(report.traces)} trace(s)"))
+    emit(report.to_dict(), json_output, escape(summary))
+    for trace in report.traces:
+        stderr.print(f"[red]trace[/] {escape(trace)}", highlight=False)
+    if not report.clean:
+        raise typer.Exit(1)
+
+
 # ------------------------------------------------------------ enrolment
 
 
 @handle_errors
 def enroll(
     name: Annotated[str, typer.Argument(help="The person's name (the subject).")],
-    images: Annotated[list[Path], typer.Argument(help="Photos of them (the largest face of each is enrolled).")],
+    images: Annotated[list[Path], typer.Argument(help="Photos of them (a photo with several faces needs --face or --largest).")],
     consent: Annotated[Optional[str], typer.Option("--consent", help="What the person consented to (the consent statement).")] = None,
     consenter: Annotated[Optional[str], typer.Option(help="Who gave consent (default: the subject).")] = None,
     purpose: Annotated[str, typer.Option(help="The purpose consented to.")] = "identification",
     evidence: Annotated[str, typer.Option(help="Reference to the evidence (signed form, message id, ...).")] = "",
     consent_date: Annotated[Optional[str], typer.Option(help="When consent was given (ISO 8601; default: now).")] = None,
+    face: Annotated[Optional[int], typer.Option("--face", min=1, help="In a photo with several faces, enrol face N (as `countenance detect` lists them, largest first, from 1).")] = None,
+    largest: Annotated[bool, typer.Option("--largest", help="In a photo with several faces, enrol the largest.")] = False,
+    allow_duplicate: Annotated[bool, typer.Option("--allow-duplicate", help="Enrol a face the gallery already names as someone else (recorded in the audit log).")] = False,
     gallery: GalleryOpt = None,
     json_output: JsonOpt = False,
     detector: DetectorOpt = "auto",
@@ -150,7 +184,8 @@ def enroll(
     from ..service import enrolment
 
     record = enrolment.ConsentOptions(consent, consenter, purpose, evidence, consent_date) if consent is not None else None
-    options = enrolment.EnrolOptions(name, tuple(images), record, gallery_options(gallery, actor), pipeline_options(detector, embedder))
+    options = enrolment.EnrolOptions(name, tuple(images), record, gallery_options(gallery, actor), pipeline_options(detector, embedder),
+                                     face=face, largest=largest, allow_duplicate=allow_duplicate)
     with consent_hint():
         result = enrolment.enrol(options, pipelines=_pipeline)
     emit(result.to_dict(), json_output, f"{name}: {len(result.templates)} template(s) enrolled, "
@@ -319,7 +354,8 @@ def subjects_forget(
     json_output: JsonOpt = False,
     actor: ActorOpt = None,
 ) -> None:
-    """Delete a person: templates, crops, index entries, consent records; erased from disk."""
+    """Delete a person: templates, crops, index entries, consent records; their name, photo paths
+    and hashes leave the audit log (a pseudonym stays). No enrolment begun before now re-creates them."""
     from ..service import privacy
 
     confirm = None if yes else (lambda who: typer.confirm(f"Forget {who} and erase their data?", err=True))

@@ -4,6 +4,7 @@ See docs/GALLERY.md for the design and the identification threshold method.
 """
 
 from .calibration import Calibration, build_calibration, fmr_for_fpir, fpir_for_fmr, load_calibration
+from .destroy import DestroyReport
 from .gallery import Gallery
 from .identify import Candidate, FaceIdentification, Identification, Verification
 from .images import EmbeddedImage, FacePipeline, GalleryImage
@@ -37,6 +38,7 @@ __all__ = [
     "EnrolResult",
     "ForgetResult",
     "PruneResult",
+    "DestroyReport",
     "OptOutResult",
     "SubjectDetails",
     "GalleryInfo",

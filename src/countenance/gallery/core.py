@@ -52,7 +52,8 @@ class GalleryCore:
     """An open gallery directory (see :class:`~countenance.gallery.Gallery` for the parameters).
 
     Attributes read from the store: ``model``, ``metric``, ``embedding_size``,
-    ``model_threshold`` (the model's 1:1 distance threshold), ``index_backend``, ``index_uri``
+    ``model_threshold`` (the model's 1:1 distance threshold), ``tie_margin`` (the model's,
+    see :attr:`~countenance.faces.ModelSpec.tie_margin`), ``index_backend``, ``index_uri``
     and ``index_name`` (server backends only), ``created_at``, ``policy``.
     """
 
@@ -75,6 +76,8 @@ class GalleryCore:
             self.metric = self.store.meta("metric")
             self.embedding_size = int(self.store.meta("embedding_size"))
             self.model_threshold = float(self.store.meta("model_threshold"))
+            # The model's tie margin (galleries made before it was stored: exact ties only).
+            self.tie_margin = float(self.store.meta("tie_margin") or 0.0)
             self.index_backend = self.store.meta("index_backend")
             # Server index backends (pgvector, Milvus): where the server is, and the gallery's
             # own table/collection prefix (both None for the embedded FAISS backend).
@@ -133,6 +136,7 @@ class GalleryCore:
             "metric": str(model.metric),
             "embedding_size": str(model.embedding_size),
             "model_threshold": repr(float(threshold)),
+            "tie_margin": repr(float(model.tie_margin)),
             "index_backend": index_backend,
             **({"index_uri": index_uri, "index_name": f"cntn_{uuid.uuid4().hex[:16]}"} if index_uri is not None else {}),
             "created_at": timestamp(options.get("clock", _now)()),

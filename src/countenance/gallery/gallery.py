@@ -25,6 +25,7 @@ import numpy as np
 from . import enrolment, privacy, search
 from .calibration import fpir_for_fmr
 from .core import DB_NAME, GalleryCore
+from .destroy import DestroyReport, destroy
 from .identify import Identification, Verification
 from .images import FacePipeline, GalleryImage
 from .policy import Consent
@@ -77,15 +78,25 @@ class Gallery(GalleryCore):
 
     # ------------------------------------------------------------ enrolment
 
-    def enroll(self, name: str, images: Iterable[GalleryImage], *, consent: Consent | None = None) -> EnrolResult:
-        """Enrol the largest face of each image as a template of subject ``name``.
+    def enroll(self, name: str, images: Iterable[GalleryImage], *, consent: Consent | None = None,
+               face: int | None = None, largest: bool = False, allow_duplicate: bool = False) -> EnrolResult:
+        """Enrol one face of each image as a template of subject ``name``.
 
         Needs ``consent`` (or a consent record from an earlier enrolment of this subject) when
         the policy requires consent: raises ConsentRequired before reading any image. Images
         already enrolled for this subject (same path and content) are skipped; images without
         a face, unreadable, or matching an opt-out are reported in ``failed``.
+
+        One face, one person. A photo with several faces raises MultipleFaces unless the
+        face is chosen: ``face=N`` (one photo only; numbered from 1 as ``countenance detect``
+        lists them, largest first) or ``largest=True``. A face that the gallery would already
+        name as another subject (within :func:`.search.duplicate_distance`) raises
+        DuplicateIdentity naming both, unless ``allow_duplicate``: the override is then
+        recorded in the audit entry. A subject forgotten since this call began, or whose
+        consent was given before they were forgotten, raises SubjectForgotten. Photos
+        enrolled before a refusal stay enrolled.
         """
-        return enrolment.enroll(self, name, images, consent=consent)
+        return enrolment.enroll(self, name, images, consent=consent, face=face, largest=largest, allow_duplicate=allow_duplicate)
 
     def enroll_folder(
         self,
@@ -100,7 +111,9 @@ class Gallery(GalleryCore):
         ``consents`` maps folder names to consent records (key ``"*"``: everyone else).
         Photos already enrolled (same path and content) are skipped, so a run that was
         stopped can simply be started again. A person without consent (when the policy
-        requires it) is reported as failed for each photo.
+        requires it) is reported as failed for each photo, and so are photos refused by
+        :meth:`enroll`'s rules (several faces, a face already enrolled as someone else, a
+        subject forgotten after this run began): a folder has one person, so no face is chosen.
         """
         return enrolment.enroll_folder(self, root, consents, on_start=on_start, on_image=on_image)
 
@@ -138,10 +151,19 @@ class Gallery(GalleryCore):
         return privacy.export(self, name, out_dir)
 
     def forget(self, name: str) -> ForgetResult:
-        """Delete ``name``: templates, crops, consent records, index entries; then erase the
-        freed bytes from the database files. No later search can return them. Audited
-        (the audit entry keeps the name, not the data)."""
+        """Delete ``name``: templates, crops, consent records, index entries; rewrite the audit
+        log under their pseudonym (no name, source paths or photo hashes left in it); leave a
+        tombstone (pseudonym and time) so that no enrolment begun or consented to before now
+        re-creates them; then erase the freed bytes from the database files. No later search
+        can return them. See docs/GALLERY.md for what is kept."""
         return privacy.forget(self, name)
+
+    @staticmethod
+    def destroy(path: str | os.PathLike[str]) -> DestroyReport:
+        """Remove the whole gallery in ``path``: every template, crop, index file or server
+        table, and record (the audit log too), zeroed and deleted; the report lists what went
+        and what a scan of anything left in the folder found (see :mod:`.destroy`)."""
+        return destroy(path)
 
     def prune(self, *, now: datetime | None = None, older_than_days: int | None = None) -> PruneResult:
         """Delete templates enrolled more than ``older_than_days`` (default: the policy's

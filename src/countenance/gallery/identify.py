@@ -46,20 +46,34 @@ class Candidate:
 
 @dataclass(frozen=True)
 class FaceIdentification:
-    """One face of a probe: its box, the decision (a subject, or None for unknown), the top candidates."""
+    """One face of a probe: its box, the decision (a subject, or None), the top candidates.
+
+    ``decision`` is None for "unknown" and when ``ambiguous``: the two nearest subjects were
+    within the model's tie margin of each other (see :func:`countenance.decide.open_set_decision`),
+    so the gallery does not pick one; both are the first candidates.
+    """
 
     box: Box
     decision: str | None
     candidates: tuple[Candidate, ...]
+    ambiguous: bool = False
 
     @property
     def name(self) -> str:
-        return self.decision if self.decision is not None else "unknown"
+        if self.decision is not None:
+            return self.decision
+        return "ambiguous" if self.ambiguous else "unknown"
+
+    @property
+    def outcome(self) -> str:
+        """``"match"``, ``"ambiguous"`` or ``"unknown"``."""
+        return "match" if self.decision is not None else ("ambiguous" if self.ambiguous else "unknown")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "box": [round(v, 1) for v in self.box.to_list()],
             "decision": self.name,
+            "outcome": self.outcome,
             "candidates": [c.to_dict() for c in self.candidates],
         }
 

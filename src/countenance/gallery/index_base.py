@@ -97,6 +97,10 @@ class VectorIndex(Protocol):
         is none (or it is unreadable or of another dimension/metric: then the index is empty)."""
         ...
 
+    # Optional (``gallery destroy``): ``drop() -> list[str]`` deletes the persisted index
+    # itself (its file, table or collection, and its state) and names what it deleted; a
+    # backend without it raises Unsupported there.
+
 
 def check_metric(metric: str) -> str:
     """``metric`` if it is one of :data:`METRICS`; InvalidArgument otherwise."""

@@ -232,6 +232,16 @@ class FaissIndex:
         os.replace(tmp, self.path)
         _fsync_dir(self.path.parent)
 
+    def drop(self) -> list[str]:
+        """Empty the index and delete its file (zeroed first; see :func:`.wipe.wipe_file`)."""
+        from .wipe import wipe_file
+
+        self.reset()
+        if self.path is None or not self.path.exists():
+            return []
+        wipe_file(self.path)
+        return [self.path.name]
+
     def load(self) -> IndexState | None:
         import faiss
 

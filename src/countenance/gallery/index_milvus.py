@@ -226,6 +226,14 @@ class MilvusIndex:
         self._create(kind="flat")
         client.load_collection(self.name)
 
+    def drop(self) -> list[str]:
+        """Drop the collection and its state collection."""
+        client = self._connection()
+        for name in (self.name, self._state_name):
+            client.drop_collection(name)
+        self.close()
+        return [f"collection {self.name}", f"collection {self._state_name}"]
+
     def save(self, state: IndexState) -> None:
         """Upsert the state row (one request); the vectors are already stored."""
         document = state_document(state, self.dimension, self.metric)

@@ -198,6 +198,17 @@ class PgVectorIndex:
             conn.execute(self._sql("TRUNCATE {t}"))
             conn.execute(f"DELETE FROM {STATE_TABLE} WHERE name = %s", (self.name,))
 
+    def drop(self) -> list[str]:
+        """Drop the table and its state row (and the shared state table once it is empty)."""
+        conn = self._connection()
+        with conn.transaction():
+            conn.execute(self._sql("DROP TABLE IF EXISTS {t}"))
+            conn.execute(f"DELETE FROM {STATE_TABLE} WHERE name = %s", (self.name,))
+            if conn.execute(f"SELECT count(*) FROM {STATE_TABLE}").fetchone()[0] == 0:
+                conn.execute(f"DROP TABLE {STATE_TABLE}")
+        self.close()
+        return [f"table {self.name}"]
+
     def save(self, state: IndexState) -> None:
         """Write the state row (one statement: atomic); the vectors are already durable."""
         self._connection().execute(

@@ -67,7 +67,14 @@ def export(g: GalleryCore, name: str, out_dir: str | os.PathLike[str]) -> Path:
 
 def forget(g: GalleryCore, name: str) -> ForgetResult:
     """Delete ``name`` and every trace of their templates; see
-    :meth:`countenance.gallery.Gallery.forget`. Audited (the entry keeps the name, not the data)."""
+    :meth:`countenance.gallery.Gallery.forget`. Audited under the subject's pseudonym.
+
+    In the same transaction: the subject, consent records and templates are deleted, a
+    tombstone (pseudonym, time) is left so that no enrolment begun before now, or with a
+    consent given before now, re-creates them, and the audit log is rewritten so that it no
+    longer holds their name (replaced by the pseudonym), the source paths or photo hashes of
+    their enrolments, or an export folder named after them.
+    """
     if g.store.subject(name) is None:
         raise NotEnrolled(name)
     mirror = g.mirrors["templates"]
@@ -76,8 +83,11 @@ def forget(g: GalleryCore, name: str) -> ForgetResult:
         if record is None:  # forgotten by another process meanwhile
             raise NotEnrolled(name)
         ids = g.store.template_ids(record.id)
+        sources = g.store.sources(ids)
         removed = g.store.delete_subject(record.id)
-        g.log.record("forget", {"subject": name}, {"templates_removed": removed}, [name])
+        alias = g.store.add_tombstone(name, g.log.now())
+        g.store.rewrite_audit({name: alias}, sources - g.store.sources_in_use(sources), {name, _safe_folder_name(name)})
+        g.log.record("forget", {"subject": alias}, {"templates_removed": removed}, [alias])
         mirror.remove(ids)
     erased = g.store.erase_freed()
     return ForgetResult(name, removed, erased)
@@ -85,7 +95,12 @@ def forget(g: GalleryCore, name: str) -> ForgetResult:
 
 def prune(g: GalleryCore, *, now: datetime | None = None, older_than_days: int | None = None) -> PruneResult:
     """Delete templates enrolled more than ``older_than_days`` (default: the policy's retention)
-    before ``now``; subjects left without templates go too. Audited."""
+    before ``now``; subjects left without templates go too. Audited.
+
+    The audit log is rewritten as for :func:`forget`: the removed templates' source paths and
+    photo hashes are erased from it, and the names of the subjects removed are replaced by
+    their pseudonyms (no tombstone: they may be enrolled again with a new consent).
+    """
     days = g.policy.retention_days if older_than_days is None else older_than_days
     if days is None:
         return PruneResult(None, 0, (), True)
@@ -98,11 +113,15 @@ def prune(g: GalleryCore, *, now: datetime | None = None, older_than_days: int |
     with deleting(g.store, mirror):
         ids = g.store.template_ids_before(cutoff)
         before = {s.name for s in g.store.subjects()}
+        sources = g.store.sources(ids)
         removed = g.store.delete_templates(ids)
         gone = tuple(sorted(before - {s.name for s in g.store.subjects()}))
+        aliases = {name: g.store.pseudonym(name) for name in gone}
+        folders = {_safe_folder_name(name) for name in gone}
+        g.store.rewrite_audit(aliases, sources - g.store.sources_in_use(sources), set(gone) | folders)
         g.log.record(
             "prune", {"cutoff": cutoff, "retention_days": days},
-            {"templates_removed": removed, "subjects_removed": list(gone)}, gone,
+            {"templates_removed": removed, "subjects_removed": sorted(aliases.values())}, aliases.values(),
         )
         mirror.remove(ids)
     return PruneResult(cutoff, removed, gone, g.store.erase_freed())

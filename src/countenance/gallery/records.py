@@ -139,7 +139,8 @@ class EnrolResult:
 
 @dataclass(frozen=True)
 class ForgetResult:
-    """A forgotten subject: templates removed, and whether the freed bytes were erased from disk."""
+    """A forgotten subject: templates removed, and whether the freed bytes left the database
+    files (False: another process's open read kept the WAL; they go at its next checkpoint)."""
 
     subject: str
     templates_removed: int

@@ -23,71 +23,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import GalleryError, InvalidArgument
+from .pseudonyms import pseudonym, scrub
 from .records import AuditEntry, ConsentRecord, OptOutRecord, SubjectRecord, TemplateRecord
+from .schema import SCHEMA, SCHEMA_VERSION, VECTOR_TABLES, new_pseudonym_key, upgrade
 
 __all__ = ["Store", "VECTOR_TABLES"]
-
-SCHEMA_VERSION = 1
-
-#: Tables whose rows carry a vector that a vector index mirrors.
-VECTOR_TABLES = ("templates", "optouts")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS subjects (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS consents (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
-    text TEXT NOT NULL,
-    consenter TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    evidence TEXT NOT NULL,
-    given_at TEXT NOT NULL,
-    recorded_at TEXT NOT NULL,
-    recorded_by TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS templates (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
-    consent_id INTEGER REFERENCES consents(id) ON DELETE SET NULL,
-    model TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    source_path TEXT,
-    source_sha256 TEXT NOT NULL,
-    box TEXT NOT NULL,
-    crop BLOB,
-    created_at TEXT NOT NULL,
-    enrolled_by TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS templates_subject ON templates(subject_id);
-CREATE INDEX IF NOT EXISTS templates_source ON templates(source_sha256);
-CREATE INDEX IF NOT EXISTS templates_created ON templates(created_at);
-CREATE TABLE IF NOT EXISTS optouts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    model TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    source_sha256 TEXT NOT NULL,
-    box TEXT NOT NULL,
-    note TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    recorded_by TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    query TEXT NOT NULL,
-    result TEXT NOT NULL,
-    subjects TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
-"""
-
 
 def _vector_blob(vector: np.ndarray) -> bytes:
     return np.ascontiguousarray(vector, dtype="<f4").tobytes()
@@ -133,10 +73,10 @@ class Store:
         db = cls._connect(path)
         store = cls(path, db)
         with store.transaction():
-            for statement in _SCHEMA.split(";"):
+            for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
-            store._set_meta({"schema_version": str(SCHEMA_VERSION), **meta})
+            store._set_meta({"schema_version": str(SCHEMA_VERSION), "pseudonym_key": new_pseudonym_key(), **meta})
             for table in VECTOR_TABLES:
                 store._set_meta({f"{table}.generation": "0", f"{table}.deletions": "0"})
         return store
@@ -152,6 +92,11 @@ class Store:
         except sqlite3.DatabaseError as error:
             raise GalleryError(f"{path}: not a gallery database ({error})") from None
         if version != str(SCHEMA_VERSION):
+            with store.transaction():
+                upgraded = upgrade(db, store.meta("schema_version"))
+            if upgraded:
+                return store
+            store.close()
             raise GalleryError(f"{path}: gallery schema version {version}, this Countenance reads {SCHEMA_VERSION}")
         return store
 
@@ -357,6 +302,40 @@ class Store:
         self._bump("templates", deletion=True)
         return int(count)
 
+    def sources(self, template_ids: list[int]) -> set[str]:
+        """The source paths and photo sha256s of these templates (what erasure must remove)."""
+        found: set[str] = set()
+        for start in range(0, len(template_ids), 500):
+            chunk = template_ids[start:start + 500]
+            rows = self._db.execute(
+                f"SELECT source_path, source_sha256 FROM templates WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            found.update(value for row in rows for value in row if value)
+        return found
+
+    def sources_in_use(self, values: set[str]) -> set[str]:
+        """Which of ``values`` are still the source path or sha256 of some template."""
+        return {v for v in values if self._db.execute(
+            "SELECT 1 FROM templates WHERE source_path = ? OR source_sha256 = ? LIMIT 1", (v, v)).fetchone()}
+
+    # ------------------------------------------------------------ forgotten subjects
+
+    def pseudonym(self, name: str) -> str:
+        """``name``'s keyed-hash pseudonym in this gallery (see :mod:`.pseudonyms`)."""
+        return pseudonym(self.meta("pseudonym_key"), name)
+
+    def add_tombstone(self, name: str, at: str) -> str:
+        """Record that ``name`` was forgotten at ``at`` (by pseudonym only); returns the pseudonym."""
+        alias = self.pseudonym(name)
+        self._db.execute(
+            "INSERT INTO forgotten(pseudonym, forgotten_at) VALUES (?, ?) "
+            "ON CONFLICT(pseudonym) DO UPDATE SET forgotten_at = max(forgotten_at, excluded.forgotten_at)", (alias, at))
+        return alias
+
+    def forgotten_at(self, name: str) -> str | None:
+        """When ``name`` was last forgotten, or None."""
+        row = self._db.execute("SELECT forgotten_at FROM forgotten WHERE pseudonym = ?", (self.pseudonym(name),)).fetchone()
+        return row[0] if row else None
+
     # ------------------------------------------------------------ opt-outs
 
     def add_optout(self, model: str, vector: np.ndarray, *, source_sha256: str, box: list[float], note: str, now: str, actor: str) -> int:
@@ -395,9 +374,9 @@ class Store:
         if action is not None:
             clauses.append("action = ?")
             args.append(action)
-        if subject is not None:
-            clauses.append("EXISTS (SELECT 1 FROM json_each(audit.subjects) WHERE value = ?)")
-            args.append(subject)
+        if subject is not None:  # by name, or by the pseudonym it was given when forgotten
+            clauses.append("EXISTS (SELECT 1 FROM json_each(audit.subjects) WHERE value IN (?, ?))")
+            args.extend([subject, self.pseudonym(subject)])
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         tail = f"LIMIT {int(limit)}" if limit is not None else ""
         rows = self._db.execute(
@@ -405,6 +384,31 @@ class Store:
             args,
         ).fetchall()
         return [AuditEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5])) for r in rows]
+
+    def rewrite_audit(self, replace: dict[str, str], erase: set[str], path_names: set[str] = frozenset()) -> int:
+        """Rewrite every audit entry that holds a string of ``replace`` (names: replaced by their
+        pseudonyms) or of ``erase`` (source paths, photo hashes: erased), and erase the paths in
+        them with a component in ``path_names`` (export folders); returns how many.
+
+        Entries are found by their JSON text (a scan of the log), then rewritten field by field
+        (:func:`.pseudonyms.scrub`); ``secure_delete`` zeroes the old versions of the rows.
+        """
+        needles = [json.dumps(s)[1:-1] for s in (*replace, *erase) if s]
+        ids: set[int] = set()
+        for start in range(0, len(needles), 300):
+            chunk = needles[start:start + 300]
+            where = " OR ".join("instr(query, ?) OR instr(result, ?) OR instr(subjects, ?)" for _ in chunk)
+            ids.update(r[0] for r in self._db.execute(f"SELECT id FROM audit WHERE {where}", [n for n in chunk for _ in range(3)]))
+        names = set(replace) | set(path_names)
+        for audit_id in sorted(ids):
+            query, result, subjects = self._db.execute("SELECT query, result, subjects FROM audit WHERE id = ?", (audit_id,)).fetchone()
+            self._db.execute(
+                "UPDATE audit SET query = ?, result = ?, subjects = ? WHERE id = ?",
+                (json.dumps(scrub(json.loads(query), replace, erase, names), sort_keys=True),
+                 json.dumps(scrub(json.loads(result), replace, erase, names), sort_keys=True),
+                 json.dumps(sorted(set(scrub(json.loads(subjects), replace, erase, names)))), audit_id),
+            )
+        return len(ids)
 
     # ------------------------------------------------------------ erasure
 

@@ -98,20 +98,38 @@ def read_consent_file(path: Path) -> dict[str, Consent]:
 
 @dataclass(frozen=True)
 class EnrolOptions:
-    """One person (``name``) from photos (the largest face of each), with their consent."""
+    """One person (``name``) from photos, with their consent.
+
+    A photo with several faces needs ``face`` (its number, from 1, as ``countenance detect``
+    lists them; one photo only) or ``largest``. ``allow_duplicate`` enrols a face that the
+    gallery already names as someone else (the override is audited).
+    """
 
     name: str
     images: tuple[Path, ...]
     consent: ConsentOptions | None = None
     gallery: GalleryOptions = field(default_factory=GalleryOptions)
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+    face: int | None = None
+    largest: bool = False
+    allow_duplicate: bool = False
+
+    def __post_init__(self) -> None:
+        if self.face is not None and self.largest:
+            raise InvalidArgument("choose the face with --face N or --largest, not both")
+        if self.face is not None and (isinstance(self.face, bool) or not isinstance(self.face, int) or self.face < 1):
+            raise InvalidArgument(f"--face must be a face number >= 1 (as `countenance detect` lists them), got {self.face!r}")
+        if self.face is not None and len(self.images) != 1:
+            raise InvalidArgument(f"--face picks a face of one photo; got {len(self.images)} photos")
 
 
 def enrol(options: EnrolOptions, *, pipelines: PipelineFactory = build_pipeline) -> EnrolResult:
-    """Enrol ``options.name``; photos that fail are in the result's ``failed``, the rest are enrolled."""
+    """Enrol ``options.name``; photos that fail are in the result's ``failed``, the rest are
+    enrolled. Refusals (MultipleFaces, DuplicateIdentity, SubjectForgotten) are raised."""
     record = make_consent(options.consent) if options.consent is not None else None
     with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
-        return gallery.enroll(options.name, list(options.images), consent=record)
+        return gallery.enroll(options.name, list(options.images), consent=record, face=options.face,
+                              largest=options.largest, allow_duplicate=options.allow_duplicate)
 
 
 @dataclass(frozen=True)

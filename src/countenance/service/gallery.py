@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..errors import GalleryError
-from ..gallery import Gallery, GalleryInfo, Policy, PruneResult
+from ..gallery import DestroyReport, Gallery, GalleryInfo, Policy, PruneResult
 from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
 from .path_args import existing_folder, writable_folder, writing
 
-__all__ = ["open_gallery", "InitOptions", "init_gallery", "gallery_info", "info_document", "prune_gallery"]
+__all__ = ["open_gallery", "InitOptions", "init_gallery", "gallery_info", "info_document", "prune_gallery", "destroy_gallery"]
 
 
 @contextmanager
@@ -93,3 +93,16 @@ def prune_gallery(options: GalleryOptions, *, older_than_days: int | None = None
     """Delete templates older than the retention period (the policy's, or ``older_than_days``)."""
     with open_gallery(options) as gallery:
         return gallery.prune(older_than_days=older_than_days)
+
+
+def destroy_gallery(options: GalleryOptions, *, confirm: Callable[[GalleryInfo], bool] | None = None) -> DestroyReport | None:
+    """Remove the whole gallery (templates, crops, indexes, records, the audit log) and scan
+    what is left. ``confirm(info)`` is asked after the gallery was found (a missing one fails
+    first) and before anything is removed; when it answers False, None is returned."""
+    existing_folder(options.resolved_path, "--gallery", hint="no gallery here")
+    if confirm is not None:
+        with open_gallery(options) as gallery:
+            info = gallery.info()
+        if not confirm(info):
+            return None
+    return Gallery.destroy(options.resolved_path)

@@ -63,7 +63,9 @@ def export_subject(options: GalleryOptions, name: str, out_dir: Path) -> ExportR
 
 
 def forget_subject(options: GalleryOptions, name: str, *, confirm: Callable[[str], bool] | None = None) -> ForgetResult | None:
-    """Delete ``name`` (templates, crops, index entries, consent records), erased from disk.
+    """Delete ``name`` (templates, crops, index entries, consent records); their name, photo
+    paths and hashes leave the audit log (their pseudonym stays) and a tombstone refuses any
+    enrolment begun, or consented to, before now (see ``Gallery.forget``).
 
     ``confirm(name)`` is asked after the subject is found (NotEnrolled first) and before
     anything is deleted; when it answers False nothing is deleted and None is returned. The
