@@ -62,6 +62,7 @@ class ConditionResult:
     failures: int
     median_iod_px: float
     threshold_best_accuracy: float
+    det: tuple[tuple[float, float], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +76,7 @@ class ConditionResult:
             "failures": self.failures,
             "median_iod_px": self.median_iod_px,
             "threshold_best_accuracy": self.threshold_best_accuracy,
+            "det_fmr_fnmr": [list(p) for p in self.det],
         }
 
 
@@ -140,7 +142,19 @@ def score_condition(
         failures=int(sum(r.vector is None for r in changed)),
         median_iod_px=float(np.median(iods)) if iods else 0.0,
         threshold_best_accuracy=best,
+        det=_det_summary(genuine, impostor),
     )
+
+
+def _det_summary(genuine: np.ndarray, impostor: np.ndarray, points: int = 60) -> tuple[tuple[float, float], ...]:
+    """``(FMR, FNMR)`` at thresholds for FMR from 1/impostors to 1, log-spaced: a DET curve small enough for JSON."""
+    ordered = np.sort(impostor)
+    fmrs = np.unique(np.geomspace(1.0 / ordered.size, 1.0, points))
+    out = []
+    for target in fmrs[fmrs < 1.0]:
+        rates = rates_at_threshold(genuine, ordered, float(np.nextafter(ordered[int(target * ordered.size)], -np.inf)))
+        out.append((rates.fmr, rates.fnmr))
+    return tuple(dict.fromkeys(out))
 
 
 def lfw_subset(lfw_dir: str | Path | None, folds: Sequence[int] | None) -> tuple[Path, list[Any]]:
