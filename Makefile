@@ -27,6 +27,8 @@ test: $(STAMP)
 eval: $(STAMP)
 	$(BIN)/countenance eval lfw --workers 2
 	$(BIN)/python scripts/eval_identification.py
+	# Per-group errors, masks, degradations and latency budgets (LFW folds 0-1): build/eval-toolkit/report.html
+	$(BIN)/python scripts/eval_toolkit.py --folds 0,1 --out build/eval-toolkit
 
 # Speed against the peers in the same run: face_recognition (same dlib model) for the
 # pipeline, brute-force numpy for gallery search. face_recognition is installed without its

@@ -109,3 +109,31 @@ def test_report_writes_json_and_offline_html(labelled, tmp_path):
     assert json.loads(json_path.read_text())["groups"]["groups"][0]["group"] == "set-1"
     page = html_path.read_text()
     assert page.count("data:image/png;base64,") == 2 and "http" not in page.replace("http-equiv", "")
+
+
+def _condition(name: str, fnmr: float, fmr: float):
+    from countenance.measure.pairs import ConditionResult
+    from countenance.measure.rates import ErrorRates, OperatingPoint
+
+    point = OperatingPoint(1e-3, 0.5, 1e-3, fnmr, 10_000, 300, True)
+    rates = ErrorRates(0.5, fmr, fnmr, int(fmr * 10_000), 10_000, int(fnmr * 300), 300)
+    return ConditionResult(name, 600, 0.99, 0.01, point, rates, 1.0, 0, 40.0, 0.6)
+
+
+def test_minimum_face_size_by_hand():
+    from countenance.measure.run_degrade import Curve, minimum_face_size
+
+    clean = _condition("clean", 0.10, 1e-3)
+    limits = dict(target_fmr=1e-3, fnmr_margin=0.02, fmr_factor=2.0)  # FNMR <= 0.12, FMR <= 0.002
+    curve = Curve("iod", (32, 24, 16, 12), (
+        _condition("iod-32", 0.10, 1e-3), _condition("iod-24", 0.12, 0.0019),
+        _condition("iod-16", 0.15, 1e-3), _condition("iod-12", 0.11, 1e-3),  # 12 passes, but 16 failed first
+    ))
+    found = minimum_face_size(clean, curve, **limits)
+    assert found.iod_px == 24 and "16 px" in found.reason
+    assert found.fnmr_limit == pytest.approx(0.12) and found.fmr_limit == pytest.approx(0.002)
+    too_many_false_matches = Curve("iod", (32,), (_condition("iod-32", 0.10, 0.003),))
+    assert minimum_face_size(clean, too_many_false_matches, **limits).iod_px is None
+    all_pass = Curve("iod", (24, 16), (_condition("a", 0.1, 1e-3), _condition("b", 0.1, 1e-3)))
+    result = minimum_face_size(clean, all_pass, **limits)
+    assert result.iod_px == 16 and "may be smaller" in result.reason
