@@ -55,7 +55,7 @@ def test_groups_refuses_labels_for_missing_images(labelled, tmp_path):
 
 def _row(name: str, ms: float, fnmr: float | None, accuracy: float = 0.99, admitted: bool = True) -> PipelineRow:
     detector, embedder = name.split("+")
-    return PipelineRow(PipelineChoice(detector, embedder), ms, ms, accuracy, fnmr, name, admitted)
+    return PipelineRow(PipelineChoice(detector, embedder), ms, ms, ms, accuracy, fnmr, name, admitted)
 
 
 def test_frontier_and_budget_choice_by_hand():

@@ -60,7 +60,9 @@ def plot_degradation(result: Mapping[str, Any]) -> bytes:
     clean = result["clean"]
     for k, curve in enumerate(curves):
         axes = figure.add_subplot(1, len(curves), k + 1)
-        levels = [str(level if curve["kind"] != "jpeg" else int(level)) for level in curve["levels"]]
+        levels = [r["condition"] if curve["kind"].startswith("occlude") else
+                  str(int(level) if curve["kind"] in ("jpeg", "iod") else level)
+                  for level, r in zip(curve["levels"], curve["results"])]
         fnmr = [r["at_fixed_threshold"]["fnmr"] for r in curve["results"]]
         error = [1 - r["accuracy"] for r in curve["results"]]
         axes.plot(levels, fnmr, "o-", label="FNMR at clean threshold")
@@ -173,8 +175,8 @@ def _section(name: str, result: Mapping[str, Any]) -> str:
                             [[b["budget_ms"]] + ([b["chosen"]["pipeline"], b["chosen"]["median_ms"],
                               b["chosen"]["fnmr_at_fmr"], b["chosen"]["accuracy"]] if b["chosen"] else ["none fits"])
                              for b in result["budgets"]]))
-        parts.append(_table(["pipeline", "median ms", "p90 ms", "FNMR", "accuracy", "admitted", "note"],
-                            [[r["pipeline"], r["median_ms"], r["p90_ms"], r["fnmr_at_fmr"], r["accuracy"], r["admitted"],
+        parts.append(_table(["pipeline", "median ms", "p10 ms", "p90 ms", "FNMR", "accuracy", "admitted", "note"],
+                            [[r["pipeline"], r["median_ms"], r.get("p10_ms"), r["p90_ms"], r["fnmr_at_fmr"], r["accuracy"], r["admitted"],
                               r["note"]] for r in result["pipelines"]]))
         parts.append(_img(plot_budget(result), "budget frontier"))
     elif "groups" in result:
