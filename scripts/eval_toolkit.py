@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("build/eval-toolkit"))
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--labels", type=Path, default=None)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     import onnxruntime

@@ -137,3 +137,19 @@ def test_minimum_face_size_by_hand():
     all_pass = Curve("iod", (24, 16), (_condition("a", 0.1, 1e-3), _condition("b", 0.1, 1e-3)))
     result = minimum_face_size(clean, all_pass, **limits)
     assert result.iod_px == 16 and "may be smaller" in result.reason
+
+
+def test_reembed_keeps_the_faces_and_changes_only_the_embedder(fixtures, tmp_path):
+    import numpy as np
+
+    from countenance.measure.templates import Variant, embed_variant, reembed
+
+    root = fixtures / "people"
+    names = ["obama/obama.jpg", "biden/biden.jpg"]
+    onnx = embed_variant(root, names, PipelineChoice("yunet"), Variant("clean"), cache_dir=tmp_path, choose="largest")
+    again = reembed(root, onnx, PipelineChoice("yunet", "dlib"), cache_dir=tmp_path, choose="largest")
+    for name in names:
+        assert np.array_equal(again[name].landmarks, onnx[name].landmarks)
+        a, b = again[name].vector, onnx[name].vector
+        assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.9999  # dlib and dlib-onnx: one network
+    assert (tmp_path / "v1-yunet-640+dlib" / "largest-clean.npz").is_file()

@@ -18,8 +18,12 @@ from ..errors import InvalidArgument, ModelError
 if TYPE_CHECKING:
     from ..detect import FaceDetector
     from ..embed import Embedder
+    from ..faces import ModelSpec
 
-__all__ = ["PipelineChoice", "DETECTORS", "EMBEDDERS", "detector_model_path", "build_face_detector", "build_embedder"]
+__all__ = [
+    "PipelineChoice", "DETECTORS", "EMBEDDERS", "detector_model_path", "build_face_detector", "build_embedder",
+    "embedding_spec", "measure_cache_dir",
+]
 
 #: Detectors a measurement can run: dlib's HOG and the two ONNX detectors with a working size.
 DETECTORS = ("hog", "yunet", "ultraface")
@@ -126,3 +130,23 @@ def build_embedder(choice: PipelineChoice, *, threads: int = 1) -> Embedder:
 
         return DlibOnnxEmbedder(model_path=choice.embedder_model, threads=threads)
     return make_embedder(choice.embedder, threads=threads)
+
+
+def embedding_spec(choice: PipelineChoice) -> ModelSpec:
+    """The :class:`~countenance.faces.ModelSpec` of ``choice``'s templates, without loading a model.
+
+    Every embedder of :data:`EMBEDDERS` runs dlib's ResNet, so they share its spec (metric,
+    thresholds); int8 templates are compared the same way as fp32 ones.
+    """
+    from ..backends.dlib_backend import DLIB_RESNET_SPEC
+
+    return DLIB_RESNET_SPEC
+
+
+def measure_cache_dir(explicit: str | Path | None = None) -> Path:
+    """Where measurements cache templates and models: ``explicit``, else ``<cache_dir>/measure``."""
+    if explicit is not None:
+        return Path(explicit)
+    from ..paths import cache_dir
+
+    return cache_dir() / "measure"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgument
-from .choice import PipelineChoice
+from .choice import PipelineChoice, embedding_spec, measure_cache_dir
 from .pairs import ConditionResult, lfw_subset, pair_names, score_condition
 from .templates import Variant, embed_variant
 
@@ -132,21 +132,13 @@ class DegradeResult:
         }
 
 
-def _cache(options_cache: Path | None) -> Path:
-    if options_cache is not None:
-        return Path(options_cache)
-    from ..paths import cache_dir
-
-    return cache_dir() / "measure"
-
-
 def run_degrade(options: DegradeOptions, on_progress: Callable[[str, int, int], None] | None = None) -> DegradeResult:
     """Measure every degradation of ``options``; ``on_progress(step, done, total)`` reports images."""
     start = time.perf_counter()
     root, pairs = lfw_subset(options.lfw_dir, options.folds)
     xs, ys = pair_names(pairs, root)
     names = sorted(set(xs) | set(ys))
-    cache = _cache(options.cache_dir)
+    cache = measure_cache_dir(options.cache_dir)
     choice = options.pipeline
 
     def embed(variant: Variant, which: list[str], anchors=None):
@@ -161,7 +153,7 @@ def run_degrade(options: DegradeOptions, on_progress: Callable[[str, int, int], 
                              workers=options.workers, on_progress=tick)
 
     clean_records = embed(Variant("clean"), names)
-    metric = "euclidean" if choice.embedder.startswith("dlib") else "cosine"
+    metric = embedding_spec(choice).metric
     clean = score_condition("clean", pairs, xs, ys, clean_records, clean_records, metric=metric, target_fmr=options.target_fmr)
     threshold = clean.at_target.threshold
     clean = score_condition("clean", pairs, xs, ys, clean_records, clean_records, metric=metric,

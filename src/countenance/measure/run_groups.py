@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgument
-from .choice import PipelineChoice, build_embedder
+from .choice import PipelineChoice, embedding_spec, measure_cache_dir
 from .groups import GroupReport, LabelledComparisons, group_report, read_group_labels
 from .templates import Variant, embed_variant
 
@@ -62,7 +62,6 @@ class GroupsResult:
 def run_groups(options: GroupsOptions) -> GroupsResult:
     """Embed the labelled images and report per-group errors (see the module doc)."""
     from ..image import iter_image_files
-    from .run_degrade import _cache
 
     start = time.perf_counter()
     root = Path(options.image_dir)
@@ -75,12 +74,12 @@ def run_groups(options: GroupsOptions) -> GroupsResult:
         raise InvalidArgument(f"{options.labels_csv}: {len(unknown)} labelled image(s) not under {root}, e.g. {unknown[0]}")
     labelled = [n for n in names if n in labels]
     unlabelled = tuple(n for n in names if n not in labels)
-    records = embed_variant(root, labelled, options.pipeline, Variant("clean"), cache_dir=_cache(options.cache_dir),
+    records = embed_variant(root, labelled, options.pipeline, Variant("clean"), cache_dir=measure_cache_dir(options.cache_dir),
                             choose="largest", workers=options.workers)
     found = [n for n in labelled if records[n].vector is not None]
     if len(found) < 2:
         raise InvalidArgument(f"{root}: fewer than two labelled images with a face")
-    spec = build_embedder(options.pipeline).spec
+    spec = embedding_spec(options.pipeline)
     if options.threshold is None:
         threshold, source = spec.thresholds[spec.default_threshold], f"{spec.name} default threshold"
     else:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgument
-from .choice import PipelineChoice, build_face_detector
+from .choice import PipelineChoice, build_face_detector, embedding_spec, measure_cache_dir
 from .pairs import ConditionResult, lfw_subset, pair_names, score_condition
 from .templates import Variant, embed_variant
 
@@ -114,13 +114,12 @@ def detection_rates(masked_dir: Path, detectors: Sequence[PipelineChoice]) -> tu
 def run_masks(options: MasksOptions, on_progress: Callable[[str, int, int], None] | None = None) -> MasksResult:
     """Measure masked verification on LFW and detection on the real masked fixtures."""
     from ..datasets import fixtures_dir
-    from .run_degrade import _cache
 
     start = time.perf_counter()
     root, pairs = lfw_subset(options.lfw_dir, options.folds)
     xs, ys = pair_names(pairs, root)
     names = sorted(set(xs) | set(ys))
-    cache = _cache(options.cache_dir)
+    cache = measure_cache_dir(options.cache_dir)
     choice = options.pipeline
 
     def embed(variant: Variant, anchors=None):
@@ -134,7 +133,7 @@ def run_masks(options: MasksOptions, on_progress: Callable[[str, int, int], None
         return embed_variant(root, names, choice, variant, cache_dir=cache, anchors=anchors,
                              workers=options.workers, on_progress=tick)
 
-    metric = "euclidean" if choice.embedder.startswith("dlib") else "cosine"
+    metric = embedding_spec(choice).metric
     clean_records = embed(Variant("clean"))
     masked_records = embed(Variant("mask", options.seed), clean_records)
     first = score_condition("clean", pairs, xs, ys, clean_records, clean_records, metric=metric, target_fmr=options.target_fmr)

@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import CountenanceError, InvalidArgument
 from .choice import PipelineChoice
 
-__all__ = ["Variant", "FaceRecord", "apply_variant", "embed_variant", "VARIANT_KINDS"]
+__all__ = ["Variant", "FaceRecord", "apply_variant", "embed_variant", "reembed", "VARIANT_KINDS"]
 
 #: Bumped whenever the way templates are made changes (invalidates the cache).
 TEMPLATES_VERSION = 1
@@ -257,3 +257,41 @@ def embed_variant(
                 dimension = record.vector.size
         _write(path, done, dimension)
     return {n: done[n] for n in names}
+
+
+def reembed(
+    root: str | os.PathLike[str],
+    records: dict[str, FaceRecord],
+    choice: PipelineChoice,
+    *,
+    cache_dir: str | os.PathLike[str],
+    choose: str = "central",
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, FaceRecord]:
+    """The faces of clean ``records`` (same boxes and landmarks) embedded by ``choice``'s embedder.
+
+    For a pipeline that differs from the one that made ``records`` only in its embedder's
+    numeric precision (``dlib-onnx-int8`` against ``dlib-onnx``): the detection would be
+    identical, so it is not run again. Cached like :func:`embed_variant`.
+    """
+    from ..faces import Box, Face
+    from ..image import load_image
+    from .choice import build_embedder
+
+    path = _cache_file(Path(cache_dir), choice, Variant("clean"), choose)
+    done = _read(path)
+    todo = [n for n in records if n not in done]
+    if todo:
+        embedder = build_embedder(choice)
+        for k, name in enumerate(todo):
+            record = records[name]
+            if record.vector is None:
+                done[name] = record
+                continue
+            face = Face(box=Box(*(float(v) for v in record.box)), detection_score=0.0, landmarks=record.landmarks)
+            vector = embedder.embed(load_image(Path(root) / name), [face])[0]
+            done[name] = FaceRecord(name, vector, record.how, record.box, record.landmarks, record.iod_px)
+            if on_progress and (k + 1) % 100 == 0:
+                on_progress(100)
+        _write(path, done, embedder.spec.embedding_size)
+    return {n: done[n] for n in records}
