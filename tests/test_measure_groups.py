@@ -142,3 +142,13 @@ def test_read_group_labels(tmp_path):
         read_group_labels(good, column="sex")
     with pytest.raises(InvalidArgument, match="no such labels file"):
         read_group_labels(tmp_path / "nope.csv")
+
+
+def test_no_interval_for_a_ratio_without_any_error():
+    d = np.array([0.9, 0.8, 0.1, 0.2])
+    same = np.array([False, False, True, True])
+    groups = np.array(["A", "B", "A", "B"])
+    report = group_report(LabelledComparisons(d, same, groups, groups), 0.5, samples=100)
+    assert report.fmr_ratio.value is None and report.fmr_ratio.interval is None
+    assert report.fnmr_ratio.value is None and report.fnmr_ratio.interval is None
+    assert "no group" in report.fmr_ratio.reason

@@ -364,9 +364,10 @@ def group_report(
             rows.append(GroupRates(g.group, g.fmr, g.false_matches, g.impostors, g.fnmr, g.false_non_matches,
                                    g.genuine, fmr_i, fnmr_i))
         groups = tuple(rows)
-        if len(fmr_draws) >= 2:
+        # No interval where the ratio itself is undefined for want of groups or of any error.
+        if len(fmr_draws) >= 2 and fmr_ratio.max_group is not None and sum(g.false_matches for g in base):
             fmr_ratio = _with_interval(fmr_ratio, _percentiles(_ratio_draws(fmr_draws), confidence))
-        if len(fnmr_draws) >= 2:
+        if len(fnmr_draws) >= 2 and fnmr_ratio.max_group is not None and sum(g.false_non_matches for g in base):
             fnmr_ratio = _with_interval(fnmr_ratio, _percentiles(_ratio_draws(fnmr_draws), confidence))
     mixed = int((comparisons.same & (comparisons.group_x != comparisons.group_y)).sum())
     return GroupReport(float(threshold), groups, matrix, fmr_ratio, fnmr_ratio, samples, float(confidence),
