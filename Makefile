@@ -28,6 +28,8 @@ eval: $(STAMP)
 	$(BIN)/countenance eval lfw --workers 2
 	$(BIN)/python scripts/eval_identification.py
 	$(BIN)/python scripts/eval_library.py --scale
+	# Per-group errors, masks, degradations and latency budgets (LFW folds 0-1): build/eval-toolkit/report.html
+	$(BIN)/python scripts/eval_toolkit.py --folds 0,1 --out build/eval-toolkit
 
 # Dataset cleaning on LFW people with 10+ photos and injected noise (seed 0; `--seeds 0 1 2`
 # for the acceptance runs): precision and recall per kind of noise, beside a one-pass baseline.

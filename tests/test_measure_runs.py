@@ -1,0 +1,155 @@
+"""The run entries on real fixtures: per-group errors on a small labelled set, budget selection, reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from countenance.errors import InvalidArgument
+from countenance.measure.choice import PipelineChoice
+from countenance.measure.quantize import template_agreement
+from countenance.measure.run_budget import PipelineRow, choose_for_budget, cpu_model, frontier, time_pipeline
+from countenance.measure.run_groups import GroupsOptions, run_groups
+
+# The test's own labels for the fixture people (the toolkit never makes labels up).
+SET_1 = ("obama", "biden", "alex_lacamoire", "kate_siegel", "paul_rudd")
+
+
+@pytest.fixture(scope="module")
+def labelled(fixtures, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("labels")
+    people = fixtures / "people"
+    lines = ["image,group"]
+    for image in sorted(people.glob("*/*")):
+        lines.append(f"{image.parent.name}/{image.name},{'set-1' if image.parent.name in SET_1 else 'set-2'}")
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    return people, folder
+
+
+def test_groups_on_fixture_people(labelled, tmp_path):
+    people, folder = labelled
+    result = run_groups(GroupsOptions(people, folder / "labels.csv", samples=200, cache_dir=tmp_path))
+    assert result.images == 14 and not result.without_face and not result.unlabelled
+    groups = {g.group: g for g in result.report.groups}
+    # set-1: obama x3, biden x2, one image each of three others -> 3 + 1 mated pairs, 28 - 4 impostors
+    assert (groups["set-1"].genuine, groups["set-1"].impostors) == (4, 24)
+    # set-2: kit x2, rose x2, angelina, shea -> 2 mated, 15 - 2 impostors
+    assert (groups["set-2"].genuine, groups["set-2"].impostors) == (2, 13)
+    matrix = result.report.matrix
+    assert matrix.impostors[0][1] == matrix.impostors[1][0] == 8 * 6
+    assert result.threshold_source.endswith("default threshold")
+    # at dlib's 0.6 these well-separated celebrities hardly ever match each other
+    assert all(g.fmr <= 0.1 for g in groups.values())
+    document = json.dumps(result.to_dict(), allow_nan=False)
+    assert "set-1" in document
+
+
+def test_groups_refuses_labels_for_missing_images(labelled, tmp_path):
+    people, _ = labelled
+    labels = tmp_path / "bad.csv"
+    labels.write_text("image,group\nnobody/1.jpg,x\n")
+    with pytest.raises(InvalidArgument, match="not under"):
+        run_groups(GroupsOptions(people, labels, cache_dir=tmp_path))
+
+
+def _row(name: str, ms: float, fnmr: float | None, accuracy: float = 0.99, admitted: bool = True) -> PipelineRow:
+    detector, embedder = name.split("+")
+    return PipelineRow(PipelineChoice(detector, embedder), ms, ms, ms, accuracy, fnmr, name, admitted)
+
+
+def test_frontier_and_budget_choice_by_hand():
+    rows = [
+        _row("hog+dlib", 400.0, 0.10),
+        _row("hog+dlib-onnx", 90.0, 0.10),
+        _row("yunet+dlib-onnx", 30.0, 0.12),
+        _row("ultraface+dlib-onnx", 20.0, 0.30),
+        _row("ultraface+dlib", 300.0, 0.05, admitted=False),  # not admitted: never chosen
+    ]
+    assert [r.pipeline.name for r in frontier(rows)] == ["ultraface-320+dlib-onnx", "yunet-640+dlib-onnx", "hog+dlib-onnx"]
+    assert choose_for_budget(rows, 100).row.pipeline.name == "hog+dlib-onnx"
+    assert choose_for_budget(rows, 50).row.pipeline.name == "yunet-640+dlib-onnx"
+    assert choose_for_budget(rows, 10).row is None
+    # equal FNMR: the more accurate wins, then the faster
+    tie = [_row("hog+dlib", 400.0, 0.10, 0.995), _row("hog+dlib-onnx", 90.0, 0.10, 0.99)]
+    assert choose_for_budget(tie, 1000).row.pipeline.embedder == "dlib"
+
+
+def test_time_pipeline_one_thread(fixtures):
+    data = [(fixtures / "people" / "obama" / "obama.jpg").read_bytes()]
+    times = time_pipeline(PipelineChoice("yunet", detector_size=320), data, repeats=2, warmup=1)
+    assert len(times) == 2 and all(t > 0 for t in times)
+    assert cpu_model() != ""
+
+
+def test_template_agreement_by_hand():
+    agreement = template_agreement([[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [1.0, 1.0]])
+    assert agreement.cosine_min == pytest.approx(2**-0.5)
+    assert agreement.cosine_median == pytest.approx((1 + 2**-0.5) / 2)
+    with pytest.raises(InvalidArgument):
+        template_agreement([[1.0, 0.0]], [[1.0, 0.0, 0.0]])
+
+
+def test_pipeline_choice_validation():
+    assert PipelineChoice("yunet", detector_size=160).name == "yunet-160+dlib-onnx"
+    with pytest.raises(InvalidArgument):
+        PipelineChoice("hog", detector_size=320)
+    with pytest.raises(InvalidArgument):
+        PipelineChoice("ultraface", detector_size=480)
+    with pytest.raises(InvalidArgument):
+        PipelineChoice("yunet", "dlib-onnx-int8")  # needs its model file
+
+
+def test_report_writes_json_and_offline_html(labelled, tmp_path):
+    from countenance.measure.report import write_report
+
+    people, folder = labelled
+    result = run_groups(GroupsOptions(people, folder / "labels.csv", samples=50, cache_dir=tmp_path))
+    json_path, html_path = write_report({"groups": result.to_dict()}, tmp_path / "out")
+    assert json.loads(json_path.read_text())["groups"]["groups"][0]["group"] == "set-1"
+    page = html_path.read_text()
+    assert page.count("data:image/png;base64,") == 2 and "http" not in page.replace("http-equiv", "")
+
+
+def _condition(name: str, fnmr: float, fmr: float):
+    from countenance.measure.pairs import ConditionResult
+    from countenance.measure.rates import ErrorRates, OperatingPoint
+
+    point = OperatingPoint(1e-3, 0.5, 1e-3, fnmr, 10_000, 300, True)
+    rates = ErrorRates(0.5, fmr, fnmr, int(fmr * 10_000), 10_000, int(fnmr * 300), 300)
+    return ConditionResult(name, 600, 0.99, 0.01, point, rates, 1.0, 0, 40.0, 0.6)
+
+
+def test_minimum_face_size_by_hand():
+    from countenance.measure.run_degrade import Curve, minimum_face_size
+
+    clean = _condition("clean", 0.10, 1e-3)
+    limits = dict(target_fmr=1e-3, fnmr_margin=0.02, fmr_factor=2.0)  # FNMR <= 0.12, FMR <= 0.002
+    curve = Curve("iod", (32, 24, 16, 12), (
+        _condition("iod-32", 0.10, 1e-3), _condition("iod-24", 0.12, 0.0019),
+        _condition("iod-16", 0.15, 1e-3), _condition("iod-12", 0.11, 1e-3),  # 12 passes, but 16 failed first
+    ))
+    found = minimum_face_size(clean, curve, **limits)
+    assert found.iod_px == 24 and "16 px" in found.reason
+    assert found.fnmr_limit == pytest.approx(0.12) and found.fmr_limit == pytest.approx(0.002)
+    too_many_false_matches = Curve("iod", (32,), (_condition("iod-32", 0.10, 0.003),))
+    assert minimum_face_size(clean, too_many_false_matches, **limits).iod_px is None
+    all_pass = Curve("iod", (24, 16), (_condition("a", 0.1, 1e-3), _condition("b", 0.1, 1e-3)))
+    result = minimum_face_size(clean, all_pass, **limits)
+    assert result.iod_px == 16 and "may be smaller" in result.reason
+
+
+def test_reembed_keeps_the_faces_and_changes_only_the_embedder(fixtures, tmp_path):
+    import numpy as np
+
+    from countenance.measure.templates import Variant, embed_variant, reembed
+
+    root = fixtures / "people"
+    names = ["obama/obama.jpg", "biden/biden.jpg"]
+    onnx = embed_variant(root, names, PipelineChoice("yunet"), Variant("clean"), cache_dir=tmp_path, choose="largest")
+    again = reembed(root, onnx, PipelineChoice("yunet", "dlib"), cache_dir=tmp_path, choose="largest")
+    for name in names:
+        assert np.array_equal(again[name].landmarks, onnx[name].landmarks)
+        a, b = again[name].vector, onnx[name].vector
+        assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.9999  # dlib and dlib-onnx: one network
+    assert (tmp_path / "v1-yunet-640+dlib" / "largest-clean.npz").is_file()
