@@ -29,7 +29,9 @@ __all__ = [
     "NotEnrolled",
     "ConsentRequired",
     "OptedOut",
+    "AlreadyExists",
     "Unsupported",
+    "UnknownKey",
 ]
 
 
@@ -170,5 +172,13 @@ class OptedOut(GalleryError):
     """The face to enrol matches a person on the gallery's opt-out (suppression) list."""
 
 
+class AlreadyExists(GalleryError):
+    """A name that must be new is taken (creating or renaming a subject)."""
+
+
 class Unsupported(CountenanceError):
     """An optional feature that this backend does not provide (e.g. range search on an HNSW index)."""
+
+
+class UnknownKey(CountenanceError):
+    """An API key id that is not in the key store (``keys revoke``)."""

@@ -8,7 +8,7 @@ Exit codes: 0 success, 1 some inputs of a multi-input run failed (they are repor
 is done), 2 the command failed, 3 an internal error.
 
 Command modules: :mod:`.detect`, :mod:`.verify`, :mod:`.evaluation`, :mod:`.gallery`,
-:mod:`.models`, :mod:`.demo`; shared options in :mod:`.options`, printing in :mod:`.output`.
+:mod:`.models`, :mod:`.demo`, :mod:`.keys`, :mod:`.serve`; shared options in :mod:`.options`, printing in :mod:`.output`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from . import gallery
 from .demo import demo
 from .detect import detect
 from .evaluation import eval_app
+from .keys import keys_app
 from .models import models_app
+from .serve import serve
 from .verify import verify
 
 __all__ = ["app", "main"]
@@ -49,6 +51,8 @@ app.add_typer(eval_app, name="eval")
 app.command()(demo)
 app.add_typer(models_app, name="models")
 gallery.register(app)
+app.add_typer(keys_app, name="keys")
+app.command()(serve)
 
 
 def main() -> None:

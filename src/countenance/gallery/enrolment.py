@@ -12,14 +12,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import ConsentRequired, GalleryError, ImageError, NoFaceFound, OptedOut
+from ..errors import AlreadyExists, ConsentRequired, GalleryError, ImageError, NoFaceFound, OptedOut
 from .core import GalleryCore
 from .images import EmbeddedImage, GalleryImage, crop_jpeg, source_of
 from .policy import Consent, check_name, parse_moment, timestamp
-from .records import ConsentRecord, EnrolResult, TemplateRecord
+from .records import ConsentRecord, EnrolResult, SubjectRecord, TemplateRecord
 from .search import optout_distance, suppressed
 
-__all__ = ["enroll", "enroll_folder", "require_consent"]
+__all__ = ["enroll", "enroll_folder", "require_consent", "add_subject"]
 
 
 def enroll(g: GalleryCore, name: str, images: Iterable[GalleryImage], *, consent: Consent | None = None) -> EnrolResult:
@@ -43,6 +43,21 @@ def enroll(g: GalleryCore, name: str, images: Iterable[GalleryImage], *, consent
     finally:
         g.flush()
     return EnrolResult(name, tuple(templates), tuple(already), tuple(failed))
+
+
+def add_subject(g: GalleryCore, name: str, consent: Consent | None) -> SubjectRecord:
+    """A new subject without templates yet, with its consent record (needed when the policy
+    requires consent); AlreadyExists if the name is taken. Audited."""
+    name = check_name(name)
+    require_consent(g, name, consent)
+    now = g.log.now()
+    with g.store.transaction():
+        if g.store.subject(name) is not None:
+            raise AlreadyExists(f"subject {name!r} already exists")
+        subject_id = g.store.add_subject(name, now)
+        consent_id = _consent_id(g, subject_id, name, consent, now)
+        g.log.record("create", {"subject": name}, {"consent_id": consent_id}, [name])
+    return SubjectRecord(subject_id, name, now, 0)
 
 
 def _label(image: GalleryImage) -> str:

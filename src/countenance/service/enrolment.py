@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GalleryError, InvalidArgument
-from ..gallery import Consent, EnrolResult
+from ..gallery import Consent, EnrolResult, SubjectRecord
 from .gallery import open_gallery
-from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
+from .options import GalleryOptions, ImageInput, PipelineFactory, PipelineOptions, build_pipeline, image_source
 
 __all__ = [
     "ConsentOptions",
@@ -20,6 +20,7 @@ __all__ = [
     "read_consent_file",
     "EnrolOptions",
     "enrol",
+    "create_subject",
     "EnrolFolderOptions",
     "FolderEnrolment",
     "enrol_folder",
@@ -99,7 +100,7 @@ class EnrolOptions:
     """One person (``name``) from photos (the largest face of each), with their consent."""
 
     name: str
-    images: tuple[Path, ...]
+    images: tuple[ImageInput, ...]
     consent: ConsentOptions | None = None
     gallery: GalleryOptions = field(default_factory=GalleryOptions)
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
@@ -109,7 +110,15 @@ def enrol(options: EnrolOptions, *, pipelines: PipelineFactory = build_pipeline)
     """Enrol ``options.name``; photos that fail are in the result's ``failed``, the rest are enrolled."""
     record = make_consent(options.consent) if options.consent is not None else None
     with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
-        return gallery.enroll(options.name, list(options.images), consent=record)
+        return gallery.enroll(options.name, [image_source(image) for image in options.images], consent=record)
+
+
+def create_subject(options: GalleryOptions, name: str, consent: ConsentOptions | None) -> SubjectRecord:
+    """A new subject with no faces yet, and their consent record (required when the gallery's
+    policy requires consent); AlreadyExists if the name is taken. Audited."""
+    record = make_consent(consent) if consent is not None else None
+    with open_gallery(options) as gallery:
+        return gallery.add_subject(name, consent=record)
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import ImageError, InvalidArgument
 from ..gallery import FaceIdentification, Verification
 from .detection import FileError
 from .gallery import open_gallery
-from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
+from .options import GalleryOptions, ImageInput, PipelineFactory, PipelineOptions, build_pipeline, image_source
 
 __all__ = ["IdentifyOptions", "IdentifiedFace", "IdentifiedImage", "IdentifyRun", "identify_images", "VerifySubjectOptions", "verify_subject"]
 
@@ -26,7 +25,7 @@ class IdentifyOptions:
     """Photos to identify (every face of each), ``top_k`` candidates per face and the target
     false-positive identification rate ``fpir`` (None: the gallery policy's)."""
 
-    images: tuple[Path, ...]
+    images: tuple[ImageInput, ...]
     top_k: int | None = None
     fpir: float | None = None
     gallery: GalleryOptions = field(default_factory=GalleryOptions)
@@ -90,7 +89,7 @@ def identify_images(
     options: IdentifyOptions,
     *,
     pipelines: PipelineFactory = build_pipeline,
-    on_image: Callable[[Path], None] | None = None,
+    on_image: Callable[[ImageInput], None] | None = None,
 ) -> IdentifyRun:
     """Identify every face of every photo (each search is audited).
 
@@ -101,7 +100,7 @@ def identify_images(
     with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
         for path in options.images:
             try:
-                result = gallery.identify(path, k=options.top_k, fpir=options.fpir)
+                result = gallery.identify(image_source(path), k=options.top_k, fpir=options.fpir)
             except ImageError as error:  # this file only
                 if len(options.images) == 1:
                     raise
@@ -127,7 +126,7 @@ class VerifySubjectOptions:
     claim ``fmr`` (None: the gallery policy's)."""
 
     subject: str
-    image: Path
+    image: ImageInput
     fmr: float | None = None
     gallery: GalleryOptions = field(default_factory=GalleryOptions)
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
@@ -139,4 +138,4 @@ class VerifySubjectOptions:
 def verify_subject(options: VerifySubjectOptions, *, pipelines: PipelineFactory = build_pipeline) -> Verification:
     """1:1 against an enrolled person (audited); NotEnrolled, NoFaceFound as the gallery raises them."""
     with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
-        return gallery.verify(options.image, options.subject, fmr=options.fmr)
+        return gallery.verify(image_source(options.image), options.subject, fmr=options.fmr)
