@@ -27,6 +27,7 @@ test: $(STAMP)
 eval: $(STAMP)
 	$(BIN)/countenance eval lfw --workers 2
 	$(BIN)/python scripts/eval_identification.py
+	$(BIN)/python scripts/eval_library.py --scale
 
 # Speed against the peers in the same run: face_recognition (same dlib model) for the
 # pipeline, brute-force numpy for gallery search. face_recognition is installed without its

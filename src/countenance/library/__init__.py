@@ -1,0 +1,53 @@
+"""The photo library: index folders, discover people, suggest names, keep the user in control.
+
+See docs/LIBRARY.md for how suggestions, clustering and the user's decisions work.
+"""
+
+from .cluster import BCubed, ClusterOptions, Clustering, bcubed, cluster_faces, dbscan_baseline
+from .indexer import FAST_PIPELINE, IndexProgress, IndexSummary, SkippedFile, index_folders
+from .library import FoundPhoto, Library, LibraryStatus, NameResult, Person, Suggestion
+from .people import ReclusterSummary
+from .quality import QualityGate, face_sharpness
+from .store import DB_NAME, FaceRow, LibraryError, LibraryStore, PhotoRow
+from .suggest import DEFAULT_SUGGEST_FPIR, SuggestOptions, SuggestSummary
+from .video import Appearance, Track, VideoOptions, VideoTagResult, tag_video
+from .xmp import XmpReadSummary, XmpWriteSummary, read_sidecars, write_sidecars
+
+__all__ = [
+    "Appearance",
+    "Track",
+    "VideoOptions",
+    "VideoTagResult",
+    "XmpReadSummary",
+    "XmpWriteSummary",
+    "read_sidecars",
+    "tag_video",
+    "write_sidecars",
+    "BCubed",
+    "ClusterOptions",
+    "Clustering",
+    "DB_NAME",
+    "DEFAULT_SUGGEST_FPIR",
+    "FAST_PIPELINE",
+    "FaceRow",
+    "FoundPhoto",
+    "IndexProgress",
+    "IndexSummary",
+    "Library",
+    "LibraryError",
+    "LibraryStatus",
+    "LibraryStore",
+    "NameResult",
+    "Person",
+    "PhotoRow",
+    "QualityGate",
+    "ReclusterSummary",
+    "SkippedFile",
+    "SuggestOptions",
+    "SuggestSummary",
+    "Suggestion",
+    "bcubed",
+    "cluster_faces",
+    "dbscan_baseline",
+    "face_sharpness",
+]

@@ -1,0 +1,321 @@
+"""Index folders of photos: find and embed every face, incrementally and resumably.
+
+What a run does, per file under the roots (JPEG, PNG, WebP, HEIC, TIFF, ...):
+
+- same path, size and mtime as stored: skipped without reading it (``unchanged``);
+- otherwise its sha256 is taken: the same content as a stored photo whose file is gone is a
+  move (the row takes the new path; faces, names and decisions stay); the same content as a
+  stored photo at this path is an mtime change only (``unchanged``); anything else is detected
+  and embedded, in ``workers`` processes;
+- stored photos under the roots whose files are gone are dropped, with their faces.
+
+Results are written in batches, each batch one transaction (a photo with all its faces, or
+nothing), so a run killed at any point leaves every stored face exactly once, and the next run
+resumes with the photos not yet stored. Re-detected faces keep the id of the stored face of the
+same photo they overlap most (IoU >= 0.5), so the user's decisions survive a full re-index.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..hashing import sha256_file
+from ..image import iter_image_files
+from ..ingest import process_map
+from .quality import QualityGate, face_sharpness
+from .store import LibraryStore
+
+__all__ = ["IndexProgress", "IndexSummary", "SkippedFile", "index_folders", "FAST_PIPELINE"]
+
+#: The fast pipeline (YuNet when installed, else HOG; dlib's ResNet on ONNX Runtime).
+FAST_PIPELINE: dict[str, Any] = {"detector": "auto", "embedder": "auto"}
+
+_MATCH_IOU = 0.5
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file that was not indexed and why (``unreadable: ...`` or ``duplicate of PATH``)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    """Where a run is: ``done`` of ``total`` files to detect, after ``elapsed_s`` seconds."""
+
+    done: int
+    total: int
+    faces: int
+    elapsed_s: float
+
+    @property
+    def rate_per_s(self) -> float:
+        """Files per second so far (0.0 before the first)."""
+        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the rate so far; None before the first file."""
+        rate = self.rate_per_s
+        return (self.total - self.done) / rate if rate > 0 else None
+
+
+@dataclass(frozen=True)
+class IndexSummary:
+    """What one run did. ``detected``: files read and run through the detector this time."""
+
+    files: int
+    detected: int
+    unchanged: int
+    moved: int
+    deleted: int
+    faces_added: int
+    faces_total: int
+    gated: int
+    skipped: tuple[SkippedFile, ...]
+    seconds: float
+
+    @property
+    def images_per_second(self) -> float:
+        return self.detected / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files, "detected": self.detected, "unchanged": self.unchanged, "moved": self.moved,
+            "deleted": self.deleted, "faces_added": self.faces_added, "faces_total": self.faces_total,
+            "gated": self.gated, "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "seconds": round(self.seconds, 3), "images_per_second": round(self.images_per_second, 2),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class _FoundFace:
+    box: tuple[float, float, float, float]
+    score: float
+    rotation: int
+    landmarks: np.ndarray | None
+    template: np.ndarray
+    model: str
+    sharpness: float
+
+
+@dataclass(frozen=True, eq=False)
+class _PhotoResult:
+    path: str
+    sha256: str
+    size_bytes: int
+    mtime_ns: int
+    width_px: int = 0
+    height_px: int = 0
+    orientation: int = 1
+    faces: list[_FoundFace] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Task:
+    path: str
+    sha256: str
+    size_bytes: int
+    mtime_ns: int
+
+
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(pipeline_options: dict[str, Any]) -> None:
+    from ..pipeline import Pipeline
+
+    _worker["pipeline"] = Pipeline(**pipeline_options)
+
+
+def _orientation(path: str) -> int:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return int(image.getexif().get(0x0112, 1) or 1)
+    except Exception:  # noqa: BLE001 - orientation is informative; the loader reports real errors
+        return 1
+
+
+def _index_one(task: _Task) -> _PhotoResult:
+    from ..errors import CountenanceError
+
+    pipeline = _worker["pipeline"]
+    try:
+        pixels = pipeline.load(task.path)
+        faces = pipeline.embed(pixels)
+    except CountenanceError as error:
+        return _PhotoResult(task.path, task.sha256, task.size_bytes, task.mtime_ns, error=str(error))
+    found = [
+        _FoundFace(tuple(face.box.to_list()), float(face.detection_score), face.rotation, face.landmarks,
+                   face.template.vector, face.template.model, face_sharpness(pixels, tuple(face.box.to_list())))
+        for face in faces if face.template is not None
+    ]
+    height, width = pixels.shape[:2]
+    return _PhotoResult(task.path, task.sha256, task.size_bytes, task.mtime_ns, width, height,
+                        _orientation(task.path), found)
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _under(path: str, roots: Sequence[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def _write(store: LibraryStore, result: _PhotoResult, gate: QualityGate) -> tuple[int, int]:
+    """Store one photo and its faces (inside the caller's transaction); ``(faces added, gated)``."""
+    photo_id = store.upsert_photo(result.path, result.sha256, result.size_bytes, result.mtime_ns,
+                                  result.width_px, result.height_px, result.orientation, result.error)
+    old = {f.id: f.box_ltrb_px for f in store.faces(photo_id=photo_id)}
+    added = gated = 0
+    # Greedy by overlap: each re-detected face takes the stored face it overlaps most.
+    pairs = sorted(((_iou(face.box, box), fid, i) for i, face in enumerate(result.faces) for fid, box in old.items()),
+                   reverse=True)
+    reuse: dict[int, int] = {}
+    for iou, fid, i in pairs:
+        if iou >= _MATCH_IOU and i not in reuse and fid not in reuse.values():
+            reuse[i] = fid
+    for i, face in enumerate(result.faces):
+        reason = gate.reason(face.box, face.sharpness)
+        gated += reason is not None
+        face_id = reuse.get(i)
+        added += face_id is None
+        store.write_face(face_id, photo_id, face.box, face.score, face.sharpness, face.rotation, face.landmarks,
+                         face.template, face.model, reason)
+    store.delete_faces([fid for fid in old if fid not in reuse.values()])
+    return added, gated
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def index_folders(
+    store: LibraryStore,
+    roots: Iterable[str | os.PathLike[str]],
+    *,
+    workers: int = 2,
+    pipeline_options: dict[str, Any] | None = None,
+    gate: QualityGate | None = None,
+    full: bool = False,
+    batch_size: int = 32,
+    on_progress: Callable[[IndexProgress], None] | None = None,
+) -> IndexSummary:
+    """Index every image under ``roots`` into ``store`` (see the module docstring).
+
+    ``pipeline_options``: keyword arguments of :class:`countenance.Pipeline`, built once per
+    worker (default :data:`FAST_PIPELINE`). ``full``: re-detect files even when unchanged.
+    ``batch_size``: photos per transaction. ``on_progress`` is called after each photo.
+    """
+    from ..errors import InvalidArgument
+
+    if not isinstance(workers, int) or workers < 1:
+        raise InvalidArgument(f"workers must be an int >= 1, got {workers!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidArgument(f"batch_size must be an int >= 1, got {batch_size!r}")
+    gate = gate or QualityGate()
+    start = time.perf_counter()
+    root_paths = [str(Path(r).resolve()) for r in roots]
+    for root in root_paths:
+        if not Path(root).exists():
+            raise InvalidArgument(f"{root}: no such file or folder to index")
+    files = sorted({str(p.resolve()) for root in root_paths for p in iter_image_files(root)})
+    stored = {p.path: p for p in store.photos()}
+    present = set(files)
+    missing = {path: row for path, row in stored.items() if path not in present and _under(path, root_paths)}
+    missing = {path: row for path, row in missing.items() if not Path(path).exists()}
+    missing_by_sha = {row.sha256: row for row in missing.values()}
+    tasks: list[_Task] = []
+    skipped: list[SkippedFile] = []
+    unchanged = moved = 0
+    moves: list[tuple[int, str, int]] = []
+    touched: list[tuple[int, int]] = []
+    seen_sha: dict[str, str] = {}
+    for path in files:
+        stat = _stat(Path(path))
+        if stat is None:
+            skipped.append(SkippedFile(path, "unreadable: vanished while indexing"))
+            continue
+        size, mtime = stat
+        row = stored.get(path)
+        if row is not None and not full and row.size_bytes == size and row.mtime_ns == mtime:
+            unchanged += 1
+            seen_sha[row.sha256] = path
+            continue
+        try:
+            sha = sha256_file(path)
+        except OSError as error:
+            skipped.append(SkippedFile(path, f"unreadable: {error.strerror or error}"))
+            continue
+        if row is not None and not full and row.sha256 == sha:
+            touched.append((row.id, mtime))
+            unchanged += 1
+        elif row is None and sha in missing_by_sha:
+            gone = missing_by_sha.pop(sha)
+            del missing[gone.path]
+            moves.append((gone.id, path, mtime))
+            moved += 1
+        elif row is None and sha in seen_sha:
+            skipped.append(SkippedFile(path, f"duplicate of {seen_sha[sha]}"))
+        else:
+            tasks.append(_Task(path, sha, size, mtime))
+        seen_sha.setdefault(sha, path)
+    with store.transaction():
+        for photo_id, path, mtime in moves:
+            store.move_photo(photo_id, path, mtime)
+        for photo_id, mtime in touched:
+            store.connection.execute("UPDATE photos SET mtime_ns=? WHERE id=?", (mtime, photo_id))
+        store.delete_photos([row.id for row in missing.values()])
+    faces_added = gated = done = 0
+    pending: list[_PhotoResult] = []
+
+    def flush() -> None:
+        nonlocal faces_added, gated
+        with store.transaction():
+            for result in pending:
+                added, low = _write(store, result, gate)
+                faces_added += added
+                gated += low
+        pending.clear()
+
+    results = process_map(_index_one, tasks, workers=min(workers, max(1, len(tasks))), initializer=_init_worker,
+                          initargs=(dict(FAST_PIPELINE if pipeline_options is None else pipeline_options),))
+    last_flush = time.perf_counter()
+    for result in results:
+        done += 1
+        if result.error is not None:
+            skipped.append(SkippedFile(result.path, f"unreadable: {result.error}"))
+        pending.append(result)
+        if len(pending) >= batch_size or time.perf_counter() - last_flush > 2.0:
+            flush()
+            last_flush = time.perf_counter()
+        if on_progress is not None:
+            on_progress(IndexProgress(done, len(tasks), faces_added, time.perf_counter() - start))
+    if pending:
+        flush()
+    total = int(store.connection.execute("SELECT COUNT(*) FROM faces").fetchone()[0])
+    return IndexSummary(len(files), len(tasks), unchanged, moved, len(missing), faces_added, total, gated,
+                        tuple(skipped), time.perf_counter() - start)

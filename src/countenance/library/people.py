@@ -1,0 +1,221 @@
+"""People in the library: re-clustering that keeps the user's work, and the user's operations.
+
+The user's decisions are facts that clustering builds on, never overwrites:
+
+- a *confirmed* assignment (naming, merging, splitting, accepting a suggestion) is a must-link:
+  re-clustering never moves that face, and two confirmed people are never merged;
+- a *rejection* (not-this-person, rejecting a suggestion) is a cannot-link: that face is never
+  put in that person again;
+- a *kept* person (named, hidden, or touched by the user) is never deleted by re-clustering.
+
+Only the faces clustering placed itself are recomputed. New groups take the id of the person
+whose faces they hold most of, so people keep their ids (and names) as photos arrive.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InvalidArgument
+from .cluster import ClusterOptions, cluster_faces
+from .store import LibraryError, LibraryStore
+
+__all__ = ["ReclusterSummary", "recluster", "name_person", "merge_persons", "split_person", "not_this_person",
+           "set_hidden", "forget_name"]
+
+
+@dataclass(frozen=True)
+class ReclusterSummary:
+    """One re-clustering: eligible faces, faces now in a person, people, new people, seconds."""
+
+    faces: int
+    clustered: int
+    persons: int
+    new_persons: int
+    seconds: float
+
+
+def recluster(store: LibraryStore, options: ClusterOptions | None = None) -> ReclusterSummary:
+    """Re-cluster every eligible face, keeping confirmed faces, rejections and kept people."""
+    start = time.perf_counter()
+    ids, photos, templates = store.face_arrays()
+    assignments = store.assignments()
+    seeds = np.array([assignments[i][0] if i in assignments and assignments[i][1] else -1 for i in ids.tolist()],
+                     dtype=np.int64)
+    position = {int(face_id): k for k, face_id in enumerate(ids.tolist())}
+    rejected = store.rejections()
+    rejections = [(position[f], p) for f, p in rejected if f in position]
+    clustering = cluster_faces(templates, photos, options, seeds=seeds, rejections=rejections)
+    persons = {pid: (name, hidden, kept) for pid, name, hidden, kept in store.persons()}
+    confirmed_persons = {int(s) for s in seeds if s >= 0}
+    # Match each new group without a seed to the unconfirmed person whose faces it holds most of.
+    overlap: list[tuple[int, int, int]] = []
+    for label in range(clustering.count):
+        if label in clustering.seed_of_label:
+            continue
+        members = ids[clustering.labels == label].tolist()
+        previous = Counter(assignments[f][0] for f in members if f in assignments and not assignments[f][1])
+        overlap.extend((count, label, pid) for pid, count in previous.items() if pid not in confirmed_persons)
+    person_of_label = dict(clustering.seed_of_label)
+    taken = set(person_of_label.values())
+    for _, label, pid in sorted(overlap, reverse=True):
+        if label not in person_of_label and pid not in taken:
+            person_of_label[label] = pid
+            taken.add(pid)
+    new = 0
+    with store.transaction():
+        store.unassign([f for f in ids.tolist() if f in assignments and not assignments[f][1]])
+        for label in range(clustering.count):
+            if label not in person_of_label:
+                person_of_label[label] = store.new_person()
+                new += 1
+        clustered = 0
+        for k, face_id in enumerate(ids.tolist()):
+            label = int(clustering.labels[k])
+            if label < 0 or seeds[k] >= 0:
+                clustered += label >= 0
+                continue
+            person = person_of_label[label]
+            if (face_id, person) in rejected:
+                continue
+            store.assign(face_id, person, confirmed=False)
+            clustered += 1
+        used = set(person_of_label.values())
+        store.delete_persons([pid for pid, (name, _, kept) in persons.items()
+                              if not kept and name is None and pid not in used])
+    return ReclusterSummary(len(ids), clustered, len(store.persons()), new, time.perf_counter() - start)
+
+
+def _confirm_all(store: LibraryStore, person_id: int) -> list[int]:
+    faces = [f for f, _ in store.person_faces(person_id)]
+    for face_id in faces:
+        store.assign(face_id, person_id, confirmed=True)
+    return faces
+
+
+def name_person(store: LibraryStore, person_id: int, name: str) -> list[int]:
+    """Name ``person_id`` and confirm its faces (they become must-links); returns the face ids.
+
+    Raises LibraryError when another person already has ``name`` (merge them instead)."""
+    name = _check_name(name)
+    with store.transaction():
+        store.person(person_id)
+        other = store.person_by_name(name)
+        if other is not None and other != person_id:
+            raise LibraryError(f"person {other} is already named {name!r}; merge {person_id} into {other} instead")
+        store.update_person(person_id, name=name, kept=1)
+        return _confirm_all(store, person_id)
+
+
+def merge_persons(store: LibraryStore, target: int, sources: list[int]) -> list[int]:
+    """Move every face of ``sources`` into ``target``, all confirmed; keeps the name (the
+    target's, else the one source name) and the rejections. Returns the target's face ids.
+
+    Raises InvalidArgument when two of the people carry different names."""
+    with store.transaction():
+        names = {store.person(p)[1] for p in [target, *sources]} - {None}
+        if len(names) > 1:
+            raise InvalidArgument(f"cannot merge people named differently: {', '.join(sorted(names))}")
+        for source in sources:
+            if source == target:
+                continue
+            for face_id, _ in store.person_faces(source):
+                store.assign(face_id, target, confirmed=True)
+            store.move_person_links(source, target)
+            store.connection.execute("UPDATE persons SET name=NULL WHERE id=?", (source,))
+            store.delete_persons([source])
+        store.update_person(target, kept=1, **({"name": names.pop()} if names else {}))
+        return _confirm_all(store, target)
+
+
+def split_person(store: LibraryStore, person_id: int, face_ids: list[int] | None = None,
+                 options: ClusterOptions | None = None) -> list[int]:
+    """Split ``person_id``: the ``face_ids`` picked become a new person, or without them the
+    person is sub-clustered with tighter distances and every group but the largest becomes a new
+    person. All faces involved are confirmed, so re-clustering keeps the split. Returns the ids
+    of the new people (empty when sub-clustering finds one group)."""
+    with store.transaction():
+        store.person(person_id)
+        members = [f for f, _ in store.person_faces(person_id)]
+        if face_ids is not None:
+            picked = [int(f) for f in face_ids]
+            strangers = sorted(set(picked) - set(members))
+            if strangers or not picked:
+                raise InvalidArgument(f"faces {strangers} are not in person {person_id}" if strangers
+                                      else "pick at least one face to split off")
+            parts = [picked]
+        else:
+            parts = _sub_clusters(store, members, options or ClusterOptions())
+        created = []
+        for part in parts:
+            new_id = store.new_person(kept=True)
+            created.append(new_id)
+            for face_id in part:
+                store.assign(face_id, new_id, confirmed=True)
+        store.update_person(person_id, kept=1)
+        _confirm_all(store, person_id)
+        return created
+
+
+def _sub_clusters(store: LibraryStore, members: list[int], options: ClusterOptions) -> list[list[int]]:
+    if len(members) < 2:
+        return []
+    faces = [store.face(f) for f in members]
+    tight = ClusterOptions(max_distance=options.max_distance * 0.8, max_merge_distance=options.max_merge_distance * 0.8,
+                           merge_size_cap=options.merge_size_cap, neighbours=options.neighbours,
+                           min_shared=min(options.min_shared, 1), min_faces=1)
+    labels = cluster_faces(np.stack([f.template for f in faces]), np.array([f.photo_id for f in faces]), tight).labels
+    groups: dict[int, list[int]] = {}
+    for face, label in zip(faces, labels.tolist(), strict=True):
+        groups.setdefault(label, []).append(face.id)
+    ordered = sorted(groups.values(), key=len, reverse=True)
+    return ordered[1:]
+
+
+def not_this_person(store: LibraryStore, face_id: int) -> int:
+    """Take ``face_id`` out of its person and never put it back there (cannot-link); returns the person."""
+    with store.transaction():
+        store.face(face_id)
+        current = store.assignments().get(face_id)
+        if current is None:
+            raise LibraryError(f"face {face_id} is not in any person")
+        person_id = current[0]
+        store.unassign([face_id])
+        store.reject(face_id, person_id)
+        store.update_person(person_id, kept=1)
+        name = store.person(person_id)[1]
+        if name is not None:
+            store.put_suggestion(face_id, name, float("nan"), None)
+            store.set_suggestion_state(face_id, name, "rejected")
+        return person_id
+
+
+def set_hidden(store: LibraryStore, person_id: int, hidden: bool = True) -> None:
+    """Hide (or show again) a person in ``people``; a hidden person is kept across re-clustering."""
+    with store.transaction():
+        store.person(person_id)
+        store.update_person(person_id, hidden=int(hidden), kept=1)
+
+
+def forget_name(store: LibraryStore, name: str) -> int:
+    """Forget the person named ``name`` (a subject deleted from the gallery): the person, its
+    confirmations, rejections and every suggestion of the name go; its faces become free for
+    clustering again. The next XMP write removes the regions written for the name. Returns the
+    number of faces that were assigned to the person (0 when nobody had the name)."""
+    with store.transaction():
+        person_id = store.person_by_name(name)
+        faces = [] if person_id is None else store.person_faces(person_id)
+        if person_id is not None:
+            store.delete_persons([person_id])
+        store.connection.execute("DELETE FROM suggestions WHERE subject=?", (name,))
+        return len(faces)
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise InvalidArgument(f"a person's name must be 1-200 characters, got {name!r}")
+    return name.strip()
