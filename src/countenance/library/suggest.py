@@ -102,7 +102,7 @@ def suggest(store: LibraryStore, gallery: Any, options: SuggestOptions | None = 
     options = options or SuggestOptions()
     threshold = options.max_distance if options.max_distance is not None else gallery.threshold(fpir=options.target_fpir)
     spec = ModelSpec(gallery.model, gallery.embedding_size, gallery.metric, {"default": gallery.model_threshold},
-                     0, "", "")
+                     150, "", "")  # no network runs on stored faces; main's ModelSpec wants input_size >= 16
     stored = StoredFaces(store, spec)
     searcher = Gallery(gallery.path, pipeline=stored, actor=gallery.actor, calibration=gallery.calibration)
     assignments = store.assignments()

@@ -79,9 +79,15 @@ async def rename_subject(name: str, body: Rename, request: Request, key: ApiKey 
 @router.delete("/{name}")
 async def forget_subject(name: str, request: Request, key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
     """Forget a person: templates, crops, index entries and consent records deleted and erased
-    from disk; no later search can return them. Audited. Scope: admin."""
+    from disk (and, with a photo library, its person and suggestions of the name); no later
+    search can return them. Audited. Scope: admin."""
     runtime = request.app.state.runtime
-    result = await runtime.run(privacy.forget_subject, runtime.gallery(key), name)
+    if runtime.settings.library is not None:  # and the library's person and suggestions of the name
+        from ...service.library import LibraryOptions, forget_everywhere
+
+        result = await runtime.run(forget_everywhere, LibraryOptions(runtime.settings.library, runtime.gallery(key)), name)
+    else:
+        result = await runtime.run(privacy.forget_subject, runtime.gallery(key), name)
     return result.to_dict()
 
 
