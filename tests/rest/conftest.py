@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -71,3 +75,31 @@ def client(gallery, fixtures, keys):
 
 def upload(path: Path, field: str = "image") -> dict:
     return {field: (path.name, path.read_bytes(), "application/octet-stream")}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running_server(settings: ServerSettings):
+    """The real app under uvicorn on a loopback port, in a thread of this process; its URL."""
+    import uvicorn
+
+    from countenance.rest import create_app
+
+    port = _free_port()
+    instance = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not instance.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        instance.should_exit = True
+        thread.join(timeout=30)

@@ -5,11 +5,7 @@ Screenshots of each step are kept in build/e2e/."""
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -19,7 +15,7 @@ from countenance.service.keys import create_key
 from countenance.service.library import LibraryOptions, refresh_library
 from countenance.service.options import GalleryOptions
 
-from .conftest import PIPELINE, auth, settings_for
+from .conftest import PIPELINE, auth, running_server, settings_for
 
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "build" / "e2e"
@@ -50,32 +46,10 @@ def library(gallery, fixtures, tmp_path_factory) -> Path:
     return folder
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(gallery, fixtures, library):
-    """The real app under uvicorn on a loopback port, in a thread of this process."""
-    import uvicorn
-
-    from countenance.rest import create_app
-
-    port = _free_port()
-    config = uvicorn.Config(create_app(settings_for(gallery, fixtures, library=library)), host="127.0.0.1", port=port,
-                            log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not instance.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(timeout=30)
+    with running_server(settings_for(gallery, fixtures, library=library)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
