@@ -125,7 +125,11 @@ def test_review_page_end_to_end(server, browser, admin, fixtures):
     person_id = int(person.get_attribute("data-person"))
     person.locator("[data-field=name]").fill("cluster one")
     person.locator("[data-action=name]").click()
-    page.wait_for_selector(f"#status:has-text('Named person {person_id} cluster one')")
+    try:
+        page.wait_for_selector(f"#status:has-text('Named person {person_id} cluster one')")
+    except Exception:
+        _shot(page, "05-people-failed")
+        raise AssertionError(f"naming person {person_id}: status {page.inner_text('#status')!r}") from None
     people = {p["id"]: p for p in api.get("/v1/library/people").json()["people"]}
     assert people[person_id]["name"] == "cluster one" and people[person_id]["confirmed"] == people[person_id]["faces"]
     _shot(page, "05-people")

@@ -148,9 +148,9 @@
     if (!window.confirm(`Forget ${shown}? Their templates, face crops and consent records are deleted and erased.`)) return;
     try {
       const result = await json("DELETE", "/v1/subjects/" + encodeURIComponent(shown));
-      status(`Forgot ${result.subject}: ${result.templates_removed} template(s) removed.`);
       $("#subject-page").hidden = true;
-      await loadSubjects();
+      await loadSubjects();  // the list is redrawn before the result is announced
+      status(`Forgot ${result.subject}: ${result.templates_removed} template(s) removed.`);
     } catch (error) { status("Forget failed: " + error.message, true); }
   });
 

@@ -28,8 +28,8 @@
         button.addEventListener("click", async () => {
           try {
             await ctx.json("POST", `/v1/library/suggestions/${s.face_id}/${verb}`, { subject: s.subject });
+            await reload();  // the queue is redrawn before the result is announced
             ctx.status(`${verb === "accept" ? "Accepted" : "Rejected"} ${s.subject} for face ${s.face_id}.`);
-            await reload();
           } catch (error) { ctx.status(`${label} failed: ${error.message}`, true); }
         });
         card.append(button);
@@ -58,8 +58,8 @@
         if (body.enrol) body.consent = { text: consentInput.value.trim(), purpose: "photo tagging" };
         try {
           const result = await ctx.json("POST", `/v1/library/people/${p.id}/name`, body);
-          ctx.status(`Named person ${p.id} ${result.name}` + (body.enrol ? ` (${result.enrolled_templates} template(s) enrolled).` : "."));
           await reload();
+          ctx.status(`Named person ${p.id} ${result.name}` + (body.enrol ? ` (${result.enrolled_templates} template(s) enrolled).` : "."));
         } catch (error) { ctx.status("Naming failed: " + error.message, true); }
       });
       const mergeInput = ctx.el("input", null, { placeholder: "merge person id", "data-field": "merge", size: "8" });
@@ -67,12 +67,12 @@
       mergeButton.addEventListener("click", async () => {
         const other = parseInt(mergeInput.value, 10);
         if (!Number.isInteger(other)) return;
-        try { await ctx.json("POST", `/v1/library/people/${p.id}/merge`, { sources: [other] }); ctx.status(`Merged ${other} into ${p.id}.`); await reload(); }
+        try { await ctx.json("POST", `/v1/library/people/${p.id}/merge`, { sources: [other] }); await reload(); ctx.status(`Merged ${other} into ${p.id}.`); }
         catch (error) { ctx.status("Merge failed: " + error.message, true); }
       });
       const splitButton = ctx.el("button", "Split", { type: "button", "data-action": "split" });
       splitButton.addEventListener("click", async () => {
-        try { const r = await ctx.json("POST", `/v1/library/people/${p.id}/split`, {}); ctx.status(`Split person ${p.id}: ${r.new_people.length} new.`); await reload(); }
+        try { const r = await ctx.json("POST", `/v1/library/people/${p.id}/split`, {}); await reload(); ctx.status(`Split person ${p.id}: ${r.new_people.length} new.`); }
         catch (error) { ctx.status("Split failed: " + error.message, true); }
       });
       card.append(ctx.el("div"), nameInput, consentInput, nameButton, ctx.el("div"), mergeInput, mergeButton, splitButton);
