@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test eval eval-clean bench clean
+.PHONY: install browser demo test eval eval-clean bench load clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/countenance demo
 
-test: $(STAMP)
+# Debian's Chromium for the browser tests (tests/rest/test_page_e2e.py); does nothing when installed.
+browser:
+	sh scripts/install-browser.sh
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Slow, full-size runs (not part of `make test`).
@@ -44,6 +48,10 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps "face_recognition==1.3.0"
 	$(BIN)/python scripts/bench_pipeline.py
 	$(BIN)/python scripts/bench_gallery.py
+
+# The REST service under load: 16 clients, identify, 60 s, a gallery of 100k templates (loopback).
+load: $(STAMP)
+	$(BIN)/python scripts/load_test.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -32,7 +32,9 @@ __all__ = [
     "DuplicateIdentity",
     "MultipleFaces",
     "SubjectForgotten",
+    "AlreadyExists",
     "Unsupported",
+    "UnknownKey",
 ]
 
 
@@ -209,7 +211,13 @@ class SubjectForgotten(GalleryError):
         self.subject = subject
         self.forgotten_at = forgotten_at
         super().__init__(f"{subject!r} was forgotten at {forgotten_at}: {reason}")
+class AlreadyExists(GalleryError):
+    """A name that must be new is taken (creating or renaming a subject)."""
 
 
 class Unsupported(CountenanceError):
     """An optional feature that this backend does not provide (e.g. range search on an HNSW index)."""
+
+
+class UnknownKey(CountenanceError):
+    """An API key id that is not in the key store (``keys revoke``)."""

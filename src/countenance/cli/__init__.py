@@ -9,7 +9,7 @@ is done) or, for ``verify``/``subjects verify``, different people (like grep's "
 2 the command failed, 3 an internal error.
 
 Command modules: :mod:`.detect`, :mod:`.verify`, :mod:`.evaluation`, :mod:`.gallery`,
-:mod:`.models`, :mod:`.demo`, :mod:`.clean`; shared options in :mod:`.options`, printing in :mod:`.output`.
+:mod:`.models`, :mod:`.demo`, :mod:`.clean`, :mod:`.library`, :mod:`.video`, :mod:`.keys`, :mod:`.serve`; shared options in :mod:`.options`, printing in :mod:`.output`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from .clean import clean
 from .demo import demo
 from .detect import detect
 from .evaluation import eval_app
+from .keys import keys_app
 from .models import models_app
+from .serve import serve
 from .verify import verify
 from .video import video_app
 
@@ -70,6 +72,8 @@ app.add_typer(models_app, name="models")
 gallery.register(app)
 library.register(app)
 app.add_typer(video_app, name="video")
+app.add_typer(keys_app, name="keys")
+app.command()(serve)
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import (
+    AlreadyExists,
     ConsentRequired,
     DuplicateIdentity,
     GalleryError,
@@ -40,7 +41,7 @@ from .policy import Consent, check_name, parse_moment, timestamp
 from .records import ConsentRecord, EnrolResult, SubjectRecord, TemplateRecord
 from .search import candidates, duplicate_distance, optout_distance, suppressed
 
-__all__ = ["enroll", "enroll_folder", "require_consent", "check_not_forgotten"]
+__all__ = ["enroll", "enroll_folder", "require_consent", "check_not_forgotten", "add_subject"]
 
 
 def enroll(
@@ -96,6 +97,21 @@ def enroll(
     finally:
         g.flush()
     return EnrolResult(name, tuple(templates), tuple(already), tuple(failed))
+
+
+def add_subject(g: GalleryCore, name: str, consent: Consent | None) -> SubjectRecord:
+    """A new subject without templates yet, with its consent record (needed when the policy
+    requires consent); AlreadyExists if the name is taken. Audited."""
+    name = check_name(name)
+    require_consent(g, name, consent)
+    now = g.log.now()
+    with g.store.transaction():
+        if g.store.subject(name) is not None:
+            raise AlreadyExists(f"subject {name!r} already exists")
+        subject_id = g.store.add_subject(name, now)
+        consent_id = _consent_id(g, subject_id, name, consent, now)
+        g.log.record("create", {"subject": name}, {"consent_id": consent_id}, [name])
+    return SubjectRecord(subject_id, name, now, 0)
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,22 @@ class Gallery(GalleryCore):
     def subject(self, name: str) -> SubjectDetails:
         return privacy.subject_details(self, name)
 
+    def add_subject(self, name: str, *, consent: Consent | None = None) -> SubjectRecord:
+        """A new subject with no templates yet, and its consent record (required when the
+        policy requires consent); raises AlreadyExists if ``name`` is taken. Audited."""
+        return enrolment.add_subject(self, name, consent)
+
+    def rename(self, name: str, new_name: str) -> SubjectDetails:
+        """Rename a subject (its templates and consent records follow); NotEnrolled,
+        AlreadyExists. Audited under both names."""
+        return privacy.rename(self, name, new_name)
+
+    def record(self, action: str, query: dict, result: dict, subjects: Iterable[str] = ()) -> None:
+        """Write one audit entry for an operation done outside the gallery that concerns it
+        (e.g. a 1:1 comparison of two uploaded photos: their sha256s, never the images)."""
+        with self.store.transaction():
+            self.log.record(action, query, result, subjects)
+
     def export(self, name: str, out_dir: str | os.PathLike[str]) -> Path:
         """Write everything held about ``name`` to ``out_dir/<name>/`` (the name made safe as a
         folder name): ``subject.json`` (record, consents, templates with their vectors and

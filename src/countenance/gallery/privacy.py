@@ -13,15 +13,15 @@ import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from ..errors import InvalidArgument, NoFaceFound, NotEnrolled
+from ..errors import AlreadyExists, InvalidArgument, NoFaceFound, NotEnrolled
 from .core import GalleryCore
 from .images import GalleryImage
 from .mirror import deleting
-from .policy import timestamp
+from .policy import check_name, timestamp
 from .records import ForgetResult, OptOutResult, PruneResult, SubjectDetails
 from .search import candidates, optout_distance
 
-__all__ = ["subject_details", "export", "forget", "prune", "optout", "remove_optout"]
+__all__ = ["subject_details", "export", "forget", "rename", "prune", "optout", "remove_optout"]
 
 
 def subject_details(g: GalleryCore, name: str) -> SubjectDetails:
@@ -91,6 +91,21 @@ def forget(g: GalleryCore, name: str) -> ForgetResult:
         mirror.remove(ids)
     erased = g.store.erase_freed()
     return ForgetResult(name, removed, erased)
+
+
+def rename(g: GalleryCore, name: str, new_name: str) -> SubjectDetails:
+    """Rename subject ``name`` to ``new_name`` (templates and consent records follow);
+    NotEnrolled, AlreadyExists. Audited under both names."""
+    new_name = check_name(new_name)
+    with g.store.transaction():
+        record = g.store.subject(name)
+        if record is None:
+            raise NotEnrolled(name)
+        if new_name != name and g.store.subject(new_name) is not None:
+            raise AlreadyExists(f"subject {new_name!r} already exists")
+        g.store.rename_subject(record.id, new_name)
+        g.log.record("rename", {"subject": name}, {"new_name": new_name}, [name, new_name])
+    return subject_details(g, new_name)
 
 
 def prune(g: GalleryCore, *, now: datetime | None = None, older_than_days: int | None = None) -> PruneResult:

@@ -206,6 +206,9 @@ class Store:
     def add_subject(self, name: str, now: str) -> int:
         return int(self._db.execute("INSERT INTO subjects(name, created_at) VALUES (?, ?)", (name, now)).lastrowid)
 
+    def rename_subject(self, subject_id: int, new_name: str) -> None:
+        self._db.execute("UPDATE subjects SET name = ? WHERE id = ?", (new_name, subject_id))
+
     def add_consent(self, subject_id: int, consent: ConsentRecord) -> int:
         return int(self._db.execute(
             "INSERT INTO consents(subject_id, text, consenter, purpose, evidence, given_at, recorded_at, recorded_by) "

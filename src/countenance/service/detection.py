@@ -6,13 +6,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CountenanceError, ImageNotFound
 from ..faces import Face
-from .options import PipelineFactory, PipelineOptions, build_pipeline
+from .options import ImageInput, PipelineFactory, PipelineOptions, build_pipeline, image_source
 
-__all__ = ["collect_image_files", "DetectOptions", "ImageDetections", "FileError", "DetectionRun", "detect_files"]
+if TYPE_CHECKING:
+    from ..pipeline import Pipeline as FacePipeline
+
+__all__ = ["collect_image_files", "DetectOptions", "ImageDetections", "FileError", "DetectionRun", "detect_files", "detect_image"]
 
 
 def collect_image_files(inputs: Sequence[Path]) -> list[Path]:
@@ -109,10 +112,8 @@ def detect_files(
         on_start(len(files))
     images, failures = [], []
     for path in files:
-        start = time.perf_counter()
         try:
-            pixels = pipeline.load(path)
-            faces = pipeline.detect(pixels)
+            detections = _detect_one(pipeline, path)
         except CountenanceError as error:
             if len(files) == 1:
                 raise
@@ -121,8 +122,20 @@ def detect_files(
             if on_file:
                 on_file(path, failure)
             continue
-        height, width = pixels.shape[:2]
-        images.append(ImageDetections(str(path), int(width), int(height), tuple(faces), time.perf_counter() - start))
+        images.append(detections)
         if on_file:
             on_file(path, None)
     return DetectionRun(tuple(images), tuple(failures))
+
+
+def detect_image(image: ImageInput, options: PipelineOptions, *, pipelines: PipelineFactory = build_pipeline) -> ImageDetections:
+    """The faces of one image (a file or uploaded bytes); its errors are raised."""
+    return _detect_one(pipelines(options), image)
+
+
+def _detect_one(pipeline: FacePipeline, image: ImageInput) -> ImageDetections:
+    start = time.perf_counter()
+    pixels = pipeline.load(image_source(image))
+    faces = pipeline.detect(pixels)
+    height, width = pixels.shape[:2]
+    return ImageDetections(str(image), int(width), int(height), tuple(faces), time.perf_counter() - start)

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GalleryError, InvalidArgument
-from ..gallery import Consent, EnrolResult
+from ..gallery import Consent, EnrolResult, SubjectRecord
 from .gallery import open_gallery
 from .consent_check import check_folder_consent
-from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
+from .options import GalleryOptions, ImageInput, PipelineFactory, PipelineOptions, build_pipeline, image_source
 from .path_args import existing_file, existing_folder
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "read_consent_file",
     "EnrolOptions",
     "enrol",
+    "create_subject",
     "EnrolFolderOptions",
     "FolderEnrolment",
     "enrol_folder",
@@ -106,7 +107,7 @@ class EnrolOptions:
     """
 
     name: str
-    images: tuple[Path, ...]
+    images: tuple[ImageInput, ...]
     consent: ConsentOptions | None = None
     gallery: GalleryOptions = field(default_factory=GalleryOptions)
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
@@ -128,8 +129,16 @@ def enrol(options: EnrolOptions, *, pipelines: PipelineFactory = build_pipeline)
     enrolled. Refusals (MultipleFaces, DuplicateIdentity, SubjectForgotten) are raised."""
     record = make_consent(options.consent) if options.consent is not None else None
     with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
-        return gallery.enroll(options.name, list(options.images), consent=record, face=options.face,
-                              largest=options.largest, allow_duplicate=options.allow_duplicate)
+        return gallery.enroll(options.name, [image_source(image) for image in options.images], consent=record,
+                              face=options.face, largest=options.largest, allow_duplicate=options.allow_duplicate)
+
+
+def create_subject(options: GalleryOptions, name: str, consent: ConsentOptions | None) -> SubjectRecord:
+    """A new subject with no faces yet, and their consent record (required when the gallery's
+    policy requires consent); AlreadyExists if the name is taken. Audited."""
+    record = make_consent(consent) if consent is not None else None
+    with open_gallery(options) as gallery:
+        return gallery.add_subject(name, consent=record)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """One table from error types to what each front end shows: CLI exit code, HTTP status, message.
 
-The CLI (:mod:`countenance.cli`) and the coming REST app both look errors up here, so a new
+The CLI (:mod:`countenance.cli`) and the REST app (:mod:`countenance.rest`) both look errors up here, so a new
 error type is mapped once. The most specific entry wins (the first in method resolution order
 of the error's type). Anything not in the table is a bug: :func:`describe` returns None for it
 and the front end logs the traceback instead of showing it.
@@ -55,8 +55,10 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     ErrorRule(errors.DuplicateIdentity, EXIT_FAILED, 409, "already enrolled under another name"),
     ErrorRule(errors.SubjectForgotten, EXIT_FAILED, 409, "subject forgotten"),
     ErrorRule(errors.MultipleFaces, EXIT_FAILED, 422, "several faces: choose one"),
+    ErrorRule(errors.AlreadyExists, EXIT_FAILED, 409, "already exists"),
     ErrorRule(errors.GalleryError, EXIT_FAILED, 400, "gallery error"),
     ErrorRule(errors.Unsupported, EXIT_FAILED, 400, "not supported"),
+    ErrorRule(errors.UnknownKey, EXIT_FAILED, 404, "unknown key"),
     ErrorRule(errors.CountenanceError, EXIT_FAILED, 400, "error"),
 )
 

@@ -20,7 +20,13 @@ def open_gallery(
 ) -> Iterator[Gallery]:
     """The gallery of ``options``, closed on exit. With ``pipeline`` options, the gallery gets a
     pipeline to read images with, built after the gallery opened (so a missing gallery fails
-    before any model loads)."""
+    before any model loads). With ``options.sessions``, the calling thread's open gallery."""
+    if options.sessions is not None:
+        with options.sessions.borrow(options.resolved_path, options.actor) as gallery:
+            if pipeline is not None:
+                gallery.pipeline = pipelines(pipeline)
+            yield gallery
+        return
     path = existing_folder(options.resolved_path, "--gallery", hint="no gallery here (create one with: countenance gallery init)")
     with Gallery(path, actor=options.actor) as gallery:
         if pipeline is not None:

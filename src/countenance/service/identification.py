@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import ImageError, InvalidArgument
 from ..gallery import FaceIdentification, Verification
 from .detection import FileError, collect_image_files
 from .gallery import open_gallery
-from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
+from .options import GalleryOptions, ImageBytes, ImageInput, PipelineFactory, PipelineOptions, build_pipeline, image_source
 
 __all__ = ["IdentifyOptions", "IdentifiedFace", "IdentifiedImage", "IdentifyRun", "identify_images", "VerifySubjectOptions", "verify_subject"]
 
@@ -27,7 +26,7 @@ class IdentifyOptions:
     ``top_k`` candidates per face and the target false-positive identification rate ``fpir``
     (None: the gallery policy's)."""
 
-    images: tuple[Path, ...]
+    images: tuple[ImageInput, ...]
     top_k: int | None = None
     fpir: float | None = None
     gallery: GalleryOptions = field(default_factory=GalleryOptions)
@@ -98,7 +97,7 @@ def identify_images(
     *,
     pipelines: PipelineFactory = build_pipeline,
     on_start: Callable[[int], None] | None = None,
-    on_image: Callable[[Path], None] | None = None,
+    on_image: Callable[[ImageInput], None] | None = None,
     on_skipped: Callable[[FileError], None] | None = None,
 ) -> IdentifyRun:
     """Identify every face of every photo (each search is audited); folders are searched
@@ -107,15 +106,17 @@ def identify_images(
     A photo that cannot be read is recorded in ``errors`` and the run goes on (any other error
     stops it); when a single photo file was given, its error is raised.
     """
-    files = collect_image_files(options.images)
-    single = len(files) == 1 and len(options.images) == 1 and not Path(options.images[0]).is_dir()
+    uploads = [image for image in options.images if isinstance(image, ImageBytes)]
+    paths = [Path(image) for image in options.images if not isinstance(image, ImageBytes)]
+    files: list[ImageInput] = [*uploads, *(collect_image_files(paths) if paths else [])]
+    single = len(files) == 1 and len(options.images) == 1 and not (paths and paths[0].is_dir())
     faces, images, errors, results = [], [], [], []
     with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
         if on_start:
             on_start(len(files))
         for path in files:
             try:
-                result = gallery.identify(path, k=options.top_k, fpir=options.fpir)
+                result = gallery.identify(image_source(path), k=options.top_k, fpir=options.fpir)
             except ImageError as error:  # this file only
                 if single:
                     raise
@@ -143,7 +144,7 @@ class VerifySubjectOptions:
     claim ``fmr`` (None: the gallery policy's)."""
 
     subject: str
-    image: Path
+    image: ImageInput
     fmr: float | None = None
     gallery: GalleryOptions = field(default_factory=GalleryOptions)
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
@@ -155,4 +156,4 @@ class VerifySubjectOptions:
 def verify_subject(options: VerifySubjectOptions, *, pipelines: PipelineFactory = build_pipeline) -> Verification:
     """1:1 against an enrolled person (audited); NotEnrolled, NoFaceFound as the gallery raises them."""
     with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
-        return gallery.verify(options.image, options.subject, fmr=options.fmr)
+        return gallery.verify(image_source(options.image), options.subject, fmr=options.fmr)

@@ -217,6 +217,7 @@ class NameOptions:
     library: LibraryOptions = field(default_factory=LibraryOptions)
     gallery: GalleryOptions = field(default_factory=GalleryOptions)
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+    enrol: bool = True  # False: name the person in the library only, whatever gallery there is
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,7 @@ def name_person(options: NameOptions, *, pipelines: PipelineFactory = build_pipe
     record (ConsentRequired, and nothing named, when the policy needs one and none is given)."""
     consent = make_consent(options.consent) if options.consent is not None else None
     with open_library(options.library) as library:
-        where = _gallery_path(library, options.gallery)
+        where = _gallery_path(library, options.gallery) if options.enrol else None
         if where is None:
             return NamedPerson(library.name(options.person_id, options.name), None)
         with open_gallery(GalleryOptions(where, options.gallery.actor), options.pipeline, pipelines=pipelines) as gallery:

@@ -8,9 +8,10 @@ and a bad one raises :class:`~countenance.errors.InvalidArgument`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .. import paths
 from ..errors import InvalidArgument
@@ -18,8 +19,19 @@ from ..errors import InvalidArgument
 if TYPE_CHECKING:
     from ..gallery import FacePipeline
     from ..pipeline import Pipeline
+    from ..gallery import Gallery
 
-__all__ = ["PipelineOptions", "GalleryOptions", "PipelineFactory", "build_pipeline", "parse_upsample"]
+__all__ = [
+    "PipelineOptions",
+    "GalleryOptions",
+    "GalleryLender",
+    "PipelineFactory",
+    "build_pipeline",
+    "parse_upsample",
+    "ImageBytes",
+    "ImageInput",
+    "image_source",
+]
 
 #: How a use case gets a pipeline for its options: :func:`build_pipeline`, or a caller's own
 #: (a server keeping one pipeline per thread, a test with a caching pipeline).
@@ -45,7 +57,8 @@ class PipelineOptions:
 
     ``upsample``: ``"auto"`` or 0..3 doublings; ``rotate``: try the other rotations when no face
     is found upright; ``threads``: ONNX intra-op threads per pipeline; ``jitters``: average each
-    template over that many perturbed copies (dlib models).
+    template over that many perturbed copies (dlib models); ``max_pixels``: larger images are
+    refused (ImageTooLarge) before they are decoded (None: the pipeline's default, 64 MP).
     """
 
     detector: str = "auto"
@@ -54,6 +67,7 @@ class PipelineOptions:
     rotate: bool = True
     threads: int = 1
     jitters: int = 0
+    max_pixels: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "upsample", parse_upsample(self.upsample))
@@ -61,6 +75,9 @@ class PipelineOptions:
             raise InvalidArgument(f"threads must be an integer >= 1, got {self.threads!r}")
         if isinstance(self.jitters, bool) or not isinstance(self.jitters, int) or self.jitters < 0:
             raise InvalidArgument(f"jitters must be an integer >= 0, got {self.jitters!r}")
+        if self.max_pixels is not None and (
+                isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) or self.max_pixels < 1):
+            raise InvalidArgument(f"max_pixels must be an integer >= 1, got {self.max_pixels!r}")
 
 
 def build_pipeline(options: PipelineOptions) -> Pipeline:
@@ -70,7 +87,14 @@ def build_pipeline(options: PipelineOptions) -> Pipeline:
     return Pipeline(
         detector=options.detector, embedder=options.embedder, upsample=options.upsample,
         try_rotations=options.rotate, threads=options.threads, num_jitters=options.jitters,
+        **({"max_pixels": options.max_pixels} if options.max_pixels is not None else {}),
     )
+
+
+class GalleryLender(Protocol):
+    """Lends an already open gallery to one call (:class:`~countenance.service.sessions.GallerySessions`)."""
+
+    def borrow(self, path: Path, actor: str | None) -> AbstractContextManager[Gallery]: ...
 
 
 @dataclass(frozen=True)
@@ -78,12 +102,35 @@ class GalleryOptions:
     """Which gallery, and who is acting (for its audit log).
 
     ``path`` None: :func:`countenance.paths.gallery_dir` (``$COUNTENANCE_GALLERY``, else the
-    user's data folder). ``actor`` None: the local login name.
+    user's data folder). ``actor`` None: the local login name. ``sessions``: galleries kept
+    open per thread by a server (:class:`~countenance.service.sessions.GallerySessions`);
+    None opens the gallery for the call and closes it after.
     """
 
     path: Path | None = None
     actor: str | None = None
+    sessions: GalleryLender | None = field(default=None, compare=False, repr=False)
 
     @property
     def resolved_path(self) -> Path:
         return Path(self.path) if self.path is not None else paths.gallery_dir()
+
+
+@dataclass(frozen=True)
+class ImageBytes:
+    """An image received as encoded bytes (an upload), and the name to report it by."""
+
+    data: bytes = field(repr=False)
+    name: str = "<upload>"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+#: One image given to a use case: a file, or encoded bytes with a name.
+ImageInput = Path | ImageBytes
+
+
+def image_source(image: ImageInput) -> Path | bytes:
+    """What the gallery and the pipeline read: the path, or the encoded bytes."""
+    return image.data if isinstance(image, ImageBytes) else Path(image)

@@ -13,7 +13,7 @@ from ..errors import GalleryError, InvalidArgument
 from ..gallery import AuditEntry, ForgetResult, OptOutRecord, OptOutResult, SubjectDetails, SubjectRecord
 from .gallery import open_gallery
 from .library_links import forget_in_libraries
-from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
+from .options import GalleryOptions, ImageInput, PipelineFactory, PipelineOptions, build_pipeline, image_source
 from .path_args import writable_folder, writing
 
 __all__ = [
@@ -21,6 +21,8 @@ __all__ = [
     "show_subject",
     "ExportResult",
     "export_subject",
+    "export_archive",
+    "rename_subject",
     "forget_subject",
     "OptOutOptions",
     "add_optout",
@@ -62,6 +64,30 @@ def export_subject(options: GalleryOptions, name: str, out_dir: Path) -> ExportR
         return ExportResult(name, gallery.export(name, out_dir))
 
 
+def export_archive(options: GalleryOptions, name: str) -> tuple[str, bytes]:
+    """Everything held about ``name`` as a zip archive (``<name>/subject.json`` and its face
+    crops), built in a temporary folder that is deleted after; ``(file name, zip bytes)``. Audited."""
+    import io
+    import tempfile
+    import zipfile
+
+    with tempfile.TemporaryDirectory(prefix="countenance-export-") as scratch:
+        folder = export_subject(options, name, Path(scratch)).folder
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(folder.parent).as_posix())
+    return f"{folder.name}.zip", buffer.getvalue()
+
+
+def rename_subject(options: GalleryOptions, name: str, new_name: str) -> SubjectDetails:
+    """Rename ``name`` to ``new_name`` (templates and consent records follow); NotEnrolled,
+    AlreadyExists. Audited."""
+    with open_gallery(options) as gallery:
+        return gallery.rename(name, new_name)
+
+
 def forget_subject(options: GalleryOptions, name: str, *, confirm: Callable[[str], bool] | None = None) -> ForgetResult | None:
     """Delete ``name`` (templates, crops, index entries, consent records); their name, photo
     paths and hashes leave the audit log (their pseudonym stays) and a tombstone refuses any
@@ -86,7 +112,7 @@ def forget_subject(options: GalleryOptions, name: str, *, confirm: Callable[[str
 class OptOutOptions:
     """A photo of a person who asked never to be recognised (largest face), and a reference."""
 
-    image: Path
+    image: ImageInput
     note: str = ""
     gallery: GalleryOptions = field(default_factory=GalleryOptions)
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
@@ -95,7 +121,7 @@ class OptOutOptions:
 def add_optout(options: OptOutOptions, *, pipelines: PipelineFactory = build_pipeline) -> OptOutResult:
     """Record the opt-out: matching faces are answered "unknown" with no candidates from now on."""
     with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
-        return gallery.optout(options.image, note=options.note)
+        return gallery.optout(image_source(options.image), note=options.note)
 
 
 def list_optouts(options: GalleryOptions) -> tuple[OptOutRecord, ...]:

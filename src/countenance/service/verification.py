@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgument
 from ..faces import Comparison, Face
-from .options import PipelineFactory, PipelineOptions, build_pipeline
+from .options import GalleryOptions, ImageInput, ImageBytes, PipelineFactory, PipelineOptions, build_pipeline, image_source
 
 __all__ = ["parse_threshold", "VerifyOptions", "VerifyResult", "verify_images"]
 
@@ -31,12 +30,15 @@ def parse_threshold(text: str | float | None, named: Mapping[str, float]) -> str
 @dataclass(frozen=True)
 class VerifyOptions:
     """Two images (the largest face of each is used), and a threshold: None (the model's
-    default), a named threshold of the model, or a distance (lower is stricter)."""
+    default), a named threshold of the model, or a distance (lower is stricter). ``audit``: a
+    gallery whose audit log records the comparison (the images' sha256s, never the images),
+    None for none (a local comparison)."""
 
-    image_a: Path
-    image_b: Path
+    image_a: ImageInput
+    image_b: ImageInput
     threshold: str | float | None = None
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+    audit: GalleryOptions | None = None
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,21 @@ class VerifyResult:
 def verify_images(options: VerifyOptions, *, pipelines: PipelineFactory = build_pipeline) -> VerifyResult:
     """Compare the largest faces of ``options.image_a`` and ``image_b``; NoFaceFound if one has none."""
     pipeline = pipelines(options.pipeline)
-    face_a = pipeline.embed_largest(options.image_a)
-    face_b = pipeline.embed_largest(options.image_b)
     threshold = parse_threshold(options.threshold, pipeline.spec.thresholds)
+    face_a = pipeline.embed_largest(image_source(options.image_a))
+    face_b = pipeline.embed_largest(image_source(options.image_b))
     comparison = pipeline.compare(face_a, face_b, threshold)
-    return VerifyResult(comparison, str(options.image_a), face_a, str(options.image_b), face_b)
+    result = VerifyResult(comparison, str(options.image_a), face_a, str(options.image_b), face_b)
+    if options.audit is not None:
+        from .gallery import open_gallery
+
+        query = {"sha256": [_sha256(options.image_a), _sha256(options.image_b)]}
+        with open_gallery(options.audit) as gallery:
+            gallery.record("verify-pair", query, {"same": comparison.same, "distance": round(comparison.distance, 6)})
+    return result
+
+
+def _sha256(image: ImageInput) -> str:
+    from ..hashing import sha256_bytes, sha256_file
+
+    return sha256_bytes(image.data) if isinstance(image, ImageBytes) else sha256_file(image)

@@ -1,0 +1,147 @@
+"""The photo library (scope ``library``): status, the suggestions queue with face crops and
+accept / reject, people with name / merge / split / not-this-person. Naming a person with
+``enrol`` also enrols them in the gallery, which needs the ``enroll`` scope too."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from ...service import library as photos
+from ...service.keys import ApiKey
+from ..auth import require
+from .subjects import ConsentIn
+
+router = APIRouter(prefix="/v1/library", tags=["library"])
+
+FaceId = Annotated[int, Field(ge=1)]
+
+
+class SuggestionChoice(BaseModel):
+    subject: str | None = Field(default=None, max_length=200, description="Which suggestion (default: the face's only open one).")
+
+
+class NamePerson(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    enrol: bool = Field(default=True, description="Also enrol the person's best faces in the gallery (needs scope enroll).")
+    consent: ConsentIn | None = None
+
+
+class Merge(BaseModel):
+    sources: list[FaceId] = Field(min_length=1, max_length=1000, description="People merged into this one.")
+
+
+class Split(BaseModel):
+    face_ids: list[FaceId] | None = Field(default=None, max_length=10_000, description="Faces split off (None: re-cluster the person).")
+
+
+def _options(request: Request, key: ApiKey) -> photos.LibraryOptions:
+    runtime = request.app.state.runtime
+    folder = runtime.settings.library
+    if folder is None:
+        raise HTTPException(404, "this server has no photo library (countenance serve --library DIR)")
+    return photos.LibraryOptions(folder)
+
+
+def _suggestion(s: Any) -> dict[str, Any]:
+    rate = s.false_match_rate
+    return {"face_id": s.face_id, "subject": s.subject, "distance": round(s.distance, 6),
+            "expected_false_match_rate": float(f"{rate:.3g}") if rate is not None else None, "state": s.state}
+
+
+def _person(p: Any) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "faces": p.faces, "confirmed": p.confirmed, "hidden": p.hidden,
+            "representative_face": p.representative_face}
+
+
+@router.get("/status")
+async def status(request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
+    """Whether this server has a photo library, and its counts. Scope: library."""
+    runtime = request.app.state.runtime
+    if runtime.settings.library is None:
+        return {"available": False}
+    counts = await runtime.run(photos.library_status, _options(request, key))
+    return {"available": True, **vars(counts)}
+
+
+@router.get("/suggestions")
+async def suggestions(request: Request, state: Annotated[str, Query(pattern="^(open|accepted|rejected)$")] = "open",
+                      key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
+    """Enrolled subjects suggested for library faces, with distance and false-match rate. Scope: library."""
+    runtime = request.app.state.runtime
+    found = await runtime.run(photos.list_suggestions, _options(request, key), state=state)
+    return {"suggestions": [_suggestion(s) for s in found]}
+
+
+@router.post("/suggestions/{face_id}/accept")
+async def accept(face_id: int, body: SuggestionChoice, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
+    """Accept: the face is confirmed as the person named after the subject. Scope: library."""
+    runtime = request.app.state.runtime
+    person = await runtime.run(photos.accept_suggestion, _options(request, key), face_id, body.subject)
+    return {"face_id": face_id, "person_id": person}
+
+
+@router.post("/suggestions/{face_id}/reject")
+async def reject(face_id: int, body: SuggestionChoice, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
+    """Reject: never suggested again, never clustered into that person. Scope: library."""
+    runtime = request.app.state.runtime
+    await runtime.run(photos.reject_suggestion, _options(request, key), face_id, body.subject)
+    return {"face_id": face_id, "rejected": True}
+
+
+@router.get("/faces/{face_id}/crop", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+async def crop(face_id: int, request: Request, key: ApiKey = Depends(require("library"))) -> Response:
+    """A JPEG of one library face (at most 160 px). Scope: library."""
+    runtime = request.app.state.runtime
+    data = await runtime.run(photos.face_crop, _options(request, key), face_id)
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
+
+
+@router.post("/faces/{face_id}/not-this-person")
+async def not_this_person(face_id: int, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
+    """The face is not the person it was put in, and never will be. Scope: library."""
+    runtime = request.app.state.runtime
+    person = await runtime.run(photos.not_this_person, _options(request, key), face_id)
+    return {"face_id": face_id, "removed_from": person}
+
+
+@router.get("/people")
+async def people(request: Request, include_hidden: bool = False, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
+    """People found in the library, largest first. Scope: library."""
+    runtime = request.app.state.runtime
+    found = await runtime.run(photos.list_people, _options(request, key), include_hidden=include_hidden)
+    return {"people": [_person(p) for p in found]}
+
+
+@router.post("/people/{person_id}/name")
+async def name(person_id: int, body: NamePerson, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
+    """Name a person (their faces become confirmed); with ``enrol``, enrol them in the gallery
+    with the consent record (audited). Scope: library (and enroll to enrol)."""
+    if body.enrol and not key.allows("enroll"):
+        raise HTTPException(403, "naming with enrol=true enrols in the gallery: this key lacks the 'enroll' scope")
+    runtime = request.app.state.runtime
+    consent = body.consent.options() if body.consent is not None else None
+    options = photos.NameOptions(person_id, body.name, consent, _options(request, key), runtime.gallery(key),
+                                 runtime.pipeline_options, enrol=body.enrol)
+    named = (await runtime.run(photos.name_person, options, pipelines=runtime.pipelines)).result
+    return {"person_id": named.person_id, "name": named.name, "confirmed_faces": list(named.confirmed_faces),
+            "enrolled_templates": named.enrolled_templates}
+
+
+@router.post("/people/{person_id}/merge")
+async def merge(person_id: int, body: Merge, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
+    """Merge other people into this one. Scope: library."""
+    runtime = request.app.state.runtime
+    return _person(await runtime.run(photos.merge_people, _options(request, key), person_id, tuple(body.sources)))
+
+
+@router.post("/people/{person_id}/split")
+async def split(person_id: int, body: Split, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
+    """Split faces off a person (or re-cluster its faces); returns the new people. Scope: library."""
+    runtime = request.app.state.runtime
+    made = await runtime.run(photos.split_person, _options(request, key), person_id,
+                             None if body.face_ids is None else tuple(body.face_ids))
+    return {"person_id": person_id, "new_people": list(made)}

@@ -1,0 +1,62 @@
+"""Opt-outs and the audit log (scope ``admin``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+
+from ...service import privacy
+from ...service.keys import ApiKey
+from ..auth import require
+from ..uploads import one_image
+
+router = APIRouter(prefix="/v1", tags=["privacy"])
+
+
+@router.post("/optouts", status_code=201)
+async def add_optout(
+    request: Request,
+    image: Annotated[UploadFile | None, File(description="A photo of the person (largest face).")] = None,
+    image_path: Annotated[str | None, Form(description="Or: a path under the server's image root.")] = None,
+    note: Annotated[str, Form(max_length=2_000, description="A reference for the request (no personal data needed).")] = "",
+    key: ApiKey = Depends(require("admin")),
+) -> dict[str, Any]:
+    """Never recognise this person: matching faces are answered "unknown" with no candidates
+    and cannot be enrolled. Only the template is kept, not the photo. Scope: admin."""
+    runtime = request.app.state.runtime
+    source = await one_image(image, image_path, runtime.settings)
+    options = privacy.OptOutOptions(source, note, runtime.gallery(key), runtime.pipeline_options)
+    result = await runtime.run(privacy.add_optout, options, pipelines=runtime.pipelines)
+    return result.to_dict()
+
+
+@router.get("/optouts")
+async def list_optouts(request: Request, key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+    """The opt-out records. Scope: admin."""
+    runtime = request.app.state.runtime
+    records = await runtime.run(privacy.list_optouts, runtime.gallery(key))
+    return {"optouts": [r.to_dict() for r in records]}
+
+
+@router.delete("/optouts/{optout_id}")
+async def remove_optout(optout_id: int, request: Request, key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+    """Withdraw an opt-out (its template is erased). Scope: admin."""
+    runtime = request.app.state.runtime
+    return {"removed": await runtime.run(privacy.remove_optout, runtime.gallery(key), optout_id)}
+
+
+@router.get("/audit")
+async def audit(
+    request: Request,
+    since: Annotated[str | None, Query(max_length=64, description="ISO 8601, or a span back from now (24h, 7d).")] = None,
+    action: Annotated[str | None, Query(max_length=64, description="identify, verify, enrol, forget, export, ...")] = None,
+    subject: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+    key: ApiKey = Depends(require("admin")),
+) -> dict[str, Any]:
+    """Who searched for whom: audit entries, oldest first; the actor of a REST call is
+    ``key:<id>``. Scope: admin."""
+    runtime = request.app.state.runtime
+    entries = await runtime.run(privacy.query_audit, runtime.gallery(key), privacy.AuditQuery(since, action, subject, limit))
+    return {"entries": [e.to_dict() for e in entries]}

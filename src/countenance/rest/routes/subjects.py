@@ -1,0 +1,122 @@
+"""Subjects: list and show (``read``), create, rename and enrol faces (``enroll``), export and
+forget (``admin``). Enrolment, export and forget are audited with the key's id."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from ...service import enrolment, privacy
+from ...service.keys import ApiKey
+from ..auth import require
+from ..uploads import many_images
+
+router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
+
+SubjectName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ConsentIn(BaseModel):
+    """A consent record: what was agreed, by whom (default: the subject), for what purpose,
+    a reference to the evidence, and when (ISO 8601; default: now)."""
+
+    text: str = Field(min_length=1, max_length=10_000)
+    consenter: str | None = Field(default=None, max_length=200)
+    purpose: str = Field(default="identification", max_length=200)
+    evidence: str = Field(default="", max_length=2_000)
+    given_at: str | None = Field(default=None, max_length=64)
+
+    def options(self) -> enrolment.ConsentOptions:
+        return enrolment.ConsentOptions(self.text, self.consenter, self.purpose, self.evidence, self.given_at)
+
+
+class NewSubject(BaseModel):
+    name: SubjectName
+    consent: ConsentIn | None = None
+
+
+class Rename(BaseModel):
+    new_name: SubjectName
+
+
+@router.get("")
+async def list_subjects(request: Request, key: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """Enrolled people and how many templates each has. Scope: read."""
+    runtime = request.app.state.runtime
+    subjects = await runtime.run(privacy.list_subjects, runtime.gallery(key))
+    return {"subjects": [{"name": s.name, "templates": s.templates, "created_at": s.created_at} for s in subjects]}
+
+
+@router.post("", status_code=201)
+async def create_subject(body: NewSubject, request: Request, key: ApiKey = Depends(require("enroll"))) -> dict[str, Any]:
+    """A new subject with its consent record (needed when the gallery's policy requires
+    consent); faces are added with POST /v1/subjects/{name}/faces. 409 if the name is taken. Scope: enroll."""
+    runtime = request.app.state.runtime
+    consent = body.consent.options() if body.consent is not None else None
+    record = await runtime.run(enrolment.create_subject, runtime.gallery(key), body.name, consent)
+    return {"name": record.name, "templates": record.templates, "created_at": record.created_at}
+
+
+@router.get("/{name}")
+async def show_subject(name: str, request: Request, key: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """One person's consent records and templates (provenance, not the vectors). Scope: read."""
+    runtime = request.app.state.runtime
+    details = await runtime.run(privacy.show_subject, runtime.gallery(key), name)
+    return details.to_dict()
+
+
+@router.patch("/{name}")
+async def rename_subject(name: str, body: Rename, request: Request, key: ApiKey = Depends(require("enroll"))) -> dict[str, Any]:
+    """Rename a subject (templates and consent records follow); 409 if the new name is taken. Scope: enroll."""
+    runtime = request.app.state.runtime
+    details = await runtime.run(privacy.rename_subject, runtime.gallery(key), name, body.new_name)
+    return details.to_dict()
+
+
+@router.delete("/{name}")
+async def forget_subject(name: str, request: Request, key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+    """Forget a person: templates, crops, index entries and consent records deleted and erased
+    from disk (and, with a photo library, its person and suggestions of the name); no later
+    search can return them. Audited. Scope: admin."""
+    runtime = request.app.state.runtime
+    # The libraries attached to the gallery (the served one included) forget the name too.
+    result = await runtime.run(privacy.forget_subject, runtime.gallery(key), name)
+    return result.to_dict()
+
+
+@router.post("/{name}/faces", status_code=201)
+async def enrol_faces(
+    name: str,
+    request: Request,
+    images: Annotated[list[UploadFile], File(description="Photos of the person (the largest face of each).")] = [],  # noqa: B006
+    image_paths: Annotated[list[str], Form(description="Or: paths under the server's image root.")] = [],  # noqa: B006
+    consent_text: Annotated[str | None, Form(max_length=10_000, description="What the person consented to.")] = None,
+    consenter: Annotated[str | None, Form(max_length=200)] = None,
+    purpose: Annotated[str, Form(max_length=200)] = "identification",
+    evidence: Annotated[str, Form(max_length=2_000)] = "",
+    given_at: Annotated[str | None, Form(max_length=64, description="ISO 8601; default: now.")] = None,
+    key: ApiKey = Depends(require("enroll")),
+) -> dict[str, Any]:
+    """Enrol the largest face of each photo, with a consent record (or the subject's existing
+    one). Photos without a face or matching an opt-out are in ``failed``. Audited. Scope: enroll."""
+    runtime = request.app.state.runtime
+    sources = await many_images(images, image_paths, runtime.settings)
+    consent = enrolment.ConsentOptions(consent_text, consenter, purpose, evidence, given_at) if consent_text is not None else None
+    options = enrolment.EnrolOptions(name, sources, consent, runtime.gallery(key), runtime.pipeline_options)
+    result = await runtime.run(enrolment.enrol, options, pipelines=runtime.pipelines)
+    return result.to_dict()
+
+
+@router.get("/{name}/export", response_class=Response,
+            responses={200: {"content": {"application/zip": {}}, "description": "subject.json and the face crops"}})
+async def export_subject(name: str, request: Request, key: ApiKey = Depends(require("admin"))) -> Response:
+    """Everything held about a person (an access request), as a zip: ``<name>/subject.json``
+    (record, consents, templates with vectors and provenance, audit entries) and face crops.
+    Audited. Scope: admin."""
+    runtime = request.app.state.runtime
+    filename, archive = await runtime.run(privacy.export_archive, runtime.gallery(key), name)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in filename)
+    return Response(archive, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{safe}"'})

@@ -1,0 +1,43 @@
+"""Health and version (no key needed), and the gallery's info (scope ``read``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from ... import __version__
+from ...service import gallery as lifecycle
+from ...service.keys import ApiKey
+from ..auth import require
+
+router = APIRouter(prefix="/v1", tags=["system"])
+
+
+@router.get("/health")
+async def health(request: Request) -> dict[str, Any]:
+    """Whether this server process is up, and how many requests it computes at once. No key needed."""
+    return {"status": "ok", "threads": request.app.state.settings.threads}
+
+
+@router.get("/version")
+async def version() -> dict[str, str]:
+    """The Countenance version. No key needed."""
+    return {"version": __version__}
+
+
+@router.get("/gallery")
+async def gallery_info(request: Request, key: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """The gallery's model, policy, size, identification threshold. Scope: read."""
+    runtime = request.app.state.runtime
+    info = await runtime.run(lifecycle.gallery_info, runtime.gallery(key))
+    document = lifecycle.info_document(info)
+    document.pop("path", None)  # the server's folders are not the caller's business
+    document.pop("files", None)
+    return document
+
+
+@router.get("/me")
+async def whoami(key: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """The calling key: id, name, scopes (never its token). Scope: read."""
+    return key.to_dict()

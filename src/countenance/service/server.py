@@ -1,0 +1,97 @@
+"""How the REST service is configured: one frozen settings object, checked once.
+
+``countenance serve`` builds it from its options and hands it to each uvicorn worker process
+through one environment variable (JSON), since workers import the app by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidArgument
+from .options import GalleryOptions, PipelineOptions
+
+__all__ = ["ServerSettings", "SETTINGS_ENV"]
+
+#: The environment variable ``countenance serve`` passes the settings in (JSON).
+SETTINGS_ENV = "COUNTENANCE_SERVE_SETTINGS"
+
+
+def _positive(name: str, value: Any, kind: type) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value <= 0:
+        raise InvalidArgument(f"{name} must be a positive {kind.__name__}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What a server process serves, and its limits.
+
+    - ``gallery``: the gallery folder (None: :func:`countenance.paths.gallery_dir`); its
+      ``keys.sqlite3`` holds the API keys.
+    - ``image_root``: the only folder a request may name images in (``image_path``), None: no
+      paths, uploads only.
+    - ``max_upload_bytes``: larger requests get 413 before they are read; ``max_pixels``:
+      larger images get 413 before they are decoded.
+    - ``rate_per_s`` and ``burst``: each key's token bucket (429 when empty), per process.
+    - ``timeout_s``: a request still running after this gets 503.
+    - ``threads``: worker threads per process, each with its own pipeline and open gallery
+      (the most requests computed at once).
+    - ``detector``, ``embedder``: the pipeline's backends (registry names, ``auto`` picks).
+    - ``library``: the photo library folder (None: no library routes answer).
+    """
+
+    gallery: Path | None = None
+    image_root: Path | None = None
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    rate_per_s: float = 10.0
+    burst: int = 20
+    timeout_s: float = 30.0
+    threads: int = 2
+    detector: str = "auto"
+    embedder: str = "auto"
+    library: Path | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        for name in ("max_upload_bytes", "max_pixels", "burst", "threads"):
+            _positive(name, getattr(self, name), int)
+        for name in ("rate_per_s", "timeout_s"):
+            _positive(name, getattr(self, name), float)
+        for name in ("gallery", "image_root", "library"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(value))
+        if self.image_root is not None and not self.image_root.is_dir():
+            raise InvalidArgument(f"--image-root {self.image_root}: no such folder")
+
+    @property
+    def gallery_options(self) -> GalleryOptions:
+        return GalleryOptions(path=self.gallery)
+
+    @property
+    def pipeline_options(self) -> PipelineOptions:
+        return PipelineOptions(detector=self.detector, embedder=self.embedder, max_pixels=self.max_pixels)
+
+    def to_env(self) -> dict[str, str]:
+        """The settings as the environment variable a worker process reads them from."""
+        document = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        return {SETTINGS_ENV: json.dumps(document)}
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> ServerSettings:
+        """The settings ``countenance serve`` passed (defaults when none were)."""
+        text = (environ if environ is not None else os.environ).get(SETTINGS_ENV)
+        if not text:
+            return cls()
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise InvalidArgument(f"${SETTINGS_ENV} is not JSON ({error})") from None
+        known = {f.name for f in fields(cls)}
+        if not isinstance(document, dict) or set(document) - known:
+            raise InvalidArgument(f"${SETTINGS_ENV}: expected an object with keys among {', '.join(sorted(known))}")
+        return cls(**document)
