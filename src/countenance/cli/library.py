@@ -159,6 +159,7 @@ def name(
     consenter: Annotated[Optional[str], typer.Option(help="Who gave consent (default: the person).")] = None,
     purpose: Annotated[str, typer.Option(help="The purpose consented to.")] = "photo tagging",
     evidence: Annotated[str, typer.Option(help="Reference to the evidence (signed form, message id, ...).")] = "",
+    allow_duplicate: Annotated[bool, typer.Option("--allow-duplicate", help="Enrol even when the gallery already names these faces as someone else (recorded in the audit log).")] = False,
     library: LibraryOpt = None,
     gallery: GalleryOpt = None,
     json_output: JsonOpt = False,
@@ -173,7 +174,7 @@ def name(
 
     record = ConsentOptions(consent, consenter, purpose, evidence) if consent is not None else None
     options = NameOptions(person, person_name, record, _library(library), gallery_options(gallery, actor),
-                          pipeline_options(detector, embedder))
+                          pipeline_options(detector, embedder), allow_duplicate=allow_duplicate)
     named = name_person(options)
     where = f", {named.result.enrolled_templates} template(s) enrolled in {named.gallery}" if named.gallery else " (no gallery)"
     emit(named.to_dict(), json_output,

@@ -25,7 +25,7 @@ from ..errors import InvalidArgument
 from ..faces import Box
 from .cluster import ClusterOptions
 from .indexer import IndexProgress, IndexSummary, index_folders
-from .people import (ReclusterSummary, forget_name, merge_persons, name_person, not_this_person, recluster,
+from .people import (ReclusterSummary, check_name_free, forget_name, merge_persons, name_person, not_this_person, recluster,
                      set_hidden, split_person)
 from .quality import QualityGate
 from .store import DB_NAME, LibraryError, LibraryStore
@@ -204,23 +204,28 @@ class Library:
     # ------------------------------------------------------------ the user's decisions
 
     def name(self, person_id: int, name: str, *, gallery: Any = None, consent: Any = None,
-             max_templates: int = 5) -> NameResult:
+             max_templates: int = 5, allow_duplicate: bool = False) -> NameResult:
         """Name a person (its faces become confirmed). With ``gallery``, also enrol the person
         there under ``name`` (up to ``max_templates`` of its best faces, as crops) with
-        ``consent``, as the gallery's policy requires (ConsentRequired otherwise, and nothing
-        is named)."""
+        ``consent``, as the gallery's policy requires (ConsentRequired otherwise). The gallery
+        enrols first: when it refuses (no consent, a face already enrolled as someone else
+        without ``allow_duplicate``, a forgotten subject), nothing is named."""
         if gallery is not None and consent is None and gallery.policy.consent_required and not any(
                 s.name == name for s in gallery.subjects()):
             from ..errors import ConsentRequired
 
             raise ConsentRequired(f"naming person {person_id} {name!r} enrols them in the gallery, whose policy "
                                   "requires a consent record")
-        faces = name_person(self.store, person_id, name)
+        check_name_free(self.store, person_id, name)  # before the gallery enrols anyone
         enrolled = 0
         if gallery is not None:
+            faces = [face_id for face_id, _ in self.store.person_faces(person_id)]
             best = sorted(faces, key=lambda f: self._quality(f), reverse=True)[:max_templates]
             crops = [self._crop_array(f) for f in best]
-            enrolled = len(gallery.enroll(name.strip(), crops, consent=consent).templates)
+            # Each crop is centred on its face; a neighbour's face at its edge is smaller.
+            enrolled = len(gallery.enroll(name.strip(), crops, consent=consent, largest=True,
+                                          allow_duplicate=allow_duplicate).templates)
+        faces = name_person(self.store, person_id, name)
         return NameResult(person_id, name.strip(), tuple(faces), enrolled)
 
     def _quality(self, face_id: int) -> float:

@@ -25,7 +25,7 @@ from ..hashing import sha256_bytes
 from .cluster import ClusterOptions, cluster_faces
 from .store import LibraryError, LibraryStore
 
-__all__ = ["ReclusterSummary", "recluster", "name_person", "merge_persons", "split_person", "not_this_person",
+__all__ = ["ReclusterSummary", "recluster", "check_name_free", "name_person", "merge_persons", "split_person", "not_this_person",
            "set_hidden", "forget_name", "forgotten_marker"]
 
 
@@ -102,14 +102,21 @@ def name_person(store: LibraryStore, person_id: int, name: str) -> list[int]:
     """Name ``person_id`` and confirm its faces (they become must-links); returns the face ids.
 
     Raises LibraryError when another person already has ``name`` (merge them instead)."""
-    name = _check_name(name)
     with store.transaction():
-        store.person(person_id)
-        other = store.person_by_name(name)
-        if other is not None and other != person_id:
-            raise LibraryError(f"person {other} is already named {name!r}; merge {person_id} into {other} instead")
+        name = check_name_free(store, person_id, name)
         store.update_person(person_id, name=name, kept=1)
         return _confirm_all(store, person_id)
+
+
+def check_name_free(store: LibraryStore, person_id: int, name: str) -> str:
+    """``name`` cleaned, when ``person_id`` exists and no other person has that name; else
+    LibraryError (for an unknown person, or a name taken: merge them instead)."""
+    name = _check_name(name)
+    store.person(person_id)
+    other = store.person_by_name(name)
+    if other is not None and other != person_id:
+        raise LibraryError(f"person {other} is already named {name!r}; merge {person_id} into {other} instead")
+    return name
 
 
 def merge_persons(store: LibraryStore, target: int, sources: list[int]) -> list[int]:

@@ -218,6 +218,7 @@ class NameOptions:
     gallery: GalleryOptions = field(default_factory=GalleryOptions)
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
     enrol: bool = True  # False: name the person in the library only, whatever gallery there is
+    allow_duplicate: bool = False  # enrol faces the gallery already names as someone else (audited)
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,8 @@ def name_person(options: NameOptions, *, pipelines: PipelineFactory = build_pipe
         if where is None:
             return NamedPerson(library.name(options.person_id, options.name), None)
         with open_gallery(GalleryOptions(where, options.gallery.actor), options.pipeline, pipelines=pipelines) as gallery:
-            result = library.name(options.person_id, options.name, gallery=gallery, consent=consent)
+            result = library.name(options.person_id, options.name, gallery=gallery, consent=consent,
+                                  allow_duplicate=options.allow_duplicate)
             _attach(library, gallery)
             return NamedPerson(result, Path(gallery.path))
 
