@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from countenance.datasets import lfw_dir, shared_dir
+from countenance.datasets import shared_dir
 from countenance.library import ClusterOptions, LibraryStore
 from countenance.library.quality import face_sharpness
 

@@ -15,7 +15,7 @@ from countenance.rest import create_app
 from countenance.service.keys import KEYS_FILE, KeyStore, create_key, parse_scopes, revoke_key
 from countenance.service.options import GalleryOptions
 
-from .conftest import auth, settings_for, upload
+from .conftest import auth, settings_for
 
 # (method, path, scope) of every route that needs a key; test_schema checks none is missing.
 SCOPED = [

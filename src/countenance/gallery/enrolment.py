@@ -108,8 +108,10 @@ def add_subject(g: GalleryCore, name: str, consent: Consent | None) -> SubjectRe
     with g.store.transaction():
         if g.store.subject(name) is not None:
             raise AlreadyExists(f"subject {name!r} already exists")
+        linked = _consent_to_link(g, None, name, consent, now)
+        _refuse_if_forgotten(name, g.store.forgotten_at(name), now, linked.given_at if linked else None)
         subject_id = g.store.add_subject(name, now)
-        consent_id = _consent_id(g, subject_id, name, consent, now)
+        consent_id = g.store.add_consent(subject_id, linked) if linked is not None else None
         g.log.record("create", {"subject": name}, {"consent_id": consent_id}, [name])
     return SubjectRecord(subject_id, name, now, 0)
 
