@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from countenance.clean import (AMBIGUOUS_FACE, DUPLICATE_IDENTITY, MISLABEL, NEAR_DUPLICATE, NO_FACE, UNREADABLE,
+from countenance.clean import (AMBIGUOUS_FACE, DUPLICATE_IDENTITY, MISLABEL, NEAR_DUPLICATE, NO_FACE, OUTLIER, UNREADABLE,
                                CleanOptions, IdentityOptions, apply_report, check_identities, check_records,
                                clean_dataset, read_dataset, write_html, write_manifest)
 from countenance.clean.near_duplicates import HashedItem, NearDuplicateOptions, find_near_duplicates
@@ -219,6 +219,63 @@ def test_check_identities_over_templates_alone():
         check_identities({"a": {"x": centres[0]}, "b": {"x": centres[1]}}, IdentityOptions(cut_distance=0.6))
     with pytest.raises(InvalidArgument):
         IdentityOptions(cut_distance=-1)
+
+
+def test_photo_of_someone_without_a_folder_is_an_outlier_not_a_mislabel(fixtures, options, tmp_path):
+    """A photo beyond its folder's cut is a mislabel only when it agrees with another folder:
+    Biden filed under obama agrees with the biden folder (mislabel, suggested biden); Alex
+    Lacamoire filed under kit_harington has no folder anywhere (outlier, kept, to review)."""
+    people, probes = fixtures / "people", fixtures / "probes"
+    layout = {
+        "obama": [people / "obama" / n for n in ("obama.jpg", "obama2.jpg", "obama3.jpg")] + [people / "biden" / "biden2.jpg"],
+        "biden": [people / "biden" / "biden.jpg"],
+        "kit_harington": [people / "kit_harington" / "john1.jpeg", people / "kit_harington" / "john2.jpeg",
+                          probes / "johnsnow_test1.jpg", probes / "alex_lacamoire1.jpg"],
+    }
+    for label, files in layout.items():
+        (tmp_path / "ds" / label).mkdir(parents=True)
+        for file in files:
+            shutil.copyfile(file, tmp_path / "ds" / label / file.name)
+    report = clean_dataset(tmp_path / "ds", options)
+    (mislabel,) = report.of_kind(MISLABEL)
+    assert mislabel.items == ("obama/biden2.jpg",) and mislabel.suggested_label == "biden"
+    assert 0.5 <= mislabel.confidence <= 1.0 and "biden" in mislabel.reason
+    (outlier,) = report.of_kind(OUTLIER)
+    assert outlier.items == ("kit_harington/alex_lacamoire1.jpg",) and outlier.suggested_label is None
+    assert outlier.distance > report.cut_distance and outlier.confidence <= 0.5
+    assert "kit_harington/alex_lacamoire1.jpg" not in report.removed_items()
+    assert set(report.review_items()) == {"kit_harington/alex_lacamoire1.jpg"}
+    rows = {row["path"]: row for row in csv.DictReader(write_manifest(report, tmp_path / "m.csv").open())}
+    assert rows["kit_harington/alex_lacamoire1.jpg"]["action"] == "review"
+    assert rows["kit_harington/alex_lacamoire1.jpg"]["kind"] == OUTLIER
+    assert rows["obama/biden2.jpg"]["action"] == "remove"
+    assert json.loads(json.dumps(report.to_dict()))["counts"][OUTLIER] == 1
+    page = write_html(report, tmp_path / "r.html").read_text()
+    assert "outlier (1)" in page and "kit_harington/alex_lacamoire1.jpg" in page
+    # The single-cut rule (mislabel_margin None) calls both photos mislabels.
+    from dataclasses import replace
+
+    single = check_records(report.records, replace(options, mislabel_margin=None))
+    assert sorted(f.items[0] for f in single.findings if f.kind == MISLABEL) == [
+        "kit_harington/alex_lacamoire1.jpg", "obama/biden2.jpg"]
+    assert not [f for f in single.findings if f.kind == OUTLIER]
+
+
+def test_outlier_or_mislabel_over_templates_alone():
+    """The margin rule on synthetic templates: an intruder from p1 is a mislabel (suggested
+    p1), a stranger nobody has a label for is an outlier; both left out of p0's kept set."""
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(3, 128))
+    centres *= 1.2 / np.linalg.norm(centres, axis=1, keepdims=True)
+    people = {f"p{p}": {f"p{p}/{i}": c + rng.normal(scale=0.025, size=128) for i in range(8)} for p, c in enumerate(centres[:2])}
+    people["p0"]["p0/intruder"] = centres[1] + rng.normal(scale=0.025, size=128)
+    people["p0"]["p0/stranger"] = centres[2] + rng.normal(scale=0.025, size=128)
+    check = check_identities(people, IdentityOptions(cut_distance=0.6, mislabel_margin=0.1))
+    kinds = {(f.kind, f.items, f.suggested_label) for f in check.findings}
+    assert kinds == {(MISLABEL, ("p0/intruder",), "p1"), (OUTLIER, ("p0/stranger",), None)}
+    assert len(check.kept["p0"]) == 8
+    with pytest.raises(InvalidArgument):
+        IdentityOptions(cut_distance=0.6, mislabel_margin=-0.1)
 
 
 def test_near_duplicates_need_template_hash_and_correlation():

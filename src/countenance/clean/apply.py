@@ -32,9 +32,11 @@ class ApplyResult:
 
 
 def write_manifest(report: CleanReport, path: str | os.PathLike[str]) -> Path:
-    """One CSV row per photo (columns :data:`MANIFEST_COLUMNS`): ``action`` is ``keep`` or
-    ``remove``; ``same_person_as`` lists the other folders found to hold the same person."""
+    """One CSV row per photo (columns :data:`MANIFEST_COLUMNS`): ``action`` is ``keep``,
+    ``remove`` or ``review`` (an outlier: kept in a cleaned copy, for a person to look at);
+    ``same_person_as`` lists the other folders found to hold the same person."""
     removed = report.removed_items()
+    review = report.review_items()
     same_person: dict[str, list[str]] = {}
     for finding in report.of_kind(DUPLICATE_IDENTITY):
         a, b = finding.labels
@@ -47,9 +49,10 @@ def write_manifest(report: CleanReport, path: str | os.PathLike[str]) -> Path:
         writer.writerow(MANIFEST_COLUMNS)
         for record in report.records:
             item, label = record.photo.relpath, record.photo.label
-            finding = removed.get(item)
+            finding = removed.get(item) or review.get(item)
+            action = "remove" if item in removed else "review" if finding else "keep"
             writer.writerow([
-                item, label, "remove" if finding else "keep",
+                item, label, action,
                 finding.kind if finding else "", f"{finding.confidence:.3f}" if finding else "",
                 finding.reason if finding else "", (finding.suggested_label or "") if finding else "",
                 ";".join(same_person.get(label, [])),

@@ -5,11 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MISLABEL", "NO_FACE", "AMBIGUOUS_FACE", "UNREADABLE", "DUPLICATE_IDENTITY", "NEAR_DUPLICATE",
+__all__ = ["MISLABEL", "OUTLIER", "NO_FACE", "AMBIGUOUS_FACE", "UNREADABLE", "DUPLICATE_IDENTITY", "NEAR_DUPLICATE",
            "KINDS", "Finding"]
 
-#: A photo whose face does not agree with the rest of its folder.
+#: A photo whose face does not agree with the rest of its folder and agrees with another
+#: folder clearly better (it is that folder's person, filed under the wrong label).
 MISLABEL = "mislabel"
+#: A photo whose face agrees neither with its folder nor with any other folder: a hard photo
+#: of the folder's person, or someone who has no folder. A lower-confidence finding to review;
+#: a cleaned copy keeps the photo.
+OUTLIER = "outlier"
 #: A photo in which no face was found.
 NO_FACE = "no_face"
 #: A photo with several faces, none of which clearly is the labelled person.
@@ -21,7 +26,7 @@ DUPLICATE_IDENTITY = "duplicate_identity"
 #: The same picture more than once (resized, recompressed or cropped).
 NEAR_DUPLICATE = "near_duplicate"
 
-KINDS = (MISLABEL, NO_FACE, AMBIGUOUS_FACE, UNREADABLE, DUPLICATE_IDENTITY, NEAR_DUPLICATE)
+KINDS = (MISLABEL, OUTLIER, NO_FACE, AMBIGUOUS_FACE, UNREADABLE, DUPLICATE_IDENTITY, NEAR_DUPLICATE)
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,7 @@ class Finding:
     """One problem found in a data set (or in any templates grouped by label).
 
     ``items`` are the item ids involved (a data set's photos: paths relative to its root, ``/``
-    separators): for ``mislabel``, ``no_face``, ``ambiguous_face`` and ``unreadable`` one item;
+    separators): for ``mislabel``, ``outlier``, ``no_face``, ``ambiguous_face`` and ``unreadable`` one item;
     for ``near_duplicate`` the item kept first, then its copies; for ``duplicate_identity``
     none (see ``labels``). ``labels`` are the labels involved (for ``duplicate_identity`` the
     two folders). ``faces`` gives, per item, the index of the face meant (largest first; -1:

@@ -2,7 +2,8 @@
 
 One self-contained file: styles inline, face crops as base64 JPEG ``data:`` URIs, no script,
 no external asset, so it opens anywhere without a network. A mislabelled photo is shown next
-to photos its folder keeps (and the folder it agrees with, if any); a near-duplicate group
+to photos its folder keeps and to the folder it agrees with; an outlier next to photos its
+folder keeps; a near-duplicate group
 shows every copy; two folders of one person show a few faces of each.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from ..errors import CountenanceError
 from ..image import load_image
-from .findings import DUPLICATE_IDENTITY, KINDS, MISLABEL, NEAR_DUPLICATE
+from .findings import DUPLICATE_IDENTITY, KINDS, MISLABEL, NEAR_DUPLICATE, OUTLIER
 from .report import CleanReport
 from .templates import PhotoFaces
 
@@ -105,7 +106,7 @@ def render_html(report: CleanReport, *, max_findings: int = 500, examples: int =
                     record = records.get(item)
                     if record is not None:
                         faces.append(_figure(record, face, item, flagged=kind != NEAR_DUPLICATE or item != finding.items[0]))
-                if kind == MISLABEL:
+                if kind in (MISLABEL, OUTLIER):
                     for label, title in ((finding.labels[0], "kept in"), (finding.suggested_label, "agrees with")):
                         if label:
                             group = [_figure(r, report.chosen_faces.get(r.photo.relpath, 0), f"{title} {label}: {r.photo.path.name}")

@@ -6,13 +6,16 @@ from dataclasses import dataclass
 from collections.abc import Mapping
 from typing import Any
 
-from .findings import AMBIGUOUS_FACE, KINDS, MISLABEL, NEAR_DUPLICATE, NO_FACE, UNREADABLE, Finding
+from .findings import AMBIGUOUS_FACE, KINDS, MISLABEL, NEAR_DUPLICATE, NO_FACE, OUTLIER, UNREADABLE, Finding
 from .templates import PhotoFaces
 
-__all__ = ["CleanReport", "REMOVED_KINDS"]
+__all__ = ["CleanReport", "REMOVED_KINDS", "REVIEW_KINDS"]
 
 #: Kinds whose items a cleaned copy leaves out (of a near-duplicate group, all but the first).
 REMOVED_KINDS = (MISLABEL, NO_FACE, AMBIGUOUS_FACE, UNREADABLE, NEAR_DUPLICATE)
+#: Kinds whose items a cleaned copy keeps but a person should look at (an outlier may be a
+#: hard photo of the right person).
+REVIEW_KINDS = (OUTLIER,)
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,6 +68,10 @@ class CleanReport:
                 removed.setdefault(item, finding)
         return removed
 
+    def review_items(self) -> dict[str, Finding]:
+        """Item -> the finding that asks a person to look at it (kept in a cleaned copy)."""
+        return {item: f for f in self.findings if f.kind in REVIEW_KINDS for item in f.items}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "root": self.root,
@@ -77,6 +84,7 @@ class CleanReport:
             "cut_fmr": self.cut_fmr,
             "counts": self.counts(),
             "removed": len(self.removed_items()),
+            "to_review": len(self.review_items()),
             "cache_hits": self.cache_hits,
             "computed": self.computed,
             "template_seconds": round(self.template_seconds, 2),

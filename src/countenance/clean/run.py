@@ -36,7 +36,11 @@ class CleanOptions:
 
     Checks: the pair cut is the distance at stranger false-match rate ``cut_fmr`` in the
     model's shipped calibration, or ``cut_distance`` when given (then ``metric`` names the
-    model's metric); see :class:`~countenance.clean.identity.IdentityOptions` and
+    model's metric). A photo beyond its folder's cut is a ``mislabel`` only when another
+    folder is ``mislabel_margin`` closer and within the distance at stranger FMR
+    ``agree_fmr`` (or ``agree_distance``; with ``cut_distance`` given and no
+    ``agree_distance``, the cut), else an ``outlier``; see
+    :class:`~countenance.clean.identity.IdentityOptions` and
     :class:`~countenance.clean.near_duplicates.NearDuplicateOptions` for the rest.
     """
 
@@ -54,6 +58,9 @@ class CleanOptions:
     min_photos: int = 3
     duplicate_centre_distance: float = 0.45
     duplicate_within_ratio: float = 1.1
+    mislabel_margin: float | None = 0.1
+    agree_fmr: float = 0.03
+    agree_distance: float | None = None
     near_duplicates: NearDuplicateOptions = field(default_factory=NearDuplicateOptions)
 
     def template_options(self) -> TemplateOptions:
@@ -107,8 +114,10 @@ def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: C
         raise InvalidArgument(f"templates of several models cannot be checked together: {', '.join(models)}")
     model = models[0] if models else ""
     metric, cut_fmr = options.metric, None
+    agree = options.agree_distance
     if options.cut_distance is not None:
         cut = float(options.cut_distance)
+        agree = cut if agree is None else agree
     else:
         from ..gallery.calibration import load_calibration
 
@@ -116,12 +125,15 @@ def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: C
         if model and calibration is None:
             raise InvalidArgument(f"no calibration ships for model {model!r}; give cut_distance (and metric)")
         cut = cut_from_calibration(model, options.cut_fmr) if model else 1.0
+        if agree is None:
+            agree = max(cut_from_calibration(model, options.agree_fmr), cut) if model else cut
         metric = calibration.metric if calibration is not None else metric
         cut_fmr = options.cut_fmr
     identity_options = IdentityOptions(
         cut_distance=cut, metric=metric, ambiguity_margin=options.ambiguity_margin, min_items=options.min_photos,
         duplicate_centre_distance=options.duplicate_centre_distance,
-        duplicate_within_ratio=options.duplicate_within_ratio,
+        duplicate_within_ratio=options.duplicate_within_ratio, mislabel_margin=options.mislabel_margin,
+        agree_distance=agree,
     )
     findings: list[Finding] = []
     candidates: dict[str, dict[str, np.ndarray]] = {}
