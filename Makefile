@@ -20,9 +20,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/countenance demo
 
-# Debian's Chromium for the browser tests (tests/rest/test_page_e2e.py); does nothing when installed.
+# Debian packages the tests use: Chromium for the browser tests (tests/rest/test_page_e2e.py),
+# exiv2 to read back the XMP sidecars the photo library writes. Each does nothing when installed.
 browser:
 	sh scripts/install-browser.sh
+	sh scripts/install-exiv2.sh
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
