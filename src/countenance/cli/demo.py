@@ -37,7 +37,12 @@ def demo(
     console = Console()
     labels = result.enrolled.labels
     console.print(f"Enrolled {len(labels)} photos of {len(set(labels))} people from {result.people_dir}")
-    table = Table("probe", "face box", "decision", "nearest enrolled", "distance")
+    table = Table()
+    table.add_column("probe", overflow="fold")  # wrapped, never cut: the name tells rows apart
+    table.add_column("face box")
+    for title in ("decision", "nearest enrolled"):
+        table.add_column(title, overflow="fold")
+    table.add_column("distance", no_wrap=True)
     for r in result.faces:
         box = ", ".join(f"{v:.0f}" for v in r.face.box.to_list())
         style = "green" if r.decision.label else "yellow"
