@@ -35,6 +35,7 @@ eval: $(STAMP)
 	$(BIN)/python scripts/eval_identification.py
 	$(BIN)/python scripts/eval_library.py --scale
 	# Per-group errors, masks, degradations and latency budgets (LFW folds 0-1): build/eval-toolkit/report.html
+	# (~10-12 min on 2 idle cores from scratch, estimated; make eval in all 35-50 min: README)
 	$(BIN)/python scripts/eval_toolkit.py --folds 0,1 --out build/eval-toolkit
 
 # Dataset cleaning on LFW people with 10+ photos and injected noise (seed 0; `--seeds 0 1 2`

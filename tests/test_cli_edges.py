@@ -112,6 +112,18 @@ COMMANDS = [
     ("eval", "pairs", "{bad}"),
     ("eval", "pairs", "{csv}", "--root", "{bad}"),
     ("eval", "lfw", "--lfw-dir", "{bad}"),
+    ("eval", "budget", "--lfw-dir", "{bad}"),
+    ("eval", "budget", "--report-dir", "{bad}"),
+    ("eval", "budget", "--cache-dir", "{bad}"),
+    ("eval", "masks", "--lfw-dir", "{bad}"),
+    ("eval", "masks", "--masked-dir", "{bad}"),
+    ("eval", "masks", "--report-dir", "{bad}"),
+    ("eval", "degrade", "--lfw-dir", "{bad}"),
+    ("eval", "degrade", "--report-dir", "{bad}"),
+    ("eval", "groups", "{bad}", "--labels", "{csv}"),
+    ("eval", "groups", "{dir}", "--labels", "{bad}"),
+    ("eval", "groups", "{dir}", "--labels", "{csv}", "--report-dir", "{bad}"),
+    ("eval", "groups", "{dir}", "--labels", "{csv}", "--cache-dir", "{bad}"),
     ("demo", "--people", "{bad}"),
     ("demo", "--probes", "{bad}"),
     ("models", "pull", "yunet", "--from", "{bad}"),
@@ -147,7 +159,10 @@ COMMANDS = [
 # (test_output_folders_are_created covers them), so those cases are not generated.
 _CREATES = {("gallery", "init", "--gallery", "{bad}"), ("subjects", "export", "bob", "--out", "{bad}", "--gallery", "{g}"),
             ("clean", "{dir}", "--report", "{bad}/report.html"), ("clean", "{dir}", "--manifest", "{bad}/clean.csv"),
-            ("clean", "{dir}", "--apply", "{bad}")}
+            ("clean", "{dir}", "--apply", "{bad}"), ("eval", "budget", "--report-dir", "{bad}"),
+            ("eval", "masks", "--report-dir", "{bad}"), ("eval", "degrade", "--report-dir", "{bad}"),
+            ("eval", "groups", "{dir}", "--labels", "{csv}", "--report-dir", "{bad}"), ("eval", "budget", "--cache-dir", "{bad}"),
+            ("eval", "groups", "{dir}", "--labels", "{csv}", "--cache-dir", "{bad}")}
 _CASES = [(command, kind) for command in COMMANDS for kind in ("file-as-folder", "missing-parent", "unwritable")
           if not (kind == "missing-parent" and command in _CREATES)]
 

@@ -153,3 +153,55 @@ def test_reembed_keeps_the_faces_and_changes_only_the_embedder(fixtures, tmp_pat
         a, b = again[name].vector, onnx[name].vector
         assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.9999  # dlib and dlib-onnx: one network
     assert (tmp_path / "v1-yunet-640+dlib" / "largest-clean.npz").is_file()
+
+
+def test_cli_eval_groups_writes_reports_and_prints_json(labelled, tmp_path):
+    from typer.testing import CliRunner
+
+    from countenance.cli import app
+
+    people, folder = labelled
+    out = tmp_path / "report"
+    args = ["eval", "groups", str(people), "--labels", str(folder / "labels.csv"), "--samples", "50",
+            "--report-dir", str(out), "--cache-dir", str(tmp_path / "cache")]
+    result = CliRunner().invoke(app, args + ["--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    groups = {g["group"]: g for g in document["groups"]["groups"]}
+    assert (groups["set-1"]["genuine"], groups["set-1"]["impostors"]) == (4, 24)
+    assert document["report"] == {"json": str(out / "report.json"), "html": str(out / "report.html")}
+    assert json.loads((out / "report.json").read_text())["groups"]["images"] == 14
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+    table = CliRunner().invoke(app, args)  # templates cached: fast
+    assert table.exit_code == 0 and "set-2" in table.stdout and "report.html" in table.stderr
+    # A labels file naming images that are not there: one error line, exit 2.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("image,group\nnobody/1.jpg,x\n")
+    refused = CliRunner().invoke(app, ["eval", "groups", str(people), "--labels", str(bad), "--report-dir", str(out)])
+    assert refused.exit_code == 2 and refused.stderr.startswith("error: ") and "not under" in refused.stderr
+
+
+def test_measurement_options_are_checked(tmp_path):
+    from countenance.service.measurement import (BudgetEvalOptions, LfwFolds, MasksEvalOptions, MeasureRun, measure_masks,
+                                                 parse_budgets, parse_folds)
+    from countenance.service.options import PipelineOptions
+
+    assert parse_folds("1,0,1") == (0, 1) and parse_folds("all") is None
+    assert parse_budgets("100, 500") == (100.0, 500.0)
+    for bad in ("", "10", "a", "-1"):
+        with pytest.raises(InvalidArgument):
+            parse_folds(bad)
+    for bad in ("", "0", "x", "inf"):
+        with pytest.raises(InvalidArgument):
+            parse_budgets(bad)
+    with pytest.raises(InvalidArgument):
+        BudgetEvalOptions(repeats=0)
+    with pytest.raises(InvalidArgument):
+        LfwFolds(folds=(12,))
+    with pytest.raises(InvalidArgument):
+        MeasureRun(workers=0)
+    # Pipelines the toolkit cannot run are refused before anything runs (no report folder made).
+    for bad in (PipelineOptions(detector="cnn"), PipelineOptions(jitters=2), PipelineOptions(embedder="dlib-onnx-int8")):
+        with pytest.raises(InvalidArgument):
+            measure_masks(MasksEvalOptions(pipeline=bad, run=MeasureRun(report_dir=tmp_path / "r")))
+    assert not (tmp_path / "r").exists()

@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import InvalidArgument
 
-__all__ = ["Box", "Detection", "Template", "Face", "Comparison", "Metric", "ModelSpec"]
+__all__ = ["Box", "Detection", "Template", "Face", "Comparison", "Metric", "ModelSpec", "inter_ocular_px"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,13 @@ class ModelSpec:
       than this (in ``metric``) cannot be told apart by the model: the open-set decision
       (:func:`countenance.decide.open_set_decision`) calls such a probe ambiguous instead of
       picking one. 0 only makes exact ties ambiguous.
+    - ``min_interocular_px``: the smallest face the model still recognises at its measured
+      error rates, as the distance in pixels between the eye centres (:func:`inter_ocular_px`,
+      in the image as given to the pipeline). Identification answers "too small to identify"
+      for a smaller face instead of guessing a name. It is measured, never assumed: the
+      downscaling curve of ``countenance eval degrade`` (docs/MEASURE.md, "Minimum face size":
+      the smallest level at which that level and every larger one keep, at the clean threshold
+      for FMR 1e-3, FNMR <= clean FNMR + 0.02 and FMR <= 2e-3). None: not measured, no limit.
     """
 
     name: str
@@ -155,6 +162,7 @@ class ModelSpec:
     l2_normalised: bool = False
     alignment_template: tuple[tuple[float, float], ...] | None = None
     tie_margin: float = 0.0
+    min_interocular_px: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or any(c.isspace() for c in self.name):
@@ -181,6 +189,11 @@ class ModelSpec:
         if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not math.isfinite(margin) or margin < 0:
             raise InvalidArgument(f"tie_margin must be a finite distance >= 0, got {margin!r}")
         object.__setattr__(self, "tie_margin", float(margin))
+        limit = self.min_interocular_px
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit) or limit <= 0:
+                raise InvalidArgument(f"min_interocular_px must be a finite number of pixels > 0 or None, got {limit!r}")
+            object.__setattr__(self, "min_interocular_px", float(limit))
         object.__setattr__(self, "mean", _three_floats("mean", self.mean))
         std = _three_floats("std", self.std)
         if any(v == 0 for v in std):
@@ -204,6 +217,19 @@ class ModelSpec:
     def default_distance(self) -> float:
         """The threshold named ``default_threshold``, in ``metric`` units."""
         return self.thresholds[self.default_threshold]
+
+
+def inter_ocular_px(landmarks: np.ndarray) -> float:
+    """Distance in pixels between the two eye centres of dlib 5-point ``landmarks`` ``(5, 2)``
+    (x, y): each centre is the midpoint of that eye's two corners (points 0-1 and 2-3).
+
+    The one definition of a face's size in this package: the minimum face size of a model
+    (:attr:`ModelSpec.min_interocular_px`) is measured and applied with it.
+    """
+    points = np.asarray(landmarks, dtype=np.float64)
+    if points.shape != (5, 2) or not np.isfinite(points).all():
+        raise InvalidArgument(f"landmarks must be finite (5, 2) dlib 5-point positions, got shape {points.shape}")
+    return float(np.hypot(*(points[0:2].mean(0) - points[2:4].mean(0))))
 
 
 @dataclass(frozen=True, eq=False)
@@ -242,6 +268,17 @@ class Face:
     template: Template | None = None
     detector: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def inter_ocular_px(self) -> float | None:
+        """Pixels between the eye centres (:func:`inter_ocular_px` of ``landmarks``; without
+        them, between the two eye keypoints), in the image as given; None with neither."""
+        if self.landmarks is not None:
+            return inter_ocular_px(self.landmarks)
+        if self.keypoints is not None:
+            eyes = np.asarray(self.keypoints, dtype=np.float64)[:2]
+            return float(np.hypot(*(eyes[0] - eyes[1])))
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the template vector is left out; it is biometric data)."""

@@ -13,6 +13,11 @@ against it. Example sidecar::
      "embedding_size": 128, "metric": "cosine", "thresholds": {"default": 0.62},
      "licence": "unknown"}
 
+``min_interocular_px`` (optional) is the smallest face the model meets its error rates on,
+in pixels between the eye centres, measured by the rule of docs/MEASURE.md ("Minimum face
+size"; ``eval degrade`` measures dlib's ResNet only, for now); without it (the default) no
+face is refused as too small: the limit is unknown until measured.
+
 The templates' model name (:attr:`ArcFaceOnnxEmbedder.spec` ``.name``) is
 ``arcface-<name>-<first 12 hex of the ONNX file's sha256>``, so templates of two different
 files are never compared, even under the same ``name``.
@@ -129,7 +134,8 @@ class ArcFaceSpec(ModelSpec):
 
 # What a sidecar may say (the rest of a ModelSpec follows from them).
 _SIDECAR_KEYS = frozenset(
-    {"name", "embedding_size", "thresholds", "input_size", "mean", "std", "colour_order", "layout", "metric", "licence", "extra"}
+    {"name", "embedding_size", "thresholds", "input_size", "mean", "std", "colour_order", "layout", "metric", "licence", "extra",
+     "min_interocular_px"}
 )
 
 

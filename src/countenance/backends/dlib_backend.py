@@ -51,6 +51,11 @@ DLIB_RESNET_SPEC = ModelSpec(
     # 0.04-0.06 (fixtures: probes/32bit.png 0.038, obama-720p.jpg 0.058 from people/obama):
     # two subjects closer together than that to a probe are not told apart.
     tie_margin=0.04,
+    # Measured (docs/MEASURE.md, `countenance eval degrade`): LFW folds 0-1, YuNet + this network,
+    # probe side downscaled to 32/24/20/16/12 px between the eyes. At the clean threshold for
+    # FMR 1e-3 (0.5417) FNMR was 0.105 clean, 0.122 at 20 px and 0.135 at 16 px, over the
+    # limit of clean + 0.02 = 0.125; FMR stayed <= 2e-3. Below 20 px: "too small to identify".
+    min_interocular_px=20.0,
 )
 
 def dlib_model_path(filename: str) -> Path:

@@ -9,7 +9,7 @@ is done) or, for ``verify``/``subjects verify``, different people (like grep's "
 2 the command failed, 3 an internal error.
 
 Command modules: :mod:`.detect`, :mod:`.verify`, :mod:`.evaluation`, :mod:`.gallery`,
-:mod:`.models`, :mod:`.demo`, :mod:`.clean`, :mod:`.library`, :mod:`.video`, :mod:`.keys`, :mod:`.serve`; shared options in :mod:`.options`, printing in :mod:`.output`.
+:mod:`.models`, :mod:`.demo`, :mod:`.clean`, :mod:`.measure`, :mod:`.library`, :mod:`.video`, :mod:`.keys`, :mod:`.serve`; shared options in :mod:`.options`, printing in :mod:`.output`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from . import gallery, library
+from . import gallery, library, measure
 from .clean import clean
 from .demo import demo
 from .detect import detect
@@ -66,6 +66,7 @@ def _root(
 app.command()(detect)
 app.command()(verify)
 app.add_typer(eval_app, name="eval")
+measure.register(eval_app)  # eval budget|masks|degrade|groups
 app.command()(demo)
 app.command()(clean)
 app.add_typer(models_app, name="models")

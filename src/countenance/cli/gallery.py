@@ -233,7 +233,8 @@ def identify(
     embedder: EmbedderOpt = "auto",
     actor: ActorOpt = None,
 ) -> None:
-    """Who is in these photos? Every face: a decision (a name or "unknown") and the top candidates,
+    """Who is in these photos? Every face: a decision (a name, "unknown", "ambiguous", or "too small to
+    identify" for a face under the model's measured minimum size) and the top candidates,
     nearest first (distance in the model's metric, and the calibrated false-match rate: how often
     a stranger comes this close)."""
     from ..service import identification
@@ -259,7 +260,9 @@ def identify(
             shown = "; ".join(
                 f"{c['subject']} {c['distance']:.3f} ({_rate(c['expected_false_match_rate'])})" for c in face["candidates"][:3]
             )
-            style = "yellow" if face["decision"] == "unknown" else "green"
+            style = "green" if face["outcome"] == "match" else "yellow"
+            if face["outcome"] == "too-small":
+                shown = f"{face['inter_ocular_px']:.0f} px between the eyes, under the model's {document['min_interocular_px']:g} px"
             table.add_row(escape(names[face["path"]]), ", ".join(f"{v:.0f}" for v in face["box"]),
                           f"[{style}]{escape(face['decision'])}[/]", escape(shown) or "-")
         if run.faces:

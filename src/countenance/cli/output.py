@@ -29,7 +29,7 @@ from ..service.error_table import EXIT_FAILED, EXIT_INTERNAL, EXIT_PARTIAL, desc
 
 __all__ = [
     "EXIT_PARTIAL", "EXIT_DIFFERENT", "EXIT_FAILED", "stderr", "fail", "handle_errors", "report_skipped", "print_json", "emit", "progress",
-    "counter_progress", "write_crash_log", "short_paths",
+    "counter_progress", "step_progress", "write_crash_log", "short_paths",
 ]
 
 stderr = Console(stderr=True)
@@ -190,3 +190,21 @@ def counter_progress(description: str) -> Iterator[tuple[Callable[[int], None], 
         # Like progress(): a job of one item shows no bar.
         # Like progress(): a job of one item shows no bar. A second start begins a new count.
         yield (lambda total: bar.reset(task, total=total, visible=total > 1)), (lambda n: bar.advance(task, n))
+
+
+@contextmanager
+def step_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar for a run of named steps: yields ``on_progress(step, done, total)``; the bar
+    shows the current step and starts again when the step changes."""
+    bar = _new_progress()
+    with bar:
+        task = bar.add_task("starting", total=None)
+        current: list[str] = [""]
+
+        def update(step: str, done: int, total: int) -> None:
+            if step != current[0]:
+                current[0] = step
+                bar.reset(task, total=max(total, 1), description=step)
+            bar.update(task, completed=done, total=max(total, 1))
+
+        yield update

@@ -6,7 +6,7 @@ See docs/GALLERY.md for the design and the identification threshold method.
 from .calibration import Calibration, build_calibration, fmr_for_fpir, fpir_for_fmr, load_calibration
 from .destroy import DestroyReport
 from .gallery import Gallery
-from .identify import Candidate, FaceIdentification, Identification, Verification
+from .identify import TOO_SMALL, Candidate, FaceIdentification, Identification, Verification
 from .images import EmbeddedImage, FacePipeline, GalleryImage
 from .index import INDEX_BACKENDS, make_index
 from .index_base import IndexState, VectorIndex
@@ -46,6 +46,7 @@ __all__ = [
     "CalibrationInfo",
     "Candidate",
     "FaceIdentification",
+    "TOO_SMALL",
     "Identification",
     "Verification",
     "Calibration",

@@ -53,7 +53,9 @@ class GalleryCore:
 
     Attributes read from the store: ``model``, ``metric``, ``embedding_size``,
     ``model_threshold`` (the model's 1:1 distance threshold), ``tie_margin`` (the model's,
-    see :attr:`~countenance.faces.ModelSpec.tie_margin`), ``index_backend``, ``index_uri``
+    see :attr:`~countenance.faces.ModelSpec.tie_margin`), ``min_interocular_px`` (the model's
+    smallest identifiable face, see :attr:`~countenance.faces.ModelSpec.min_interocular_px`;
+    None: no limit), ``index_backend``, ``index_uri``
     and ``index_name`` (server backends only), ``created_at``, ``policy``.
     """
 
@@ -78,6 +80,9 @@ class GalleryCore:
             self.model_threshold = float(self.store.meta("model_threshold"))
             # The model's tie margin (galleries made before it was stored: exact ties only).
             self.tie_margin = float(self.store.meta("tie_margin") or 0.0)
+            # The model's minimum face size ("none": not measured; galleries made before it was
+            # stored have no entry and take their pipeline's, see min_interocular_px below).
+            self._min_interocular = self.store.meta("min_interocular_px")
             self.index_backend = self.store.meta("index_backend")
             # Server index backends (pgvector, Milvus): where the server is, and the gallery's
             # own table/collection prefix (both None for the embedded FAISS backend).
@@ -137,6 +142,7 @@ class GalleryCore:
             "embedding_size": str(model.embedding_size),
             "model_threshold": repr(float(threshold)),
             "tie_margin": repr(float(model.tie_margin)),
+            "min_interocular_px": "none" if model.min_interocular_px is None else repr(float(model.min_interocular_px)),
             "index_backend": index_backend,
             **({"index_uri": index_uri, "index_name": f"cntn_{uuid.uuid4().hex[:16]}"} if index_uri is not None else {}),
             "created_at": timestamp(options.get("clock", _now)()),
@@ -190,6 +196,20 @@ class GalleryCore:
     @pipeline.setter
     def pipeline(self, pipeline: FacePipeline) -> None:
         self._pipeline = pipeline
+
+    @property
+    def min_interocular_px(self) -> float | None:
+        """The smallest face (px between the eye centres) the gallery's model identifies, or None.
+
+        Stored from the model's spec when the gallery was made; a gallery made before that
+        takes the spec of its pipeline when one was given for the same model (never loads one).
+        """
+        if self._min_interocular is not None:
+            return None if self._min_interocular == "none" else float(self._min_interocular)
+        pipeline = self._pipeline
+        if pipeline is not None and pipeline.spec.name == self.model:
+            return pipeline.spec.min_interocular_px
+        return None
 
     def read(self, image: GalleryImage, *, sha256: str | None = None) -> EmbeddedImage:
         """``image`` with its faces embedded (through the pipeline only when it is not already)."""

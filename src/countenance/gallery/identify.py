@@ -3,7 +3,8 @@
 A search returns the nearest *templates*; a person may have several, so candidates are
 ranked per *subject* by their nearest template. The decision over them is
 :func:`countenance.decide.open_set_decision`: the first candidate when its distance is within
-the threshold, else ``None`` ("unknown").
+the threshold, else ``None`` ("unknown"). A face smaller than the model's minimum is not
+searched: "too small to identify".
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..faces import Box
 
-__all__ = ["Candidate", "FaceIdentification", "Identification", "Verification", "rank_subjects"]
+__all__ = ["TOO_SMALL", "Candidate", "FaceIdentification", "Identification", "Verification", "rank_subjects"]
 
 
 @dataclass(frozen=True)
@@ -44,36 +45,50 @@ class Candidate:
         }
 
 
+#: The decision for a face smaller than the model's documented minimum (no name is guessed).
+TOO_SMALL = "too small to identify"
+
+
 @dataclass(frozen=True)
 class FaceIdentification:
     """One face of a probe: its box, the decision (a subject, or None), the top candidates.
 
     ``decision`` is None for "unknown" and when ``ambiguous``: the two nearest subjects were
     within the model's tie margin of each other (see :func:`countenance.decide.open_set_decision`),
-    so the gallery does not pick one; both are the first candidates.
+    so the gallery does not pick one; both are the first candidates. It is None as well when
+    ``too_small``: the face's ``inter_ocular_px`` (pixels between the eye centres, in the image
+    as given) is below the model's :attr:`~countenance.faces.ModelSpec.min_interocular_px`,
+    where the model no longer meets its error rates; such a face is not searched, so it has
+    no candidates. ``inter_ocular_px`` is None when the face had no landmarks.
     """
 
     box: Box
     decision: str | None
     candidates: tuple[Candidate, ...]
     ambiguous: bool = False
+    too_small: bool = False
+    inter_ocular_px: float | None = None
 
     @property
     def name(self) -> str:
         if self.decision is not None:
             return self.decision
-        return "ambiguous" if self.ambiguous else "unknown"
+        return TOO_SMALL if self.too_small else ("ambiguous" if self.ambiguous else "unknown")
 
     @property
     def outcome(self) -> str:
-        """``"match"``, ``"ambiguous"`` or ``"unknown"``."""
-        return "match" if self.decision is not None else ("ambiguous" if self.ambiguous else "unknown")
+        """``"match"``, ``"ambiguous"``, ``"too-small"`` or ``"unknown"``."""
+        if self.decision is not None:
+            return "match"
+        return "too-small" if self.too_small else ("ambiguous" if self.ambiguous else "unknown")
 
     def to_dict(self) -> dict[str, Any]:
+        iod = self.inter_ocular_px
         return {
             "box": [round(v, 1) for v in self.box.to_list()],
             "decision": self.name,
             "outcome": self.outcome,
+            "inter_ocular_px": None if iod is None else round(iod, 1),
             "candidates": [c.to_dict() for c in self.candidates],
         }
 
@@ -83,7 +98,8 @@ class Identification:
     """Every face of one probe image, searched against ``templates`` enrolled templates.
 
     ``threshold`` is the distance at which a candidate is accepted; ``target_fpir`` the false
-    positive identification rate it was set for (None when given directly or uncalibrated).
+    positive identification rate it was set for (None when given directly or uncalibrated);
+    ``min_interocular_px`` the model's smallest identifiable face (None: no limit).
     """
 
     query_sha256: str
@@ -92,6 +108,7 @@ class Identification:
     target_fpir: float | None
     templates: int
     path: str | None = None
+    min_interocular_px: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +117,7 @@ class Identification:
             "threshold": round(self.threshold, 6),
             "target_fpir": self.target_fpir,
             "templates": self.templates,
+            "min_interocular_px": self.min_interocular_px,
             "faces": [f.to_dict() for f in self.faces],
         }
 

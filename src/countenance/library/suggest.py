@@ -12,7 +12,10 @@ reviews it, so it may be looser. It is set as a false-positive identification ra
 subject is suggested at most once: the faces and subjects of a photo are matched by
 :func:`scipy.optimize.linear_sum_assignment` on their distances, not face by face. A face the
 user confirmed gets no suggestion, a subject already confirmed in the photo is not suggested
-for its other faces, and a rejected (face, subject) pair is never suggested again.
+for its other faces, and a rejected (face, subject) pair is never suggested again. A face
+smaller than the model's minimum (``ModelSpec.min_interocular_px``, from its stored
+landmarks) gets no suggestion: the gallery answers "too small to identify" and names no
+candidate for it.
 """
 
 from __future__ import annotations
@@ -104,7 +107,7 @@ def suggest(store: LibraryStore, gallery: Any, options: SuggestOptions | None = 
     # Only the name, size and metric matter: the faces are embedded already, nothing is cut
     # out or run through a network (the input size and alignment are placeholders).
     spec = ModelSpec(gallery.model, gallery.embedding_size, gallery.metric, {"default": gallery.model_threshold},
-                     input_size=150, alignment="stored-template")
+                     input_size=150, alignment="stored-template", min_interocular_px=gallery.min_interocular_px)
     stored = StoredFaces(store, spec)
     searcher = Gallery(gallery.path, pipeline=stored, actor=gallery.actor, calibration=gallery.calibration)
     assignments = store.assignments()
@@ -121,7 +124,8 @@ def suggest(store: LibraryStore, gallery: Any, options: SuggestOptions | None = 
             open_faces = [f for f in faces if not (f.id in assignments and assignments[f.id][1])]
             if not open_faces:
                 continue
-            stored.select([Face(Box(*f.box_ltrb_px), f.detection_score, template=Template(f.template, f.model))
+            # The landmarks go along: the gallery measures each face's size from them.
+            stored.select([Face(Box(*f.box_ltrb_px), f.detection_score, f.landmarks_5x2, template=Template(f.template, f.model))
                            for f in open_faces])
             searched += 1
             result = searcher.identify(photo.path, threshold=threshold)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidArgument
+from ..faces import inter_ocular_px  # the package's one definition of face size, re-exported
 
 __all__ = ["FaceFrame", "face_frame", "inter_ocular_px"]
 
@@ -41,12 +42,6 @@ def _check(landmarks: np.ndarray) -> np.ndarray:
     if points.shape != (5, 2) or not np.isfinite(points).all():
         raise InvalidArgument(f"landmarks must be finite (5, 2) dlib 5-point positions, got shape {points.shape}")
     return points
-
-
-def inter_ocular_px(landmarks: np.ndarray) -> float:
-    """Distance in pixels between the two eye centres (each the midpoint of its two corners)."""
-    points = _check(landmarks)
-    return float(np.hypot(*(points[0:2].mean(0) - points[2:4].mean(0))))
 
 
 def face_frame(landmarks: np.ndarray) -> FaceFrame:

@@ -14,7 +14,8 @@ loads only what it needs:
 - :mod:`.library`: the photo library (index, people, names, suggestions, find, XMP);
   :mod:`.library_links`: which libraries name people into a gallery; :mod:`.video`: ``video tag``;
 - :mod:`.cleaning`: clean a data set; the identity checks on a gallery or a library;
-- :mod:`.evaluation`: LFW and pairs-CSV verification benchmarks;
+- :mod:`.evaluation`: LFW and pairs-CSV verification benchmarks; :mod:`.measurement`: latency budgets,
+  masks, degradations and per-group errors (the toolkit of :mod:`countenance.measure`), with reports;
 - :mod:`.models`: the optional ONNX models;
 - :mod:`.demo`: the in-memory demo.
 """

@@ -67,7 +67,8 @@ class IdentifiedImage:
 @dataclass(frozen=True)
 class IdentifyRun:
     """Every face of every photo, the photos, and the threshold used (a distance) for
-    ``target_fpir`` over ``templates`` enrolled templates; photos that could not be read."""
+    ``target_fpir`` over ``templates`` enrolled templates; photos that could not be read;
+    ``min_interocular_px``: the model's smallest identifiable face (None: no limit)."""
 
     faces: tuple[IdentifiedFace, ...]
     images: tuple[IdentifiedImage, ...]
@@ -75,6 +76,7 @@ class IdentifyRun:
     target_fpir: float | None
     templates: int
     errors: tuple[FileError, ...]
+    min_interocular_px: float | None = None
 
     @property
     def without_faces(self) -> tuple[str, ...]:
@@ -89,6 +91,7 @@ class IdentifyRun:
             "threshold": round(self.threshold, 6),
             "target_fpir": self.target_fpir,
             "templates": self.templates,
+            "min_interocular_px": self.min_interocular_px,
             "errors": [e.to_dict() for e in self.errors],
         }
 
@@ -136,7 +139,8 @@ def identify_images(
             threshold, target, templates = results[0].threshold, results[0].target_fpir, results[0].templates
         else:
             threshold, target, templates = gallery.threshold(), None, gallery.template_count
-    return IdentifyRun(tuple(faces), tuple(images), float(threshold), target, templates, tuple(errors))
+        min_iod = gallery.min_interocular_px
+    return IdentifyRun(tuple(faces), tuple(images), float(threshold), target, templates, tuple(errors), min_iod)
 
 
 @dataclass(frozen=True)
