@@ -13,7 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from countenance.errors import InvalidArgument
-from countenance.faces import Box, Face, ModelSpec, inter_ocular_px
+from countenance.faces import Box, Face, inter_ocular_px
 from countenance.gallery import TOO_SMALL, Gallery, Policy
 
 PROBE = "probes/obama1.jpg"  # obama alone, ~150 px between the eyes at full size
