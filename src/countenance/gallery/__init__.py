@@ -4,6 +4,7 @@ See docs/GALLERY.md for the design and the identification threshold method.
 """
 
 from .calibration import Calibration, build_calibration, fmr_for_fpir, fpir_for_fmr, load_calibration
+from .effective import EffectiveTemplates
 from .gallery import Gallery
 from .identify import Candidate, FaceIdentification, Identification, Verification
 from .images import EmbeddedImage, FacePipeline, GalleryImage
@@ -47,6 +48,7 @@ __all__ = [
     "Identification",
     "Verification",
     "Calibration",
+    "EffectiveTemplates",
     "build_calibration",
     "load_calibration",
     "fmr_for_fpir",
