@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from . import gallery
+from .calibrate import calibrate
 from .clean import clean
 from .demo import demo
 from .detect import detect
@@ -50,6 +51,7 @@ app.add_typer(eval_app, name="eval")
 app.command()(demo)
 app.command()(clean)
 app.add_typer(models_app, name="models")
+app.command()(calibrate)
 gallery.register(app)
 
 

@@ -22,12 +22,14 @@ __all__ = ["EmbeddingResult", "embed_images"]
 
 @dataclass(frozen=True)
 class EmbeddingResult:
-    """The template found for one image, and how: ``detected``, ``cnn``, ``centre-box`` or ``failed``."""
+    """The template found for one image, and how: ``detected``, ``cnn``, ``centre-box`` or ``failed``;
+    ``box``: the face's ``(left, top, right, bottom)`` in pixels (None when it failed)."""
 
     path: str
     vector: np.ndarray | None
     how: str
     error: str = ""
+    box: tuple[float, float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ def _embed_one(path: str) -> EmbeddingResult:
     if face is None:
         return EmbeddingResult(path, None, "failed", "no face found")
     vector = embed_faces(pipeline.embedder, pixels, [face])[0].template.vector
-    return EmbeddingResult(path, vector, how)
+    b = face.box
+    return EmbeddingResult(path, vector, how, box=(float(b.left), float(b.top), float(b.right), float(b.bottom)))
 
 
 def embed_images(
