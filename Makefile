@@ -27,6 +27,7 @@ test: $(STAMP)
 eval: $(STAMP)
 	$(BIN)/countenance eval lfw --workers 2
 	$(BIN)/python scripts/eval_identification.py
+	$(BIN)/python scripts/eval_open_set.py --out reports/open-set.json
 	$(BIN)/python scripts/eval_library.py --scale
 
 # Dataset cleaning on LFW people with 10+ photos and injected noise (seed 0; `--seeds 0 1 2`

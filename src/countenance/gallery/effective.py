@@ -66,11 +66,22 @@ class EffectiveTemplates:
             return 0.0
         if k == 1:
             return 1.0
-        column = np.array([np.interp(distance, self.distances, row) for row in self.values])
+        column = self.column(distance)
         ks = self.templates
         if k >= ks[-1]:
             return float(column[-1] * k / ks[-1])
         return float(np.interp(math.log(k), np.log(ks), column))
+
+    def column(self, distance: float) -> np.ndarray:
+        """``(K,)``: ``k_eff`` at each measured ``k``, linear in distance between grid points."""
+        d = self.distances
+        if distance <= d[0] or d.size == 1:
+            return self.values[:, 0]
+        if distance >= d[-1]:
+            return self.values[:, -1]
+        i = int(np.searchsorted(d, distance, side="right")) - 1
+        w = (distance - d[i]) / (d[i + 1] - d[i])
+        return self.values[:, i] * (1.0 - w) + self.values[:, i + 1] * w
 
     def total(self, counts: Mapping[int, int], distance: float) -> float:
         """``sum_i k_eff(k_i)`` over a gallery with ``counts[k]`` subjects of ``k`` templates."""

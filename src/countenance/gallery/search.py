@@ -43,9 +43,11 @@ def identification_threshold(
     """
     if g.calibration is None:
         return g.model_threshold
-    if subjects is None:
-        subjects = {1: templates} if templates is not None else g.templates_per_subject()
-    return g.calibration.threshold_for_subjects(g.policy.target_fpir if fpir is None else fpir, subjects)
+    target = g.policy.target_fpir if fpir is None else fpir
+    calibration = g.calibration
+    if subjects is None and templates is None:
+        return g.cached_threshold(target, lambda per_subject: calibration.threshold_for_subjects(target, per_subject))
+    return calibration.threshold_for_subjects(target, subjects if subjects is not None else {1: templates})
 
 
 def expected_fpir(g: GalleryCore, threshold: float) -> float | None:
