@@ -33,6 +33,7 @@ test: $(STAMP) browser
 eval: $(STAMP)
 	$(BIN)/countenance eval lfw --workers 2
 	$(BIN)/python scripts/eval_identification.py
+	$(BIN)/python scripts/eval_open_set.py --out reports/open-set.json
 	$(BIN)/python scripts/eval_library.py --scale
 	# Per-group errors, masks, degradations and latency budgets (LFW folds 0-1): build/eval-toolkit/report.html
 	# (~10-12 min on 2 idle cores from scratch, estimated; make eval in all 35-50 min: README)

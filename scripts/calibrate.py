@@ -5,8 +5,11 @@
 Takes the first image of each LFW person (5,749 people: 16.5 million impostor pairs, so FMR
 is measured down to ~6e-8), computes the distance of every pair of them (all different
 people) and writes the distance quantiles to ``src/countenance/calibration/<model>.json``
-(see :mod:`countenance.evaluate.calibration`). Templates come from the LFW template cache;
-computing them the first time takes a while (~0.15 s per image per core with dlib).
+(see :mod:`countenance.evaluate.calibration`). Then every LFW image is an impostor probe
+against each other person with 2+ images, which measures the effective number of templates
+of a subject with several (:mod:`countenance.evaluate.subject_calibration`), written to the
+same file. Templates come from the LFW template cache; computing them the first time takes a
+while (~0.15 s per image per core with dlib).
 """
 
 from __future__ import annotations
@@ -21,8 +24,7 @@ import numpy as np
 
 from countenance import datasets
 from countenance.evaluate import load_lfw_templates
-from countenance.evaluate.calibration import lfw_impostor_calibration
-from countenance.gallery.calibration import fpir_for_fmr
+from countenance.evaluate.calibration import lfw_subject_calibration
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,21 +40,18 @@ def main() -> None:
     args = parser.parse_args()
 
     lfw = args.lfw_dir or datasets.lfw_dir()
-    n_people = sum(1 for p in (lfw / "images").iterdir() if p.is_dir())
-    limit = min(args.people or n_people, n_people)
-    # lfw_image_paths lists the first image of every person first: the first `limit` entries.
     templates = load_lfw_templates(
-        lfw, embedder=args.embedder, cache_dir=args.cache_dir, limit=limit, workers=args.workers,
+        lfw, embedder=args.embedder, cache_dir=args.cache_dir, workers=args.workers,
         log=lambda line: print(line, file=sys.stderr),
     )
-    print(f"{int(templates.ok.sum())} people with a template ({int((~templates.ok).sum())} without)", file=sys.stderr)
+    people = sorted(set(templates.people))[: args.people] if args.people else None
     start = time.perf_counter()
-    result = lfw_impostor_calibration(templates, extra={
+    result, rates = lfw_subject_calibration(templates, people=people, extra={
         "created": date.today().isoformat(), "embedder": args.embedder,
         "detector": "hog (cnn, then LFW centre box, as fallbacks)",
     })
     distances, calibration = result.distances, result.calibration
-    print(f"{distances.size:,} impostor distances in {time.perf_counter() - start:.1f} s "
+    print(f"{distances.size:,} impostor distances, effective templates measured in {time.perf_counter() - start:.1f} s "
           f"({len(result.excluded_pairs)} pairs left out as LFW label errors)", file=sys.stderr)
     out = args.out or ROOT / "src" / "countenance" / "calibration" / f"{templates.model}.json"
     calibration.save(out)
@@ -62,10 +61,15 @@ def main() -> None:
         print(f"  FMR({d}) = {calibration.false_match_rate(d):.3g}")
     for fmr in (1e-2, 1e-3, 1e-4, 1e-5, 1e-6):
         print(f"  distance at FMR {fmr:g}: {calibration.distance_at_fmr(fmr):.4f}")
-    for size in (14, 1680, 10_000, 1_000_000):
-        t = calibration.threshold_for_fpir(0.01, size)
-        print(f"  FPIR 0.01 over {size} templates: threshold {t:.4f} (FPIR there {fpir_for_fmr(calibration.false_match_rate(t), size):.4f})")
-
+    print("effective templates k_eff(k) at 0.40 / 0.45 / 0.50 / 0.55 (subjects, impostor pairs):")
+    for i, k in enumerate(rates.templates):
+        cells = " / ".join(f"{calibration.effective_templates(int(k), t):.2f}" for t in (0.40, 0.45, 0.50, 0.55))
+        print(f"  k = {int(k):>2}: {cells}  ({rates.subjects[i]}, {rates.pairs[i]:,})")
+    for shape in ({1: 14}, {1: 5, 2: 3, 3: 1}, {18: 5}, {1: 1680}, {1: 10_000}, {1: 1_000_000}):
+        t = calibration.threshold_for_subjects(0.01, shape)
+        old = calibration.threshold_for_fpir(0.01, sum(k * n for k, n in shape.items()))
+        print(f"  FPIR 0.01 over {shape}: threshold {t:.4f} (every template independent: {old:.4f}; "
+              f"expected FPIR {calibration.identification_fpir(t, shape):.4f})")
 
 if __name__ == "__main__":
     main()

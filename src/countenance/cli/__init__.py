@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 
 from . import gallery, library, measure
+from .calibrate import calibrate
 from .clean import clean
 from .demo import demo
 from .detect import detect
@@ -70,6 +71,7 @@ measure.register(eval_app)  # eval budget|masks|degrade|groups
 app.command()(demo)
 app.command()(clean)
 app.add_typer(models_app, name="models")
+app.command()(calibrate)
 gallery.register(app)
 library.register(app)
 app.add_typer(video_app, name="video")

@@ -1,4 +1,4 @@
-"""``countenance eval lfw|pairs``: verification accuracy."""
+"""``countenance eval lfw|pairs``: verification accuracy; ``eval identify``: open-set identification."""
 
 from __future__ import annotations
 
@@ -95,3 +95,42 @@ def eval_pairs(
     with counter_progress("Embedding") as (on_start, on_progress):
         report = evaluate_pairs_csv(PairsEvalOptions(pairs_csv, root, run), on_start=on_start, on_progress=on_progress)
     _show(report, json_output, f"Pairs verification ({pairs_csv.name})")
+
+
+@eval_app.command("identify")
+@handle_errors
+def eval_identify(
+    gallery_dir: Annotated[Path, typer.Option("--gallery-dir", help="A folder per person, every image enrolled.")],
+    probe_dir: Annotated[Path, typer.Option("--probe-dir", help="A folder per person to search for (not enrolled: non-mated).")],
+    unenrolled_dir: Annotated[Optional[Path], typer.Option("--unenrolled-dir", help="A folder per person never enrolled (non-mated probes).")] = None,
+    ranks: Annotated[int, typer.Option("--ranks", min=1, max=100, help="CMC up to this rank.")] = 10,
+    fpirs: Annotated[str, typer.Option("--fpirs", help="FPIRs at which FNIR is measured (comma-separated).")] = "0.01,0.001",
+    targets: Annotated[str, typer.Option("--targets", help="Target FPIRs at which the gallery's own threshold is checked.")] = "0.01,0.001",
+    calibration: Annotated[Optional[Path], typer.Option("--calibration", help="Calibration table (from `countenance calibrate`).")] = None,
+    json_output: JsonOpt = False,
+    detector: DetectorOpt = "auto",
+    embedder: EmbedderOpt = "auto",
+    workers: WorkersOpt = 1,
+) -> None:
+    """Open-set identification on your folders: CMC, FNIR at FPIR, and the gallery's own threshold checked."""
+    from ..service.evaluation import EvaluationRun
+    from ..service.identification_eval import IdentifyEvalOptions, evaluate_identification, parse_rates
+
+    options = IdentifyEvalOptions(
+        gallery_dir, probe_dir, unenrolled_dir, ranks, parse_rates(fpirs, "--fpirs"), parse_rates(targets, "--targets"),
+        calibration, EvaluationRun(pipeline_options(detector, embedder), workers),
+    )
+    with counter_progress("Embedding") as (on_start, on_progress):
+        report = evaluate_identification(options, on_start=on_start, on_progress=on_progress)
+    if json_output:
+        print_json(report.to_dict())
+        return
+    table = Table(title=f"Open-set identification ({report.subjects} subjects, {report.templates} templates)", show_header=False)
+    table.add_row("probes mated / non-mated / without a face", f"{report.mated_probes} / {report.non_mated_probes} / {report.probes_without_face}")
+    table.add_row("CMC rank 1..", " ".join(f"{v:.3f}" for v in report.cmc))
+    for p in report.fnir_at_fpir:
+        table.add_row(f"FNIR @ FPIR={p.fpir}", f"{p.fnir:.4f} (threshold {p.threshold:.4f})")
+    for p in report.at_gallery_threshold:
+        table.add_row(f"gallery threshold for FPIR {p.target_fpir}",
+                      f"{p.threshold:.4f}: measured FPIR {p.measured_fpir:.4f} ({p.false_positives}), FNIR {p.fnir:.4f}")
+    Console().print(table)

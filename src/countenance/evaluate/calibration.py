@@ -8,7 +8,7 @@ their distances give the false-match rate as a function of distance, down to ~6e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +16,16 @@ import numpy as np
 
 from ..decide import pairwise_distances
 from .lfw_templates import LfwTemplates
+from .subject_calibration import SubjectImpostorRates, subject_impostor_rates
 
-__all__ = ["LFW_SAME_PERSON", "impostor_distances", "ImpostorCalibration", "lfw_impostor_calibration"]
+__all__ = [
+    "LFW_SAME_PERSON",
+    "impostor_distances",
+    "ImpostorCalibration",
+    "lfw_impostor_calibration",
+    "restrict_templates",
+    "lfw_subject_calibration",
+]
 
 
 #: LFW label errors among the impostor pairs closest in distance: two names for one person,
@@ -91,3 +99,47 @@ def lfw_impostor_calibration(templates: LfwTemplates, *, extra: Mapping[str, Any
         extra={**(extra or {}), "people": len(people), "excluded_pairs": [list(pair) for pair in excluded]},
     )
     return ImpostorCalibration(calibration, distances, excluded, len(people))
+
+
+def restrict_templates(templates: LfwTemplates, *, people: Collection[str] | None = None, first_only: bool = False) -> LfwTemplates:
+    """The templates of ``people`` (None: everyone), in order; ``first_only``: each person's
+    first image only (:func:`~countenance.evaluate.lfw_image_paths` order puts it first)."""
+    keep, seen = [], set()
+    for i, person in enumerate(templates.people):
+        if people is not None and person not in people:
+            continue
+        if first_only and person in seen:
+            continue
+        seen.add(person)
+        keep.append(i)
+    return LfwTemplates(
+        [templates.paths[i] for i in keep], templates.vectors[keep], [templates.people[i] for i in keep],
+        templates.model, templates.metric,
+    )
+
+
+def lfw_subject_calibration(
+    templates: LfwTemplates, *, people: Collection[str] | None = None, extra: Mapping[str, Any] | None = None
+) -> tuple[ImpostorCalibration, SubjectImpostorRates]:
+    """The per-comparison table of :func:`lfw_impostor_calibration` (first image of each of
+    ``people``) with the effective number of templates measured on all their images
+    (:func:`~countenance.evaluate.subject_calibration.subject_impostor_rates`) attached."""
+    from dataclasses import replace
+
+    from ..gallery.effective import EffectiveTemplates
+
+    first = restrict_templates(templates, people=people, first_only=True)
+    every = restrict_templates(templates, people=people)
+    base = lfw_impostor_calibration(first, extra=extra)
+    ok = every.ok
+    rates = subject_impostor_rates(
+        every.vectors[ok], [p for p, good in zip(every.people, ok, strict=True) if good], templates.metric,
+        same_person=LFW_SAME_PERSON,
+    )
+    effective = EffectiveTemplates(
+        rates.templates, rates.distances, rates.effective,
+        source=f"LFW, all {int(ok.sum())} images as impostor probes against the {int(rates.subjects[0])} "
+               "people with 2+ images (countenance.evaluate.subject_calibration)",
+    )
+    calibration = replace(base.calibration, effective=effective)
+    return ImpostorCalibration(calibration, base.distances, base.excluded_pairs, base.people), rates

@@ -25,7 +25,8 @@ class EmbeddingResult:
     """The template found for one image, and how: ``detected``, ``cnn``, ``centre-box`` or ``failed``.
 
     ``error`` says why it failed; ``readable`` is False when the file itself could not be read
-    (missing, not an image), True when it was read and held no usable face.
+    (missing, not an image), True when it was read and held no usable face. ``box``: the face's
+    ``(left, top, right, bottom)`` in pixels (None when it failed).
     """
 
     path: str
@@ -33,6 +34,7 @@ class EmbeddingResult:
     how: str
     error: str = ""
     readable: bool = True
+    box: tuple[float, float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,8 @@ def _embed_one(path: str) -> EmbeddingResult:
     if face is None:
         return EmbeddingResult(path, None, "failed", "no face found")
     vector = embed_faces(pipeline.embedder, pixels, [face])[0].template.vector
-    return EmbeddingResult(path, vector, how)
+    b = face.box
+    return EmbeddingResult(path, vector, how, box=(float(b.left), float(b.top), float(b.right), float(b.bottom)))
 
 
 def embed_images(

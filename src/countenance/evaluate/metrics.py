@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DEFAULT_FARS", "best_threshold", "kfold_accuracy", "roc_auc", "tar_at_far", "fnir_at_fpir"]
+from ..errors import InvalidArgument
+
+__all__ = [
+    "DEFAULT_FARS",
+    "best_threshold",
+    "kfold_accuracy",
+    "roc_auc",
+    "tar_at_far",
+    "fnir_at_fpir",
+    "cmc",
+    "fpir_at_threshold",
+    "fnir_at_threshold",
+    "wilson_interval",
+]
 
 #: False accept rates at which the true accept rate is reported.
 DEFAULT_FARS = (0.01, 0.001)
@@ -110,3 +123,46 @@ def fnir_at_fpir(
         return float(threshold), float("nan")
     named_right = np.asarray(mated_right, dtype=bool) & (mated_top <= threshold)
     return float(threshold), float(1.0 - named_right.mean())
+
+
+def cmc(truth_ranks: np.ndarray, max_rank: int) -> np.ndarray:
+    """Cumulative match characteristic: ``(max_rank,) float64``, entry ``r - 1`` the fraction of
+    mated probes whose right subject is among their first ``r`` candidates.
+
+    ``truth_ranks`` ``(M,) int``: the 1-based rank of the right subject among each probe's
+    candidates, 0 when it is not among them (or the probe had no face). Empty input gives NaNs.
+    """
+    ranks = np.asarray(truth_ranks, dtype=np.int64)
+    if max_rank < 1:
+        raise InvalidArgument(f"max_rank must be >= 1, got {max_rank}")
+    if ranks.size == 0:
+        return np.full(max_rank, np.nan)
+    found = ranks[ranks > 0]
+    counts = np.bincount(np.minimum(found, max_rank + 1), minlength=max_rank + 2)[1 : max_rank + 1]
+    return np.cumsum(counts) / ranks.size
+
+
+def fpir_at_threshold(nonmated_top: np.ndarray, threshold: float) -> float:
+    """The fraction of non-mated probes named at ``threshold``: top-1 distance ``<= threshold``
+    (a tie is named; ``inf`` means no candidate, never named). NaN without probes."""
+    d = np.asarray(nonmated_top, dtype=np.float64)
+    return float(np.mean(d <= threshold)) if d.size else float("nan")
+
+
+def fnir_at_threshold(mated_top: np.ndarray, mated_right: np.ndarray, threshold: float) -> float:
+    """The fraction of mated probes *not* named correctly at ``threshold``: their top-1 candidate
+    is someone else, or farther than ``threshold`` (a tie is named). NaN without probes."""
+    d = np.asarray(mated_top, dtype=np.float64)
+    if d.size == 0:
+        return float("nan")
+    return float(1.0 - np.mean(np.asarray(mated_right, dtype=bool) & (d <= threshold)))
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a proportion (95% with the default ``z``); ``(nan, nan)`` for no trials."""
+    if trials <= 0:
+        return float("nan"), float("nan")
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))

@@ -5,6 +5,7 @@ See docs/GALLERY.md for the design and the identification threshold method.
 
 from .calibration import Calibration, build_calibration, fmr_for_fpir, fpir_for_fmr, load_calibration
 from .destroy import DestroyReport
+from .effective import EffectiveTemplates
 from .gallery import Gallery
 from .identify import TOO_SMALL, Candidate, FaceIdentification, Identification, Verification
 from .images import EmbeddedImage, FacePipeline, GalleryImage
@@ -50,6 +51,7 @@ __all__ = [
     "Identification",
     "Verification",
     "Calibration",
+    "EffectiveTemplates",
     "build_calibration",
     "load_calibration",
     "fmr_for_fpir",

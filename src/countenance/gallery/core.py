@@ -72,6 +72,9 @@ class GalleryCore:
         self._pipeline = pipeline
         self.actor = actor or _local_user()
         self.clock = clock
+        # (templates counters, templates per subject): cached for the threshold of each search.
+        self._per_subject: tuple[tuple[int, int], dict[int, int]] | None = None
+        self._thresholds: dict[float, float] = {}
         self.store = Store.open(self.path / DB_NAME)
         try:
             self.model = self.store.meta("model")
@@ -230,6 +233,22 @@ class GalleryCore:
     def template_count(self) -> int:
         self.mirrors["templates"].sync()
         return self.index("templates").count()
+
+    def templates_per_subject(self) -> dict[int, int]:
+        """``{k: number of subjects with k templates}``, re-read only when the templates changed."""
+        generation = self.store.counters("templates")
+        if self._per_subject is None or self._per_subject[0] != generation:
+            self._per_subject = (generation, self.store.templates_per_subject())
+            self._thresholds = {}
+        return dict(self._per_subject[1])
+
+    def cached_threshold(self, fpir: float, compute: Callable[[dict[int, int]], float]) -> float:
+        """``compute(templates_per_subject())``, remembered per ``fpir`` until the templates change
+        (the bisection behind a threshold costs more than the search it decides)."""
+        per_subject = self.templates_per_subject()
+        if fpir not in self._thresholds:
+            self._thresholds[fpir] = compute(per_subject)
+        return self._thresholds[fpir]
 
 
 def _remove_stale_temporaries(folder: Path) -> None:

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from . import enrolment, privacy, search
-from .calibration import fpir_for_fmr
 from .core import DB_NAME, GalleryCore
 from .destroy import DestroyReport, destroy
 from .identify import Identification, Verification
@@ -64,13 +63,16 @@ class Gallery(GalleryCore):
 
     # ------------------------------------------------------------ thresholds
 
-    def threshold(self, *, templates: int | None = None, fpir: float | None = None) -> float:
-        """The identification threshold (a distance) for ``fpir`` (default: the policy's) over
-        ``templates`` enrolled templates (default: the gallery's count).
+    def threshold(self, *, templates: int | None = None, fpir: float | None = None,
+                  subjects: Mapping[int, int] | None = None) -> float:
+        """The identification threshold (a distance) for ``fpir`` (default: the policy's) over the
+        gallery's subjects, each scored by its nearest template and counted by the templates it
+        holds (docs/GALLERY.md); ``subjects`` (``{templates per subject: number of subjects}``)
+        or ``templates`` (that many subjects of one template) ask about another gallery.
 
         Without a calibration table the model's own 1:1 threshold is used.
         """
-        return search.identification_threshold(self, templates=templates, fpir=fpir)
+        return search.identification_threshold(self, templates=templates, fpir=fpir, subjects=subjects)
 
     def optout_distance(self, identification_threshold: float | None = None) -> float:
         """Distance within which a face counts as an opted-out person's (see :class:`Policy`)."""
@@ -214,8 +216,8 @@ class Gallery(GalleryCore):
         calibration = None
         if self.calibration is not None:
             calibration = CalibrationInfo(self.calibration.source, self.calibration.impostor_pairs, self.calibration.floor)
-        threshold = self.threshold(templates=n)
-        fmr = search.false_match_rate(self, threshold)
+        threshold = self.threshold()
+        fpir = search.expected_fpir(self, threshold)
         return GalleryInfo(
             path=str(self.path.resolve()),
             model=self.model,
@@ -228,7 +230,7 @@ class Gallery(GalleryCore):
             optouts=self.index("optouts").count(),
             index=IndexInfo(self.index_backend, getattr(templates_index, "kind", None), n),
             identification_threshold=round(threshold, 6),
-            expected_fpir=round(fpir_for_fmr(fmr, n), 6) if fmr is not None else None,
+            expected_fpir=round(fpir, 6) if fpir is not None else None,
             optout_distance=round(self.optout_distance(threshold), 6),
             calibration=calibration,
             files=tuple((p.name, p.stat().st_size) for p in self.files()),

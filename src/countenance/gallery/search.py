@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from collections.abc import Mapping
+
 from ..decide import cosine_similarity, open_set_decision, pairwise_distances
 from ..errors import NoFaceFound, NotEnrolled
-from .calibration import fmr_for_fpir
 from .core import GalleryCore
 from .identify import Candidate, FaceIdentification, Identification, Verification, rank_subjects
 from .images import GalleryImage
@@ -19,6 +20,7 @@ from .index_base import check_k
 
 __all__ = [
     "identification_threshold",
+    "expected_fpir",
     "optout_distance",
     "duplicate_distance",
     "false_match_rate",
@@ -29,16 +31,31 @@ __all__ = [
 ]
 
 
-def identification_threshold(g: GalleryCore, *, templates: int | None = None, fpir: float | None = None) -> float:
-    """The identification threshold (a distance) for ``fpir`` (default: the policy's) over
-    ``templates`` enrolled templates (default: the gallery's count).
+def identification_threshold(
+    g: GalleryCore, *, templates: int | None = None, fpir: float | None = None, subjects: Mapping[int, int] | None = None
+) -> float:
+    """The identification threshold (a distance) for ``fpir`` (default: the policy's) over the
+    gallery's subjects and the templates each holds
+    (:meth:`~countenance.gallery.Calibration.threshold_for_subjects`); ``subjects``
+    (``{templates per subject: subjects}``) or ``templates`` (that many one-template subjects)
+    ask about another gallery.
 
     Without a calibration table the model's own 1:1 threshold is used.
     """
     if g.calibration is None:
         return g.model_threshold
-    n = g.template_count if templates is None else templates
-    return g.calibration.threshold_for_fpir(g.policy.target_fpir if fpir is None else fpir, n)
+    target = g.policy.target_fpir if fpir is None else fpir
+    calibration = g.calibration
+    if subjects is None and templates is None:
+        return g.cached_threshold(target, lambda per_subject: calibration.threshold_for_subjects(target, per_subject))
+    return calibration.threshold_for_subjects(target, subjects if subjects is not None else {1: templates})
+
+
+def expected_fpir(g: GalleryCore, threshold: float) -> float | None:
+    """The FPIR the calibration expects at ``threshold`` over the gallery's subjects; None without one."""
+    if g.calibration is None:
+        return None
+    return g.calibration.identification_fpir(threshold, g.templates_per_subject())
 
 
 def optout_distance(g: GalleryCore, threshold: float | None = None) -> float:
@@ -110,7 +127,7 @@ def identify(g: GalleryCore, image: GalleryImage, *, k: int | None = None, fpir:
     target = None
     if threshold is None:
         target = (g.policy.target_fpir if fpir is None else fpir) if g.calibration is not None else None
-        threshold = identification_threshold(g, templates=n, fpir=fpir)
+        threshold = identification_threshold(g, fpir=fpir)
     suppress_at = optout_distance(g, threshold)
     min_iod = g.min_interocular_px
     results = []
@@ -155,7 +172,7 @@ def verify(g: GalleryCore, image: GalleryImage, subject: str, *, fmr: float | No
     matrix = np.stack([stored[i] for i in ids])
     if g.calibration is not None:
         target = g.policy.target_fmr if fmr is None else fmr
-        threshold = g.calibration.distance_at_fmr(fmr_for_fpir(target, len(ids)))
+        threshold = g.calibration.threshold_for_subjects(target, {len(ids): 1})
     else:
         threshold = g.model_threshold
     decision = open_set_decision(pairwise_distances(vector, matrix, g.metric)[0], [subject] * len(ids), threshold)

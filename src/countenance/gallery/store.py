@@ -203,6 +203,13 @@ class Store:
         ).fetchall()
         return [SubjectRecord(*r) for r in rows]
 
+    def templates_per_subject(self) -> dict[int, int]:
+        """``{k: number of subjects with k templates}`` (subjects without templates left out)."""
+        rows = self._db.execute(
+            "SELECT n, count(*) FROM (SELECT count(*) AS n FROM templates GROUP BY subject_id) GROUP BY n"
+        ).fetchall()
+        return {int(k): int(n) for k, n in rows}
+
     def add_subject(self, name: str, now: str) -> int:
         return int(self._db.execute("INSERT INTO subjects(name, created_at) VALUES (?, ?)", (name, now)).lastrowid)
 

@@ -1,0 +1,50 @@
+"""``countenance calibrate``: a model's threshold table (distance -> FMR, FNMR) from your labelled images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .options import DetectorOpt, EmbedderOpt, JittersOpt, JsonOpt, WorkersOpt, pipeline_options
+from .output import counter_progress, handle_errors, print_json
+
+__all__ = ["calibrate"]
+
+
+@handle_errors
+def calibrate(
+    pairs: Annotated[Optional[Path], typer.Option("--pairs", help="CSV with columns file_x,file_y,same.")] = None,
+    folders: Annotated[Optional[Path], typer.Option("--folders", help="A folder per person: every pair of images is a comparison.")] = None,
+    root: Annotated[Optional[Path], typer.Option("--root", help="Folder the CSV's file names are relative to (default: the CSV's).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the table here (JSON, as the gallery reads it).")] = None,
+    json_output: JsonOpt = False,
+    detector: DetectorOpt = "auto",
+    embedder: EmbedderOpt = "auto",
+    workers: WorkersOpt = 1,
+    jitters: JittersOpt = 0,
+) -> None:
+    """Build the table (threshold -> FMR, FNMR; with --folders also the effective number of
+    templates of a subject with several) for the chosen model from your own labelled images."""
+    from ..service.calibration import CalibrateOptions, calibrate as run_calibrate
+    from ..service.evaluation import EvaluationRun
+
+    options = CalibrateOptions(pairs, folders, root, out, EvaluationRun(pipeline_options(detector, embedder, jitters=jitters), workers))
+    with counter_progress("Embedding") as (on_start, on_progress):
+        result = run_calibrate(options, on_start=on_start, on_progress=on_progress)
+    if json_output:
+        print_json(result.to_dict())
+        return
+    table = Table(title=f"Calibration of {result.model} ({result.impostor_pairs} impostor, {result.genuine_pairs} genuine pairs)")
+    for column in ("FMR", "distance", "FNMR"):
+        table.add_column(column, justify="right")
+    for p in result.points:
+        table.add_row(f"{p.fmr:g}", f"{p.distance:.4f}", "-" if p.fnmr is None else f"{p.fnmr:.4f}")
+    console = Console(stderr=True)
+    console.print(table)
+    if result.effective_templates:
+        console.print("effective templates at FMR 1e-3: " + ", ".join(f"{k}: {v:.2f}" for k, v in result.effective_templates))
+    console.print(f"written to {result.out}" if result.out else "not written (give --out FILE)")

@@ -1,0 +1,191 @@
+"""Use case: calibrate a model's identification threshold on your own labelled images.
+
+``calibrate`` embeds each image once (largest face) and builds the table the gallery reads
+(:class:`~countenance.gallery.Calibration`): distance -> FMR from the impostor comparisons and
+FNMR from the genuine ones, and, given a folder per person with several images, the effective
+number of templates of a subject with several (docs/GALLERY.md). The written file is loaded with
+:func:`countenance.gallery.load_calibration` (``path=``) and given to a gallery as ``calibration=``.
+
+- ``pairs_csv``: columns ``file_x,file_y,same``; each row one comparison.
+- ``folders``: ``DIR/<person>/<images>``; every pair of images is a comparison (same folder:
+  genuine, else impostor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidArgument
+from .evaluation import EvaluationRun
+
+__all__ = ["CalibrateOptions", "CalibrationPoint", "CalibrationResult", "calibrate", "person_folders", "embed_paths"]
+
+#: FMR levels reported in the result (the written table has 20 points per decade).
+REPORT_FMRS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+
+
+@dataclass(frozen=True)
+class CalibrateOptions:
+    """Exactly one of ``pairs_csv`` (names relative to ``root``, default the CSV's folder) and
+    ``folders``; ``out``: where to write the table (None: not written)."""
+
+    pairs_csv: Path | None = None
+    folders: Path | None = None
+    root: Path | None = None
+    out: Path | None = None
+    run: EvaluationRun = field(default_factory=EvaluationRun)
+
+    def __post_init__(self) -> None:
+        if (self.pairs_csv is None) == (self.folders is None):
+            raise InvalidArgument("give exactly one of --pairs CSV and --folders DIR")
+
+
+@dataclass(frozen=True)
+class CalibrationPoint:
+    """At ``fmr`` (when measurable): the distance threshold and the FNMR there (None without genuine pairs)."""
+
+    fmr: float
+    distance: float
+    fnmr: float | None
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """What ``calibrate`` measured and where it wrote the table."""
+
+    model: str
+    metric: str
+    images: int
+    failed_images: int
+    impostor_pairs: int
+    genuine_pairs: int
+    people: int | None
+    points: tuple[CalibrationPoint, ...]
+    effective_templates: tuple[tuple[int, float], ...]
+    out: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "metric": self.metric,
+            "images": self.images,
+            "failed_images": self.failed_images,
+            "impostor_pairs": self.impostor_pairs,
+            "genuine_pairs": self.genuine_pairs,
+            "people": self.people,
+            "points": [{"fmr": p.fmr, "distance": round(p.distance, 4), "fnmr": None if p.fnmr is None else round(p.fnmr, 4)}
+                       for p in self.points],
+            "effective_templates": {str(k): round(v, 3) for k, v in self.effective_templates},
+            "out": self.out,
+        }
+
+
+def person_folders(root: Path) -> dict[str, list[Path]]:
+    """``{person: their image files}`` of ``root/<person>/*`` (folders without images left out)."""
+    from ..image import IMAGE_SUFFIXES
+
+    if not root.is_dir():
+        raise InvalidArgument(f"{root}: not a folder (expected one folder per person)")
+    people = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
+        if files:
+            people[folder.name] = files
+    if not people:
+        raise InvalidArgument(f"{root}: no person folder with images")
+    return people
+
+
+def embed_paths(paths: list[Path], run: EvaluationRun, on_start: Callable[[int], None] | None,
+                on_progress: Callable[[int], None] | None) -> dict[Path, Any]:
+    """Each distinct image embedded once (largest face): ``{path: EmbeddingResult}``."""
+    from ..evaluate import embed_images
+
+    distinct = sorted(set(paths))
+    if on_start:
+        on_start(len(distinct))
+    found = embed_images(
+        [str(p) for p in distinct], detector=run.pipeline.detector, embedder=run.pipeline.embedder, choose="largest",
+        workers=run.workers, num_jitters=run.pipeline.jitters, on_progress=on_progress,
+    )
+    return {p: found[str(p)] for p in distinct}
+
+
+def _grid(impostor: np.ndarray, points: int = 30) -> np.ndarray:
+    """Distances at impostor quantiles log-spaced from ``max(1/n, 1e-6)`` to 0.3 (any model's scale)."""
+    d = np.sort(impostor)
+    low = max(1.0 / d.size, 1e-6)
+    levels = np.logspace(np.log10(low), np.log10(0.3), points)
+    return np.unique(d[np.clip((levels * d.size).astype(np.int64), 0, d.size - 1)])
+
+
+def calibrate(
+    options: CalibrateOptions,
+    *,
+    on_start: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> CalibrationResult:
+    """Build (and write to ``options.out``) a calibration table for the chosen embedder."""
+    from ..decide import pairwise_distances
+    from ..embed import make_embedder
+    from ..evaluate import read_pairs_csv
+    from ..evaluate.subject_calibration import subject_impostor_rates
+    from ..gallery import EffectiveTemplates, build_calibration
+
+    spec = make_embedder(options.run.pipeline.embedder).spec
+    people_of: dict[Path, str] = {}
+    if options.pairs_csv is not None:
+        pairs = [(p.path_x, p.path_y, p.same) for p in read_pairs_csv(options.pairs_csv, options.root)]
+        paths = [x for a, b, _ in pairs for x in (a, b)]
+    else:
+        folders = person_folders(options.folders)
+        people_of = {f: person for person, files in folders.items() for f in files}
+        paths = list(people_of)
+    results = embed_paths(paths, options.run, on_start, on_progress)
+    ok = {p: r.vector for p, r in results.items() if r.vector is not None}
+    failed = len(results) - len(ok)
+    effective, people = None, None
+    if options.pairs_csv is not None:
+        kept = [(a, b, s) for a, b, s in pairs if a in ok and b in ok]
+        d = np.array([pairwise_distances(ok[a], ok[b][None, :], spec.metric)[0, 0] for a, b, _ in kept])
+        same = np.array([s for *_, s in kept], dtype=bool)
+        impostor, genuine = d[~same] if d.size else d, d[same] if d.size else d
+    else:
+        order = sorted(ok)
+        labels = [people_of[p] for p in order]
+        x = np.stack([ok[p] for p in order]) if order else np.zeros((0, spec.embedding_size))
+        full = pairwise_distances(x, x, spec.metric) if order else np.zeros((0, 0))
+        i, j = np.triu_indices(len(order), k=1)
+        same = np.array(labels)[i] == np.array(labels)[j] if order else np.zeros(0, bool)
+        impostor, genuine = full[i, j][~same], full[i, j][same]
+        people = len(set(labels))
+        if impostor.size >= 2 and genuine.size >= 1:
+            rates = subject_impostor_rates(x, labels, spec.metric, distances=_grid(impostor), min_events=5)
+            effective = EffectiveTemplates(rates.templates, rates.distances, rates.effective,
+                                           source=f"{options.folders}: {len(order)} images of {people} people")
+    if impostor.size < 2:
+        raise InvalidArgument(f"need at least 2 impostor comparisons with a face on both sides, got {impostor.size}")
+    table = build_calibration(
+        impostor, model=spec.name, metric=spec.metric, genuine_distances=genuine if genuine.size else None,
+        effective=effective, source=f"countenance calibrate {options.pairs_csv or options.folders}",
+    )
+    if options.out is not None:
+        options.out.parent.mkdir(parents=True, exist_ok=True)
+        table.save(options.out)
+    points = tuple(
+        CalibrationPoint(f, table.distance_at_fmr(f), table.false_non_match_rate(table.distance_at_fmr(f)))
+        for f in REPORT_FMRS if f >= table.floor
+    )
+    k_eff = () if effective is None else tuple(
+        (int(k), effective.at(int(k), table.distance_at_fmr(1e-3))) for k in effective.templates
+    )
+    return CalibrationResult(
+        spec.name, str(spec.metric), len(results), failed, int(impostor.size), int(genuine.size), people, points, k_eff,
+        str(options.out) if options.out is not None else None,
+    )
