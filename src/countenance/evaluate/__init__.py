@@ -6,9 +6,10 @@ open-set identification on LFW through a gallery, and the LFW impostor calibrati
 - :mod:`.embedding`: one template per image in parallel processes, with the fallbacks;
 - :mod:`.verification`: :func:`evaluate_pairs` and its report;
 - :mod:`.lfw_templates`: LFW templates cached on disk;
-- :mod:`.identification` and :mod:`.calibration`: open-set identification and the FMR table.
+- :mod:`.open_set`, :mod:`.lfw_open_set` and :mod:`.calibration`: open-set identification
+  through a gallery (any folders; LFW's one-template and all-but-one protocols) and the FMR tables.
 
-The last two import the gallery; they are loaded on first use, not with this package.
+The last three import the gallery; they are loaded on first use, not with this package.
 """
 
 from __future__ import annotations
