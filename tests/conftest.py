@@ -55,3 +55,21 @@ def pipeline():
     from countenance import Pipeline
 
     return Pipeline(detector="hog", embedder="dlib-onnx")
+
+
+@pytest.fixture(scope="session")
+def real_pipeline():
+    """The real pipeline with its detector pinned (hog: no model file, the same on every machine)."""
+    from countenance import Pipeline
+
+    return Pipeline(detector="hog")
+
+
+@pytest.fixture(scope="session")
+def faces(real_pipeline, fixtures):
+    """Every fixture photo (people and probes), read and embedded once per session, by absolute path
+    (``dict[Path, EmbeddedImage]``)."""
+    from countenance.gallery import EmbeddedImage
+
+    photos = sorted(p for folder in ("people", "probes") for p in (fixtures / folder).rglob("*") if p.is_file())
+    return {p: EmbeddedImage.from_pipeline(real_pipeline, p) for p in photos}

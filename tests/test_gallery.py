@@ -57,19 +57,6 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(scope="module")
-def real_pipeline():
-    """The real pipeline with its detector pinned (hog: no model file, the same on every machine)."""
-    from countenance import Pipeline
-
-    return Pipeline(detector="hog")
-
-
-@pytest.fixture(scope="module")
-def faces(real_pipeline, fixtures) -> dict[Path, EmbeddedImage]:
-    """Every fixture photo (people and probes), read and embedded once, by absolute path."""
-    photos = sorted(p for folder in ("people", "probes") for p in (fixtures / folder).rglob("*") if p.is_file())
-    return {p: EmbeddedImage.from_pipeline(real_pipeline, p) for p in photos}
 
 
 @pytest.fixture(scope="session")
@@ -307,7 +294,7 @@ def test_opted_out_person_is_never_recognised(tmp_path, real_pipeline, people, p
 # ---------------------------------------------------------------- deletion
 
 
-def test_forget_removes_every_trace_of_the_templates(any_gallery, probes, faces):
+def test_forget_removes_every_trace_of_the_templates(any_gallery, probes, faces, real_pipeline):
     gallery = any_gallery
     obama = gallery.subject("obama")
     ids = [t.id for t in obama.templates]

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from countenance.cli import app
 from countenance.errors import DuplicateIdentity, GalleryError, MultipleFaces, SubjectForgotten
-from countenance.gallery import Consent, EmbeddedImage, Gallery, Policy
+from countenance.gallery import Consent, Gallery, Policy
 from countenance.gallery.gallery import DB_NAME
 
 runner = CliRunner()
@@ -36,17 +36,6 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(scope="module")
-def real_pipeline():
-    from countenance import Pipeline
-
-    return Pipeline(detector="hog")
-
-
-@pytest.fixture(scope="module")
-def faces(real_pipeline, fixtures) -> dict[Path, EmbeddedImage]:
-    photos = sorted(p for folder in ("people", "probes") for p in (fixtures / folder).rglob("*") if p.is_file())
-    return {p: EmbeddedImage.from_pipeline(real_pipeline, p) for p in photos}
 
 
 def consent_for(name: str, given_at: str | None = None) -> Consent:
