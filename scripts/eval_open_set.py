@@ -5,7 +5,8 @@
 The protocols are in :mod:`countenance.evaluate.lfw_open_set`: enrol every person with 4+
 images with all but one (or every person with 2+ images with one), probe with the held-out
 images (mated) and every image of the single-image people (non-mated); measure the FPIR and
-FNIR at the gallery's own threshold for target FPIRs 0.01 and 0.001. In-sample with the
+FNIR at the gallery's own threshold for target FPIRs 0.01 and 0.001 (a false positive is a
+stranger answered with a name or "ambiguous"; false names, the names alone, are printed beside). In-sample with the
 shipped table, then calibrated on one half of the people and measured on the other (both ways).
 """
 
@@ -60,16 +61,17 @@ def main() -> None:
         for p in r.at_gallery_threshold:
             print(f"  in-sample, target {p.target_fpir:<6}: threshold {p.threshold:.4f}, measured FPIR {p.measured_fpir:.4f} "
                   f"({p.false_positives}/{r.non_mated_probes}, x{p.ratio:.2f}, 95% {p.fpir_interval[0]:.4f}-{p.fpir_interval[1]:.4f}), "
-                  f"FNIR {p.fnir:.4f}")
+                  f"false names {p.false_names}, FNIR {p.fnir:.4f}")
         for split in report.splits:
             for p in split.report.at_gallery_threshold:
                 print(f"  split (calibrated on {split.calibrated_on} people), target {p.target_fpir:<6}: threshold "
                       f"{p.threshold:.4f}, FPIR {p.measured_fpir:.4f} ({p.false_positives}/{split.report.non_mated_probes}), "
-                      f"FNIR {p.fnir:.4f}")
+                      f"false names {p.false_names}, FNIR {p.fnir:.4f}")
         for pooled in report.pooled():
             print(f"  split pooled, target {pooled['target_fpir']:<6}: FPIR {pooled['measured_fpir']:.4f} "
                   f"({pooled['false_positives']}/{pooled['non_mated_probes']}, x{pooled['ratio_to_target']:.2f}, "
-                  f"95% {pooled['fpir_95'][0]:.4f}-{pooled['fpir_95'][1]:.4f}), FNIR {pooled['fnir']:.4f}")
+                  f"95% {pooled['fpir_95'][0]:.4f}-{pooled['fpir_95'][1]:.4f}), false names {pooled['false_names']}, "
+                  f"FNIR {pooled['fnir']:.4f}")
 
 
 if __name__ == "__main__":

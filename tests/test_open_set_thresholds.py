@@ -3,6 +3,7 @@ per-subject calibration and its measurement, against values computed by hand on 
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -156,3 +157,40 @@ def test_subject_impostor_rates_leave_out_label_errors_and_unmeasured_distances(
     assert rates.effective[:, 0] == pytest.approx(rates.effective[:, 1])
     with pytest.raises(InvalidArgument):
         subject_impostor_rates(np.zeros((2, 1)), ["A", "B"], "euclidean")  # nobody with two images
+
+
+# ---------------------------------------------------------------- false positives vs false names
+
+
+def test_a_stranger_between_two_subjects_is_a_false_positive_but_not_a_false_name():
+    """FPIR counts a stranger answered "ambiguous" (candidates within the threshold), as NIST
+    does; false names count only the names the gallery gave."""
+    from countenance.backends.dlib_backend import DLIB_RESNET_SPEC as spec
+    from countenance.evaluate.open_set import Probe, search_gallery
+    from countenance.faces import Box, Face, Template
+    from countenance.gallery import EmbeddedImage
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=128)
+    base *= 0.9 / np.linalg.norm(base)
+    axis = np.eye(128)
+
+    def image(vector: np.ndarray, name: str) -> EmbeddedImage:
+        face = Face(box=Box(0, 0, 100, 100), detection_score=1.0, template=Template(vector.astype(np.float32), spec.name))
+        return EmbeddedImage((face,), hashlib.sha256(name.encode()).hexdigest())
+
+    ann, bob = base, base + 0.3 * axis[1]  # two lookalikes, 0.3 apart
+    carl = base + 1.5 * axis[2]  # far from both
+    enrol = {"ann": [image(ann, "ann")], "bob": [image(bob, "bob")], "carl": [image(carl, "carl")]}
+    probes = [
+        Probe(image(ann + 0.05 * axis[3], "ann-probe"), "ann"),  # 0.05 from ann, 0.30 from bob: named
+        Probe(image(base + 0.15 * axis[1] + 0.01 * axis[4], "between"), None),  # 0.15 from both: ambiguous
+        Probe(image(carl + 0.02 * axis[5], "near-carl"), None),  # a stranger almost on carl: a false name
+        Probe(image(base - 1.5 * axis[2], "far"), None),  # nobody near: unknown
+    ]
+    report = search_gallery(spec, enrol, probes, ranks=1)
+    default, strict = report.at_gallery_threshold
+    for point in (default, strict):
+        assert point.false_positives == 2 and point.false_names == 1
+        assert point.measured_fpir == pytest.approx(2 / 3) and point.fnir == 0.0
+    assert report.to_dict()["at_gallery_threshold"][0]["false_names"] == 1

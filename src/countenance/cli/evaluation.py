@@ -132,5 +132,6 @@ def eval_identify(
         table.add_row(f"FNIR @ FPIR={p.fpir}", f"{p.fnir:.4f} (threshold {p.threshold:.4f})")
     for p in report.at_gallery_threshold:
         table.add_row(f"gallery threshold for FPIR {p.target_fpir}",
-                      f"{p.threshold:.4f}: measured FPIR {p.measured_fpir:.4f} ({p.false_positives}), FNIR {p.fnir:.4f}")
+                      f"{p.threshold:.4f}: measured FPIR {p.measured_fpir:.4f} ({p.false_positives}; "
+                      f"{p.false_names} named), FNIR {p.fnir:.4f}")
     Console().print(table)

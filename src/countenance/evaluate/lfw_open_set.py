@@ -62,6 +62,7 @@ class LfwOpenSetReport:
         out = []
         for i, point in enumerate(self.in_sample.at_gallery_threshold):
             fp = sum(s.report.at_gallery_threshold[i].false_positives for s in self.splits)
+            false_names = sum(s.report.at_gallery_threshold[i].false_names for s in self.splits)
             n = sum(s.report.non_mated_probes for s in self.splits)
             fnir = [s.report.at_gallery_threshold[i].fnir for s in self.splits]
             mated = [s.report.mated_probes for s in self.splits]
@@ -74,6 +75,7 @@ class LfwOpenSetReport:
                 "measured_fpir": round(measured, 6),
                 "fpir_95": [round(low, 6), round(high, 6)],
                 "ratio_to_target": round(measured / point.target_fpir, 3),
+                "false_names": false_names,
                 "fnir": round(float(np.average(fnir, weights=mated)), 4) if sum(mated) else None,
             })
         return out

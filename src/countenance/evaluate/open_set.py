@@ -8,12 +8,23 @@ gallery's own calibrated threshold), searches it with every probe, and measures:
 - FNIR at FPIR, with the threshold set empirically on the non-mated probes
   (:func:`~countenance.evaluate.metrics.fnir_at_fpir`);
 - at the gallery's own threshold for each target FPIR: the FPIR it expects, the FPIR measured
-  on the non-mated probes (with a 95% Wilson interval) and the FNIR. For the policy's target
-  the gallery's own decisions are counted; for the others, its threshold for that target
-  applied to the probes' top-1 distances (the same rule).
+  on the non-mated probes (with a 95% Wilson interval), the false names and the FNIR. For the
+  policy's target the gallery's own decisions are counted; for the others, the same rule
+  (:func:`~countenance.decide.open_set_decision`, tie margin included) applied to each probe's
+  candidates at the gallery's threshold for that target.
 
-A mated probe is "named correctly" when its first face's first candidate is the right subject
-within the threshold; a probe without a face counts as not named (a miss when mated).
+Two counts per non-mated probe, because the gallery's answer has three outcomes (a name,
+"ambiguous", "unknown"):
+
+- a *false positive* (what FPIR counts, as NIST FRTE defines it: a non-mated search that
+  returns a candidate within the threshold) is a name or an "ambiguous" answer: both show the
+  operator an enrolled person as a possible match. This is what the calibration predicts;
+- a *false name* is a name only: the tie rule turns some false positives into "ambiguous",
+  so false names are at most the false positives.
+
+A mated probe is "named correctly" when the gallery names its first face as the right subject
+("ambiguous" is not a name: FNIR counts it as a miss); a probe without a face counts as not
+named (a miss when mated).
 """
 
 from __future__ import annotations
@@ -29,7 +40,8 @@ import numpy as np
 
 from ..errors import InvalidArgument
 from ..faces import ModelSpec
-from .metrics import cmc, fnir_at_fpir, fnir_at_threshold, fpir_at_threshold, wilson_interval
+from ..decide import open_set_decision
+from .metrics import cmc, fnir_at_fpir, wilson_interval
 
 __all__ = ["Probe", "FnirAtFpir", "GalleryThresholdPoint", "OpenSetReport", "search_gallery"]
 
@@ -62,6 +74,7 @@ class GalleryThresholdPoint:
     fpir_interval: tuple[float, float]
     false_positives: int
     fnir: float
+    false_names: int = 0
 
     @property
     def ratio(self) -> float:
@@ -106,6 +119,7 @@ class OpenSetReport:
                     "fpir_95": [round(v, 6) for v in p.fpir_interval],
                     "false_positives": p.false_positives,
                     "ratio_to_target": round(p.ratio, 3),
+                    "false_names": p.false_names,
                     "fnir": round(p.fnir, 4),
                 }
                 for p in self.at_gallery_threshold
@@ -137,7 +151,7 @@ def search_gallery(
     if ranks < 1:
         raise InvalidArgument(f"ranks must be >= 1, got {ranks}")
     start = time.perf_counter()
-    policy = Policy(consent_required=False, keep_crops=False, target_fpir=targets[0] if targets else 0.01, top_k=ranks)
+    policy = Policy(consent_required=False, keep_crops=False, target_fpir=targets[0] if targets else 0.01, top_k=max(ranks, 2))  # the runner-up decides ties at every target
     # A throwaway gallery: on tmpfs where there is one, so that the audit entry each search
     # commits (synchronous=FULL) does not wait for a disk.
     scratch = "/dev/shm" if Path("/dev/shm").is_dir() else None
@@ -152,35 +166,40 @@ def search_gallery(
         per_subject = gallery.templates_per_subject()
         thresholds = [gallery.threshold(fpir=t) for t in targets]
         expected = [gallery.calibration.identification_fpir(t, per_subject) if gallery.calibration else None for t in thresholds]
-        top, right, rank, named_by_gallery, faceless = [], [], [], [], 0
+        tie_margin = gallery.tie_margin
+        top, right, rank, outcomes, found_lists, faceless = [], [], [], [], [], 0
         for probe in probes:
             faces = gallery.identify(probe.image).faces
             if not faces:
                 faceless += 1
-                top.append(np.inf), right.append(False), rank.append(0), named_by_gallery.append(None)
+                top.append(np.inf), right.append(False), rank.append(0), outcomes.append((None, False)), found_lists.append(((), ()))
                 continue
             found = [c.subject for c in faces[0].candidates]
             top.append(faces[0].candidates[0].distance if found else np.inf)
             right.append(bool(found) and found[0] == probe.truth)
             rank.append(found.index(probe.truth) + 1 if probe.truth in found else 0)
-            named_by_gallery.append(faces[0].decision)
+            outcomes.append((faces[0].decision, faces[0].ambiguous))
+            found_lists.append(([c.distance for c in faces[0].candidates], found))
         calibration_source = gallery.calibration.source if gallery.calibration is not None else "none (model threshold)"
         templates = gallery.template_count
     mated = np.array([p.truth is not None for p in probes], dtype=bool)
     top_d, right_a, rank_a = np.array(top, dtype=np.float64), np.array(right, dtype=bool), np.array(rank, dtype=np.int64)
+    truths = [p.truth for p in probes]
+    non_mated = int((~mated).sum())
     points = []
     for target, threshold, expect in zip(targets, thresholds, expected, strict=True):
-        if target == policy.target_fpir:  # the gallery's own decisions
-            fp = sum(1 for m, n in zip(mated, named_by_gallery, strict=True) if not m and n is not None)
-            measured = fp / max(int((~mated).sum()), 1) if (~mated).any() else float("nan")
-            misses = [n != p.truth for m, n, p in zip(mated, named_by_gallery, probes, strict=True) if m]
-            fnir = float(np.mean(misses)) if misses else float("nan")
-        else:
-            measured = fpir_at_threshold(top_d[~mated], threshold)
-            fp = int((top_d[~mated] <= threshold).sum())
-            fnir = fnir_at_threshold(top_d[mated], right_a[mated], threshold)
+        if target != policy.target_fpir:  # the gallery's rule at this target's threshold
+            decided = [open_set_decision(d, s, threshold, tie_margin=tie_margin) for d, s in found_lists]
+            at_target = [(n.label, n.ambiguous) for n in decided]
+        else:  # the gallery's own decisions
+            at_target = outcomes
+        fp = sum(1 for m, (name, ambiguous) in zip(mated, at_target, strict=True) if not m and (name is not None or ambiguous))
+        false_names = sum(1 for m, (name, _) in zip(mated, at_target, strict=True) if not m and name is not None)
+        measured = fp / non_mated if non_mated else float("nan")
+        misses = [name != truth for m, (name, _), truth in zip(mated, at_target, truths, strict=True) if m]
+        fnir = float(np.mean(misses)) if misses else float("nan")
         points.append(GalleryThresholdPoint(
-            float(target), float(threshold), expect, float(measured), wilson_interval(fp, int((~mated).sum())), fp, fnir,
+            float(target), float(threshold), expect, float(measured), wilson_interval(fp, non_mated), fp, fnir, false_names,
         ))
     empirical = []
     if (~mated).any():
