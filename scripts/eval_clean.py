@@ -63,11 +63,12 @@ VERIFIED_NEAR_DUPLICATES = (
     ("Ari_Fleischer/Ari_Fleischer_0006.jpg", "Ari_Fleischer/Ari_Fleischer_0011.jpg"),
     ("Renee_Zellweger/Renee_Zellweger_0010.jpg", "Renee_Zellweger/Renee_Zellweger_0013.jpg"),
 )
-# Looked at the same way on 2026-12-01 and NOT the same picture (they stay false positives):
-# two moments of one session or two frames of one TV address; the aligned difference shows the
-# head, mouth and shoulders moved. Their aligned face crops differ by 6-10 hash bits with a
-# correlation of 0.964-0.975, inside the range of the injected copies (up to 12 bits, 5% of
-# them below 0.983), so tighter hash or correlation limits would lose injected copies.
+# Looked at the same way on 2026-12-01 and NOT the same picture (false if flagged): two moments
+# of one session or two frames of one TV address; the aligned difference shows the head, mouth
+# and shoulders moved. Their aligned face crops differ by 6-10 hash bits with a correlation of
+# 0.964-0.975, inside the range of the injected copies, so the face checks pass them; the
+# whole-picture comparison (countenance.clean.picture_match) rejects them (overall correlation
+# 0.82-0.92 against >= 0.978 for copies).
 NOT_SAME_PICTURE = (
     ("Pierce_Brosnan/Pierce_Brosnan_0003.jpg", "Pierce_Brosnan/Pierce_Brosnan_0008.jpg"),
     ("George_W_Bush/George_W_Bush_0372.jpg", "George_W_Bush/George_W_Bush_0376.jpg"),

@@ -106,7 +106,8 @@ class CheckedRecords:
 
 
 def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: CleanOptions) -> CheckedRecords:
-    """The checks over already-computed photo records (no image is read). Cheap: a re-run with
+    """The checks over already-computed photo records (only the photos of near-duplicate candidates
+    are read again, to compare the whole pictures). Cheap: a re-run with
     other thresholds calls only this."""
     start = time.perf_counter()
     models = sorted({r.model for r in records if r.model})
@@ -155,7 +156,7 @@ def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: C
         record = by_item[item]
         face = record.faces[face_index]
         hashed.append(HashedItem(item, record.photo.label, face.vector, face.face_hash, face.thumbnail,
-                                 record.width_px * record.height_px, face_index))
+                                 record.width_px * record.height_px, face_index, str(record.photo.path)))
     findings += find_near_duplicates(hashed, options.near_duplicates, metric=metric)
     return CheckedRecords(model, metric, cut, cut_fmr, tuple(findings), dict(identities.chosen_face),
                           time.perf_counter() - start)
