@@ -43,6 +43,9 @@ def test_groups_on_fixture_people(labelled, tmp_path):
     assert all(g.fmr <= 0.1 for g in groups.values())
     document = json.dumps(result.to_dict(), allow_nan=False)
     assert "set-1" in document
+    # the intervals resample people: all_pairs knows who is in each image
+    assert result.to_dict()["bootstrap"]["unit"] == "subject, resampled within each group"
+    assert groups["set-1"].fmr_interval.low <= groups["set-1"].fmr <= groups["set-1"].fmr_interval.high
 
 
 def test_groups_refuses_labels_for_missing_images(labelled, tmp_path):
