@@ -168,6 +168,12 @@ def test_remove_takes_effect_at_once(backend, opened, metric):
     assert index.remove(np.array([9999], dtype=np.int64)) == 0  # unknown ids are ignored
     assert index.remove(np.array([], dtype=np.int64)) == 0
     assert index.count() == 90
+    # A batch of held, already removed and never held ids (a gallery catching up on deletions
+    # logged by another process sends such batches): the held ones go, the rest are ignored.
+    assert index.remove(np.array([11, 1, 5000, 12, 2], dtype=np.int64)) == 2
+    assert index.count() == 88
+    _, found = index.search(vectors[10:12], 5)
+    assert not {11, 12} & set(found.ravel().tolist())
 
 
 def test_short_results_are_padded_and_bad_input_refused(backend, opened):

@@ -3,8 +3,8 @@ mirrors, audit log and pipeline; creating, opening, flushing and closing it.
 
 ``<dir>/gallery.sqlite3`` is the source of truth (subjects, consent records, templates with
 their provenance and crops, opt-outs, the audit log, the policy); ``<dir>/templates.faiss``
-and ``<dir>/optouts.faiss`` (or a server's tables) are vector indexes rebuilt from it whenever
-they are stale. The operations on this state live in :mod:`.enrolment`, :mod:`.search` and
+and ``<dir>/optouts.faiss`` (or a server's tables) are vector indexes caught up with it (or
+rebuilt from it) whenever they are stale: see :mod:`.mirror`. The operations on this state live in :mod:`.enrolment`, :mod:`.search` and
 :mod:`.privacy`; :class:`~countenance.gallery.Gallery` puts them behind one object.
 """
 

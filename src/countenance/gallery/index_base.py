@@ -4,8 +4,9 @@
 A gallery's templates live in its SQLite store (the source of truth); a :class:`VectorIndex`
 holds a searchable copy keyed by template id. Each index persists an :class:`IndexState`
 with its vectors: the store state it reflects. On open the gallery compares that with the
-store and catches up (new templates only) or rebuilds, so a crash between the two never
-loses a committed template nor leaves an entry without one.
+store and catches up (adds new templates, removes those the store's deletion log names) or
+rebuilds, so a crash between the two never loses a committed template nor leaves an entry
+without one.
 
 Required: ``add``, ``remove``, ``search``, ``count``, ``save``, ``load``, ``reset``. Optional
 features (e.g. ``range_search``) raise :class:`~countenance.errors.Unsupported`.

@@ -19,7 +19,11 @@ class IndexMirror:
     The index's state says which store state it reflects (``generation`` and ``deletions``
     counters and the largest id it holds). Rows added since then always have larger ids
     (writers are serialised and ids never reused), so a stale index catches up by adding
-    ``id > last_id``; any deletion since forces a rebuild.
+    ``id > last_id``. Rows deleted since are the ones the store's deletion log holds for the
+    deletions numbered above the state's (:mod:`.deletion_log`): those the index holds are
+    removed. The index is rebuilt from the store (``rebuilds`` counts it) only when there is
+    no usable state, when the state is ahead of the store (a deletion that never committed,
+    or another database), or when the log no longer reaches back to it.
     """
 
     def __init__(self, store: Store, table: str, index: VectorIndex) -> None:
@@ -28,15 +32,26 @@ class IndexMirror:
         self.index = index
         self.state: IndexState | None = None
         self.dirty = False
+        self.rebuilds = 0  # full rebuilds from the store since this mirror was made
 
     def open(self) -> None:
         saved = self.index.load()
-        if saved is not None:
-            count, _ = self.store.vector_stats(self.table, upto=saved.last_id)
-            if count != saved.count or self.index.count() != saved.count:
-                saved = None  # the file does not hold what it claims: rebuild
+        if saved is not None and not self._holds(saved):
+            saved = None  # the file does not hold what it claims: rebuild
         self.state = saved
         self.sync()
+
+    def _holds(self, saved: IndexState) -> bool:
+        """Whether the loaded index holds what ``saved`` claims: as many vectors as the store
+        had rows up to ``saved.last_id`` in that state (the rows now, and those logged as
+        deleted since). False too when that state cannot be told (the index is then rebuilt)."""
+        if self.index.count() != saved.count:
+            return False
+        with self.store.snapshot():
+            count, _ = self.store.vector_stats(self.table, upto=saved.last_id)
+            _, deletions = self.store.counters(self.table)
+            gone = self.store.deleted_ids(self.table, after=saved.deletions, upto=deletions)
+        return gone is not None and count + int(np.count_nonzero(gone <= saved.last_id)) == saved.count
 
     def sync(self) -> None:
         """Bring the index up to the store's current state (cheap when nothing changed)."""
@@ -44,13 +59,20 @@ class IndexMirror:
         state = self.state
         if state is not None and state.generation == generation and state.deletions == deletions:
             return
-        with self.store.snapshot():  # counters and rows from one consistent state
+        with self.store.snapshot():  # counters, deletion log and rows from one consistent state
             generation, deletions = self.store.counters(self.table)
-            if state is None or state.deletions != deletions or state.generation > generation:
+            gone = None
+            if state is not None and state.generation <= generation:
+                gone = self.store.deleted_ids(self.table, after=state.deletions, upto=deletions)
+            if gone is None:
                 self.index.reset()
+                self.rebuilds += 1
                 after = 0
             else:
                 after = state.last_id
+                held = gone[gone <= after]  # rows added and deleted since were never held
+                if held.size:
+                    self.index.remove(held)
             last = after
             for ids, vectors in self.store.iter_vectors(self.table, after=after):
                 self.index.add(ids, vectors)
@@ -63,7 +85,7 @@ class IndexMirror:
 
         Called inside the store's write transaction, after the deletion and before the commit:
         the saved index then never holds a committed deletion, and a crash before the commit
-        leaves an index whose counters do not match the store (so it is rebuilt).
+        leaves an index whose counters are ahead of the store's (so it is rebuilt).
         """
         self.index.remove(np.array(ids, dtype=np.int64))
         generation, deletions = self.store.counters(self.table)

@@ -2,6 +2,8 @@
 
 Version 2 added ``forgotten`` (tombstones: the pseudonym of each forgotten subject and when
 they were forgotten) and the per-gallery ``pseudonym_key`` in ``meta`` (see :mod:`.pseudonyms`).
+Version 3 added ``deleted_ids`` (the ids each deletion from a vector table removed) and
+``<table>.deletions_logged_after`` in ``meta`` (see :mod:`.deletion_log`).
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import secrets
 import sqlite3
 
+from .deletion_log import logged_after_key
+
 __all__ = ["SCHEMA_VERSION", "VECTOR_TABLES", "SCHEMA", "new_pseudonym_key", "upgrade"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Tables whose rows carry a vector that a vector index mirrors.
 VECTOR_TABLES = ("templates", "optouts")
@@ -76,7 +80,16 @@ CREATE TABLE IF NOT EXISTS forgotten (
 );
 """
 
-
+#: Version 3: the ids each deletion from a vector table removed (see :mod:`.deletion_log`).
+DELETION_LOG = """
+CREATE TABLE IF NOT EXISTS deleted_ids (
+    vector_table TEXT NOT NULL,
+    deletion INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    PRIMARY KEY (vector_table, deletion, id)
+) WITHOUT ROWID
+"""
+SCHEMA += DELETION_LOG + ";"
 
 
 def new_pseudonym_key() -> str:
@@ -87,9 +100,14 @@ def new_pseudonym_key() -> str:
 def upgrade(db: sqlite3.Connection, version: str | None) -> bool:
     """Bring a database of an older schema ``version`` to :data:`SCHEMA_VERSION` (call inside
     a write transaction). Returns False when ``version`` is not one this code can upgrade."""
-    if version != "1":
+    if version not in ("1", "2"):
         return False
-    db.execute("CREATE TABLE IF NOT EXISTS forgotten (pseudonym TEXT PRIMARY KEY, forgotten_at TEXT NOT NULL)")
-    db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('pseudonym_key', ?)", (new_pseudonym_key(),))
+    if version == "1":
+        db.execute("CREATE TABLE IF NOT EXISTS forgotten (pseudonym TEXT PRIMARY KEY, forgotten_at TEXT NOT NULL)")
+        db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('pseudonym_key', ?)", (new_pseudonym_key(),))
+    db.execute(DELETION_LOG)
+    for table in VECTOR_TABLES:  # the deletions so far were never logged
+        db.execute("INSERT OR IGNORE INTO meta(key, value) SELECT ?, value FROM meta WHERE key = ?",
+                   (logged_after_key(table), f"{table}.deletions"))
     db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
     return True

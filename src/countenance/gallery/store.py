@@ -8,7 +8,8 @@ and :meth:`Store.erase_freed` checkpoints and empties the WAL and hands freed pa
 
 Two counters per vector table, kept in ``meta`` and bumped in the same transaction as the
 change, let a vector index tell whether it is stale: ``<table>.generation`` (every change)
-and ``<table>.deletions`` (every deletion).
+and ``<table>.deletions`` (every deletion); each deletion also logs the ids it removed under
+its number (:mod:`.deletion_log`), so that a stale index removes just those.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GalleryError, InvalidArgument
+from . import deletion_log
 from .pseudonyms import pseudonym, scrub
 from .records import AuditEntry, ConsentRecord, OptOutRecord, SubjectRecord, TemplateRecord
 from .schema import SCHEMA, SCHEMA_VERSION, VECTOR_TABLES, new_pseudonym_key, upgrade
@@ -41,7 +43,10 @@ class Store:
     """The SQLite database of a gallery. Open with :meth:`create` or :meth:`open`.
 
     Not shared between threads; several processes may use one database (SQLite locks it).
+    ``deletion_log_events``: how many deletions per vector table the deletion log keeps.
     """
+
+    deletion_log_events = deletion_log.KEEP_EVENTS
 
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
@@ -78,7 +83,8 @@ class Store:
                     db.execute(statement)
             store._set_meta({"schema_version": str(SCHEMA_VERSION), "pseudonym_key": new_pseudonym_key(), **meta})
             for table in VECTOR_TABLES:
-                store._set_meta({f"{table}.generation": "0", f"{table}.deletions": "0"})
+                store._set_meta({f"{table}.generation": "0", f"{table}.deletions": "0",
+                                 deletion_log.logged_after_key(table): "0"})
         return store
 
     @classmethod
@@ -152,12 +158,23 @@ class Store:
         for key in keys:
             self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?", (key,))
 
+    def _deleted(self, table: str, ids: list[int]) -> None:
+        """Count one deletion from ``table`` and log the ``ids`` it removed under its number."""
+        self._bump(table, deletion=True)
+        deletion_log.record(self._db, table, self.counters(table)[1], ids, self.deletion_log_events)
+
     def counters(self, table: str) -> tuple[int, int]:
         """``(generation, deletions)`` of a vector table."""
         rows = dict(self._db.execute(
             "SELECT key, value FROM meta WHERE key IN (?, ?)", (f"{table}.generation", f"{table}.deletions")
         ).fetchall())
         return int(rows[f"{table}.generation"]), int(rows[f"{table}.deletions"])
+
+    def deleted_ids(self, table: str, after: int, upto: int) -> np.ndarray | None:
+        """Ids deleted from ``table`` by the deletions numbered ``after < n <= upto``, or None
+        when the deletion log no longer holds them all (see :mod:`.deletion_log`)."""
+        _check_table(table)
+        return deletion_log.deleted_ids(self._db, table, after, upto)
 
     # ------------------------------------------------------------ vectors (for the indexes)
 
@@ -298,19 +315,22 @@ class Store:
         """Delete templates (and then subjects left without any, with their consent records)."""
         if not ids:
             return 0
-        marks = ",".join("?" * len(ids))
-        count = self._db.execute(f"DELETE FROM templates WHERE id IN ({marks})", ids).rowcount
+        deleted: list[int] = []
+        for start in range(0, len(ids), 500):  # SQLite caps the parameters of one statement
+            chunk = ids[start:start + 500]
+            deleted += [r[0] for r in self._db.execute(
+                f"DELETE FROM templates WHERE id IN ({','.join('?' * len(chunk))}) RETURNING id", chunk)]
         self._db.execute("DELETE FROM subjects WHERE id NOT IN (SELECT DISTINCT subject_id FROM templates)")
-        self._bump("templates", deletion=True)
-        return int(count)
+        self._deleted("templates", deleted)
+        return len(deleted)
 
     def delete_subject(self, subject_id: int) -> int:
         """Delete a subject with its consent records and templates; returns the number of templates."""
-        count = self._db.execute("DELETE FROM templates WHERE subject_id = ?", (subject_id,)).rowcount
+        deleted = [r[0] for r in self._db.execute("DELETE FROM templates WHERE subject_id = ? RETURNING id", (subject_id,))]
         self._db.execute("DELETE FROM consents WHERE subject_id = ?", (subject_id,))
         self._db.execute("DELETE FROM subjects WHERE id = ?", (subject_id,))
-        self._bump("templates", deletion=True)
-        return int(count)
+        self._deleted("templates", deleted)
+        return len(deleted)
 
     def sources(self, template_ids: list[int]) -> set[str]:
         """The source paths and photo sha256s of these templates (what erasure must remove)."""
@@ -363,9 +383,9 @@ class Store:
         return [OptOutRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
 
     def delete_optout(self, optout_id: int) -> bool:
-        removed = self._db.execute("DELETE FROM optouts WHERE id = ?", (optout_id,)).rowcount
+        removed = [r[0] for r in self._db.execute("DELETE FROM optouts WHERE id = ? RETURNING id", (optout_id,))]
         if removed:
-            self._bump("optouts", deletion=True)
+            self._deleted("optouts", removed)
         return bool(removed)
 
     # ------------------------------------------------------------ audit

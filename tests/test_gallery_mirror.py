@@ -1,0 +1,172 @@
+"""Two gallery objects on one gallery folder (as two REST worker threads, or the service and a
+CLI process, have): a deletion made through one is caught up by the other from the store's
+deletion log, without rebuilding its index; a mirror older than the log is rebuilt. Real
+fixture photos (embedded once per session), real SQLite + FAISS, exact and HNSW indexes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+import countenance.gallery.index
+from countenance.gallery import Consent, EmbeddedImage, Gallery, Policy
+from countenance.gallery.gallery import DB_NAME
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+PROBES = ("obama1.jpg", "obama_and_biden.jpg", "kit_with_rose.jpg", "johnsnow_test1.jpg", "alex_lacamoire1.jpg",
+          "lin-manuel-miranda.png")
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def consent_for(name: str) -> Consent:
+    return Consent("I agree to be recognised at the office door", consenter=name, evidence=f"form-{name}")
+
+
+def enrol_people(g: Gallery, people: Path, faces: dict[Path, EmbeddedImage]) -> None:
+    for folder in sorted(p for p in people.iterdir() if p.is_dir()):
+        g.enroll(folder.name, [faces[p] for p in sorted(folder.iterdir())], consent=consent_for(folder.name))
+
+
+def answers(g: Gallery, probes: Path, faces) -> dict[str, list]:
+    """Per probe: each face's name and candidates (subject, distance to 1e-4), in face order."""
+    return {probe: [(f.name, [(c.subject, round(c.distance, 4)) for c in f.candidates])
+                    for f in g.identify(faces[probes / probe]).faces] for probe in PROBES}
+
+
+def subjects_in(result: list) -> set[str]:
+    return {name for _, candidates in result for name, _ in candidates}
+
+
+@pytest.fixture(params=["flat", "hnsw"])
+def kind(request, monkeypatch):
+    """The exact index, and HNSW (forced from 4 vectors up)."""
+    if request.param == "hnsw":
+        from countenance.gallery import FaissIndex
+
+        monkeypatch.setitem(countenance.gallery.index.INDEX_BACKENDS, "faiss",
+                            lambda path, **kw: FaissIndex(path, hnsw_above=4, **kw))
+    return request.param
+
+
+@pytest.fixture
+def two(tmp_path, real_pipeline, fixtures, faces, kind):
+    """``(a, b)``: the enrolled fixture gallery, opened twice."""
+    a = Gallery.create(tmp_path / "g", model=real_pipeline.spec, pipeline=real_pipeline, actor="a")
+    enrol_people(a, fixtures / "people", faces)
+    b = Gallery(tmp_path / "g", pipeline=real_pipeline, actor="b")
+    assert b.info()["index"]["kind"] == kind and b.mirrors["templates"].rebuilds == 0  # opened from a's file
+    yield a, b
+    b.close()
+    a.close()
+
+
+def test_a_forget_through_one_gallery_object_is_caught_up_by_another_without_a_rebuild(two, fixtures, faces):
+    a, b = two
+    probes = fixtures / "probes"
+    mirror, index = b.mirrors["templates"], b.index("templates")
+    before = answers(b, probes, faces)
+    assert "obama" in subjects_in(before["obama1.jpg"]) and b.template_count == 14
+    assert a.forget("obama").templates_removed == 3
+
+    after = answers(b, probes, faces)
+    assert mirror.rebuilds == 0 and b.index("templates") is index  # caught up, not rebuilt
+    assert index.count() == 11 and mirror.state.deletions == b.store.counters("templates")[1]
+    assert all("obama" not in subjects_in(result) for result in after.values())
+    assert after["obama1.jpg"][0][0] == "unknown"
+    for probe, result in before.items():  # every other answer is as it was
+        if "obama" not in subjects_in(result):
+            assert after[probe] == result, probe
+    # ...and as an index rebuilt from the store answers.
+    mirror.rebuild()
+    assert mirror.rebuilds == 1 and answers(b, probes, faces) == after
+
+
+def test_a_mirror_older_than_the_deletion_log_is_rebuilt_and_correct(two, fixtures, faces):
+    a, b = two
+    probes = fixtures / "probes"
+    a.store.deletion_log_events = 1  # keep only the last deletion
+    a.forget("obama")
+    a.forget("biden")
+    rows = a.store._db.execute("SELECT DISTINCT deletion FROM deleted_ids WHERE vector_table = 'templates'").fetchall()
+    assert rows == [(2,)] and a.store.meta("templates.deletions_logged_after") == "1"
+
+    after = answers(b, probes, faces)
+    assert b.mirrors["templates"].rebuilds == 1 and b.template_count == 14 - 3 - 2
+    assert all(not {"obama", "biden"} & subjects_in(result) for result in after.values())
+    assert [name for name, _ in after["kit_with_rose.jpg"]] == ["kit_harington", "rose_leslie"]
+    # One deletion behind, within the log: no further rebuild.
+    a.forget("rose_leslie")
+    assert all("rose_leslie" not in subjects_in(r) for r in answers(b, probes, faces).values())
+    assert b.mirrors["templates"].rebuilds == 1
+
+
+def test_the_deletion_log_holds_integer_ids_only(two):
+    a, _ = two
+    ids = [t.id for t in a.subject("obama").templates]
+    a.forget("obama")
+    rows = a.store._db.execute("SELECT typeof(vector_table), typeof(deletion), typeof(id), id FROM deleted_ids").fetchall()
+    assert sorted(r[3] for r in rows) == sorted(ids)
+    assert {r[:3] for r in rows} == {("text", "integer", "integer")}
+
+
+def test_prune_and_optout_removal_are_caught_up_without_a_rebuild(tmp_path, real_pipeline, fixtures, faces, kind):
+    people, probes = fixtures / "people", fixtures / "probes"
+    clock = Clock(T0)
+    a = Gallery.create(tmp_path / "g", model=real_pipeline.spec, pipeline=real_pipeline, policy=Policy(retention_days=30),
+                       clock=clock, actor="a")
+    b = Gallery(tmp_path / "g", pipeline=real_pipeline, actor="b")
+    try:
+        a.enroll("biden", [faces[people / "biden" / "biden.jpg"]], consent=consent_for("biden"))
+        clock.now = T0 + timedelta(days=20)
+        a.enroll("obama", [faces[people / "obama" / "obama.jpg"]], consent=consent_for("obama"))
+        assert b.template_count == 2
+        clock.now = T0 + timedelta(days=40)
+        assert a.prune().subjects_removed == ("biden",)
+        group = b.identify(faces[probes / "obama_and_biden.jpg"])
+        assert "biden" not in {c.subject for f in group.faces for c in f.candidates} and "obama" in {f.name for f in group.faces}
+        assert b.template_count == 1 and b.mirrors["templates"].rebuilds == 0
+
+        optout_id = a.optout(faces[people / "kit_harington" / "john1.jpeg"]).record.id
+        assert b.identify(faces[probes / "johnsnow_test1.jpg"]).faces[0].candidates == ()  # b adds the opt-out
+        assert a.remove_optout(optout_id)
+        assert b.identify(faces[probes / "johnsnow_test1.jpg"]).faces[0].candidates  # ...and removes it
+        assert b.index("optouts").count() == 0 and b.mirrors["optouts"].rebuilds == 0
+    finally:
+        b.close()
+        a.close()
+
+
+def test_a_gallery_of_schema_2_gets_the_deletion_log(tmp_path, real_pipeline, fixtures, faces):
+    a = Gallery.create(tmp_path / "g", model=real_pipeline.spec, pipeline=real_pipeline)
+    enrol_people(a, fixtures / "people", faces)
+    a.forget("biden")
+    a.close()
+    with sqlite3.connect(tmp_path / "g" / DB_NAME) as db:  # as a version-2 gallery was
+        db.execute("DROP TABLE deleted_ids")
+        db.execute("DELETE FROM meta WHERE key LIKE '%.deletions_logged_after'")
+        db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    a = Gallery(tmp_path / "g", pipeline=real_pipeline)
+    b = Gallery(tmp_path / "g", pipeline=real_pipeline)
+    try:
+        assert a.store.meta("schema_version") == "3"
+        assert a.store.meta("templates.deletions_logged_after") == "1" and a.store.meta("optouts.deletions_logged_after") == "0"
+        assert b.template_count == 12
+        a.forget("obama")
+        assert b.template_count == 9 and b.mirrors["templates"].rebuilds == 0
+        # A state from before the upgrade is older than the log: rebuilt.
+        assert b.store.deleted_ids("templates", after=0, upto=2) is None
+        assert b.store.deleted_ids("templates", after=1, upto=2).size == 3
+    finally:
+        b.close()
+        a.close()
