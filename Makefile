@@ -36,7 +36,7 @@ eval: $(STAMP)
 	$(BIN)/python scripts/eval_open_set.py --out build/open-set.json
 	$(BIN)/python scripts/eval_library.py --scale
 	# Per-group errors, masks, degradations and latency budgets (LFW folds 0-1): build/eval-toolkit/report.html
-	# (make eval in all: 29 min on 2 idle cores with the LFW open-set templates cached, ~37 from scratch: README)
+	# (make eval in all: 29 min on 2 idle cores with the LFW open-set templates cached, ~36 from scratch: README)
 	$(BIN)/python scripts/eval_toolkit.py --folds 0,1 --out build/eval-toolkit
 
 # Dataset cleaning on LFW people with 10+ photos and injected noise (seed 0; `--seeds 0 1 2`
