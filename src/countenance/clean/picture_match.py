@@ -31,7 +31,8 @@ import numpy as np
 from ..errors import CountenanceError
 from ..image import load_image
 
-__all__ = ["PictureComparison", "compare_pictures", "TILE_CORRELATION"]
+__all__ = ["PictureComparison", "PictureFeatures", "picture_features", "compare_features", "compare_pictures",
+           "TILE_CORRELATION"]
 
 #: A tile lines up when its correlation after alignment is at least this.
 TILE_CORRELATION = 0.9
@@ -76,16 +77,35 @@ class PictureComparison:
                 f"correlation {self.correlation:.3f}")
 
 
-def _grey(path: Path) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class PictureFeatures:
+    """What a comparison needs of one photo, computed once however many pairs it is in:
+    ``grey`` ``(H, W) uint8`` (the longer side at most 640 px), ``points`` ``(K, 2) float32``
+    ORB keypoint positions and ``descriptors`` ``(K, 32) uint8`` (None without keypoints), or
+    ``error`` when the file could not be read."""
+
+    grey: np.ndarray
+    points: np.ndarray
+    descriptors: np.ndarray | None
+    error: str | None = None
+
+
+def picture_features(path: str | Path) -> PictureFeatures:
+    """Read ``path`` and find its keypoints; an unreadable file gives ``error``, never an exception."""
     import cv2
 
-    rgb = load_image(path)
+    try:
+        rgb = load_image(Path(path))
+    except CountenanceError as error:
+        return PictureFeatures(np.zeros((0, 0), np.uint8), np.zeros((0, 2), np.float32), None, str(error))
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     scale = _MAX_SIDE_PX / max(grey.shape)
     if scale < 1.0:
         grey = cv2.resize(grey, (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale))),
                           interpolation=cv2.INTER_AREA)
-    return grey
+    keypoints, descriptors = cv2.ORB_create(1000).detectAndCompute(grey, None)
+    points = np.float32([k.pt for k in keypoints]).reshape(-1, 2)
+    return PictureFeatures(grey, points, descriptors)
 
 
 def _correlation(x: np.ndarray, y: np.ndarray) -> float:
@@ -100,31 +120,32 @@ def _not_compared(why: str, matches: int = 0) -> PictureComparison:
 
 
 def compare_pictures(path_a: str | Path, path_b: str | Path) -> PictureComparison:
-    """Align ``path_b``'s photo onto ``path_a``'s (or the reverse: the smaller frame is the
-    reference) and compare them (module docstring). An unreadable file or too few keypoint
-    matches give a comparison with ``error`` set, never an exception."""
+    """Compare two photo files (module docstring); see :func:`compare_features`."""
+    return compare_features(picture_features(path_a), picture_features(path_b))
+
+
+def compare_features(first: PictureFeatures, second: PictureFeatures) -> PictureComparison:
+    """Align one photo onto the other (the smaller frame is the reference) and compare them
+    (module docstring). An unreadable file or too few keypoint matches give a comparison with
+    ``error`` set, never an exception."""
     import cv2
 
-    try:
-        a, b = _grey(Path(path_a)), _grey(Path(path_b))
-    except CountenanceError as error:
-        return _not_compared(str(error))
-    if a.size > b.size:
-        a, b = b, a
-    orb = cv2.ORB_create(1000)
-    keys_a, desc_a = orb.detectAndCompute(a, None)
-    keys_b, desc_b = orb.detectAndCompute(b, None)
-    if desc_a is None or desc_b is None:
+    for features in (first, second):
+        if features.error is not None:
+            return _not_compared(features.error)
+    reference, other = (first, second) if first.grey.size <= second.grey.size else (second, first)
+    if reference.descriptors is None or other.descriptors is None:
         return _not_compared("no keypoints")
-    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(desc_b, desc_a)
+    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(other.descriptors, reference.descriptors)
     if len(matches) < _MIN_MATCHES:
         return _not_compared(f"{len(matches)} keypoint matches", len(matches))
-    source = np.float32([keys_b[m.queryIdx].pt for m in matches])
-    target = np.float32([keys_a[m.trainIdx].pt for m in matches])
+    source = other.points[[m.queryIdx for m in matches]]
+    target = reference.points[[m.trainIdx for m in matches]]
     cv2.setRNGSeed(0)  # RANSAC's draw: the same answer on every run
     matrix, inliers = cv2.estimateAffine2D(source, target, method=cv2.RANSAC, ransacReprojThreshold=3.0)
     if matrix is None:
         return _not_compared("no affine map fits the keypoint matches", len(matches))
+    a, b = reference.grey, other.grey
     height, width = a.shape
     kernel = np.ones((3, 3), np.uint8)
     # Picture in both frames: inside b's warped frame, and not padding in either.
