@@ -116,7 +116,7 @@ def test_the_deletion_log_holds_integer_ids_only(two):
     ids = [t.id for t in a.subject("obama").templates]
     a.forget("obama")
     rows = a.store._db.execute("SELECT typeof(vector_table), typeof(deletion), typeof(id), id FROM deleted_ids").fetchall()
-    assert sorted(r[3] for r in rows) == sorted(ids)
+    assert sorted(r[3] for r in rows) == [-1, *sorted(ids)]  # -1: the deletion's marker
     assert {r[:3] for r in rows} == {("text", "integer", "integer")}
 
 
@@ -170,3 +170,83 @@ def test_a_gallery_of_schema_2_gets_the_deletion_log(tmp_path, real_pipeline, fi
     finally:
         b.close()
         a.close()
+
+
+def test_a_gallery_behind_never_writes_a_forgotten_persons_templates_back(two, fixtures, faces):
+    """b has caught up on something (its index is unsaved), a forgets obama, b's request ends
+    with a flush: b's file must not bring obama's template bytes back."""
+    a, b = two
+    probes = fixtures / "probes"
+    a.enroll("alex_lacamoire", [faces[probes / "alex_lacamoire1.jpg"]], consent=consent_for("alex_lacamoire"))
+    b.identify(faces[probes / "obama1.jpg"])  # catches up alex: b's index differs from its file
+    assert b.mirrors["templates"].dirty
+    ids = [t.id for t in a.subject("obama").templates]
+    needles = [v.astype("<f4").tobytes() for v in a.store.vectors("templates", ids).values()]
+    a.forget("obama")
+    b.flush()
+    files = [p for p in a.path.rglob("*") if p.is_file()]
+    assert files and not [p.name for p in files for n in needles if n in p.read_bytes()]
+    assert "obama" not in {c.subject for f in b.identify(faces[probes / "obama1.jpg"]).faces for c in f.candidates}
+
+
+def test_two_openers_upgrading_one_gallery_at_once_both_open_it(tmp_path, real_pipeline):
+    """The second opener read the old version, then the first upgraded and committed before the
+    second got the write lock: the second sees the new version and opens the gallery instead
+    of refusing it."""
+    import threading
+    from contextlib import contextmanager
+
+    from countenance.gallery import schema
+    from countenance.gallery.store import Store
+
+    Gallery.create(tmp_path / "g", model=real_pipeline.spec).close()
+    path = tmp_path / "g" / DB_NAME
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE deleted_ids")
+        db.execute("DELETE FROM meta WHERE key LIKE '%.deletions_logged_after'")
+        db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    second_waits, first_done = threading.Event(), threading.Event()
+
+    class LateStore(Store):
+        """Reaches its write lock only after the first opener has upgraded (the race's timing)."""
+
+        @contextmanager
+        def transaction(self):
+            second_waits.set()  # it has read the version already
+            first_done.wait(30)
+            with super().transaction() as db:
+                yield db
+
+    opened: list = []
+
+    def open_second() -> None:  # a connection belongs to its thread: read and close there
+        store = LateStore.open(path)
+        opened.append(store.meta("schema_version"))
+        store.close()
+
+    second = threading.Thread(target=open_second)
+    second.start()
+    assert second_waits.wait(30)
+    Store.open(path).close()  # the first opener upgrades
+    first_done.set()
+    second.join(30)
+    assert opened == [str(schema.SCHEMA_VERSION)]
+
+
+def test_a_deletion_counted_but_not_logged_forces_a_rebuild(two, fixtures, faces):
+    """An older Countenance writing to the same gallery counts deletions without logging
+    them: the log cannot vouch for that deletion, so b rebuilds rather than keep a stale row."""
+    a, b = two
+    probes = fixtures / "probes"
+    b.identify(faces[probes / "obama1.jpg"])
+    ids = [t.id for t in a.subject("biden").templates]
+    with a.store.transaction() as db:  # what the older code did: delete, count, log nothing
+        db.execute(f"DELETE FROM templates WHERE id IN ({','.join('?' * len(ids))})", ids)
+        db.execute("UPDATE meta SET value = value + 1 WHERE key IN ('templates.deletions', 'templates.generation')")
+    assert b.store.deleted_ids("templates", after=0, upto=1) is None
+    assert b.template_count == a.template_count and b.mirrors["templates"].rebuilds == 1
+    # A logged deletion that removed nothing is told from an unlogged one: no rebuild.
+    with a.store.transaction():
+        assert a.store.delete_templates([10**9]) == 0
+    assert b.store.deleted_ids("templates", after=1, upto=2).size == 0
+    assert b.template_count == a.template_count and b.mirrors["templates"].rebuilds == 1

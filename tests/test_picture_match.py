@@ -85,3 +85,14 @@ def test_near_duplicate_search_drops_two_moments_and_keeps_copies(lfw):
     assert {frozenset(f.items) for f in found} == {frozenset({same_a, same_b}), frozenset({moment_a, moment_b})}
     assert all(f.confidence <= 0.5 and "not compared" in f.reason for f in found)
     assert find_near_duplicates(items, NearDuplicateOptions(compare_pictures=False))[0].confidence == 1.0
+
+
+def test_a_pair_whose_pictures_cannot_be_compared_needs_the_stricter_face_limits():
+    thumb = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    vector = np.ones(128) / np.sqrt(128)
+    twelve_bits_apart = [HashedItem("a", "x", vector, "ffff0000ffff0000", thumb, 100),
+                         HashedItem("b", "x", vector, "ffff0000ffff0fff", thumb, 100)]  # no files
+    assert find_near_duplicates(twelve_bits_apart, DEFAULTS) == []  # over 10 bits without the pictures
+    assert find_near_duplicates(twelve_bits_apart, NearDuplicateOptions(uncompared_hash_bits=12)) != []
+    (finding,) = find_near_duplicates(twelve_bits_apart, NearDuplicateOptions(compare_pictures=False))  # 16 bits
+    assert "12 hash bits" in finding.reason

@@ -73,6 +73,8 @@ class PictureComparison:
     def describe(self) -> str:
         if not self.compared:
             return f"whole pictures not compared ({self.error})"
+        if self.tiles == 0:
+            return f"whole pictures line up (correlation {self.correlation:.3f}; no textured tiles)"
         return (f"whole pictures line up in {self.aligned_share:.0%} of {self.tiles} textured tiles, "
                 f"correlation {self.correlation:.3f}")
 

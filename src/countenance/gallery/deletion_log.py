@@ -2,7 +2,9 @@
 vector index removes exactly those instead of being rebuilt (:class:`.mirror.IndexMirror`).
 
 Each deletion bumps ``<table>.deletions`` and, in the same transaction, records the ids of
-the rows it deleted under the new counter value in ``deleted_ids`` (see :mod:`.schema`). Only integer row ids are
+the rows it deleted under the new counter value in ``deleted_ids`` (see :mod:`.schema`), with
+a marker row (id -1) so that a deletion that removed nothing is told from one that was never
+logged (by an older Countenance writing to the same gallery): the latter forces a rebuild. Only integer row ids are
 kept, never a name, path, hash or vector (erasure is proven by scanning the files for those).
 The log keeps the last :data:`KEEP_EVENTS` deletions of each table: ``<table>.deletions_logged_after``
 in ``meta`` says that every deletion numbered above it is complete in the log; an index whose
@@ -20,6 +22,7 @@ __all__ = ["KEEP_EVENTS", "logged_after_key", "record", "deleted_ids"]
 
 #: Deletions kept per table (a forget is one, a prune one however many rows it removes).
 KEEP_EVENTS = 10_000
+_MARKER = -1  # one per logged deletion; row ids are positive
 
 def logged_after_key(table: str) -> str:
     """The ``meta`` key below which deletions of ``table`` are no longer (or never were) logged."""
@@ -35,7 +38,7 @@ def record(db: sqlite3.Connection, table: str, deletion: int, ids: Iterable[int]
     """Log ``ids`` as deleted from ``table`` by deletion number ``deletion``, and forget the
     deletions older than the last ``keep_events`` (call in the deleting transaction)."""
     db.executemany("INSERT OR IGNORE INTO deleted_ids(vector_table, deletion, id) VALUES (?, ?, ?)",
-                   ((table, deletion, int(i)) for i in ids))
+                   ((table, deletion, int(i)) for i in (_MARKER, *ids)))
     floor = deletion - keep_events
     if floor > _logged_after(db, table):
         db.execute("DELETE FROM deleted_ids WHERE vector_table = ? AND deletion <= ?", (table, floor))
@@ -49,6 +52,10 @@ def deleted_ids(db: sqlite3.Connection, table: str, after: int, upto: int) -> np
         return np.zeros(0, dtype=np.int64)
     if after > upto or after < _logged_after(db, table):
         return None
-    rows = db.execute("SELECT id FROM deleted_ids WHERE vector_table = ? AND deletion > ? AND deletion <= ? ORDER BY id",
-                      (table, after, upto))
+    (marked,) = db.execute("SELECT count(*) FROM deleted_ids WHERE vector_table = ? AND deletion > ? AND deletion <= ? "
+                           "AND id = ?", (table, after, upto, _MARKER)).fetchone()
+    if marked != upto - after:  # a deletion was counted but not logged
+        return None
+    rows = db.execute("SELECT id FROM deleted_ids WHERE vector_table = ? AND deletion > ? AND deletion <= ? AND id >= 0 "
+                      "ORDER BY id", (table, after, upto))
     return np.fromiter((r[0] for r in rows), dtype=np.int64)

@@ -92,9 +92,18 @@ class IndexMirror:
         _, last = self.store.vector_stats(self.table)
         self.state = IndexState(last_id=max(last, self.state.last_id if self.state else 0), count=self.index.count(),
                                 deletions=deletions, generation=generation)
-        self.save()
+        self._write()
 
     def save(self) -> None:
+        """Write the index file in step with the store: under the store's write lock, after
+        catching up. Without the lock, a deletion another gallery object commits between this
+        one's last sync and the file's rename would be written back to disk (a forgotten
+        person's template bytes in the index file)."""
+        with self.store.write_lock():
+            self.sync()
+            self._write()
+
+    def _write(self) -> None:
         if self.state is not None:
             self.index.save(self.state)
         self.dirty = False

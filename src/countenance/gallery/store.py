@@ -99,7 +99,8 @@ class Store:
             raise GalleryError(f"{path}: not a gallery database ({error})") from None
         if version != str(SCHEMA_VERSION):
             with store.transaction():
-                upgraded = upgrade(db, store.meta("schema_version"))
+                current = store.meta("schema_version")  # another opener may have upgraded it meanwhile
+                upgraded = current == str(SCHEMA_VERSION) or upgrade(db, current)
             if upgraded:
                 return store
             store.close()
@@ -108,6 +109,15 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """The write transaction already open, or a new one (:meth:`transaction`)."""
+        if self._db.in_transaction:
+            yield
+            return
+        with self.transaction():
+            yield
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -318,15 +328,19 @@ class Store:
         deleted: list[int] = []
         for start in range(0, len(ids), 500):  # SQLite caps the parameters of one statement
             chunk = ids[start:start + 500]
-            deleted += [r[0] for r in self._db.execute(
-                f"DELETE FROM templates WHERE id IN ({','.join('?' * len(chunk))}) RETURNING id", chunk)]
+            marks = ",".join("?" * len(chunk))
+            # SELECT then DELETE, not DELETE ... RETURNING: that needs SQLite 3.35 (some
+            # Python 3.11 builds link an older one); the write transaction keeps them one step.
+            deleted += [r[0] for r in self._db.execute(f"SELECT id FROM templates WHERE id IN ({marks})", chunk)]
+            self._db.execute(f"DELETE FROM templates WHERE id IN ({marks})", chunk)
         self._db.execute("DELETE FROM subjects WHERE id NOT IN (SELECT DISTINCT subject_id FROM templates)")
         self._deleted("templates", deleted)
         return len(deleted)
 
     def delete_subject(self, subject_id: int) -> int:
         """Delete a subject with its consent records and templates; returns the number of templates."""
-        deleted = [r[0] for r in self._db.execute("DELETE FROM templates WHERE subject_id = ? RETURNING id", (subject_id,))]
+        deleted = [r[0] for r in self._db.execute("SELECT id FROM templates WHERE subject_id = ?", (subject_id,))]
+        self._db.execute("DELETE FROM templates WHERE subject_id = ?", (subject_id,))
         self._db.execute("DELETE FROM consents WHERE subject_id = ?", (subject_id,))
         self._db.execute("DELETE FROM subjects WHERE id = ?", (subject_id,))
         self._deleted("templates", deleted)
@@ -383,7 +397,8 @@ class Store:
         return [OptOutRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
 
     def delete_optout(self, optout_id: int) -> bool:
-        removed = [r[0] for r in self._db.execute("DELETE FROM optouts WHERE id = ? RETURNING id", (optout_id,))]
+        removed = [r[0] for r in self._db.execute("SELECT id FROM optouts WHERE id = ?", (optout_id,))]
+        self._db.execute("DELETE FROM optouts WHERE id = ?", (optout_id,))
         if removed:
             self._deleted("optouts", removed)
         return bool(removed)
