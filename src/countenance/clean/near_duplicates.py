@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import InvalidArgument
 from .findings import NEAR_DUPLICATE, Finding
-from .picture_match import PictureComparison, PictureFeatures, compare_features, picture_features
+from .picture_match import PictureComparison, PictureFeatures, compare_features, normalised_correlation, picture_features
 
 __all__ = ["NearDuplicateOptions", "HashedItem", "find_near_duplicates", "hamming_bits", "thumbnail_correlation"]
 
@@ -100,11 +100,7 @@ def hamming_bits(a: str, b: str) -> int:
 
 def thumbnail_correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Normalised cross-correlation of two equal-shaped grey thumbnails, in [-1, 1] (0 if one is flat)."""
-    x = np.asarray(a, dtype=np.float64).ravel()
-    y = np.asarray(b, dtype=np.float64).ravel()
-    x, y = x - x.mean(), y - y.mean()
-    norm = math.sqrt(float(x @ x) * float(y @ y))
-    return float(x @ y) / norm if norm > 0 else 0.0
+    return normalised_correlation(a, b)
 
 
 def _close_pairs(vectors: np.ndarray, cut: float, block: int = 2048) -> list[tuple[int, int, float]]:
@@ -187,7 +183,7 @@ def find_near_duplicates(items: Sequence[HashedItem], options: NearDuplicateOpti
 
 def _compare(a: HashedItem, b: HashedItem, features: Callable[[str], PictureFeatures]) -> PictureComparison:
     if a.path is None or b.path is None:
-        return PictureComparison(float("nan"), float("nan"), 0, 0, 0, "no file")
+        return PictureComparison.not_compared("no file")
     return compare_features(features(a.path), features(b.path))
 
 

@@ -32,7 +32,7 @@ from ..errors import CountenanceError
 from ..image import load_image
 
 __all__ = ["PictureComparison", "PictureFeatures", "picture_features", "compare_features", "compare_pictures",
-           "TILE_CORRELATION"]
+           "normalised_correlation", "TILE_CORRELATION"]
 
 #: A tile lines up when its correlation after alignment is at least this.
 TILE_CORRELATION = 0.9
@@ -58,6 +58,11 @@ class PictureComparison:
     inliers: int
     matches: int
     error: str | None = None
+
+    @classmethod
+    def not_compared(cls, why: str, matches: int = 0) -> PictureComparison:
+        """A pair that could not be compared, and why."""
+        return cls(float("nan"), float("nan"), 0, 0, matches, why)
 
     @property
     def compared(self) -> bool:
@@ -110,15 +115,13 @@ def picture_features(path: str | Path) -> PictureFeatures:
     return PictureFeatures(grey, points, descriptors)
 
 
-def _correlation(x: np.ndarray, y: np.ndarray) -> float:
-    x = x - x.mean()
-    y = y - y.mean()
+def normalised_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalised cross-correlation of two equal-sized arrays (flattened), in [-1, 1]; 0 if one is flat."""
+    x = np.asarray(a, dtype=np.float64).ravel()
+    y = np.asarray(b, dtype=np.float64).ravel()
+    x, y = x - x.mean(), y - y.mean()
     norm = math.sqrt(float(x @ x) * float(y @ y))
     return float(x @ y) / norm if norm > 0 else 0.0
-
-
-def _not_compared(why: str, matches: int = 0) -> PictureComparison:
-    return PictureComparison(float("nan"), float("nan"), 0, 0, matches, why)
 
 
 def compare_pictures(path_a: str | Path, path_b: str | Path) -> PictureComparison:
@@ -134,19 +137,19 @@ def compare_features(first: PictureFeatures, second: PictureFeatures) -> Picture
 
     for features in (first, second):
         if features.error is not None:
-            return _not_compared(features.error)
+            return PictureComparison.not_compared(features.error)
     reference, other = (first, second) if first.grey.size <= second.grey.size else (second, first)
     if reference.descriptors is None or other.descriptors is None:
-        return _not_compared("no keypoints")
+        return PictureComparison.not_compared("no keypoints")
     matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(other.descriptors, reference.descriptors)
     if len(matches) < _MIN_MATCHES:
-        return _not_compared(f"{len(matches)} keypoint matches", len(matches))
+        return PictureComparison.not_compared(f"{len(matches)} keypoint matches", len(matches))
     source = other.points[[m.queryIdx for m in matches]]
     target = reference.points[[m.trainIdx for m in matches]]
     cv2.setRNGSeed(0)  # RANSAC's draw: the same answer on every run
     matrix, inliers = cv2.estimateAffine2D(source, target, method=cv2.RANSAC, ransacReprojThreshold=3.0)
     if matrix is None:
-        return _not_compared("no affine map fits the keypoint matches", len(matches))
+        return PictureComparison.not_compared("no affine map fits the keypoint matches", len(matches))
     a, b = reference.grey, other.grey
     height, width = a.shape
     kernel = np.ones((3, 3), np.uint8)
@@ -156,7 +159,7 @@ def compare_features(first: PictureFeatures, second: PictureFeatures) -> Picture
     mask = inside_b & (cv2.erode((a > _PADDING_GREY).astype(np.uint8), kernel) > 0)
     mask = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     if not mask.any():
-        return _not_compared("the pictures do not overlap", len(matches))
+        return PictureComparison.not_compared("the pictures do not overlap", len(matches))
     blurred_a = cv2.GaussianBlur(a.astype(np.float32), (0, 0), _BLUR_SIGMA_PX)
     blurred_b = cv2.GaussianBlur(b.astype(np.float32), (0, 0), _BLUR_SIGMA_PX)
     warped_b = cv2.warpAffine(blurred_b, matrix, (width, height), flags=cv2.INTER_LINEAR)
@@ -171,7 +174,7 @@ def compare_features(first: PictureFeatures, second: PictureFeatures) -> Picture
             x, y = blurred_a[rows, cols][inside], warped_b[rows, cols][inside]
             if x.std() < _MIN_TILE_STD:
                 continue
-            tiles.append(_correlation(x.astype(np.float64), y.astype(np.float64)))
+            tiles.append(normalised_correlation(x, y))
     share = float(np.mean(np.array(tiles) >= TILE_CORRELATION)) if tiles else float("nan")
-    overall = _correlation(blurred_a[mask].astype(np.float64), warped_b[mask].astype(np.float64))
+    overall = normalised_correlation(blurred_a[mask], warped_b[mask])
     return PictureComparison(share, overall, len(tiles), int(inliers.sum()), len(matches))

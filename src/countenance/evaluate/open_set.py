@@ -151,7 +151,8 @@ def search_gallery(
     if ranks < 1:
         raise InvalidArgument(f"ranks must be >= 1, got {ranks}")
     start = time.perf_counter()
-    policy = Policy(consent_required=False, keep_crops=False, target_fpir=targets[0] if targets else 0.01, top_k=max(ranks, 2))  # the runner-up decides ties at every target
+    # top_k >= 2: the runner-up decides ties at every target.
+    policy = Policy(consent_required=False, keep_crops=False, target_fpir=targets[0] if targets else 0.01, top_k=max(ranks, 2))
     # A throwaway gallery: on tmpfs where there is one, so that the audit entry each search
     # commits (synchronous=FULL) does not wait for a disk.
     scratch = "/dev/shm" if Path("/dev/shm").is_dir() else None
