@@ -49,6 +49,20 @@ def models() -> Path:
     return MODELS
 
 
+@pytest.fixture(scope="module")
+def yunet_models():
+    """For one module, ``COUNTENANCE_MODEL_DIR`` is ../shared/models/yunet, so "auto" picks YuNet.
+
+    Overrides the session's empty model folder and restores it afterwards (``setdefault`` would
+    do nothing: the session fixture has already set the variable)."""
+    folder = MODELS / "yunet"
+    if not folder.is_dir():  # pragma: no cover - a broken checkout, not a test outcome
+        raise RuntimeError(f"YuNet not found at {folder}; set COUNTENANCE_SHARED")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COUNTENANCE_MODEL_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def pipeline():
     """The default dlib model (ONNX Runtime) behind dlib's HOG detector: pinned, not "auto"."""

@@ -23,17 +23,9 @@ GROUP_COUNTS = {"t1.jpg": 6, "multiface.jpg": 6, "two_people.jpg": 2, "couple.jp
 
 
 @pytest.fixture(scope="module")
-def fast_env(fixtures):
-    """The fast pipeline: YuNet from ../shared/models when it is there (else HOG)."""
-    models = fixtures.parent.parent / "models" / "yunet"
-    saved = os.environ.get("COUNTENANCE_MODEL_DIR")
-    if models.is_dir():
-        os.environ["COUNTENANCE_MODEL_DIR"] = str(models)
-    yield
-    if saved is None:
-        os.environ.pop("COUNTENANCE_MODEL_DIR", None)
-    else:
-        os.environ["COUNTENANCE_MODEL_DIR"] = saved
+def fast_env(yunet_models):
+    """The fast pipeline: YuNet from ../shared/models."""
+    yield yunet_models
 
 
 def _faces_per_photo(store: LibraryStore) -> dict[str, int]:

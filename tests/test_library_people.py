@@ -3,7 +3,6 @@ and merge / split / name / not-this-person / hide surviving a full re-index and 
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections import Counter
@@ -20,11 +19,8 @@ LATE = "Gordon_Brown"
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory, lfw, fixtures):
+def photos(tmp_path_factory, lfw, yunet_models):
     """A copy of six LFW people (10-13 photos each), plus a seventh kept aside for later."""
-    models = fixtures.parent.parent / "models" / "yunet"
-    if models.is_dir():
-        os.environ.setdefault("COUNTENANCE_MODEL_DIR", str(models))
     root = tmp_path_factory.mktemp("lfw-people")
     for name in [*PEOPLE, LATE]:
         shutil.copytree(lfw / "images" / name, root / ("later" if name == LATE else "photos") / name)

@@ -25,10 +25,7 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def enrolled(tmp_path_factory, fixtures):
-    models = fixtures.parent.parent / "models" / "yunet"
-    if models.is_dir():
-        os.environ.setdefault("COUNTENANCE_MODEL_DIR", str(models))
+def enrolled(tmp_path_factory, fixtures, yunet_models):
     from countenance import Pipeline
 
     pipeline = Pipeline()

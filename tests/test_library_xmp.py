@@ -4,7 +4,6 @@ orientation, and imported again by ``read_sidecars``."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -154,7 +153,5 @@ def test_regions_follow_exif_orientation(tmp_path, fixtures, exiv2, fast_env_xmp
 
 
 @pytest.fixture(scope="module")
-def fast_env_xmp(fixtures):
-    models = fixtures.parent.parent / "models" / "yunet"
-    if models.is_dir():
-        os.environ.setdefault("COUNTENANCE_MODEL_DIR", str(models))
+def fast_env_xmp(yunet_models):
+    yield yunet_models
