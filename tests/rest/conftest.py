@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -49,13 +50,17 @@ def settings_for(gallery: Path, fixtures: Path, **overrides) -> ServerSettings:
     return ServerSettings(**values)
 
 
-@pytest.fixture(scope="module")
-def keys(gallery) -> dict[str, str]:
+def keys_for(gallery: Path) -> dict[str, str]:
     """A token per scope, and "all" (admin)."""
     options = GalleryOptions(gallery)
     tokens = {scope: create_key(options, scope, f"test {scope}").token for scope in ("identify", "enroll", "library", "read")}
     tokens["admin"] = create_key(options, "admin", "test admin").token
     return tokens
+
+
+@pytest.fixture(scope="module")
+def keys(gallery) -> dict[str, str]:
+    return keys_for(gallery)
 
 
 def auth(token: str) -> dict[str, str]:
@@ -71,6 +76,28 @@ def client(gallery, fixtures, keys):
 
     with TestClient(create_app(settings_for(gallery, fixtures))) as test_client:
         yield test_client
+
+
+@dataclass(frozen=True)
+class OwnGallery:
+    gallery: Path
+    keys: dict[str, str]
+    client: object  # fastapi.testclient.TestClient
+
+
+@pytest.fixture
+def own(enrolled_gallery, fixtures, tmp_path):
+    """A test's own copy of the enrolled gallery, keys and app: for tests that change who is
+    enrolled (a rename, a forget, an opt-out), so no other test depends on running before them."""
+    from fastapi.testclient import TestClient
+
+    from countenance.rest import create_app
+
+    folder = tmp_path / "gallery"
+    shutil.copytree(enrolled_gallery, folder)
+    keys = keys_for(folder)
+    with TestClient(create_app(settings_for(folder, fixtures))) as test_client:
+        yield OwnGallery(folder, keys, test_client)
 
 
 def upload(path: Path, field: str = "image") -> dict:

@@ -82,7 +82,8 @@ def test_verify_two_images_and_an_image_against_a_subject(client, keys, gallery,
     assert ("verify-pair", actor) in actions and ("verify", actor) in actions
 
 
-def test_subjects_create_enrol_rename_with_consent(client, keys, fixtures):
+def test_subjects_create_enrol_rename_with_consent(own, fixtures):
+    client, keys = own.client, own.keys
     enroll = auth(keys["enroll"])
     no_consent = client.post("/v1/subjects", json={"name": "lin"}, headers=enroll)
     assert no_consent.status_code == 409 and no_consent.json()["title"] == "consent required"
@@ -105,7 +106,8 @@ def test_subjects_create_enrol_rename_with_consent(client, keys, fixtures):
     assert bad.status_code == 422
 
 
-def test_forget_through_the_api_leaves_nothing_to_find_and_the_audit_names_the_key(client, keys, gallery, fixtures):
+def test_forget_through_the_api_leaves_nothing_to_find_and_the_audit_names_the_key(own, fixtures):
+    client, keys, gallery = own.client, own.keys, own.gallery
     admin = auth(keys["admin"])
     exported = client.get("/v1/subjects/rose_leslie/export", headers=admin)
     assert exported.status_code == 200 and exported.headers["content-type"] == "application/zip"
@@ -133,7 +135,8 @@ def test_forget_through_the_api_leaves_nothing_to_find_and_the_audit_names_the_k
     assert [(e["action"], e["actor"]) for e in entries if e["action"] in ("export", "forget")] == [("export", actor), ("forget", actor)]
 
 
-def test_an_opt_out_makes_the_person_unknown(client, keys):
+def test_an_opt_out_makes_the_person_unknown(own):
+    client, keys = own.client, own.keys
     admin = auth(keys["admin"])
     folder = client.post("/v1/optouts", data={"image_path": "people/paul_rudd", "note": "request 12"}, headers=admin)
     assert folder.status_code == 404  # a folder is not an image file
