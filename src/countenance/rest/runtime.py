@@ -98,9 +98,11 @@ class Runtime:
         was done), work already running cannot be interrupted and finishes, so its 503 carries
         an outcome id (:class:`StillRunning`) that ``GET /v1/outcomes/{id}`` answers."""
         future = self.executor.submit(function, *args, **kwargs)
+        waited = asyncio.wrap_future(future)
         try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self.settings.timeout_s)
+            return await asyncio.wait_for(asyncio.shield(waited), self.settings.timeout_s)
         except asyncio.TimeoutError:
+            waited.add_done_callback(lambda done: done.cancelled() or done.exception())  # read here: recorded below
             if future.cancel():
                 raise HTTPException(503, f"the server was busy for {self.settings.timeout_s:g} s and did not start the "
                                          "request; nothing was done: try again later",
