@@ -25,6 +25,7 @@ from countenance.service.keys import create_key
 from countenance.service.options import GalleryOptions
 
 from .conftest import auth, running_server, settings_for
+from .test_page_e2e import browser, chromium_path  # noqa: F401 (fixtures: Debian's Chromium via Playwright)
 
 # Requests go to 127.0.0.1 only.
 
@@ -227,6 +228,29 @@ def test_security_headers_and_self_hosted_docs(server, keys):
     for page in (docs.text, httpx.get(f"{server}/", timeout=10).text):
         assert "http://" not in page and "https://" not in page and "//cdn" not in page
     assert httpx.get(f"{server}/static/docs.js", timeout=10).status_code == 200
+
+
+def test_the_docs_and_the_page_run_under_the_csp_in_chromium(server, browser):
+    page = browser.new_page()
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
+    page.goto(f"{server}/docs")
+    page.wait_for_selector("h2:has-text('POST /v1/identify')", timeout=30_000)  # rendered by the server's own script
+    page.goto(f"{server}/")
+    page.wait_for_selector("#login-form", timeout=30_000)
+    # The page shows face crops as blob: URLs; they must load under the policy.
+    loaded = page.evaluate("""async () => {
+        const canvas = document.createElement("canvas"); canvas.width = 8; canvas.height = 8;
+        const blob = await new Promise((done) => canvas.toBlob(done, "image/png"));
+        const image = new Image(); image.src = URL.createObjectURL(blob);
+        document.body.append(image);
+        try { await image.decode(); return image.naturalWidth; } catch (error) { return -1; }
+    }""")
+    assert loaded == 8
+    page.evaluate("() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1'; document.body.append(s); }")
+    assert page.evaluate("() => window.injected === undefined")  # inline scripts are refused
+    assert any("script" in text for text in refused) and all("img-src" not in text for text in refused), refused
+    page.close()
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
