@@ -261,14 +261,15 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def test_serve_speaks_https_with_a_certificate(gallery, tmp_path):
+def test_serve_speaks_https_with_a_certificate_and_ignores_forwarded_addresses(gallery, tmp_path):
     from .conftest import _free_port
 
     cert, key = _self_signed(tmp_path)
     trusted = ssl.create_default_context(cafile=str(cert))
     port = _free_port()
     command = [sys.executable, "-m", "countenance.cli", "serve", "--gallery", str(gallery), "--port", str(port), "--threads", "1",
-               "--detector", "hog", "--embedder", "dlib-onnx", "--tls-cert", str(cert), "--tls-key", str(key)]
+               "--detector", "hog", "--embedder", "dlib-onnx", "--tls-cert", str(cert), "--tls-key", str(key),
+               "--rate", "0.01", "--burst", "2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
@@ -280,6 +281,10 @@ def test_serve_speaks_https_with_a_certificate(gallery, tmp_path):
             except httpx.TransportError:
                 time.sleep(0.3)
         assert response.status_code == 200 and response.json()["status"] == "ok"
+        # Without a key, a client cannot pick the address its bucket is kept under.
+        spoofed = [httpx.get(f"https://127.0.0.1:{port}/v1/version", verify=trusted, timeout=5,
+                             headers={"X-Forwarded-For": f"10.0.0.{n}"}).status_code for n in (1, 2)]
+        assert spoofed == [200, 429]
         with pytest.raises(httpx.TransportError):  # plain HTTP is not spoken on that port
             httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=5)
     finally:

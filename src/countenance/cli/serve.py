@@ -38,6 +38,9 @@ def serve(
     body_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds a request body may take to arrive (408 beyond).")] = 60.0,
     tls_cert: Annotated[Optional[Path], typer.Option(help="Serve HTTPS with this certificate (PEM; with --tls-key).")] = None,
     tls_key: Annotated[Optional[Path], typer.Option(help="The certificate's private key (PEM).")] = None,
+    trusted_proxies: Annotated[Optional[str], typer.Option(
+        help="Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed (default: none, "
+             "so no client can pick the address its rate limit is kept under).")] = None,
     detector: DetectorOpt = "auto",
     embedder: EmbedderOpt = "auto",
 ) -> None:
@@ -62,4 +65,5 @@ def serve(
     os.environ.update(settings.to_env())
     scheme = "https" if tls else "http"
     stderr.print(f"serving {settings.gallery_options.resolved_path} on {scheme}://{host}:{port} (docs: /docs)", highlight=False)
-    uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level="info", **tls)
+    proxies = {"proxy_headers": True, "forwarded_allow_ips": trusted_proxies} if trusted_proxies else {"proxy_headers": False}
+    uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level="info", **tls, **proxies)
