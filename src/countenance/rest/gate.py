@@ -117,20 +117,21 @@ class RequestGate:
     async def _pass(self, scope: Scope, receive: Receive, send: Send) -> None:
         deadline: float | None = time.monotonic() + self.settings.body_timeout_s
         received = 0
-        refused = False
+        cut = False  # the body was refused: the app reads a disconnect from now on
+        answered = False  # ... and the client had the refusal: the app's own answer is dropped
         started = False
 
         async def refuse(refusal: _Refusal) -> Message:
-            nonlocal refused
-            if not refused and not started:
-                refused = True
+            nonlocal cut, answered
+            cut = True
+            if not started:  # else the app's answer is under way: it ends it, on a disconnect
+                answered = True
                 await _send_refusal(send, refusal, close=True)
-            refused = True
             return {"type": "http.disconnect"}
 
         async def gated_receive() -> Message:
             nonlocal received, deadline
-            if refused:
+            if cut:
                 return {"type": "http.disconnect"}
             try:
                 wait_s = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -148,7 +149,7 @@ class RequestGate:
 
         async def gated_send(message: Message) -> None:
             nonlocal started
-            if refused:
+            if answered:
                 return  # the client was answered already
             if message["type"] == "http.response.start":
                 started = True
@@ -158,6 +159,6 @@ class RequestGate:
         try:
             await self.app(scope, gated_receive, gated_send)
         except Exception:
-            if not refused:
+            if not cut:
                 raise
             # The app failed on the body it was denied: the client has its answer.
