@@ -261,7 +261,7 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def test_serve_speaks_https_with_a_certificate_and_ignores_forwarded_addresses(gallery, tmp_path):
+def test_serve_speaks_https_closes_slow_heads_and_ignores_forwarded_addresses(gallery, tmp_path):
     from .conftest import _free_port
 
     cert, key = _self_signed(tmp_path)
@@ -269,7 +269,7 @@ def test_serve_speaks_https_with_a_certificate_and_ignores_forwarded_addresses(g
     port = _free_port()
     command = [sys.executable, "-m", "countenance.cli", "serve", "--gallery", str(gallery), "--port", str(port), "--threads", "1",
                "--detector", "hog", "--embedder", "dlib-onnx", "--tls-cert", str(cert), "--tls-key", str(key),
-               "--rate", "0.01", "--burst", "2"]
+               "--rate", "0.01", "--burst", "2", "--body-timeout", "2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
@@ -285,11 +285,25 @@ def test_serve_speaks_https_with_a_certificate_and_ignores_forwarded_addresses(g
         spoofed = [httpx.get(f"https://127.0.0.1:{port}/v1/version", verify=trusted, timeout=5,
                              headers={"X-Forwarded-For": f"10.0.0.{n}"}).status_code for n in (1, 2)]
         assert spoofed == [200, 429]
+        # A connection that sends nothing, or half a request head, is closed after the body timeout.
+        silent, half = (trusted.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1")
+                        for _ in range(2))
+        half.sendall(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        opened = time.monotonic()
+        for sock in (silent, half):
+            with sock:
+                sock.settimeout(15)
+                assert sock.recv(1024) == b""  # closed, nothing answered
+        assert time.monotonic() - opened < 12
         with pytest.raises(httpx.TransportError):  # plain HTTP is not spoken on that port
             httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=5)
     finally:
         process.terminate()
-        process.communicate(timeout=30)
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate(timeout=30)
     # Only one of the pair: refused with a message, exit 2.
     half = subprocess.run([sys.executable, "-m", "countenance.cli", "serve", "--gallery", str(gallery), "--tls-cert", str(cert)],
                           capture_output=True, text=True, timeout=60)

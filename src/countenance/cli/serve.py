@@ -35,7 +35,7 @@ def serve(
     rate: Annotated[float, typer.Option(min=0.001, help="Requests per second per key, and per client address without a key (429 beyond; shared by the workers).")] = 10.0,
     burst: Annotated[int, typer.Option(min=1, help="Requests a key may make at once.")] = 20,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds before a request is answered 503.")] = 30.0,
-    body_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds a request body may take to arrive (408 beyond).")] = 60.0,
+    body_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds a request's head may take to arrive (the connection is closed beyond), and its body (408).")] = 60.0,
     tls_cert: Annotated[Optional[Path], typer.Option(help="Serve HTTPS with this certificate (PEM; with --tls-key).")] = None,
     tls_key: Annotated[Optional[Path], typer.Option(help="The certificate's private key (PEM).")] = None,
     trusted_proxies: Annotated[Optional[str], typer.Option(
@@ -48,6 +48,7 @@ def serve(
     import uvicorn
 
     from ..errors import InvalidArgument
+    from ..service.connections import DeadlineH11Protocol
     from ..service.path_args import existing_file
     from ..service.server import ServerSettings
 
@@ -66,4 +67,5 @@ def serve(
     scheme = "https" if tls else "http"
     stderr.print(f"serving {settings.gallery_options.resolved_path} on {scheme}://{host}:{port} (docs: /docs)", highlight=False)
     proxies = {"proxy_headers": True, "forwarded_allow_ips": trusted_proxies} if trusted_proxies else {"proxy_headers": False}
-    uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level="info", **tls, **proxies)
+    uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level="info", http=DeadlineH11Protocol,
+                **tls, **proxies)
