@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from countenance.errors import CountenanceError, ImageNotFound, ImageTooLarge, InvalidImage
+from countenance.errors import CountenanceError, ImageNotFound, ImageTooLarge, InvalidArgument, InvalidImage
 from countenance.image import iter_image_files, load_image
 
 
@@ -273,6 +273,9 @@ def test_a_16bit_rgba_png_under_the_pixel_limit_is_refused_by_the_memory_budget(
     with pytest.raises(ImageTooLarge, match="mode RGBA"):
         load_image(_png16_rgba(600, 600), max_decoded_bytes=1_000_000)
     _check_rgb(load_image(_png16_rgba(600, 600), max_decoded_bytes=9_000_000), 600, 600)  # 8.3 MB: in budget
+    for bad in (0, -5, 1.5, True):
+        with pytest.raises(InvalidArgument):
+            load_image(_png16_rgba(8, 8), max_decoded_bytes=bad)
     flat = io.BytesIO()
     Image.new("RGB", (3000, 3000), (9, 9, 9)).save(flat, format="PNG")
     _check_rgb(load_image(flat.getvalue(), max_pixels=10_000_000), 3000, 3000)  # the same pixels in 8-bit RGB load

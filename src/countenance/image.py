@@ -24,7 +24,7 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageNotFound, ImageTooLarge, InvalidArgumentType, InvalidImage
+from .errors import ImageNotFound, ImageTooLarge, InvalidArgument, InvalidArgumentType, InvalidImage
 
 __all__ = ["ImageInput", "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "load_image", "decoding_bytes",
            "iter_image_files"]
@@ -36,7 +36,7 @@ ImageInput = Union[str, os.PathLike, bytes, np.ndarray]
 DEFAULT_MAX_PIXELS = 64_000_000
 
 # What decoding costs, in bytes of memory at the peak per pixel, by the mode Pillow decodes to
-# (measured with ru_maxrss on 16 MP images, Pillow 10-11): 8-bit gray, palette and colour ~10
+# (measured with ru_maxrss on 16 MP images, Pillow 13.0.0): 8-bit gray, palette and colour ~10
 # (the decoded image, its RGB conversion, the array); with transparency ~23 (RGBA copies for
 # compositing over white); 16-bit gray ~27 and 32-bit ~36 (scaled through 64-bit arrays).
 _BYTES_PER_PIXEL = {"RGBA": 23, "LA": 23, "PA": 23, "La": 23, "RGBa": 23, "I;16": 27, "I;16B": 27, "I;16L": 27,
@@ -105,6 +105,9 @@ def load_image(source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_
     budget (both checked from the header, before decoding), InvalidImage for anything else unreadable, and
     InvalidArgumentType (a ``TypeError``) for another type, or an array of another dtype or shape.
     """
+    if max_decoded_bytes is not None and (isinstance(max_decoded_bytes, bool) or not isinstance(max_decoded_bytes, int)
+                                          or max_decoded_bytes < 1):
+        raise InvalidArgument(f"max_decoded_bytes must be an integer >= 1 or None, got {max_decoded_bytes!r}")
     if isinstance(source, np.ndarray):
         return _array_to_rgb(source)
     if isinstance(source, (bytes, bytearray, memoryview)):

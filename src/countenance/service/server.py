@@ -39,7 +39,8 @@ class ServerSettings:
       ``max_pixels``: larger images get 413 before they are decoded, and so do images whose
       decoding would cost more memory than an 8-bit colour image of that size
       (``image.load_image``'s budget: 16-bit or transparent images must be smaller).
-    - ``body_timeout_s``: a request body not all received after this gets 408.
+    - ``body_timeout_s``: a request body not all received after this gets 408 (and under
+      ``countenance serve``, a connection whose request head is not in by then is closed).
     - ``rate_per_s`` and ``burst``: each key's token bucket (429 when empty), and each client
       address's without a valid key; shared by every process serving the gallery.
     - ``timeout_s``: a request still running after this gets 503 (cancelled when its work had
