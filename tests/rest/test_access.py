@@ -107,15 +107,18 @@ def test_size_pixel_and_rate_limits(gallery, fixtures, keys):
         assert small.get("/v1/health").status_code == 200
 
 
-def test_the_rate_limiter_refills():
-    from countenance.rest.limits import RateLimiter
+def test_the_rate_limiter_refills(tmp_path):
+    from countenance.service.server_state import SharedRateLimiter
 
     now = [0.0]
-    limiter = RateLimiter(2.0, 2, clock=lambda: now[0])
+    limiter = SharedRateLimiter(tmp_path, 2.0, 2, clock=lambda: now[0])
     assert limiter.take("a") is None and limiter.take("a") is None
     assert limiter.take("a") == pytest.approx(0.5)
     now[0] += 0.5
     assert limiter.take("a") is None and limiter.take("a") is not None
+    # Another process opening the same folder spends from the same buckets.
+    other = SharedRateLimiter(tmp_path, 2.0, 2, clock=lambda: now[0])
+    assert other.take("a") is not None and other.take("b") is None
 
 
 def test_key_store_refuses_a_missing_gallery(tmp_path):

@@ -19,7 +19,8 @@ from ..errors import CountenanceError
 from ..service.error_table import describe
 from ..service.server import ServerSettings
 from .routes import faces, library, page, privacy, subjects, system
-from .runtime import Runtime
+from .gate import RequestGate
+from .runtime import Runtime, StillRunning
 
 __all__ = ["create_app", "app_from_environment"]
 
@@ -31,9 +32,9 @@ _DESCRIPTION = """Consent-first face recognition over HTTP. Every route but `/v1
 `{"status", "title", "detail"}`; "unknown" is an answer, not an error."""
 
 
-def problem(status: int, title: str, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
-    """An error response: ``{"status", "title", "detail"}``, never a traceback."""
-    return JSONResponse({"status": status, "title": title, "detail": detail}, status_code=status, headers=headers)
+def problem(status: int, title: str, detail: Any, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    """An error response: ``{"status", "title", "detail"}`` (and ``extra`` fields), never a traceback."""
+    return JSONResponse({"status": status, "title": title, "detail": detail, **extra}, status_code=status, headers=headers)
 
 
 async def _countenance_error(request: Request, error: Exception) -> JSONResponse:
@@ -47,8 +48,10 @@ async def _countenance_error(request: Request, error: Exception) -> JSONResponse
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)  # registered for this type only
     titles = {401: "not authenticated", 403: "not authorised", 404: "not found", 405: "method not allowed",
-              413: "request too large", 429: "too many requests", 503: "unavailable"}
-    return problem(error.status_code, titles.get(error.status_code, "error"), error.detail, getattr(error, "headers", None))
+              408: "request timeout", 413: "request too large", 429: "too many requests", 503: "unavailable"}
+    extra = {"outcome": error.outcome} if isinstance(error, StillRunning) else {}  # the id of the work that goes on
+    return problem(error.status_code, titles.get(error.status_code, "error"), error.detail, getattr(error, "headers", None),
+                   **extra)
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
@@ -78,22 +81,15 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             runtime.close()
 
     app = FastAPI(title="Countenance", version=__version__, description=_DESCRIPTION, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.settings = settings
     app.add_exception_handler(CountenanceError, _countenance_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _internal_error)
 
-    @app.middleware("http")
-    async def bound_request_size(request: Request, call_next: Any) -> Any:
-        # Refuse a large body before it is read: its declared length, with room for the
-        # multipart framing and form fields.
-        length = request.headers.get("content-length")
-        limit = settings.max_upload_bytes * 4 + 65536
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return problem(413, "request too large", f"requests are limited to {limit:,} bytes")
-        return await call_next(request)
+    # Key, size, time and address limits before a body is read; security headers on all.
+    app.add_middleware(RequestGate, settings=settings)
 
     for module in (system, faces, subjects, privacy, library, page):
         app.include_router(module.router)

@@ -2,7 +2,8 @@
 
 The key comes as ``Authorization: Bearer <token>`` or ``X-API-Key: <token>``. A missing,
 unknown or revoked key gets 401, a key without the route's scope 403, a key over its rate
-429 with ``Retry-After``. The key's id becomes the actor of the gallery's audit entries.
+429 with ``Retry-After`` (buckets shared by the server's processes). A request without a
+valid key is refused by the gate (``gate.RequestGate``) before its body is read. The key's id becomes the actor of the gallery's audit entries.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ SCOPE_HELP = {
 }
 
 
-def require(scope: str) -> Callable[..., Awaitable[ApiKey]]:
-    """A dependency that returns the request's key when it has ``scope`` (or ``admin``)."""
-    if scope not in SCOPES:
+def require(scope: str | None) -> Callable[..., Awaitable[ApiKey]]:
+    """A dependency that returns the request's key when it has ``scope`` (or ``admin``);
+    ``None``: any valid key."""
+    if scope is not None and scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")  # a programming error in a route, not user input
 
     async def check_key(
@@ -45,14 +47,14 @@ def require(scope: str) -> Callable[..., Awaitable[ApiKey]]:
         if key is None:
             raise HTTPException(401, "a valid API key is needed (Authorization: Bearer <key>, or X-API-Key)",
                                 headers={"WWW-Authenticate": "Bearer"})
-        if not key.allows(scope):
+        if scope is not None and not key.allows(scope):
             raise HTTPException(403, f"this key's scopes ({', '.join(key.scopes)}) do not include {scope!r} ({SCOPE_HELP[scope]})")
-        wait_s = runtime.limiter.take(key.id)
+        wait_s = runtime.limiter.take(f"key:{key.id}")
         if wait_s is not None:
             raise HTTPException(429, f"rate limit of {runtime.limiter.rate_per_s:g} requests/s for this key exceeded",
                                 headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
         request.state.key = key
         return key
 
-    check_key.__name__ = f"require_{scope}"
+    check_key.__name__ = f"require_{scope or 'key'}"
     return check_key

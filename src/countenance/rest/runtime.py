@@ -1,5 +1,6 @@
 """What one server process holds for its lifetime: worker threads with their pipelines and
-open galleries, the key store and the rate limiter; built and closed by the app's lifespan."""
+open galleries, the key store, the rate limiter and the outcomes of timed-out requests (both
+shared with the server's other processes); built and closed by the app's lifespan."""
 
 from __future__ import annotations
 
@@ -7,21 +8,32 @@ import asyncio
 import functools
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from fastapi import HTTPException
 
+from ..service.error_table import describe
 from ..service.keys import ApiKey, KeyStore
 from ..service.options import GalleryOptions, PipelineOptions
 from ..service.server import ServerSettings
+from ..service.server_state import OutcomeStore, SharedRateLimiter
 from ..service.sessions import GallerySessions, ThreadPipelines
-from .limits import RateLimiter
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "StillRunning"]
 
 T = TypeVar("T")
+
+
+class StillRunning(HTTPException):
+    """A 503 for work that had started and goes on: ``outcome`` is the id to ask about."""
+
+    def __init__(self, outcome: str, timeout_s: float) -> None:
+        super().__init__(503, f"the request took longer than {timeout_s:g} s; it was not cancelled and will finish: "
+                              f"GET /v1/outcomes/{outcome} tells whether it succeeded",
+                         headers={"Retry-After": "5", "Location": f"/v1/outcomes/{outcome}"})
+        self.outcome = outcome
 
 
 class Runtime:
@@ -33,8 +45,10 @@ class Runtime:
         self.settings = settings
         self.pipelines = ThreadPipelines()
         self.sessions = GallerySessions()
-        self.keys = KeyStore(settings.gallery_options.resolved_path)
-        self.limiter = RateLimiter(settings.rate_per_s, settings.burst)
+        folder = settings.gallery_options.resolved_path
+        self.keys = KeyStore(folder)
+        self.limiter = SharedRateLimiter(folder, settings.rate_per_s, settings.burst)
+        self.outcomes = OutcomeStore(folder)
         self.executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="countenance-worker")
 
     @property
@@ -74,15 +88,36 @@ class Runtime:
         finally:
             self.executor.shutdown(wait=True)
             self.keys.close()
+            self.limiter.close()
+            self.outcomes.close()
 
     async def run(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """``function(*args, **kwargs)`` on a worker thread. After ``timeout_s`` the request is
-        answered 503 (the thread finishes its work, which cannot be interrupted, and is then
-        free again)."""
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.executor, functools.partial(function, *args, **kwargs))
+        """``function(*args, **kwargs)`` on a worker thread, answered 503 after ``timeout_s``.
+
+        The 503 tells the truth: work still queued then is cancelled (it never runs: nothing
+        was done), work already running cannot be interrupted and finishes, so its 503 carries
+        an outcome id (:class:`StillRunning`) that ``GET /v1/outcomes/{id}`` answers."""
+        future = self.executor.submit(function, *args, **kwargs)
+        waited = asyncio.wrap_future(future)
         try:
-            return await asyncio.wait_for(future, self.settings.timeout_s)
+            return await asyncio.wait_for(asyncio.shield(waited), self.settings.timeout_s)
         except asyncio.TimeoutError:
-            raise HTTPException(503, f"the request took longer than {self.settings.timeout_s:g} s; try again later",
-                                headers={"Retry-After": "5"}) from None
+            waited.add_done_callback(lambda done: done.cancelled() or done.exception())  # read here: recorded below
+            if future.cancel():
+                raise HTTPException(503, f"the server was busy for {self.settings.timeout_s:g} s and did not start the "
+                                         "request; nothing was done: try again later",
+                                    headers={"Retry-After": "5"}) from None
+            outcome = self.outcomes.start()
+            future.add_done_callback(functools.partial(self._record, outcome))
+            raise StillRunning(outcome, self.settings.timeout_s) from None
+
+    def _record(self, outcome: str, future: Future[Any]) -> None:
+        error = future.exception()
+        if error is None:
+            self.outcomes.finish(outcome)
+            return
+        described = describe(error)
+        if described is None:
+            self.outcomes.finish(outcome, 500, "internal error")
+        else:
+            self.outcomes.finish(outcome, described[0].http_status, described[0].title)

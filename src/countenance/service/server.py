@@ -34,10 +34,17 @@ class ServerSettings:
       ``keys.sqlite3`` holds the API keys.
     - ``image_root``: the only folder a request may name images in (``image_path``), None: no
       paths, uploads only.
-    - ``max_upload_bytes``: larger requests get 413 before they are read; ``max_pixels``:
-      larger images get 413 before they are decoded.
-    - ``rate_per_s`` and ``burst``: each key's token bucket (429 when empty), per process.
-    - ``timeout_s``: a request still running after this gets 503.
+    - ``max_upload_bytes``: larger uploads get 413; a request body may hold
+      :attr:`max_request_bytes` (413 before it is read when declared, else as it streams in);
+      ``max_pixels``: larger images get 413 before they are decoded, and so do images whose
+      decoding would cost more memory than an 8-bit colour image of that size
+      (``image.load_image``'s budget: 16-bit or transparent images must be smaller).
+    - ``body_timeout_s``: a request body not all received after this gets 408 (and under
+      ``countenance serve``, a connection whose request head is not in by then is closed).
+    - ``rate_per_s`` and ``burst``: each key's token bucket (429 when empty), and each client
+      address's without a valid key; shared by every process serving the gallery.
+    - ``timeout_s``: a request still running after this gets 503 (cancelled when its work had
+      not started, else with an outcome id: ``GET /v1/outcomes/{id}``).
     - ``threads``: worker threads per process, each with its own pipeline and open gallery
       (the most requests computed at once).
     - ``detector``, ``embedder``: the pipeline's backends (registry names, ``auto`` picks).
@@ -51,6 +58,7 @@ class ServerSettings:
     rate_per_s: float = 10.0
     burst: int = 20
     timeout_s: float = 30.0
+    body_timeout_s: float = 60.0
     threads: int = 2
     detector: str = "auto"
     embedder: str = "auto"
@@ -59,7 +67,7 @@ class ServerSettings:
     def __post_init__(self) -> None:
         for name in ("max_upload_bytes", "max_pixels", "burst", "threads"):
             _positive(name, getattr(self, name), int)
-        for name in ("rate_per_s", "timeout_s"):
+        for name in ("rate_per_s", "timeout_s", "body_timeout_s"):
             _positive(name, getattr(self, name), float)
         for name in ("gallery", "image_root", "library"):
             value = getattr(self, name)
@@ -67,6 +75,11 @@ class ServerSettings:
                 object.__setattr__(self, name, Path(value))
         if self.image_root is not None and not self.image_root.is_dir():
             raise InvalidArgument(f"--image-root {self.image_root}: no such folder")
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The largest request body: four uploads, with room for the multipart framing and fields."""
+        return self.max_upload_bytes * 4 + 65536
 
     @property
     def gallery_options(self) -> GalleryOptions:

@@ -1,10 +1,11 @@
-"""Health and version (no key needed), and the gallery's info (scope ``read``)."""
+"""Health and version (no key needed), the gallery's info (scope ``read``), and what became of
+a request answered 503 (any key)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
 from ... import __version__
 from ...service import gallery as lifecycle
@@ -41,3 +42,18 @@ async def gallery_info(request: Request, key: ApiKey = Depends(require("read")))
 async def whoami(key: ApiKey = Depends(require("read"))) -> dict[str, Any]:
     """The calling key: id, name, scopes (never its token). Scope: read."""
     return key.to_dict()
+
+
+@router.get("/outcomes/{outcome_id}")
+async def outcome(
+    request: Request,
+    outcome_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+    key: ApiKey = Depends(require(None)),
+) -> dict[str, Any]:
+    """What became of a request answered 503 while its work went on (the ``outcome`` of that
+    503): ``running``, ``succeeded``, or ``failed`` with the error's status and title. Kept a
+    day. Any valid key (the id is only in the 503 its caller got)."""
+    found = request.app.state.runtime.outcomes.get(outcome_id)
+    if found is None:
+        raise HTTPException(404, f"no outcome {outcome_id!r} (outcomes are kept a day)")
+    return found.to_dict()
