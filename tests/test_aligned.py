@@ -96,6 +96,23 @@ def test_templates_agree_with_the_source_photos(crops, aligned_pipeline, yunet_d
     assert np.mean(refined) > np.mean(plain), (refined, plain)
 
 
+def test_an_onnx_recogniser_takes_the_crop_as_its_own_input(crops, models, yunet_detector):
+    """An ArcFace-style recogniser's input is the template crop itself: from a lossless crop,
+    the template equals the source photo's (the test-only MobileFaceNet, never shipped)."""
+    from countenance.backends.arcface_onnx import ArcFaceOnnxEmbedder, ArcFaceSpec
+    from countenance.embed import embed_faces
+
+    spec = ArcFaceSpec(name="mobilefacenet-test", embedding_size=128, thresholds={"default": 0.70}, input_size=112,
+                       mean=(127.5,) * 3, std=(128.0,) * 3, colour_order="RGB", layout="NCHW")
+    embedder = ArcFaceOnnxEmbedder(models / "test-only" / "mobilefacenet_112_128d.onnx", spec)
+    pipeline = Pipeline(detector=ALIGNED_ARCFACE112, embedder=embedder)
+    _, sources = crops
+    for crop, photo in sources.items():
+        pixels = load_image(photo)
+        source = embed_faces(embedder, pixels, [largest_face(yunet_detector.detect(pixels))])[0]
+        assert _cosine(source.template.vector, pipeline.embed(crop)[0].template.vector) >= 0.999
+
+
 def test_112x96_crop_is_accepted_and_matches_its_112x112_crop(crops, aligned_pipeline, tmp_path):
     root, sources = crops
     crop = next(iter(sources))
