@@ -202,12 +202,14 @@ def test_eval_pairs_and_identify_and_calibrate_on_crops(crops, tmp_path):
     assert result.exit_code == 0, result.output
     assert "auto-detected" in result.stderr
     report = json.loads(result.stdout)
-    assert report["probes_without_face"] == 0
+    assert report["probes_without_face"] == 0 and report["templates"] == len(PAIRED)
     assert report["cmc"][0] == 1.0
 
     result = run("calibrate", "--folders", root, "--json")
     assert result.exit_code == 0, result.output
     assert f"auto-detected: all {len(crops[1])} images" in result.stderr
+    table = json.loads(result.stdout)
+    assert (table["images"], table["failed_images"]) == (len(crops[1]), 0)
 
 
 def test_library_index_and_enroll_folder_on_crops(crops, tmp_path):
