@@ -7,12 +7,11 @@ transform of its 5 keypoints onto the ArcFace template) to a 112x112 crop, and w
 JPEG (quality 95) under the same ``Person/Person_0001.jpg`` path in OUT. Photos where no face is
 found are listed, not written. Already written crops are kept (re-runs are incremental).
 
-The crops are then measured with the product's own commands, e.g.::
+OUT gets a copy of LFW's pairs.txt and people.txt, so the crops are measured with the product's
+own commands (docs/MEASURE.md, "Aligned 112 px crops")::
 
-    countenance eval pairs OUT/pairs.txt --root OUT           # aligned input is auto-detected
-    COUNTENANCE_LFW_DIR=OUT python scripts/eval_clean.py      # clean's mislabel precision/recall
-
-(OUT gets a copy of LFW's pairs.txt, so ``COUNTENANCE_LFW_DIR=OUT countenance eval lfw`` works too.)
+    COUNTENANCE_LFW_DIR=OUT countenance eval lfw                  # aligned input is auto-detected
+    COUNTENANCE_LFW_DIR=OUT python scripts/eval_clean.py --aligned  # clean's mislabel precision/recall
 
 Usage: python scripts/lfw_aligned_crops.py OUT [--workers 2] [--limit N]
 """
