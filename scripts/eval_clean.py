@@ -17,7 +17,12 @@ un-noised set that nobody looked at, or that was looked at and is not a problem,
 The un-noised base set is cleaned too, and each of its findings is listed with what the eye
 said about it (verified / looked at, not a problem / not looked at).
 
-Usage: python scripts/eval_clean.py [--seeds 0 1 2] [--cache FILE] [--workers 2] [--json]
+With --aligned (LFW turned into ArcFace-aligned 112x112 crops by scripts/lfw_aligned_crops.py,
+COUNTENANCE_LFW_DIR pointing there), nothing is detected (aligned input, ``aligned-arcface112``)
+and a near-duplicate copy is resized back to the crop's own size after its crop, as a copy in
+such a data set is.
+
+Usage: python scripts/eval_clean.py [--seeds 0 1 2] [--cache FILE] [--workers 2] [--json] [--aligned]
 Without --cache, templates go to a fresh temporary cache (from-scratch timing), and each seed
 is cleaned a second time to time the cached run.
 """
@@ -116,17 +121,18 @@ def link_base(people: dict[str, list[Path]], root: Path) -> None:
             (root / name / file.name).symlink_to(file)
 
 
-def near_copy(source: Path, target: Path, rng: np.random.Generator) -> None:
+def near_copy(source: Path, target: Path, rng: np.random.Generator, *, keep_size: bool = False) -> None:
     image = Image.open(source).convert("RGB")
     width, height = image.size
     left, top, right, bottom = (rng.uniform(0.0, 0.10) for _ in range(4))
     image = image.crop((int(left * width), int(top * height), int(width * (1 - right)), int(height * (1 - bottom))))
     scale = rng.uniform(0.6, 1.4)
-    image = image.resize((max(16, int(image.width * scale)), max(16, int(image.height * scale))), Image.BICUBIC)
+    size = (width, height) if keep_size else (max(16, int(image.width * scale)), max(16, int(image.height * scale)))
+    image = image.resize(size, Image.BICUBIC)
     image.save(target, "JPEG", quality=int(rng.integers(55, 91)))
 
 
-def inject(people: dict[str, list[Path]], root: Path, seed: int) -> Truth:
+def inject(people: dict[str, list[Path]], root: Path, seed: int, *, keep_size: bool = False) -> Truth:
     """A noisy copy of ``people`` under ``root`` (files copied, never the originals touched)."""
     rng = np.random.default_rng(seed)
     folders: dict[str, str] = {}  # relpath -> folder
@@ -169,7 +175,7 @@ def inject(people: dict[str, list[Path]], root: Path, seed: int) -> Truth:
     for k, rel in enumerate(rng.choice(stayed, round(NEAR_DUPLICATE_FRACTION * len(truth.identity)), replace=False)):
         rel = str(rel)
         copy_rel = f"{Path(rel).parent}/{Path(rel).stem}_copy{k}.jpg"
-        near_copy(root / rel, root / copy_rel, rng)
+        near_copy(root / rel, root / copy_rel, rng, keep_size=keep_size)
         truth.identity[copy_rel] = truth.identity[rel]
         truth.near_pairs.add(frozenset({rel, copy_rel}))
     return truth
@@ -272,6 +278,8 @@ def main() -> int:
     parser.add_argument("--baseline-cuts", type=float, nargs="+", default=[0.45, 0.5, 0.55],
                         help="fixed cuts of the one-pass baseline (each is printed)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--aligned", action="store_true",
+                        help="the photos are ArcFace-aligned 112 px crops (scripts/lfw_aligned_crops.py): no detection")
     parser.add_argument("--keep", type=Path, default=None, help="keep the noisy copies under this folder")
     args = parser.parse_args()
 
@@ -283,6 +291,10 @@ def main() -> int:
 
         pull("yunet", yunet)
         detector = "yunet"
+    if args.aligned:
+        from countenance.aligned import ALIGNED_ARCFACE112
+
+        detector = ALIGNED_ARCFACE112
     people = lfw_people()
     work = Path(tempfile.mkdtemp(prefix="countenance-eval-clean-"))
     cache = args.cache or work / "templates.sqlite"
@@ -303,7 +315,7 @@ def main() -> int:
             print(f"  {line}")
         for seed in args.seeds:
             root = (args.keep or work) / f"seed{seed}"
-            truth = inject(people, root, seed)
+            truth = inject(people, root, seed, keep_size=args.aligned)
             start = time.perf_counter()
             report = clean_dataset(root, options)
             first = time.perf_counter() - start

@@ -33,6 +33,7 @@ __all__ = [
     "default_landmarker",
     "DETECTORS",
     "AUTO",
+    "resolve_detector_name",
     "make_box_detector",
     "FaceDetector",
     "largest_face",
@@ -125,19 +126,31 @@ DETECTORS: dict[str, Callable[[int], BoxDetector]] = {
 AUTO = "auto"
 
 
+def resolve_detector_name(name: str) -> str:
+    """The detector ``name`` stands for: ``"auto"`` is ``"yunet"`` when its model is installed
+    (``countenance models pull yunet``, checksum verified), else ``"hog"``; any other name is
+    itself. The one place the default detector is decided: every command (and every cache key
+    that names a detector) goes through it."""
+    if name != AUTO:
+        return name
+    from .model_registry import installed_model_path
+
+    try:
+        installed_model_path("yunet")
+    except ModelError:
+        return "hog"
+    return "yunet"
+
+
 def make_box_detector(name: str, *, threads: int = 1) -> BoxDetector:
     """Build the detector backend registered as ``name``; ONNX ones use ``threads`` intra-op threads.
 
-    ``"auto"`` builds ``yunet`` when its model is installed (``countenance models pull
-    yunet``, checksum verified) and ``hog`` otherwise, or when building YuNet fails (logged).
+    ``"auto"`` builds what :func:`resolve_detector_name` names: ``yunet`` when its model is
+    installed, else ``hog``; also ``hog`` when building YuNet fails (logged).
     """
     check_threads(threads)
     if name == AUTO:
-        from .model_registry import installed_model_path
-
-        try:
-            installed_model_path("yunet")
-        except ModelError:
+        if resolve_detector_name(AUTO) == "hog":
             return _hog(threads)
         try:
             return _yunet(threads)

@@ -15,6 +15,7 @@ __all__ = [
     "ImageError",
     "ImageNotFound",
     "InvalidImage",
+    "NotAlignedCrop",
     "ImageTooLarge",
     "NoFaceFound",
     "TemplateMismatch",
@@ -77,6 +78,16 @@ class ImageNotFound(ImageError, FileNotFoundError):
 
 class InvalidImage(ImageError):
     """The file exists but is not a readable image: empty, corrupt, truncated, a folder, not an image."""
+
+
+class NotAlignedCrop(InvalidImage):
+    """A picture given as aligned input (``--aligned arcface112``) is not a 112x112 or 112x96
+    face crop. ``path`` is the file when known, else ``""`` (the message is then ``reason``)."""
+
+    def __init__(self, reason: str, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = "" if path is None else os.fspath(path)
+        self.reason = reason
+        CountenanceError.__init__(self, f"{self.path}: {reason}" if self.path else reason)
 
 
 class ImageTooLarge(ImageError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 
+from .aligned import ALIGNED_ARCFACE112, AlignedFaces
 from .decide import compare_templates
 from .detect import BoxDetector, FaceDetector, Upsample, largest_face
 from .embed import Embedder, embed_faces, make_embedder
@@ -27,7 +28,10 @@ class Pipeline:
     Parameters
     ----------
     detector: ``"auto"`` (default: ``"yunet"`` when its model is installed, else ``"hog"``),
-        ``"hog"``, ``"cnn"``, ``"yunet"``, or a detector backend object.
+        ``"hog"``, ``"cnn"``, ``"yunet"``, or a detector backend object; or
+        ``"aligned-arcface112"``: the images are ArcFace-aligned 112x112 (or 112x96) face
+        crops, nothing is detected (:class:`~countenance.aligned.AlignedFaces`; other sizes
+        raise :class:`~countenance.errors.NotAlignedCrop`).
     embedder: ``"auto"`` (default: ``"dlib-onnx"`` when ONNX Runtime works, else ``"dlib"``;
         both give the same ``dlib-resnet-v1`` templates), ``"dlib"``, ``"dlib-onnx"``,
         ``"arcface:/path/to/model.onnx"``, or an embedder backend object.
@@ -51,7 +55,11 @@ class Pipeline:
         threads: int = 1,
         num_jitters: int = 0,
     ) -> None:
-        self.face_detector = FaceDetector(detector, upsample=upsample, try_rotations=try_rotations, threads=threads)
+        self.face_detector: FaceDetector | AlignedFaces
+        if detector == ALIGNED_ARCFACE112:
+            self.face_detector = AlignedFaces()
+        else:
+            self.face_detector = FaceDetector(detector, upsample=upsample, try_rotations=try_rotations, threads=threads)
         if isinstance(embedder, str):
             self.embedder = make_embedder(embedder, threads=threads, num_jitters=num_jitters)
         else:

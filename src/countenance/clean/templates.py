@@ -96,18 +96,11 @@ class TemplateOptions:
 
 
 def resolve_detector(name: str) -> str:
-    """The detector ``name`` builds: ``auto`` is ``yunet`` when its model is installed, else ``hog``
-    (the rule of :func:`countenance.detect.make_box_detector`)."""
-    if name != "auto":
-        return name
-    from ..errors import ModelError
-    from ..model_registry import installed_model_path
+    """The detector ``name`` builds (:func:`countenance.detect.resolve_detector_name`: ``auto`` is
+    ``yunet`` when its model is installed, else ``hog``)."""
+    from ..detect import resolve_detector_name
 
-    try:
-        installed_model_path("yunet")
-    except ModelError:
-        return "hog"
-    return "yunet"
+    return resolve_detector_name(name)
 
 
 def default_cache_path() -> Path:

@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .options import DetectorOpt, EmbedderOpt, JittersOpt, JsonOpt, WorkersOpt, pipeline_options
-from .output import counter_progress, handle_errors, print_json
+from .options import AlignedOpt, DetectorOpt, EmbedderOpt, JittersOpt, JsonOpt, WorkersOpt, pipeline_options
+from .output import counter_progress, handle_errors, note_aligned, print_json
 
 __all__ = ["calibrate"]
 
@@ -26,15 +26,17 @@ def calibrate(
     embedder: EmbedderOpt = "auto",
     workers: WorkersOpt = 1,
     jitters: JittersOpt = 0,
+    aligned: AlignedOpt = "auto",
 ) -> None:
     """Build the table (threshold -> FMR, FNMR; with --folders also the effective number of
     templates of a subject with several) for the chosen model from your own labelled images."""
     from ..service.calibration import CalibrateOptions, calibrate as run_calibrate
     from ..service.evaluation import EvaluationRun
 
-    options = CalibrateOptions(pairs, folders, root, out, EvaluationRun(pipeline_options(detector, embedder, jitters=jitters), workers))
+    options = CalibrateOptions(pairs, folders, root, out, EvaluationRun(pipeline_options(detector, embedder, jitters=jitters, aligned=aligned),
+                                                                 workers))
     with counter_progress("Embedding") as (on_start, on_progress):
-        result = run_calibrate(options, on_start=on_start, on_progress=on_progress)
+        result = run_calibrate(options, on_start=on_start, on_progress=on_progress, on_aligned=note_aligned)
     if json_output:
         print_json(result.to_dict())
         return

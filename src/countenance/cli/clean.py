@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .options import DetectorOpt, EmbedderOpt, JsonOpt, WorkersOpt, pipeline_options
-from .output import EXIT_PARTIAL, counter_progress, handle_errors, print_json
+from .options import AlignedOpt, DetectorOpt, EmbedderOpt, JsonOpt, WorkersOpt, pipeline_options
+from .output import EXIT_PARTIAL, counter_progress, handle_errors, note_aligned, print_json
 
 __all__ = ["clean"]
 
@@ -26,13 +26,14 @@ def clean(
     detector: DetectorOpt = "auto",
     embedder: EmbedderOpt = "auto",
     workers: WorkersOpt = 2,
+    aligned: AlignedOpt = "auto",
 ) -> None:
     """Find photos that disagree with their folder, folders that hold the same person, and
     near-duplicate photos. Nothing in DATASET is moved or deleted; templates are cached, so a
     re-run costs seconds."""
     from ..service.cleaning import CleanDatasetOptions, clean_dataset
 
-    options = CleanDatasetOptions(Path(dataset), pipeline_options(detector, embedder), workers, report, manifest, apply_to)
+    options = CleanDatasetOptions(Path(dataset), pipeline_options(detector, embedder, aligned=aligned), workers, report, manifest, apply_to)
     with counter_progress("Embedding") as (on_start, advance):
         seen = [0, -1]  # photos done, total announced
 
@@ -43,7 +44,7 @@ def clean(
             advance(done - seen[0])
             seen[0] = done
 
-        outcome = clean_dataset(options, progress=on_progress)
+        outcome = clean_dataset(options, progress=on_progress, on_aligned=note_aligned)
     if json_output:
         print_json(outcome.to_dict())
     else:

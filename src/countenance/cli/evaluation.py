@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .options import DetectorOpt, EmbedderOpt, JittersOpt, JsonOpt, WorkersOpt, pipeline_options
-from .output import EXIT_PARTIAL, short_paths, counter_progress, handle_errors, print_json, stderr
+from .options import AlignedOpt, DetectorOpt, EmbedderOpt, JittersOpt, JsonOpt, WorkersOpt, pipeline_options
+from .output import EXIT_PARTIAL, short_paths, counter_progress, handle_errors, note_aligned, print_json, stderr
 
 __all__ = ["eval_app"]
 
@@ -64,6 +64,7 @@ def eval_lfw(
     embedder: EmbedderOpt = "auto",
     workers: WorkersOpt = 2,
     jitters: JittersOpt = 0,
+    aligned: AlignedOpt = "auto",
     per_fold: Annotated[
         Optional[int], typer.Option("--per-fold", min=2, help="Use only the first N pairs of each class in each fold (a quick run).")
     ] = None,
@@ -71,9 +72,10 @@ def eval_lfw(
     """LFW verification: official pairs.txt, 10 folds, threshold chosen on 9, tested on the 10th."""
     from ..service.evaluation import EvaluationRun, LfwEvalOptions, evaluate_lfw
 
-    run = EvaluationRun(pipeline_options(detector, embedder, jitters=jitters), workers)
+    run = EvaluationRun(pipeline_options(detector, embedder, jitters=jitters, aligned=aligned), workers)
     with counter_progress("Embedding") as (on_start, on_progress):
-        report = evaluate_lfw(LfwEvalOptions(lfw_dir, per_fold, run), on_start=on_start, on_progress=on_progress)
+        report = evaluate_lfw(LfwEvalOptions(lfw_dir, per_fold, run), on_start=on_start, on_progress=on_progress,
+                              on_aligned=note_aligned)
     _show(report, json_output, "LFW verification")
 
 
@@ -87,13 +89,15 @@ def eval_pairs(
     embedder: EmbedderOpt = "auto",
     workers: WorkersOpt = 1,
     jitters: JittersOpt = 0,
+    aligned: AlignedOpt = "auto",
 ) -> None:
     """Verification accuracy on your own labelled pairs (stratified k-fold, k <= 10)."""
     from ..service.evaluation import EvaluationRun, PairsEvalOptions, evaluate_pairs_csv
 
-    run = EvaluationRun(pipeline_options(detector, embedder, jitters=jitters), workers)
+    run = EvaluationRun(pipeline_options(detector, embedder, jitters=jitters, aligned=aligned), workers)
     with counter_progress("Embedding") as (on_start, on_progress):
-        report = evaluate_pairs_csv(PairsEvalOptions(pairs_csv, root, run), on_start=on_start, on_progress=on_progress)
+        report = evaluate_pairs_csv(PairsEvalOptions(pairs_csv, root, run), on_start=on_start, on_progress=on_progress,
+                                    on_aligned=note_aligned)
     _show(report, json_output, f"Pairs verification ({pairs_csv.name})")
 
 
@@ -111,6 +115,7 @@ def eval_identify(
     detector: DetectorOpt = "auto",
     embedder: EmbedderOpt = "auto",
     workers: WorkersOpt = 1,
+    aligned: AlignedOpt = "auto",
 ) -> None:
     """Open-set identification on your folders: CMC, FNIR at FPIR, and the gallery's own threshold checked."""
     from ..service.evaluation import EvaluationRun
@@ -118,10 +123,10 @@ def eval_identify(
 
     options = IdentifyEvalOptions(
         gallery_dir, probe_dir, unenrolled_dir, ranks, parse_rates(fpirs, "--fpirs"), parse_rates(targets, "--targets"),
-        calibration, EvaluationRun(pipeline_options(detector, embedder), workers),
+        calibration, EvaluationRun(pipeline_options(detector, embedder, aligned=aligned), workers),
     )
     with counter_progress("Embedding") as (on_start, on_progress):
-        report = evaluate_identification(options, on_start=on_start, on_progress=on_progress)
+        report = evaluate_identification(options, on_start=on_start, on_progress=on_progress, on_aligned=note_aligned)
     if json_output:
         print_json(report.to_dict())
         return

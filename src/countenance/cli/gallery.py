@@ -17,10 +17,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..service.options import PipelineOptions, build_pipeline
-from .options import ActorOpt, DetectorOpt, EmbedderOpt, GalleryOpt, JsonOpt, gallery_options, pipeline_options
+from .options import ActorOpt, AlignedOpt, DetectorOpt, EmbedderOpt, GalleryOpt, JsonOpt, gallery_options, pipeline_options
 from .consent import consent_hint
 from .output import (
-    EXIT_DIFFERENT, EXIT_FAILED, EXIT_PARTIAL, counter_progress, fail, emit, handle_errors, print_json, report_skipped, short_paths, stderr,
+    EXIT_DIFFERENT, EXIT_FAILED, EXIT_PARTIAL, counter_progress, fail, emit, handle_errors, note_aligned, print_json, report_skipped, short_paths, stderr,
 )
 
 if TYPE_CHECKING:
@@ -206,13 +206,16 @@ def enroll_folder(
     detector: DetectorOpt = "auto",
     embedder: EmbedderOpt = "auto",
     actor: ActorOpt = None,
+    aligned: AlignedOpt = "auto",
 ) -> None:
     """Enrol a folder of people; resumable (photos already enrolled are skipped)."""
     from ..service import enrolment
 
-    options = enrolment.EnrolFolderOptions(folder, consent_file, gallery_options(gallery, actor), pipeline_options(detector, embedder))
+    options = enrolment.EnrolFolderOptions(folder, consent_file, gallery_options(gallery, actor),
+                                           pipeline_options(detector, embedder, aligned=aligned))
     with consent_hint(), counter_progress("Enrolling") as (on_start, advance):
-        result = enrolment.enrol_folder(options, pipelines=_pipeline, on_start=on_start, on_image=lambda _: advance(1))
+        result = enrolment.enrol_folder(options, pipelines=_pipeline, on_start=on_start, on_image=lambda _: advance(1),
+                                        on_aligned=note_aligned)
     document = result.to_dict()
     emit(document, json_output, f"{result.enrolled} template(s) enrolled for {len(result.subjects)} people, "
          f"{result.already_enrolled} already enrolled, {len(result.failed)} failed")

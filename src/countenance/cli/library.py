@@ -20,8 +20,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from .options import ActorOpt, DetectorOpt, EmbedderOpt, GalleryOpt, JsonOpt, WorkersOpt, gallery_options, pipeline_options
-from .output import emit, handle_errors, print_json, report_skipped, stderr
+from .options import ActorOpt, AlignedOpt, DetectorOpt, EmbedderOpt, GalleryOpt, JsonOpt, WorkersOpt, gallery_options, pipeline_options
+from .output import emit, handle_errors, note_aligned, print_json, report_skipped, stderr
 
 if TYPE_CHECKING:
     from ..service.library import IndexProgress, LibraryOptions, SuggestionItem
@@ -84,17 +84,18 @@ def index(
     detector: DetectorOpt = "auto",
     embedder: EmbedderOpt = "auto",
     actor: ActorOpt = None,
+    aligned: AlignedOpt = "auto",
 ) -> None:
     """Index photos (new and changed files only), group unknown faces into people and, with
     --gallery, suggest names. Resumable: run it again after a crash."""
     from ..service.library import IndexLibraryOptions, SuggestOptions, index_library
 
     options = IndexLibraryOptions(
-        tuple(roots), _library(library), pipeline_options(detector, embedder),
+        tuple(roots), _library(library), pipeline_options(detector, embedder, aligned=aligned),
         gallery_options(gallery, actor) if gallery is not None else None, SuggestOptions(target_fpir=fpir), workers, full)
     started = time.perf_counter()
     with _index_progress() as on_progress:
-        result = index_library(options, on_progress=on_progress)
+        result = index_library(options, on_progress=on_progress, on_aligned=note_aligned)
     summary = result.index
     if json_output:
         print_json(result.to_dict())

@@ -23,6 +23,7 @@ __all__ = [
     "JittersOpt",
     "GalleryOpt",
     "ActorOpt",
+    "AlignedOpt",
     "pipeline_options",
     "gallery_options",
 ]
@@ -34,6 +35,15 @@ UpsampleOpt = Annotated[
     str, typer.Option("--upsample", help="Times to double the image before detecting (0-3), or 'auto'.")
 ]
 RotateOpt = Annotated[bool, typer.Option(help="Try the other rotations when no face is found upright.")]
+AlignedOpt = Annotated[
+    str,
+    typer.Option(
+        "--aligned",
+        help="Images are faces already aligned to the ArcFace 5-point template: 'arcface112' "
+        "(112x112 or 112x96 crops, no detection), 'none' (detect faces), or 'auto' (aligned when "
+        "every image is 112x112 or 112x96).",
+    ),
+]
 WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=64, help="Parallel processes.")]
 JittersOpt = Annotated[
     int, typer.Option("--jitters", min=0, max=1000, help="Average each template over N perturbed copies (dlib models; N times slower).")
@@ -50,10 +60,12 @@ ActorOpt = Annotated[
 
 
 def pipeline_options(
-    detector: str = "auto", embedder: str = "auto", upsample: str = "auto", rotate: bool = True, jitters: int = 0
+    detector: str = "auto", embedder: str = "auto", upsample: str = "auto", rotate: bool = True, jitters: int = 0,
+    aligned: str = "none",
 ) -> PipelineOptions:
     """The service's pipeline options from the CLI's (checked there: a bad value is InvalidArgument)."""
-    return PipelineOptions(detector=detector, embedder=embedder, upsample=upsample, rotate=rotate, jitters=jitters)
+    return PipelineOptions(detector=detector, embedder=embedder, upsample=upsample, rotate=rotate, jitters=jitters,
+                           aligned=aligned)
 
 
 def gallery_options(gallery: Path | None = None, actor: str | None = None) -> GalleryOptions:

@@ -28,7 +28,7 @@ from .. import paths
 from ..service.error_table import EXIT_FAILED, EXIT_INTERNAL, EXIT_PARTIAL, describe
 
 __all__ = [
-    "EXIT_PARTIAL", "EXIT_DIFFERENT", "EXIT_FAILED", "stderr", "fail", "handle_errors", "report_skipped", "print_json", "emit", "progress",
+    "EXIT_PARTIAL", "EXIT_DIFFERENT", "EXIT_FAILED", "stderr", "fail", "handle_errors", "report_skipped", "note_aligned", "print_json", "emit", "progress",
     "counter_progress", "step_progress", "write_crash_log", "short_paths",
 ]
 
@@ -121,6 +121,14 @@ def report_skipped(messages: list[str]) -> None:
         stderr.print(f"[yellow]skipped[/] {_escape(message)}", highlight=False, soft_wrap=True)
     if messages:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def note_aligned(aligned: Any) -> None:
+    """One line on stderr when a run takes its images as aligned face crops (``--aligned``):
+    ``aligned`` is the service's ``AlignedInput``."""
+    line = aligned.describe()
+    if line:
+        stderr.print(f"[cyan]note[/] {_escape(line)}", highlight=False, soft_wrap=True)
 
 
 def short_paths(paths: Iterable[str | os.PathLike[str]]) -> dict[str, str]:

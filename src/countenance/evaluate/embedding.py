@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..aligned import ALIGNED_ARCFACE112
 from ..errors import CountenanceError, ImageError, InvalidArgument
 from .protocols import central_subject
 
@@ -79,8 +80,11 @@ def _embed_one(path: str) -> EmbeddingResult:
     def choose(faces: list[Face]) -> Face | None:
         return central_subject(faces, width, height) if config.choose == "central" else largest_face(faces)
 
-    face, how = choose(pipeline.face_detector.detect(pixels)), "detected"
-    if face is None and config.detector != "cnn":
+    try:
+        face, how = choose(pipeline.face_detector.detect(pixels)), "detected"
+    except CountenanceError as error:  # aligned input that is not an aligned crop
+        return EmbeddingResult(path, None, "failed", str(error))
+    if face is None and config.detector not in ("cnn", ALIGNED_ARCFACE112):
         if _worker_state["cnn"] is None:
             _worker_state["cnn"] = FaceDetector("cnn")
         face, how = choose(_worker_state["cnn"].detect(pixels)), "cnn"

@@ -107,15 +107,14 @@ def evaluate_pairs(
     on_progress: Callable[[int], None] | None = None,
 ) -> EvaluationReport:
     """Embed every image of ``pairs`` once and measure verification accuracy over the folds."""
-    from ..detect import make_box_detector
+    from ..detect import resolve_detector_name
     from ..embed import make_embedder
 
     if not pairs:
         raise InvalidPairsFile("no pairs to evaluate")
     # Resolve "auto" here so the report names the backends that really ran.
-    backend = make_box_detector(detector)
     embedding = make_embedder(embedder)
-    spec, detector_name = embedding.spec, backend.name
+    spec, detector_name = embedding.spec, resolve_detector_name(detector)
     embedder_name = _embedder_name(embedding) if embedder == "auto" else embedder
     start = time.perf_counter()
     paths = sorted({str(p.path_x) for p in pairs} | {str(p.path_y) for p in pairs})

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgument
+from .aligned_input import AlignedInput, resolve_aligned
 from .evaluation import EvaluationRun
 
 __all__ = ["CalibrateOptions", "CalibrationPoint", "CalibrationResult", "calibrate", "person_folders", "embed_paths"]
@@ -102,15 +103,20 @@ def person_folders(root: Path) -> dict[str, list[Path]]:
 
 
 def embed_paths(paths: list[Path], run: EvaluationRun, on_start: Callable[[int], None] | None,
-                on_progress: Callable[[int], None] | None) -> dict[Path, Any]:
-    """Each distinct image embedded once (largest face): ``{path: EmbeddingResult}``."""
+                on_progress: Callable[[int], None] | None, on_aligned: Callable[[AlignedInput], None] | None = None,
+                ) -> dict[Path, Any]:
+    """Each distinct image embedded once (largest face): ``{path: EmbeddingResult}``; aligned
+    input (``run.pipeline.aligned``) is resolved over the whole set and told to ``on_aligned``."""
     from ..evaluate import embed_images
 
     distinct = sorted(set(paths))
+    aligned = resolve_aligned(run.pipeline, distinct)
+    if on_aligned:
+        on_aligned(aligned)
     if on_start:
         on_start(len(distinct))
     found = embed_images(
-        [str(p) for p in distinct], detector=run.pipeline.detector, embedder=run.pipeline.embedder, choose="largest",
+        [str(p) for p in distinct], detector=aligned.pipeline.detector, embedder=run.pipeline.embedder, choose="largest",
         workers=run.workers, num_jitters=run.pipeline.jitters, on_progress=on_progress,
     )
     return {p: found[str(p)] for p in distinct}
@@ -129,6 +135,7 @@ def calibrate(
     *,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    on_aligned: Callable[[AlignedInput], None] | None = None,
 ) -> CalibrationResult:
     """Build (and write to ``options.out``) a calibration table for the chosen embedder."""
     from ..decide import pairwise_distances
@@ -146,7 +153,7 @@ def calibrate(
         folders = person_folders(options.folders)
         people_of = {f: person for person, files in folders.items() for f in files}
         paths = list(people_of)
-    results = embed_paths(paths, options.run, on_start, on_progress)
+    results = embed_paths(paths, options.run, on_start, on_progress, on_aligned)
     ok = {p: r.vector for p, r in results.items() if r.vector is not None}
     failed = len(results) - len(ok)
     effective, people = None, None

@@ -17,6 +17,8 @@ import numpy as np
 from ..clean import CleanOptions, Finding, IdentityOptions, check_identities, cut_from_calibration
 from ..clean.entry import CleanOutcome, clean_command
 from ..errors import InvalidArgument
+from ..image import iter_image_files
+from .aligned_input import AlignedInput, resolve_aligned
 from .library import LibraryOptions
 from .options import GalleryOptions, PipelineOptions
 from .path_args import existing_folder, writable_folder
@@ -40,10 +42,12 @@ class CleanDatasetOptions:
     use_cache: bool = True
 
 
-def clean_dataset(options: CleanDatasetOptions, *, progress: Callable[[int, int], None] | None = None) -> CleanOutcome:
+def clean_dataset(options: CleanDatasetOptions, *, progress: Callable[[int, int], None] | None = None,
+                  on_aligned: Callable[[AlignedInput], None] | None = None) -> CleanOutcome:
     """Run every check on ``options.dataset`` with the shipped defaults; see :class:`CleanOutcome`.
 
-    Every path is checked before any photo is read (InvalidArgument naming the option)."""
+    Every path is checked before any photo is read (InvalidArgument naming the option).
+    ``on_aligned`` is told whether the photos are taken as aligned crops (``--aligned``)."""
     existing_folder(options.dataset, "DATASET")
     if options.report is not None:
         writable_folder(options.report.parent, "--report", create=True)
@@ -51,7 +55,10 @@ def clean_dataset(options: CleanDatasetOptions, *, progress: Callable[[int, int]
         writable_folder(options.manifest.parent, "--manifest", create=True)
     if options.apply_to is not None:
         writable_folder(options.apply_to, "--apply")
-    pipeline = options.pipeline
+    aligned = resolve_aligned(options.pipeline, iter_image_files(options.dataset))
+    if on_aligned:
+        on_aligned(aligned)
+    pipeline = aligned.pipeline
     checks = replace(
         CleanOptions(), detector=pipeline.detector, embedder=pipeline.embedder, upsample=pipeline.upsample,
         num_jitters=pipeline.jitters, workers=options.workers, use_cache=options.use_cache,

@@ -13,6 +13,7 @@ from ..errors import GalleryError, InvalidArgument
 from ..gallery import Consent, EnrolResult, SubjectRecord
 from .gallery import open_gallery
 from .consent_check import check_folder_consent
+from .aligned_input import AlignedInput, resolve_aligned
 from .options import GalleryOptions, ImageInput, PipelineFactory, PipelineOptions, build_pipeline, image_source
 from .path_args import existing_file, existing_folder
 
@@ -185,14 +186,21 @@ def enrol_folder(
     pipelines: PipelineFactory = build_pipeline,
     on_start: Callable[[int], None] | None = None,
     on_image: Callable[[Path], None] | None = None,
+    on_aligned: Callable[[AlignedInput], None] | None = None,
 ) -> FolderEnrolment:
     """Enrol every person of ``options.folder``, resumably (photos already enrolled are skipped).
 
-    ``on_start(n_photos)`` and ``on_image(path)`` report progress.
+    ``on_start(n_photos)`` and ``on_image(path)`` report progress; ``on_aligned`` is told
+    whether the photos are taken as aligned face crops (``--aligned``).
     """
+    from ..image import iter_image_files
+
     folder = existing_folder(options.folder, "folder")
     consents = read_consent_file(existing_file(options.consent_file, "--consent-file")) if options.consent_file is not None else {}
-    with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
+    aligned = resolve_aligned(options.pipeline, iter_image_files(folder))
+    if on_aligned:
+        on_aligned(aligned)
+    with open_gallery(options.gallery, aligned.pipeline, pipelines=pipelines) as gallery:
         check_folder_consent(gallery, folder, consents)
         results = gallery.enroll_folder(options.folder, consents, on_start=on_start, on_image=on_image)
     return FolderEnrolment(dict(results))

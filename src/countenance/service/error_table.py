@@ -38,6 +38,7 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     ErrorRule(errors.InvalidArgument, EXIT_FAILED, 422, "invalid argument"),
     ErrorRule(errors.ImageNotFound, EXIT_FAILED, 404, "image not found"),
     ErrorRule(errors.ImageTooLarge, EXIT_FAILED, 413, "image too large"),
+    ErrorRule(errors.NotAlignedCrop, EXIT_FAILED, 422, "not an aligned face crop"),
     ErrorRule(errors.InvalidImage, EXIT_FAILED, 415, "not a usable image"),
     ErrorRule(errors.ImageError, EXIT_FAILED, 400, "image error"),
     ErrorRule(errors.NoFaceFound, EXIT_FAILED, 422, "no face found"),

@@ -10,6 +10,7 @@ from .. import datasets
 from ..errors import InvalidArgument, InvalidPairsFile
 from ..evaluate import EvaluationReport, Pair, evaluate_pairs, first_per_fold, read_lfw_pairs, read_pairs_csv
 from ..evaluate.protocols import LFW_CENTRE_BOX
+from .aligned_input import AlignedInput, resolve_aligned
 from .options import PipelineOptions
 from .path_args import existing_file, existing_folder
 
@@ -41,10 +42,13 @@ class LfwEvalOptions:
 #: Progress callbacks: ``on_start(n_images)`` once, ``on_progress(n_done_since_last)`` as images finish.
 StartCallback = Callable[[int], None]
 ProgressCallback = Callable[[int], None]
+#: Told once which input the run uses (aligned crops or detection), before any image is embedded.
+AlignedCallback = Callable[[AlignedInput], None]
 
 
 def evaluate_lfw(
-    options: LfwEvalOptions, *, on_start: StartCallback | None = None, on_progress: ProgressCallback | None = None
+    options: LfwEvalOptions, *, on_start: StartCallback | None = None, on_progress: ProgressCallback | None = None,
+    on_aligned: AlignedCallback | None = None,
 ) -> EvaluationReport:
     """LFW verification: official pairs.txt, 10 folds, threshold chosen on 9, tested on the 10th."""
     lfw_dir = existing_folder(options.lfw_dir or datasets.lfw_dir(), "--lfw-dir", hint="set COUNTENANCE_LFW_DIR or pass --lfw-dir")
@@ -53,7 +57,7 @@ def evaluate_lfw(
     if options.per_fold is not None:
         pairs = first_per_fold(pairs, options.per_fold)
         protocol = f"lfw-10-fold (subset: {options.per_fold} pairs per class per fold)"
-    return _evaluate(pairs, options.run, "central", LFW_CENTRE_BOX, protocol, on_start, on_progress)
+    return _evaluate(pairs, options.run, "central", LFW_CENTRE_BOX, protocol, on_start, on_progress, on_aligned)
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,8 @@ class PairsEvalOptions:
 
 
 def evaluate_pairs_csv(
-    options: PairsEvalOptions, *, on_start: StartCallback | None = None, on_progress: ProgressCallback | None = None
+    options: PairsEvalOptions, *, on_start: StartCallback | None = None, on_progress: ProgressCallback | None = None,
+    on_aligned: AlignedCallback | None = None,
 ) -> EvaluationReport:
     """Verification accuracy on labelled pairs (stratified k-fold, k <= 10; largest face of each image).
 
@@ -86,7 +91,8 @@ def evaluate_pairs_csv(
         )
     n_folds = len({p.fold for p in pairs})
     try:
-        return _evaluate(pairs, options.run, "largest", None, f"stratified-{n_folds}-fold", on_start, on_progress)
+        return _evaluate(pairs, options.run, "largest", None, f"stratified-{n_folds}-fold", on_start, on_progress,
+                         on_aligned)
     except InvalidPairsFile as error:
         if root is None and str(error).startswith("no image could be read"):
             raise InvalidPairsFile(
@@ -103,8 +109,12 @@ def _evaluate(
     protocol: str,
     on_start: StartCallback | None,
     on_progress: ProgressCallback | None,
+    on_aligned: AlignedCallback | None = None,
 ) -> EvaluationReport:
+    aligned = resolve_aligned(run.pipeline, sorted({p.path_x for p in pairs} | {p.path_y for p in pairs}))
+    if on_aligned:
+        on_aligned(aligned)
     return evaluate_pairs(
-        pairs, detector=run.pipeline.detector, embedder=run.pipeline.embedder, choose=choose, centre_box=centre_box,
+        pairs, detector=aligned.pipeline.detector, embedder=run.pipeline.embedder, choose=choose, centre_box=centre_box,
         workers=run.workers, num_jitters=run.pipeline.jitters, protocol=protocol, on_start=on_start, on_progress=on_progress,
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InvalidArgument
+from .aligned_input import AlignedInput
 from .calibration import embed_paths, person_folders
 from .evaluation import EvaluationRun
 
@@ -62,6 +63,7 @@ def evaluate_identification(
     *,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    on_aligned: Callable[[AlignedInput], None] | None = None,
 ):
     """Embed, enrol, search, measure: an :class:`~countenance.evaluate.open_set.OpenSetReport`."""
     from ..embed import make_embedder
@@ -76,7 +78,7 @@ def evaluate_identification(
     probes = person_folders(options.probe_dir)
     unenrolled = person_folders(options.unenrolled_dir) if options.unenrolled_dir is not None else {}
     every = [f for folders in (gallery, probes, unenrolled) for files in folders.values() for f in files]
-    found = embed_paths(every, options.run, on_start, on_progress)
+    found = embed_paths(every, options.run, on_start, on_progress, on_aligned)
 
     def image(path: Path) -> EmbeddedImage:
         r = found[path]

@@ -29,6 +29,7 @@ from ..library import (FoundPhoto, IndexProgress, IndexSummary, Library, Library
 from .enrolment import ConsentOptions, make_consent
 from .gallery import open_gallery
 from .library_links import attach_library
+from .aligned_input import AlignedInput, resolve_aligned
 from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
 
 __all__ = [
@@ -154,14 +155,21 @@ class IndexedLibrary:
 
 
 def index_library(options: IndexLibraryOptions, *,
-                  on_progress: Callable[[IndexProgress], None] | None = None) -> IndexedLibrary:
+                  on_progress: Callable[[IndexProgress], None] | None = None,
+                  on_aligned: Callable[[AlignedInput], None] | None = None) -> IndexedLibrary:
     """Index, re-cluster (keeping every decision) and, with a gallery, suggest names.
 
     ``on_progress`` gets an :class:`~countenance.library.IndexProgress` after each photo
-    detected (files done and to do, faces, rate and ETA)."""
+    detected (files done and to do, faces, rate and ETA); ``on_aligned`` is told whether the
+    photos are taken as aligned face crops (``--aligned``)."""
+    from ..image import iter_image_files
+
+    aligned = resolve_aligned(options.pipeline, (p for root in options.roots for p in iter_image_files(root)))
+    if on_aligned:
+        on_aligned(aligned)
     with open_library(options.library, create=True) as library:
         summary = library.index(options.roots, workers=options.workers, full=options.full,
-                                pipeline_options=pipeline_keywords(options.pipeline), on_progress=on_progress)
+                                pipeline_options=pipeline_keywords(aligned.pipeline), on_progress=on_progress)
         clustering = library.recluster()
         suggestions = None
         if options.gallery is not None:

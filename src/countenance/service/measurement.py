@@ -7,8 +7,8 @@ in docs/MEASURE.md and in the ``run_*`` modules.
 
 Pipelines: these measurements run the toolkit's pipelines (detector ``hog``, ``yunet`` or
 ``ultraface``; embedder ``dlib``, ``dlib-onnx`` or ``dlib-onnx-int8``), chosen through the
-shared :class:`~.options.PipelineOptions`; ``"auto"`` is the toolkit's default (YuNet +
-dlib-onnx). Upsampling, rotations and jitters are the toolkit's own (fixed), so other values
+shared :class:`~.options.PipelineOptions`; ``"auto"`` is what it is in every command (YuNet when
+installed, else HOG: :func:`countenance.detect.resolve_detector_name`; dlib-onnx). Upsampling, rotations and jitters are the toolkit's own (fixed), so other values
 there are refused rather than silently ignored.
 """
 
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import datasets
+from ..detect import resolve_detector_name
 from ..errors import InvalidArgument
 from .options import PipelineOptions
 from .path_args import existing_file, existing_folder, writable_folder, writing
@@ -118,7 +119,7 @@ def _choice(pipeline: PipelineOptions) -> PipelineChoice:
 
     if pipeline.jitters or pipeline.upsample != "auto" or not pipeline.rotate:
         raise InvalidArgument("measurements run the toolkit's own detection settings: no --jitters, --upsample or --no-rotate")
-    detector = "yunet" if pipeline.detector == "auto" else pipeline.detector
+    detector = resolve_detector_name(pipeline.detector)  # "auto": yunet when installed, else hog, as everywhere
     embedder = "dlib-onnx" if pipeline.embedder == "auto" else pipeline.embedder
     if embedder == "dlib-onnx-int8":
         raise InvalidArgument("dlib-onnx-int8 is measured by `eval budget` (it makes the int8 model); choose dlib or dlib-onnx")

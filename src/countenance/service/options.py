@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PipelineOptions",
+    "ALIGNED_CHOICES",
     "GalleryOptions",
     "GalleryLender",
     "PipelineFactory",
@@ -51,6 +52,11 @@ def parse_upsample(value: str | int) -> int | str:
     return times
 
 
+#: ``PipelineOptions.aligned``: detect faces, every image is an ArcFace-aligned crop, or
+#: decide per image set (:func:`countenance.service.aligned_input.resolve_aligned`).
+ALIGNED_CHOICES = ("none", "arcface112", "auto")
+
+
 @dataclass(frozen=True)
 class PipelineOptions:
     """Which detector and embedder (registry names; ``"auto"`` picks), and how to detect.
@@ -58,7 +64,9 @@ class PipelineOptions:
     ``upsample``: ``"auto"`` or 0..3 doublings; ``rotate``: try the other rotations when no face
     is found upright; ``threads``: ONNX intra-op threads per pipeline; ``jitters``: average each
     template over that many perturbed copies (dlib models); ``max_pixels``: larger images are
-    refused (ImageTooLarge) before they are decoded (None: the pipeline's default, 64 MP).
+    refused (ImageTooLarge) before they are decoded (None: the pipeline's default, 64 MP);
+    ``aligned``: one of :data:`ALIGNED_CHOICES` (commands over an image set resolve ``"auto"``
+    per set; a single image is detected unless ``"arcface112"``).
     """
 
     detector: str = "auto"
@@ -68,9 +76,12 @@ class PipelineOptions:
     threads: int = 1
     jitters: int = 0
     max_pixels: int | None = None
+    aligned: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "upsample", parse_upsample(self.upsample))
+        if self.aligned not in ALIGNED_CHOICES:
+            raise InvalidArgument(f"--aligned must be one of {', '.join(ALIGNED_CHOICES)}, got {self.aligned!r}")
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
             raise InvalidArgument(f"threads must be an integer >= 1, got {self.threads!r}")
         if isinstance(self.jitters, bool) or not isinstance(self.jitters, int) or self.jitters < 0:
@@ -82,10 +93,12 @@ class PipelineOptions:
 
 def build_pipeline(options: PipelineOptions) -> Pipeline:
     """A new :class:`~countenance.pipeline.Pipeline` for ``options`` (models load here)."""
+    from ..aligned import ALIGNED_ARCFACE112
     from ..pipeline import Pipeline
 
+    detector = ALIGNED_ARCFACE112 if options.aligned == "arcface112" else options.detector
     return Pipeline(
-        detector=options.detector, embedder=options.embedder, upsample=options.upsample,
+        detector=detector, embedder=options.embedder, upsample=options.upsample,
         try_rotations=options.rotate, threads=options.threads, num_jitters=options.jitters,
         **({"max_pixels": options.max_pixels} if options.max_pixels is not None else {}),
     )
