@@ -193,7 +193,7 @@ def test_eval_pairs_and_identify_and_calibrate_on_crops(crops, tmp_path):
         for folder, photo in ((gallery_dir, first), (probe_dir, second)):
             (folder / name).mkdir(parents=True)
             shutil.copy(photo, folder / name / photo.name)
-    unenrolled = tmp_path / "unenrolled"  # non-mated probes (without any, FNIR at FPIR is NaN in the JSON)
+    unenrolled = tmp_path / "unenrolled"  # non-mated probes (without any, FPIR is undefined: exit 1)
     for person in people:
         if person.name not in PAIRED:
             shutil.copytree(person, unenrolled / person.name)
