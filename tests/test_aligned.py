@@ -193,7 +193,7 @@ def test_eval_pairs_and_identify_and_calibrate_on_crops(crops, tmp_path):
         for folder, photo in ((gallery_dir, first), (probe_dir, second)):
             (folder / name).mkdir(parents=True)
             shutil.copy(photo, folder / name / photo.name)
-    unenrolled = tmp_path / "unenrolled"  # non-mated probes (without any, FNIR at FPIR is NaN in the JSON)
+    unenrolled = tmp_path / "unenrolled"  # non-mated probes (without any, FPIR is undefined: exit 1)
     for person in people:
         if person.name not in PAIRED:
             shutil.copytree(person, unenrolled / person.name)
@@ -240,3 +240,33 @@ def test_auto_detector_is_decided_in_one_place(models, monkeypatch):
         assert make_box_detector("auto").name == expected
         assert f"detector={expected};" in TemplateOptions().cache_key()
         assert _choice(PipelineOptions()).detector == expected
+
+
+def test_library_index_with_the_explicit_aligned_flag(crops, fixtures, tmp_path):
+    """``library index --aligned arcface112`` as the other commands take it: every crop one face
+    without detection; a photo that is not a crop is that file's error (exit 1), not a traceback."""
+    root, sources = crops
+    result = run("library", "index", root, "--aligned", "arcface112", "--library", tmp_path / "library",
+                 "--workers", "1", "--json")
+    assert result.exit_code == 0, result.output
+    assert "aligned input (arcface112): no detection" in result.stderr
+    index = json.loads(result.stdout)["index"]
+    assert (index["detected"], index["faces_total"], index["skipped"]) == (len(sources), len(sources), [])
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(fixtures / "people" / "obama" / "obama.jpg", mixed / "photo.jpg")
+    shutil.copy(root / "obama" / "obama.png", mixed / "crop.png")
+    result = run("library", "index", mixed, "--aligned", "arcface112", "--library", tmp_path / "mixed-library",
+                 "--workers", "1", "--json")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    index = json.loads(result.stdout)["index"]
+    assert index["faces_total"] == 1
+    assert [Path(s["path"]).name for s in index["skipped"]] == ["photo.jpg"]
+    assert "is not an aligned face crop" in index["skipped"][0]["reason"]
+    assert "photo.jpg" in result.stderr and "is not an aligned face crop" in result.stderr
+    # Aligned input detects nothing: another detector with it is refused, as in the other commands.
+    result = run("library", "index", mixed, "--aligned", "arcface112", "--detector", "hog",
+                 "--library", tmp_path / "refused")
+    assert result.exit_code == 2 and "leave out --detector" in result.output

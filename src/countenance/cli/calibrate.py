@@ -7,10 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .options import AlignedOpt, DetectorOpt, EmbedderOpt, JittersOpt, JsonOpt, WorkersOpt, pipeline_options
-from .output import counter_progress, handle_errors, note_aligned, print_json
+from .output import EXIT_PARTIAL, counter_progress, handle_errors, note_aligned, print_json, stderr
 
 __all__ = ["calibrate"]
 
@@ -37,14 +38,24 @@ def calibrate(
                                                                  workers))
     with counter_progress("Embedding") as (on_start, on_progress):
         result = run_calibrate(options, on_start=on_start, on_progress=on_progress, on_aligned=note_aligned)
+    undefined = result.undefined()
     if json_output:
         print_json(result.to_dict())
-        return
+    else:
+        _show(result, undefined)
+    if undefined:  # a partial result: the FMR side is measured (and written), FNMR is not
+        stderr.print("; ".join(f"{k.upper()} undefined: {escape(why)}" for k, why in undefined.items()), highlight=False,
+                     soft_wrap=True)
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _show(result, undefined: dict[str, str]) -> None:
+    no_fnmr = f"undefined ({undefined['fnmr'].split(' (')[0]})" if "fnmr" in undefined else "-"
     table = Table(title=f"Calibration of {result.model} ({result.impostor_pairs} impostor, {result.genuine_pairs} genuine pairs)")
     for column in ("FMR", "distance", "FNMR"):
         table.add_column(column, justify="right")
     for p in result.points:
-        table.add_row(f"{p.fmr:g}", f"{p.distance:.4f}", "-" if p.fnmr is None else f"{p.fnmr:.4f}")
+        table.add_row(f"{p.fmr:g}", f"{p.distance:.4f}", no_fnmr if p.fnmr is None else f"{p.fnmr:.4f}")
     console = Console(stderr=True)
     console.print(table)
     if result.effective_templates:

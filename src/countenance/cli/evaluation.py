@@ -127,16 +127,33 @@ def eval_identify(
     )
     with counter_progress("Embedding") as (on_start, on_progress):
         report = evaluate_identification(options, on_start=on_start, on_progress=on_progress, on_aligned=note_aligned)
+    undefined = report.undefined()
     if json_output:
         print_json(report.to_dict())
-        return
+    else:
+        _show_identification(report, undefined)
+    if undefined:  # a partial result: some rates had nothing to be measured on
+        for why in sorted(set(undefined.values())):
+            stderr.print(f"{', '.join(k for k, v in undefined.items() if v == why)} undefined: {escape(why)}",
+                         highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _show_identification(report, undefined: dict[str, str]) -> None:
+    def rate(value: float, field: str, digits: int = 4) -> str:
+        if math.isfinite(value):
+            return f"{value:.{digits}f}"
+        return f"undefined ({undefined[field].split(' (')[0]})" if field in undefined else "undefined"
+
     table = Table(title=f"Open-set identification ({report.subjects} subjects, {report.templates} templates)", show_header=False)
     table.add_row("probes mated / non-mated / without a face", f"{report.mated_probes} / {report.non_mated_probes} / {report.probes_without_face}")
-    table.add_row("CMC rank 1..", " ".join(f"{v:.3f}" for v in report.cmc))
+    table.add_row("CMC rank 1..", rate(report.cmc[0], "cmc") if "cmc" in undefined else " ".join(f"{v:.3f}" for v in report.cmc))
     for p in report.fnir_at_fpir:
-        table.add_row(f"FNIR @ FPIR={p.fpir}", f"{p.fnir:.4f} (threshold {p.threshold:.4f})")
+        table.add_row(f"FNIR @ FPIR={p.fpir}", rate(p.fnir, "fnir_at_fpir") + (
+            f" (threshold {p.threshold:.4f})" if math.isfinite(p.threshold) else ""))
     for p in report.at_gallery_threshold:
         table.add_row(f"gallery threshold for FPIR {p.target_fpir}",
-                      f"{p.threshold:.4f}: measured FPIR {p.measured_fpir:.4f} ({p.false_positives}; "
-                      f"{p.false_names} named), FNIR {p.fnir:.4f}")
+                      f"{p.threshold:.4f}: measured FPIR {rate(p.measured_fpir, 'measured_fpir')}"
+                      + (f" ({p.false_positives}; {p.false_names} named)" if report.non_mated_probes else "")
+                      + f", FNIR {rate(p.fnir, 'fnir')}")
     Console().print(table)

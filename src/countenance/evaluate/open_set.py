@@ -29,6 +29,7 @@ named (a miss when mated).
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -44,6 +45,15 @@ from ..decide import open_set_decision
 from .metrics import cmc, fnir_at_fpir, wilson_interval
 
 __all__ = ["Probe", "FnirAtFpir", "GalleryThresholdPoint", "OpenSetReport", "search_gallery"]
+
+#: Why a rate is undefined (NaN in the report, null in its JSON document).
+NO_NON_MATED = "no non-mated probes (give --unenrolled-dir, or probe folders of people not enrolled)"
+NO_MATED = "no mated probes (probe folders of people enrolled from the gallery folder)"
+
+
+def _finite(value: float, digits: int) -> float | None:
+    """``value`` rounded, or None (JSON null) when it is NaN or infinite: an undefined rate."""
+    return round(value, digits) if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,16 @@ class OpenSetReport:
     calibration: str
     seconds: float
 
+    def undefined(self) -> dict[str, str]:
+        """``{field: why}`` for the figures with nothing to measure them on (NaN here, null in
+        :meth:`to_dict`): FPIR without non-mated probes; FNIR and the CMC without mated ones."""
+        why: dict[str, str] = {}
+        if not self.mated_probes:
+            why.update(cmc=NO_MATED, fnir=NO_MATED, fnir_at_fpir=NO_MATED)
+        if not self.non_mated_probes:
+            why.update(measured_fpir=NO_NON_MATED, fnir_at_fpir=NO_NON_MATED)
+        return why
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
@@ -108,24 +128,26 @@ class OpenSetReport:
             "mated_probes": self.mated_probes,
             "non_mated_probes": self.non_mated_probes,
             "probes_without_face": self.probes_without_face,
-            "cmc": [round(v, 4) for v in self.cmc],
-            "fnir_at_fpir": [{"fpir": p.fpir, "fnir": round(p.fnir, 4), "threshold": round(p.threshold, 4)} for p in self.fnir_at_fpir],
+            "cmc": [_finite(v, 4) for v in self.cmc],
+            "fnir_at_fpir": [{"fpir": p.fpir, "fnir": _finite(p.fnir, 4), "threshold": _finite(p.threshold, 4)}
+                             for p in self.fnir_at_fpir],
             "at_gallery_threshold": [
                 {
                     "target_fpir": p.target_fpir,
                     "threshold": round(p.threshold, 4),
                     "expected_fpir": None if p.expected_fpir is None else round(p.expected_fpir, 6),
-                    "measured_fpir": round(p.measured_fpir, 6),
-                    "fpir_95": [round(v, 6) for v in p.fpir_interval],
+                    "measured_fpir": _finite(p.measured_fpir, 6),
+                    "fpir_95": [round(v, 6) for v in p.fpir_interval] if self.non_mated_probes else None,
                     "false_positives": p.false_positives,
-                    "ratio_to_target": round(p.ratio, 3),
+                    "ratio_to_target": _finite(p.ratio, 3),
                     "false_names": p.false_names,
-                    "fnir": round(p.fnir, 4),
+                    "fnir": _finite(p.fnir, 4),
                 }
                 for p in self.at_gallery_threshold
             ],
             "calibration": self.calibration,
             "seconds": round(self.seconds, 1),
+            "undefined": self.undefined(),
         }
 
 
@@ -203,10 +225,9 @@ def search_gallery(
             float(target), float(threshold), expect, float(measured), wilson_interval(fp, non_mated), fp, fnir, false_names,
         ))
     empirical = []
-    if (~mated).any():
-        for f in fpirs:
-            t, fnir = fnir_at_fpir(top_d[mated], right_a[mated], top_d[~mated], f)
-            empirical.append(FnirAtFpir(float(f), fnir, t))
+    for f in fpirs:  # without non-mated probes there is no threshold to set: NaN (undefined)
+        t, fnir = fnir_at_fpir(top_d[mated], right_a[mated], top_d[~mated], f) if (~mated).any() else (np.nan, np.nan)
+        empirical.append(FnirAtFpir(float(f), float(fnir), float(t)))
     return OpenSetReport(
         model=spec.name,
         subjects=sum(per_subject.values()),

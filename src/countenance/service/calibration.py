@@ -28,6 +28,8 @@ __all__ = ["CalibrateOptions", "CalibrationPoint", "CalibrationResult", "calibra
 
 #: FMR levels reported in the result (the written table has 20 points per decade).
 REPORT_FMRS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+#: Why FNMR is undefined: no same-person pair to miss.
+NO_GENUINE = "no genuine pairs (no two photos of one person with a face in both)"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,10 @@ class CalibrationResult:
     effective_templates: tuple[tuple[int, float], ...]
     out: str | None
 
+    def undefined(self) -> dict[str, str]:
+        """``{field: why}`` for the rates with nothing to measure them on (null in :meth:`to_dict`)."""
+        return {} if self.genuine_pairs else {"fnmr": NO_GENUINE}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
@@ -83,6 +89,7 @@ class CalibrationResult:
                        for p in self.points],
             "effective_templates": {str(k): round(v, 3) for k, v in self.effective_templates},
             "out": self.out,
+            "undefined": self.undefined(),
         }
 
 
