@@ -28,7 +28,8 @@ from .indexer import IndexProgress, IndexSummary, index_folders
 from .manual import AddedFace, XmpNames, add_face, names_from_xmp
 from .merges import DEFAULT_MERGE_DISTANCE, MergeSuggestion, keep_apart, merge_suggestions
 from .oplog import Operation, operations, undo
-from .people import (ReclusterSummary, check_name_free, confirm_faces, forget_name, merge_persons, name_person, not_this_person,
+from .people import (ReclusterSummary, check_name_free, confirm_faces, forget_name, merge_persons, name_person, not_these_persons,
+                     not_this_person,
                      person_label, recluster, set_hidden, split_person)
 from .review import PersonFace, contact_sheet, face_crop, person_faces
 from .quality import QualityGate
@@ -298,6 +299,10 @@ class Library:
 
     def not_this_person(self, face_id: int) -> int:
         return not_this_person(self.store, face_id)
+
+    def not_this_person_many(self, face_ids: list[int]) -> list[int]:
+        """Several faces out of their persons, as one decision; the persons they left."""
+        return not_these_persons(self.store, face_ids)
 
     def hide(self, person_id: int, hidden: bool = True) -> None:
         set_hidden(self.store, person_id, hidden)

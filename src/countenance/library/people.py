@@ -27,7 +27,7 @@ from .oplog import clear_log
 from .store import LibraryError, LibraryStore
 
 __all__ = ["ReclusterSummary", "recluster", "check_name_free", "name_person", "merge_persons", "split_person", "not_this_person",
-           "set_hidden", "confirm_faces", "forget_name", "forgotten_marker", "person_label"]
+           "set_hidden", "confirm_faces", "not_these_persons", "forget_name", "forgotten_marker", "person_label"]
 
 
 @dataclass(frozen=True)
@@ -215,23 +215,37 @@ def not_this_person(store: LibraryStore, face_id: int) -> int:
     """Take ``face_id`` out of its person and never put it back there (cannot-link), whether
     the person is named or not (a named one's name is never suggested for the face again);
     returns the person."""
+    return not_these_persons(store, [face_id])[0]
+
+
+def not_these_persons(store: LibraryStore, face_ids: list[int]) -> list[int]:
+    """:func:`not_this_person` for several faces, as one decision (one undo); their persons."""
+    picked = list(dict.fromkeys(int(f) for f in face_ids))
+    if not picked:
+        raise InvalidArgument("pick at least one face")
     with store.recording("not-this-person") as op:
-        face = store.face(face_id)
-        current = store.assignments().get(face_id)
-        if current is None:
-            raise LibraryError(f"face {face_id} is not in any person")
-        person_id = current[0]
-        store.set_operation_summary(op, f"face {face_id} is not {person_label(store, person_id)}")
-        store.unassign([face_id])
-        store.reject(face_id, person_id)
-        store.update_person(person_id, kept=1)
-        name = store.person(person_id)[1]
-        if name is not None:
-            others = [store.face(f).template for f, _ in store.person_faces(person_id)]
-            distance = float(np.linalg.norm(face.template - np.mean(others, axis=0))) if others else 0.0
-            store.put_suggestion(face_id, name, distance, None)
-            store.set_suggestion_state(face_id, name, "rejected")
-        return person_id
+        assignments = store.assignments()
+        left = []
+        for face_id in picked:
+            face = store.face(face_id)
+            current = assignments.get(face_id)
+            if current is None:
+                raise LibraryError(f"face {face_id} is not in any person")
+            person_id = current[0]
+            left.append(person_id)
+            store.unassign([face_id])
+            store.reject(face_id, person_id)
+            store.update_person(person_id, kept=1)
+            name = store.person(person_id)[1]
+            if name is not None:
+                others = [store.face(f).template for f, _ in store.person_faces(person_id)]
+                distance = float(np.linalg.norm(face.template - np.mean(others, axis=0))) if others else 0.0
+                store.put_suggestion(face_id, name, distance, None)
+                store.set_suggestion_state(face_id, name, "rejected")
+        people = ", ".join(person_label(store, p) for p in dict.fromkeys(left))
+        store.set_operation_summary(op, f"face {picked[0]} is not {people}" if len(picked) == 1
+                                    else f"faces {', '.join(map(str, picked))} are not {people}")
+        return left
 
 
 def set_hidden(store: LibraryStore, person_id: int, hidden: bool = True) -> None:

@@ -18,7 +18,7 @@ from .. import __version__
 from ..errors import CountenanceError
 from ..service.error_table import describe
 from ..service.server import ServerSettings
-from .routes import faces, library, page, privacy, subjects, system
+from .routes import faces, library, library_review, page, privacy, subjects, system
 from .runtime import Runtime
 
 __all__ = ["create_app", "app_from_environment"]
@@ -95,7 +95,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             return problem(413, "request too large", f"requests are limited to {limit:,} bytes")
         return await call_next(request)
 
-    for module in (system, faces, subjects, privacy, library, page):
+    for module in (system, faces, subjects, privacy, library, library_review, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(resources.files(__package__) / "static")), name="static")
     return app

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,9 +20,37 @@ from ..service.server import ServerSettings
 from ..service.sessions import GallerySessions, ThreadPipelines
 from .limits import RateLimiter
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "ThumbnailCache", "THUMBNAIL_BUDGET"]
 
 T = TypeVar("T")
+THUMBNAIL_BUDGET = 25
+
+
+class ThumbnailCache:
+    """The last ``size`` face crops (JPEG bytes) by key, in memory, shared by the threads."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._items: OrderedDict[Any, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> bytes | None:
+        with self._lock:
+            data = self._items.get(key)
+            if data is not None:
+                self._items.move_to_end(key)
+            return data
+
+    def put(self, key: Any, data: bytes) -> None:
+        with self._lock:
+            self._items[key] = data
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
 
 class Runtime:
@@ -35,6 +64,10 @@ class Runtime:
         self.sessions = GallerySessions()
         self.keys = KeyStore(settings.gallery_options.resolved_path)
         self.limiter = RateLimiter(settings.rate_per_s, settings.burst)
+        # Face crops of the page's lists: their own budget, THUMBNAIL_BUDGET times the
+        # requests', so a page of faces never eats the key's budget nor is refused.
+        self.thumbnail_limiter = RateLimiter(settings.rate_per_s * THUMBNAIL_BUDGET, settings.burst * THUMBNAIL_BUDGET)
+        self.thumbnails = ThumbnailCache()
         self.executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="countenance-worker")
 
     @property

@@ -22,7 +22,8 @@ from .path_args import writable_folder, writing
 
 __all__ = ["Page", "page_of", "PersonDetail", "person_detail", "people_with_faces", "write_contact_sheet", "Decision",
            "not_this_person", "accept_suggestion", "confirm_faces", "undo", "list_operations", "list_merge_suggestions",
-           "accept_merge", "reject_merge", "AddFaceOptions", "add_face", "DEFAULT_MERGE_DISTANCE", "MAX_PAGE"]
+           "accept_merge", "reject_merge", "AddFaceOptions", "add_face", "parse_box", "face_thumbnail", "not_these_faces",
+           "check_page", "DEFAULT_MERGE_DISTANCE", "MAX_PAGE"]
 
 T = TypeVar("T")
 MAX_PAGE = 1000
@@ -207,3 +208,27 @@ def add_face(options: AddFaceOptions, *, pipelines: PipelineFactory = build_pipe
     """Store the face (landmarks and template by the pipeline), confirmed when named."""
     with open_library(options.library) as library:
         return library.add_face(options.photo, options.box_ltrb_px, pipelines(options.pipeline), name=options.name)
+
+
+def face_thumbnail(options: LibraryOptions, face_id: int, cache: Any = None, *, max_side_px: int = 160) -> bytes:
+    """A JPEG crop of one face, from ``cache`` (an object with ``get(key)`` and ``put(key,
+    data)``) when it holds this face's crop for the same photo version and box; cheap to ask
+    again. LibraryError for an unknown face."""
+    with open_library(options) as library:
+        face = library.store.face(face_id)
+        photo = library.store.photo(face.photo_id)
+        key = (str(library.store.path), face_id, photo.sha256, face.box_ltrb_px, max_side_px)
+        data = cache.get(key) if cache is not None else None
+        if data is None:
+            data = library.crop(face_id, max_side_px=max_side_px)
+            if cache is not None:
+                cache.put(key, data)
+        return data
+
+
+def not_these_faces(options: LibraryOptions, face_ids: tuple[int, ...]) -> Decision:
+    """Take each face out of its person (one decision: one undo puts them all back)."""
+    with open_library(options) as library:
+        left = library.not_this_person_many(list(face_ids))
+        people = ", ".join(library.label(p) for p in dict.fromkeys(left))
+        return Decision(f"{len(face_ids)} face(s) taken out of {people}", left[0] if left else None)
