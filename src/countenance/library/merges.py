@@ -30,7 +30,8 @@ DEFAULT_MERGE_DISTANCE = 0.6
 @dataclass(frozen=True)
 class MergeSuggestion:
     """Two people that may be one: their ids, names (None while unnamed) and face counts,
-    ``distance`` between their mean templates and ``closest`` face pair distance."""
+    ``distance`` between their mean templates, and their closest pair of faces (``face_a``
+    of ``person_a``, ``face_b`` of ``person_b``) with its distance ``closest``."""
 
     person_a: int
     person_b: int
@@ -40,6 +41,8 @@ class MergeSuggestion:
     faces_b: int
     distance: float
     closest: float
+    face_a: int
+    face_b: int
 
 
 def merge_suggestions(store: LibraryStore, *, max_distance: float = DEFAULT_MERGE_DISTANCE) -> list[MergeSuggestion]:
@@ -47,7 +50,7 @@ def merge_suggestions(store: LibraryStore, *, max_distance: float = DEFAULT_MERG
     if not max_distance > 0:
         raise InvalidArgument(f"max_distance must be > 0, got {max_distance!r}")
     rows = store.connection.execute(
-        "SELECT a.person_id, f.photo_id, f.template FROM assignments a JOIN faces f ON f.id=a.face_id "
+        "SELECT a.person_id, f.photo_id, f.template, f.id FROM assignments a JOIN faces f ON f.id=a.face_id "
         "JOIN persons p ON p.id=a.person_id WHERE p.hidden=0 AND f.gate IS NULL ORDER BY a.person_id, f.id").fetchall()
     if not rows:
         return []
@@ -68,8 +71,10 @@ def merge_suggestions(store: LibraryStore, *, max_distance: float = DEFAULT_MERG
             if a >= b or (a, b) in apart or (names.get(a) and names.get(b)) or photos[a] & photos[b]:
                 continue
             pairs = np.linalg.norm(templates[members[a]][:, None, :] - templates[members[b]][None, :, :], axis=2)
+            ka, kb = np.unravel_index(int(np.argmin(pairs)), pairs.shape)
             out.append(MergeSuggestion(a, b, names.get(a), names.get(b), len(members[a]), len(members[b]),
-                                       round(float(block[i, j]), 6), round(float(pairs.min()), 6)))
+                                       round(float(block[i, j]), 6), round(float(pairs.min()), 6),
+                                       int(rows[members[a][ka]][3]), int(rows[members[b][kb]][3])))
     return sorted(out, key=lambda m: (m.distance, m.person_a, m.person_b))
 
 
