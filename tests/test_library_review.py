@@ -333,3 +333,65 @@ def test_xmp_names_read_on_index_sidecar_and_embedded(tmp_path, lfw, models):
                    for pid, name, _, _ in library.store.persons() if name}
         assert sources == {"Ari (by digiKam)": ["xmp-sidecar"], "Ari (by Lightroom)": ["xmp-embedded"]}
         assert library.names_from_xmp().photos_read == 0  # nothing changed: nothing read again
+
+
+# ------------------------------------------------------------ the same loop on the command line
+
+
+def test_review_loop_on_the_command_line(library, tmp_path, models):
+    import json
+
+    from typer.testing import CliRunner
+
+    from countenance.cli import app
+
+    runner = CliRunner()
+    folder = library.store.path.parent
+
+    def run(*args):
+        return runner.invoke(app, [str(a) for a in (*args, "--library", folder)])
+
+    def run_json(*args):
+        result = run(*args, "--json")
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    listed = run_json("library", "people", "--faces")["people"]
+    pid = listed[0]["id"]
+    face_list = listed[0]["face_list"]
+    assert len(face_list) == listed[0]["faces"] and set(face_list[0]) >= {"face_id", "path", "box_ltrb_px", "confirmed", "distance"}
+    sheet = tmp_path / "sheets" / "person.jpg"
+    shown = run_json("library", "person", pid, "--sheet", sheet)
+    assert shown["faces"]["total"] == listed[0]["faces"] and Image.open(sheet).format == "JPEG"
+    assert run("library", "person", pid, "--sheet", tmp_path).exit_code == 2  # a folder, not a file
+
+    refused = run("library", "merge", pid, pid)
+    assert refused.exit_code == 2 and "into itself" in refused.output and "Traceback" not in refused.output
+    run_json("library", "name", pid, "ann")
+    out = run("library", "not-this-person", face_list[0]["face_id"])
+    assert out.exit_code == 0 and f"'ann' (person {pid})" in out.output
+    split = run_json("library", "split", listed[1]["id"])
+    assert len(split["new_people"]) <= 1
+    log = run_json("library", "log")["items"]
+    assert [op["kind"] for op in log[:3]] == ["split", "not-this-person", "name"]
+    undone = run_json("library", "undo", "3")["undone"]
+    assert [op["kind"] for op in undone] == ["split", "not-this-person", "name"]
+    assert run_json("library", "people", "--faces")["people"] == listed
+
+    picked = ",".join(str(f["face_id"]) for f in face_list[::2])
+    (twin,) = run_json("library", "split", pid, "--faces", picked)["new_people"]
+    pairs = run_json("library", "merges")["items"]
+    assert {pairs[0]["person_a"], pairs[0]["person_b"]} == {pid, twin}
+    assert "kept apart" in run_json("library", "merge-reject", pid, twin)["message"]
+    run_json("library", "undo")
+    assert "merged" in run_json("library", "merge-accept", pid, twin)["message"]
+
+    photo = face_list[0]["path"]
+    box = ",".join(f"{v:.0f}" for v in face_list[0]["box_ltrb_px"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COUNTENANCE_MODEL_DIR", str(models / "yunet"))
+        added = run_json("library", "add-face", photo, "--box", box, "--name", "drawn by hand", "--embedder", "dlib-onnx")
+    assert added["name"] == "drawn by hand" and added["person_id"] is not None
+    assert run_json("library", "status")["faces_added"] == 1
+    bad = run("library", "add-face", photo, "--box", "1,2,3")
+    assert bad.exit_code == 2 and "left,top,right,bottom" in bad.output
