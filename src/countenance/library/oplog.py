@@ -20,7 +20,8 @@ import sqlite3
 from dataclasses import dataclass
 
 from ..errors import InvalidArgument
-from .store import TRACKED, LibraryError, LibraryStore
+from .store import LibraryError, LibraryStore
+from .tracking import TRACKED
 
 __all__ = ["Operation", "operations", "undo", "clear_log"]
 

@@ -38,8 +38,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CountenanceError
+from .tracking import TRACKED, trigger_sql
 
-__all__ = ["LibraryStore", "PhotoRow", "FaceRow", "LibraryError", "DB_NAME"]
+__all__ = ["LibraryStore", "PhotoRow", "FaceRow", "LibraryError", "DB_NAME", "TRACKED"]
 
 DB_NAME = "library.sqlite3"
 SCHEMA_VERSION = 1
@@ -125,37 +126,6 @@ CREATE TABLE IF NOT EXISTS operation_changes (
 CREATE INDEX IF NOT EXISTS operation_changes_op ON operation_changes(operation_id);
 """
 
-# The tables a user's decision changes, with their key columns and all columns: while an
-# operation is recorded (LibraryStore.recording), temporary triggers copy every row it
-# inserts, updates or deletes (cascades and REPLACE included) into operation_changes, so
-# countenance.library.oplog can put each row back exactly.
-TRACKED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "persons": (("id",), ("id", "name", "hidden", "kept")),
-    "assignments": (("face_id",), ("face_id", "person_id", "confirmed")),
-    "rejections": (("face_id", "person_id"), ("face_id", "person_id")),
-    "suggestions": (("face_id", "subject"), ("face_id", "subject", "distance", "false_match_rate", "state")),
-    "person_links": (("person_a", "person_b"), ("person_a", "person_b")),
-    "faces": (("id",), ("id",)),
-    "face_origins": (("face_id",), ("face_id", "source")),
-}
-
-
-def _trigger_sql() -> str:
-    statements = ["CREATE TEMP TABLE IF NOT EXISTS op_current (id INTEGER NOT NULL);"]
-    for table, (keys, columns) in TRACKED.items():
-        events = [("insert", "new", keys)] + ([] if table == "faces" else [("update", "old", columns), ("delete", "old", columns)])
-        for action, row, values in events:
-            slots = ", ".join(f"c{i}" for i in range(len(values)))
-            picked = ", ".join(f"{row}.{c}" for c in values)
-            statements.append(
-                f"CREATE TEMP TRIGGER IF NOT EXISTS log_{table}_{action} AFTER {action.upper()} ON main.{table} "
-                "WHEN (SELECT id FROM op_current) IS NOT NULL BEGIN "
-                f"INSERT INTO operation_changes (operation_id, tbl, action, {slots}) "
-                f"SELECT id, '{table}', '{action}', {picked} FROM op_current; END;")
-    return "\n".join(statements)
-
-
-
 class LibraryError(CountenanceError):
     """A library cannot be opened or used as asked (not a library, unknown person or face)."""
 
@@ -227,7 +197,7 @@ class LibraryStore:
         # A REPLACE fires the delete triggers too, so the operation log sees the row it replaced.
         connection.execute("PRAGMA recursive_triggers=ON")
         connection.executescript(_SCHEMA)
-        connection.executescript(_trigger_sql())
+        connection.executescript(trigger_sql())
         version = connection.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if version is None:
             connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
