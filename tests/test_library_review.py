@@ -259,6 +259,10 @@ def test_merge_suggestions_accept_and_reject(library):
 def test_add_face_by_hand(library, pipeline_yunet):
     face = library.store.faces()[0]
     photo = library.store.photo(face.photo_id)
+    with pytest.raises(InvalidArgument, match=f"face {face.id}"):
+        library.add_face(photo.path, face.box_ltrb_px, pipeline_yunet)
+    with library.store.transaction():  # the detector's miss, made here: the face is gone
+        library.store.delete_faces([face.id])
     before = _snapshot(library)
     added = library.add_face(photo.path, face.box_ltrb_px, pipeline_yunet, name="drawn")
     stored = library.store.face(added.face_id)
@@ -388,6 +392,8 @@ def test_review_loop_on_the_command_line(library, tmp_path, models):
 
     photo = face_list[0]["path"]
     box = ",".join(f"{v:.0f}" for v in face_list[0]["box_ltrb_px"])
+    with library.store.transaction():  # the detector's miss, made here: the face is gone
+        library.store.delete_faces([face_list[0]["face_id"]])
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("COUNTENANCE_MODEL_DIR", str(models / "yunet"))
         added = run_json("library", "add-face", photo, "--box", box, "--name", "drawn by hand", "--embedder", "dlib-onnx")

@@ -38,7 +38,7 @@ def api(gallery, fixtures, library, keys):
         yield client
 
 
-def test_lists_are_paged(api):
+def test_lists_are_paged(api, keys):
     everyone = api.get("/v1/library/people", params={"limit": 1000}).json()
     assert everyone["total"] == len(everyone["people"]) >= 4 and everyone["next_offset"] is None
     first = api.get("/v1/library/people", params={"limit": 2}).json()
@@ -50,6 +50,10 @@ def test_lists_are_paged(api):
     for route in ("/v1/library/suggestions", "/v1/library/merge-suggestions", "/v1/library/operations"):
         page = api.get(route, params={"limit": 1}).json()
         assert page["limit"] == 1 and "total" in page and "next_offset" in page, route
+    subjects = api.get("/v1/subjects", params={"limit": 2, "offset": 1}, headers=auth(keys["read"])).json()
+    assert subjects["total"] == 9 and len(subjects["subjects"]) == 2 and subjects["next_offset"] == 3
+    optouts = api.get("/v1/optouts", params={"limit": 5}, headers=auth(keys["admin"])).json()
+    assert optouts["total"] == len(optouts["optouts"]) and optouts["next_offset"] is None
 
 
 def test_person_faces_a_page_at_a_time(api):

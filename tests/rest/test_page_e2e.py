@@ -243,6 +243,29 @@ def test_review_loop_person_page_undo_and_merge_suggestion(server, browser, admi
     assert api.get("/v1/library/operations", params={"limit": 1}).json()["operations"][0]["kind"] == "accept-merge"
     assert page.locator("[data-testid=merge-suggestion]").count() == 0 or card.count() == 0
 
+    # A face the detector missed: drawn on the photo, added with a name, then undone.
+    page.locator(f"[data-testid=person][data-person='{survivor['id']}'] [data-action=open]").click()
+    page.wait_for_selector("[data-testid=face-tile]")
+    page.locator("[data-testid=face-tile] [data-action=show-photo]").first.click()
+    page.wait_for_selector("#photo-canvas img")
+    page.wait_for_function("document.querySelector('#photo-canvas img').complete")
+    frame = page.locator("#photo-canvas").bounding_box()
+    page.mouse.move(frame["x"] + frame["width"] * 0.02, frame["y"] + frame["height"] * 0.70)
+    page.mouse.down()
+    page.mouse.move(frame["x"] + frame["width"] * 0.15, frame["y"] + frame["height"] * 0.85, steps=5)
+    page.mouse.move(frame["x"] + frame["width"] * 0.20, frame["y"] + frame["height"] * 0.97, steps=5)
+    page.mouse.up()
+    page.fill("#new-face-name", "drawn on the page")
+    _shot(page, "12-draw-a-face")
+    page.click("#add-face")
+    page.wait_for_selector("#status:has-text('Added face')")
+    assert api.get("/v1/library/status").json()["faces_added"] == 1
+    named = {p["name"]: p for p in api.get("/v1/library/people", params={"limit": 1000}).json()["people"]}
+    assert named["drawn on the page"]["faces"] == named["drawn on the page"]["confirmed"] == 1
+    page.click("#undo")
+    page.wait_for_selector("#status:has-text('Undone: added face')")
+    assert api.get("/v1/library/status").json()["faces_added"] == 0
+
     # The keyboard: j moves, r rejects the current suggestion.
     before = api.get("/v1/library/suggestions").json()["total"]
     if before:
@@ -309,12 +332,12 @@ def test_no_crop_refused_on_a_200_person_library(browser, gallery, fixtures, big
             state = page.evaluate("({y: window.scrollY, h: document.body.scrollHeight, imgs: document.querySelectorAll('#people-list img').length, "
                                   "loaded: [...document.querySelectorAll('#people-list img')].filter(i => i.dataset.loaded).length, "
                                   "stats: window.CountenanceLibrary.stats})")
-            _shot(page, "12-200-people-failed")
+            _shot(page, "13-200-people-failed")
             raise AssertionError(f"crops not all loaded: {state}; responses {sorted(set(crops))} ({len(crops)})") from None
         loaded = page.evaluate("[...document.querySelectorAll('#people-list img')].map(i => i.dataset.loaded)")
         assert loaded == ["1"] * 200
         page.wait_for_function("[...document.querySelectorAll('img[data-crop]')].every(i => i.dataset.loaded)")
         assert len(crops) >= 200 and 429 not in crops, sorted(set(crops))
         assert page.evaluate("window.CountenanceLibrary.stats.retried") == 0
-        _shot(page, "12-200-people")
+        _shot(page, "13-200-people")
         page.close()

@@ -288,7 +288,7 @@ class Library:
         """Reject a merge suggestion: the two are kept apart by re-clustering and never suggested again."""
         keep_apart(self.store, a, b)
 
-    def add_face(self, photo: str | os.PathLike[str], box_ltrb_px: tuple[float, float, float, float], pipeline: Any,
+    def add_face(self, photo: str | os.PathLike[str] | int, box_ltrb_px: tuple[float, float, float, float], pipeline: Any,
                  *, name: str | None = None) -> AddedFace:
         """Store a face the detector missed (see :func:`~.manual.add_face`)."""
         return add_face(self.store, photo, box_ltrb_px, pipeline, name=name)

@@ -40,9 +40,14 @@ class AddedFace:
     name: str | None
 
 
-def _photo_id(store: LibraryStore, photo: str | os.PathLike[str]) -> int:
-    wanted = str(Path(photo).expanduser().resolve())
-    row = store.connection.execute("SELECT id, error FROM photos WHERE path=?", (wanted,)).fetchone()
+def _photo_id(store: LibraryStore, photo: str | os.PathLike[str] | int) -> int:
+    if isinstance(photo, int) and not isinstance(photo, bool):
+        row = store.connection.execute("SELECT id, error FROM photos WHERE id=?", (photo,)).fetchone()
+        if row is None:
+            raise LibraryError(f"no photo {photo} in the library")
+    else:
+        wanted = str(Path(photo).expanduser().resolve())
+        row = store.connection.execute("SELECT id, error FROM photos WHERE path=?", (wanted,)).fetchone()
     if row is None:
         raise LibraryError(f"{photo}: not an indexed photo of this library (index it first)")
     if row[1] is not None:
@@ -50,13 +55,15 @@ def _photo_id(store: LibraryStore, photo: str | os.PathLike[str]) -> int:
     return int(row[0])
 
 
-def add_face(store: LibraryStore, photo: str | os.PathLike[str], box_ltrb_px: tuple[float, float, float, float],
+def add_face(store: LibraryStore, photo: str | os.PathLike[str] | int, box_ltrb_px: tuple[float, float, float, float],
              pipeline, *, name: str | None = None) -> AddedFace:
     """Store a face the detector missed at ``box_ltrb_px`` (pixels of the upright photo) in
-    the indexed ``photo``: landmarks placed by ``pipeline``'s landmarker, template by its
-    embedder (the library's model). With ``name`` the face is confirmed as that person (made
-    when missing). InvalidArgument for a box outside the photo or under 16 px."""
+    the indexed ``photo`` (its path, or its id): landmarks placed by ``pipeline``'s
+    landmarker, template by its embedder (the library's model). With ``name`` the face is
+    confirmed as that person (made when missing). InvalidArgument for a box outside the photo,
+    under 16 px, or over a face the library holds already (IoU >= 0.5)."""
     from ..embed import embed_faces
+    from .indexer import _iou
     from .quality import face_sharpness
 
     photo_id = _photo_id(store, photo)
@@ -69,6 +76,9 @@ def add_face(store: LibraryStore, photo: str | os.PathLike[str], box_ltrb_px: tu
                               "(left,top,right,bottom in pixels of the upright photo)")
     if min(right - left, bottom - top) < 16:
         raise InvalidArgument("a face box must be at least 16 px on each side")
+    for other in store.faces(photo_id=photo_id):
+        if _iou((left, top, right, bottom), other.box_ltrb_px) >= XMP_MATCH_IOU:
+            raise InvalidArgument(f"the library holds that face already (face {other.id})")
     box = Box(left, top, right, bottom)
     landmarks = np.asarray(pipeline.face_detector.landmarker.landmarks(pixels, box), dtype=np.float32)
     (face,) = embed_faces(pipeline.embedder, pixels, [Face(box, 1.0, landmarks)])

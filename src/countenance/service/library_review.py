@@ -23,7 +23,8 @@ from .path_args import writable_folder, writing
 __all__ = ["Page", "page_of", "PersonDetail", "person_detail", "people_with_faces", "write_contact_sheet", "Decision",
            "not_this_person", "accept_suggestion", "confirm_faces", "undo", "list_operations", "list_merge_suggestions",
            "accept_merge", "reject_merge", "AddFaceOptions", "add_face", "parse_box", "face_thumbnail", "not_these_faces",
-           "check_page", "DEFAULT_MERGE_DISTANCE", "MAX_PAGE"]
+           "check_page", "PhotoFace", "PhotoDetail", "photo_detail", "photo_image", "add_face_to_photo",
+           "DEFAULT_MERGE_DISTANCE", "MAX_PAGE"]
 
 T = TypeVar("T")
 MAX_PAGE = 1000
@@ -232,3 +233,67 @@ def not_these_faces(options: LibraryOptions, face_ids: tuple[int, ...]) -> Decis
         left = library.not_this_person_many(list(face_ids))
         people = ", ".join(library.label(p) for p in dict.fromkeys(left))
         return Decision(f"{len(face_ids)} face(s) taken out of {people}", left[0] if left else None)
+
+
+@dataclass(frozen=True)
+class PhotoFace:
+    """A face of a photo: its id, box (pixels, upright photo), and its person (None: none)."""
+
+    face_id: int
+    box_ltrb_px: tuple[float, float, float, float]
+    person_id: int | None
+    name: str | None
+
+
+@dataclass(frozen=True)
+class PhotoDetail:
+    """One indexed photo: its id, upright size in pixels, and its faces."""
+
+    photo_id: int
+    width_px: int
+    height_px: int
+    faces: tuple[PhotoFace, ...]
+
+
+def photo_detail(options: LibraryOptions, photo_id: int) -> PhotoDetail:
+    """An indexed photo's size and faces (LibraryError for an unknown photo)."""
+    from ..library import LibraryError
+
+    with open_library(options) as library:
+        photo = library.store.photo(photo_id)
+        if photo is None:
+            raise LibraryError(f"no photo {photo_id} in the library")
+        assignments = library.store.assignments()
+        names = {pid: name for pid, name, _, _ in library.store.persons()}
+        faces = []
+        for face in library.store.faces(photo_id=photo_id):
+            person = assignments.get(face.id, (None, False))[0]
+            faces.append(PhotoFace(face.id, face.box_ltrb_px, person, names.get(person)))
+        return PhotoDetail(photo.id, photo.width_px, photo.height_px, tuple(faces))
+
+
+def photo_image(options: LibraryOptions, photo_id: int, *, max_side_px: int = 1600) -> bytes:
+    """A JPEG of the upright photo, at most ``max_side_px`` on its longer side."""
+    import io
+
+    from PIL import Image
+
+    from ..image import load_image
+    from ..library import LibraryError
+
+    with open_library(options) as library:
+        photo = library.store.photo(photo_id)
+        if photo is None or photo.error is not None:
+            raise LibraryError(f"no readable photo {photo_id} in the library")
+        image = Image.fromarray(load_image(photo.path))
+    image.thumbnail((max_side_px, max_side_px))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=88)
+    return out.getvalue()
+
+
+def add_face_to_photo(options: LibraryOptions, photo_id: int, box_ltrb_px: tuple[float, float, float, float],
+                      name: str | None, pipeline: PipelineOptions, *, pipelines: PipelineFactory = build_pipeline) -> AddedFace:
+    """:func:`add_face` for the photo of id ``photo_id`` (the page draws on the photo by id)."""
+    with open_library(options) as library:
+        return library.add_face(photo_id, tuple(box_ltrb_px), pipelines(pipeline), name=name)

@@ -14,20 +14,12 @@ from ...service import library as photos
 from ...service import library_review as review
 from ...service.keys import ApiKey
 from ..auth import require
+from ..paging import Limit, Offset, paged
 from .subjects import ConsentIn
 
 router = APIRouter(prefix="/v1/library", tags=["library"])
 
 FaceId = Annotated[int, Field(ge=1)]
-Limit = Annotated[int, Query(ge=1, le=review.MAX_PAGE, description="At most this many items.")]
-Offset = Annotated[int, Query(ge=0, description="Skip this many (the answer's next_offset gives the next page).")]
-
-
-def paged(items: list[Any], limit: int, offset: int, key: str) -> dict[str, Any]:
-    """A page of ``items`` as ``{key: [...], "total", "offset", "limit", "next_offset"}``."""
-    page = review.page_of(items, limit, offset)
-    return {key: list(page.items), "total": page.total, "offset": page.offset, "limit": page.limit,
-            "next_offset": page.next_offset}
 
 
 class SuggestionChoice(BaseModel):

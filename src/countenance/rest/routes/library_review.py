@@ -1,19 +1,21 @@
 """The library's review loop over HTTP (scope ``library``): a person's faces a page at a
 time, several faces at once (not this person, confirm), merge suggestions with accept and
-reject, the operation log and undo. Over :mod:`countenance.service.library_review`."""
+reject, the operation log and undo, a photo to draw a missed face on. Over :mod:`countenance.service.library_review`."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ...service import library_review as review
 from ...service.keys import ApiKey
 from ...service.library import to_document
 from ..auth import require
-from .library import FaceId, Limit, Offset, _options
+from ..paging import Limit, Offset
+from .library import FaceId, _options
 
 router = APIRouter(prefix="/v1/library", tags=["library"])
 
@@ -103,3 +105,36 @@ async def undo(body: Undo, request: Request, key: ApiKey = Depends(require("libr
     runtime = request.app.state.runtime
     done = await runtime.run(review.undo, _options(request, key), body.count)
     return {"undone": to_document(list(done))}
+
+
+class NewFace(BaseModel):
+    photo_id: Annotated[int, Field(ge=1)]
+    box_ltrb_px: list[float] = Field(min_length=4, max_length=4, description="left, top, right, bottom in pixels of the upright photo.")
+    name: str | None = Field(default=None, min_length=1, max_length=200, description="Confirm the face as this person.")
+
+
+@router.get("/photos/{photo_id}")
+async def photo(photo_id: int, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
+    """An indexed photo's upright size and its faces (box, person). Scope: library."""
+    runtime = request.app.state.runtime
+    return to_document(await runtime.run(review.photo_detail, _options(request, key), photo_id))
+
+
+@router.get("/photos/{photo_id}/image", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+async def photo_image(photo_id: int, request: Request, key: ApiKey = Depends(require("library"))) -> Response:
+    """The upright photo as a JPEG, at most 1600 px (to draw a missed face on). Scope: library."""
+    runtime = request.app.state.runtime
+    data = await runtime.run(review.photo_image, _options(request, key), photo_id)
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
+
+
+@router.post("/faces", status_code=201)
+async def add_face(body: NewFace, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
+    """Add a face the detector missed (landmarks and template computed for the box), confirmed
+    as ``name`` when given. Scope: library."""
+    runtime = request.app.state.runtime
+    added = await runtime.run(review.add_face_to_photo, _options(request, key), body.photo_id, tuple(body.box_ltrb_px),
+                              body.name, runtime.pipeline_options, pipelines=runtime.pipelines)
+    document = to_document(added)
+    document.pop("path", None)  # the server's folders are not the caller's business
+    return document

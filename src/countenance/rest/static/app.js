@@ -132,7 +132,7 @@
   // ---------------------------------------------------------------- subjects
   async function loadSubjects() {
     const list = $("#subject-list");
-    const { subjects } = await json("GET", "/v1/subjects");
+    const { subjects } = await json("GET", "/v1/subjects?limit=1000");
     list.replaceChildren();
     for (const s of subjects) {
       const item = el("li", `${s.name} (${s.templates} template${s.templates === 1 ? "" : "s"})`, { "data-subject": s.name });

@@ -249,7 +249,9 @@
       const tile = ctx.el("div", null, { class: "tile" + (f.confirmed ? " confirmed" : ""), "data-testid": "face-tile", "data-face": f.face_id });
       const box = ctx.el("input", null, { type: "checkbox", "aria-label": `select face ${f.face_id}` });
       box.checked = selected.has(f.face_id);
-      tile.append(crop(f.face_id), box, ctx.el("span", `face ${f.face_id}`),
+      const photoButton = ctx.el("button", "photo", { type: "button", "data-action": "show-photo", "data-photo": f.photo_id });
+      photoButton.addEventListener("click", (event) => { event.stopPropagation(); showPhoto(f.photo_id); });
+      tile.append(crop(f.face_id), box, ctx.el("span", `face ${f.face_id}`), photoButton,
         ctx.el("div", `${f.confirmed ? "confirmed" : "automatic"}, ${f.distance.toFixed(2)}`, { class: "state" }));
       tile.addEventListener("click", (event) => {
         if (selected.has(f.face_id)) selected.delete(f.face_id); else selected.add(f.face_id);
@@ -283,6 +285,84 @@
         (r) => `Split ${faces.length} face(s) off person ${person} into person ${r.new_people[0]}.`);
     }
   });
+
+  // ---------------------------------------------------------------- a photo, to draw a missed face
+  let shownPhoto = null;
+  let drawn = null;
+
+  function placeBox(node, [left, top, right, bottom]) {
+    node.style.left = `${(100 * left) / shownPhoto.width_px}%`;
+    node.style.top = `${(100 * top) / shownPhoto.height_px}%`;
+    node.style.width = `${(100 * (right - left)) / shownPhoto.width_px}%`;
+    node.style.height = `${(100 * (bottom - top)) / shownPhoto.height_px}%`;
+  }
+
+  async function showPhoto(photoId) {
+    try {
+      shownPhoto = await ctx.json("GET", `/v1/library/photos/${photoId}`);
+      const blob = await (await ctx.api("GET", `/v1/library/photos/${photoId}/image`)).blob();
+      const canvas = $("#photo-canvas");
+      const img = ctx.el("img", null, { alt: `photo ${photoId}`, draggable: "false" });
+      img.src = URL.createObjectURL(blob);
+      await img.decode().catch(() => {});
+      canvas.replaceChildren(img);
+      for (const face of shownPhoto.faces) {
+        const mark = ctx.el("div", null, { class: "face-box", "data-testid": "photo-face", "data-face": face.face_id });
+        placeBox(mark, face.box_ltrb_px);
+        mark.append(ctx.el("span", face.name || `face ${face.face_id}`, { class: "badge" }));
+        canvas.append(mark);
+      }
+      drawn = null;
+      $("#add-face").disabled = true;
+      $("#photo-number").textContent = String(photoId);
+      $("#photo-view").hidden = false;
+      $("#photo-view").scrollIntoView();
+    } catch (error) { ctx.status("Photo: " + error.message, true); }
+  }
+
+  // Drag to draw: the box is kept in pixels of the upright photo, whatever size it is shown at.
+  (() => {
+    const canvas = $("#photo-canvas");
+    let start = null;
+    let mark = null;
+    const point = (event) => {
+      const rect = canvas.getBoundingClientRect();
+      const x = Math.min(Math.max(event.clientX - rect.left, 0), rect.width);
+      const y = Math.min(Math.max(event.clientY - rect.top, 0), rect.height);
+      return [(x / rect.width) * shownPhoto.width_px, (y / rect.height) * shownPhoto.height_px];
+    };
+    canvas.addEventListener("mousedown", (event) => {
+      if (!shownPhoto) return;
+      event.preventDefault();
+      start = point(event);
+      if (mark) mark.remove();
+      mark = ctx.el("div", null, { class: "face-box drawn", "data-testid": "drawn-box" });
+      canvas.append(mark);
+    });
+    canvas.addEventListener("mousemove", (event) => {
+      if (!start) return;
+      const [x, y] = point(event);
+      drawn = [Math.min(start[0], x), Math.min(start[1], y), Math.max(start[0], x), Math.max(start[1], y)].map(Math.round);
+      placeBox(mark, drawn);
+    });
+    window.addEventListener("mouseup", () => {
+      if (!start) return;
+      start = null;
+      $("#add-face").disabled = !drawn;
+    });
+  })();
+
+  $("#add-face").addEventListener("click", async () => {
+    if (!drawn || !shownPhoto) return;
+    const name = $("#new-face-name").value.trim();
+    const body = { photo_id: shownPhoto.photo_id, box_ltrb_px: drawn };
+    if (name) body.name = name;
+    const photoId = shownPhoto.photo_id;
+    const added = await act("POST", "/v1/library/faces", body,
+      (r) => `Added face ${r.face_id}` + (r.name ? ` as ${r.name} (person ${r.person_id}).` : "."));
+    if (added) await showPhoto(photoId);
+  });
+  $("#close-photo").addEventListener("click", () => { $("#photo-view").hidden = true; shownPhoto = null; });
 
   $("#more-people").addEventListener("click", () => loadPeople(true));
   $("#undo").addEventListener("click", async () => {
