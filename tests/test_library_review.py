@@ -74,7 +74,7 @@ def _snapshot(library: Library) -> dict[str, list[tuple]]:
 def test_person_faces_listed_paged_and_on_a_contact_sheet(library, tmp_path):
     pid = _person_of(library, "Anna_Kournikova")
     faces, total = library.person_faces(pid)
-    assert total == len(faces) == library._person(pid).faces >= 5
+    assert total == len(faces) == library.person(pid).faces >= 5
     assert [f.distance for f in faces] == sorted((f.distance for f in faces), reverse=True)
     first, _ = library.person_faces(pid, limit=3)
     rest, _ = library.person_faces(pid, limit=100, offset=3)

@@ -135,3 +135,22 @@ def test_crops_spend_their_own_budget(api, gallery, fixtures, library, keys):
         again = small.get(f"/v1/library/faces/{faces[0]}/crop")
         assert again.status_code == 200 and again.headers["content-type"] == "image/jpeg"
         assert [small.get("/v1/library/status").status_code for _ in range(6)] == [200] * 5 + [429]
+
+
+def test_add_a_missed_face_over_http(api):
+    person = api.get("/v1/library/people").json()["people"][0]
+    face = api.get(f"/v1/library/people/{person['id']}/faces").json()["faces"][0]
+    photo = api.get(f"/v1/library/photos/{face['photo_id']}").json()
+    assert photo["width_px"] == 250 and face["face_id"] in [f["face_id"] for f in photo["faces"]]
+    image = api.get(f"/v1/library/photos/{face['photo_id']}/image")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+    taken = api.post("/v1/library/faces", json={"photo_id": face["photo_id"], "box_ltrb_px": face["box_ltrb_px"]})
+    assert taken.status_code == 422 and f"face {face['face_id']}" in taken.json()["detail"]
+    outside = api.post("/v1/library/faces", json={"photo_id": face["photo_id"], "box_ltrb_px": [0, 0, 400, 60]})
+    assert outside.status_code == 422 and "inside" in outside.json()["detail"]
+    assert api.post("/v1/library/faces", json={"photo_id": 99999, "box_ltrb_px": [0, 0, 40, 40]}).status_code == 400
+    added = api.post("/v1/library/faces", json={"photo_id": face["photo_id"], "box_ltrb_px": [0, 150, 60, 240], "name": "corner"})
+    assert added.status_code == 201 and "path" not in added.json()
+    assert api.get("/v1/library/status").json()["faces_added"] == 1
+    assert "added face" in api.post("/v1/library/undo", json={}).json()["undone"][0]["summary"]
+    assert api.get("/v1/library/status").json()["faces_added"] == 0

@@ -356,6 +356,10 @@ class Library:
             raise InvalidArgument(f"face {face_id} has no open suggestion of {subject!r}")
         return subject
 
+    def person(self, person_id: int) -> Person:
+        """One person (hidden or not); LibraryError for an unknown id."""
+        return self._person(person_id)
+
     def _person(self, person_id: int) -> Person:
         for person in self.people(include_hidden=True):
             if person.id == person_id:

@@ -79,7 +79,7 @@ def person_detail(options: LibraryOptions, person_id: int, *, limit: int = 100, 
     """A person and a page of its faces (LibraryError for an unknown person)."""
     check_page(limit, offset)
     with open_library(options) as library:
-        person = library._person(person_id)
+        person = library.person(person_id)
         faces, total = library.person_faces(person_id, limit=limit, offset=offset)
         everything, _ = library.person_faces(person_id)
         return PersonDetail(person, len({f.photo_id for f in everything}), page_of(faces, limit, offset, total))
@@ -113,7 +113,6 @@ class Decision:
     person_id: int | None = None
     name: str | None = None
     face_id: int | None = None
-    new_people: tuple[int, ...] = field(default_factory=tuple)
 
 
 def not_this_person(options: LibraryOptions, face_id: int) -> Decision:
