@@ -20,7 +20,6 @@ from .conftest import auth, settings_for
 # (method, path, scope) of every route that needs a key; test_schema checks none is missing.
 SCOPED = [
     ("get", "/v1/gallery", "read"),
-    ("get", "/v1/me", "read"),
     ("post", "/v1/detect", "identify"),
     ("post", "/v1/verify", "identify"),
     ("post", "/v1/identify", "identify"),
@@ -36,6 +35,13 @@ SCOPED = [
     ("delete", "/v1/optouts/1", "admin"),
     ("get", "/v1/audit", "admin"),
 ]
+
+
+def test_any_valid_key_can_ask_who_it_is(client, keys):
+    """The page asks /v1/me which sections to show: an identify-only key must get an answer."""
+    assert client.get("/v1/me").status_code == 401
+    for scope in ("identify", "enroll", "library", "read"):
+        assert client.get("/v1/me", headers=auth(keys[scope])).json()["scopes"] == [scope]
 
 
 def test_every_scoped_route_refuses_a_missing_invalid_or_wrong_key(client, keys):

@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from . import gallery, library, measure
+from . import gallery, library, library_review, measure
 from .calibrate import calibrate
 from .clean import clean
 from .demo import demo
@@ -74,6 +74,7 @@ app.add_typer(models_app, name="models")
 app.command()(calibrate)
 gallery.register(app)
 library.register(app)
+library_review.register(library.library_app)  # library person|confirm|undo|log|merges|add-face
 app.add_typer(video_app, name="video")
 app.add_typer(keys_app, name="keys")
 app.command()(serve)

@@ -1,5 +1,6 @@
 """Photo library commands: ``library index|status|people|name|merge|split|not-this-person|hide|
-accept|reject|find|suggest|check|xmp write|xmp read`` over :mod:`countenance.service.library`.
+accept|reject|find|suggest|check|xmp write|xmp read`` over :mod:`countenance.service.library`
+(the review loop's ``person|confirm|undo|log|merges|add-face`` are in :mod:`.library_review`).
 
 The library is ``--library PATH``, else ``$COUNTENANCE_LIBRARY``, else
 ``~/.local/share/countenance/library``. Naming and suggestions use ``--gallery``, else the
@@ -108,6 +109,8 @@ def index(
         if result.suggestions is not None:
             stderr.print(f"{result.suggestions.suggestions} suggestion(s) to review in {result.suggestions.photos} photos "
                          f"(countenance library suggest)", highlight=False)
+        if result.xmp is not None and result.xmp.faces_named:
+            stderr.print(f"{result.xmp.faces_named} face(s) named from the photos' own XMP regions", highlight=False)
         if not summary.detected and summary.files:
             stderr.print("nothing new to detect", highlight=False)
     for skipped in summary.skipped:
@@ -135,18 +138,28 @@ def people(
     library: LibraryOpt = None,
     show_hidden: Annotated[bool, typer.Option("--all", help="Include hidden people.")] = False,
     crops: Annotated[Optional[Path], typer.Option("--crops", help="Write each person's representative face to DIR/person-<id>.jpg.")] = None,
+    with_faces: Annotated[bool, typer.Option("--faces", help="List each person's faces too (id, photo, box, confirmed, distance).")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """People found or named, largest first, with a representative face."""
+    """People found or named, largest first, with a representative face (and with --faces,
+    every face: see one person with `library person ID`)."""
     from ..service.library import list_people, to_document, write_person_crops
+    from ..service.library_review import people_with_faces
 
-    found = list_people(_library(library), include_hidden=show_hidden)
+    if with_faces:
+        listed = people_with_faces(_library(library), include_hidden=show_hidden)
+        found = tuple(p for p, _ in listed)
+        documents = [{**to_document(p), "face_list": to_document(faces)} for p, faces in listed]
+    else:
+        found = list_people(_library(library), include_hidden=show_hidden)
+        documents = to_document(found)
     written = write_person_crops(_library(library), crops, include_hidden=show_hidden) if crops is not None else ()
-    table = Table("person", "name", "faces", "confirmed", "face shown", "hidden")
-    for p in found:
+    table = Table("person", "name", "faces", "confirmed", "face shown", "hidden", *(["face ids"] if with_faces else []))
+    for k, p in enumerate(found):
+        extra = [", ".join(str(f["face_id"]) for f in documents[k]["face_list"])] if with_faces else []
         table.add_row(str(p.id), escape(p.name or "-"), str(p.faces), str(p.confirmed),
-                      str(p.representative_face or "-"), "yes" if p.hidden else "")
-    emit({"people": to_document(found), "crops": [str(p) for p in written]}, json_output, table)
+                      str(p.representative_face or "-"), "yes" if p.hidden else "", *extra)
+    emit({"people": documents, "crops": [str(p) for p in written]}, json_output, table)
     if written and not json_output:
         stderr.print(f"wrote {len(written)} face crop(s) to {escape(str(crops))}", highlight=False)
 
@@ -194,25 +207,27 @@ def merge(
     from ..service.library import merge_people, to_document
 
     merged = merge_people(_library(library), target, tuple(sources))
-    emit(to_document(merged), json_output, escape(f"person {merged.id} ({merged.name or 'unnamed'}): {merged.faces} faces"))
+    label = f"{merged.name!r} (person {merged.id})" if merged.name else f"person {merged.id}"
+    emit(to_document(merged), json_output, escape(f"merged {', '.join(map(str, sources))} into {label}: {merged.faces} faces"))
 
 
 @library_app.command("split")
 @handle_errors
 def split(
     person: Annotated[int, typer.Argument(help="The person to split.")],
-    faces: Annotated[Optional[list[str]], typer.Option("--faces", help="Face ids to split off (comma-separated or repeated); "
-                                                       "without them the person is sub-clustered.")] = None,
+    faces: Annotated[Optional[list[str]], typer.Option("--faces", help="Face ids to split off (comma-separated or repeated; "
+                                                       "from `library person ID`); without them the person is sub-clustered.")] = None,
     library: LibraryOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Split a person: the picked faces, or each tighter sub-group but the largest, become new people."""
+    """Split a person: the picked faces (confirmed in the new person), or without --faces the
+    most separable tighter sub-group (unconfirmed), become one new person. Undo with `library undo`."""
     from ..service.library import split_person
 
     picked = _ids(faces) if faces else None
     created = split_person(_library(library), person, picked)
     emit({"person": person, "new_people": list(created)}, json_output,
-         f"new people: {', '.join(map(str, created))}" if created else "one group only: nothing split off")
+         f"new person: {', '.join(map(str, created))}" if created else "one group only: nothing split off")
 
 
 def _ids(values: list[str]) -> tuple[int, ...]:
@@ -227,15 +242,15 @@ def _ids(values: list[str]) -> tuple[int, ...]:
 @library_app.command("not-this-person")
 @handle_errors
 def not_this_person(
-    face: Annotated[int, typer.Argument(help="The face id (from `library find`).")],
+    face: Annotated[int, typer.Argument(help="The face id (from `library person ID` or `library find`).")],
     library: LibraryOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Take a face out of its person; it is never put back there."""
-    from ..service.library import not_this_person as unassign
+    """Take a face out of its person (named or not); it is never put back there."""
+    from ..service.library_review import not_this_person as unassign
 
-    left = unassign(_library(library), face)
-    emit({"face": face, "person": left}, json_output, f"face {face} is no longer in person {left}")
+    done = unassign(_library(library), face)
+    emit({"face": face, "person": done.person_id, "name": done.name}, json_output, escape(done.message))
 
 
 @library_app.command("hide")
@@ -288,10 +303,10 @@ def _suggestion_table(items: tuple[SuggestionItem, ...]) -> Table:
 def accept(face: Annotated[int, typer.Argument(help="The face of the suggestion.")], subject: SubjectOpt = None,
            library: LibraryOpt = None, json_output: JsonOpt = False) -> None:
     """Accept a suggestion: the face is confirmed as that person."""
-    from ..service.library import accept_suggestion
+    from ..service.library_review import accept_suggestion
 
-    person = accept_suggestion(_library(library), face, subject)
-    emit({"face": face, "person": person}, json_output, f"face {face} confirmed as person {person}")
+    done = accept_suggestion(_library(library), face, subject)
+    emit({"face": face, "person": done.person_id, "name": done.name}, json_output, escape(done.message))
 
 
 @library_app.command("reject")

@@ -5,6 +5,10 @@ See docs/LIBRARY.md for how suggestions, clustering and the user's decisions wor
 
 from .cluster import BCubed, ClusterOptions, Clustering, bcubed, cluster_faces, dbscan_baseline
 from .indexer import FAST_PIPELINE, IndexProgress, IndexSummary, SkippedFile, index_folders
+from .manual import AddedFace, XmpNames
+from .merges import MergeSuggestion
+from .oplog import Operation
+from .review import PersonFace
 from .library import FoundPhoto, Library, LibraryStatus, NameResult, Person, Suggestion
 from .people import ReclusterSummary
 from .quality import QualityGate, face_sharpness
@@ -14,6 +18,11 @@ from .video import Appearance, Track, VideoOptions, VideoTagResult, tag_video
 from .xmp import XmpReadSummary, XmpWriteSummary, read_sidecars, write_sidecars
 
 __all__ = [
+    "AddedFace",
+    "MergeSuggestion",
+    "Operation",
+    "PersonFace",
+    "XmpNames",
     "Appearance",
     "Track",
     "VideoOptions",

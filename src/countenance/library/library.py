@@ -1,7 +1,7 @@
 """The :class:`Library` facade: one object per library folder, one method per user command.
 
-``countenance library index|status|people|name|merge|split|not-this-person|hide|accept|
-reject|find`` are thin shells over these methods; each returns a frozen dataclass.
+``countenance library index|status|people|person|name|merge|split|not-this-person|hide|
+confirm|accept|reject|merges|undo|add-face|find`` are thin shells over these methods; each returns a frozen dataclass.
 
     >>> from countenance.library import Library
     >>> with Library.open("~/Pictures/.countenance") as library:
@@ -25,8 +25,13 @@ from ..errors import InvalidArgument
 from ..faces import Box
 from .cluster import ClusterOptions
 from .indexer import IndexProgress, IndexSummary, index_folders
-from .people import (ReclusterSummary, check_name_free, forget_name, merge_persons, name_person, not_this_person, recluster,
-                     set_hidden, split_person)
+from .manual import AddedFace, XmpNames, add_face, names_from_xmp
+from .merges import DEFAULT_MERGE_DISTANCE, MergeSuggestion, keep_apart, merge_suggestions
+from .oplog import Operation, operations, undo
+from .people import (ReclusterSummary, check_name_free, confirm_faces, forget_name, merge_persons, name_person, not_these_persons,
+                     not_this_person,
+                     person_label, recluster, set_hidden, split_person)
+from .review import PersonFace, contact_sheet, face_crop, person_faces
 from .quality import QualityGate
 from .store import DB_NAME, LibraryError, LibraryStore
 from .suggest import SuggestOptions, SuggestSummary, suggest
@@ -91,6 +96,9 @@ class LibraryStatus:
     persons: int
     named: int
     open_suggestions: int
+    xmp_named: int = 0
+    faces_added: int = 0
+    operations: int = 0
 
 
 class Library:
@@ -168,21 +176,24 @@ class Library:
         """A JPEG crop of the face (``margin`` of the box added on each side), for ``people``."""
         import io
 
-        from PIL import Image
-
-        from ..image import load_image
-
-        face = self.store.face(face_id)
-        photo = self.store.photo(face.photo_id)
-        pixels = load_image(photo.path)
-        left, top, right, bottom = face.box_ltrb_px
-        pad_x, pad_y = (right - left) * margin, (bottom - top) * margin
-        box = Box(left - pad_x, top - pad_y, right + pad_x, bottom + pad_y).clipped(pixels.shape[1], pixels.shape[0])
-        image = Image.fromarray(pixels[int(box.top):int(box.bottom), int(box.left):int(box.right)])
-        image.thumbnail((max_side_px, max_side_px))
         out = io.BytesIO()
-        image.save(out, format="JPEG", quality=85)
+        face_crop(self.store, face_id, margin=margin, max_side_px=max_side_px).save(out, format="JPEG", quality=85)
         return out.getvalue()
+
+    def person_faces(self, person_id: int, *, limit: int | None = None, offset: int = 0) -> tuple[list[PersonFace], int]:
+        """A person's faces, farthest from the person first (``limit`` after ``offset``), and the total."""
+        return person_faces(self.store, person_id, limit=limit, offset=offset)
+
+    def contact_sheet(self, person_id: int) -> bytes:
+        """A JPEG of every face crop of the person, numbered by face id (in face id order)."""
+        faces, _ = person_faces(self.store, person_id)
+        if not faces:
+            raise LibraryError(f"{person_label(self.store, person_id)} has no faces")
+        return contact_sheet(self.store, sorted(f.face_id for f in faces))
+
+    def label(self, person_id: int) -> str:
+        """How messages name a person: its name and id, or ``person N``."""
+        return person_label(self.store, person_id)
 
     def find(self, name: str) -> list[FoundPhoto]:
         """Every photo of the person named ``name`` (confirmed or clustered faces), by path."""
@@ -247,8 +258,51 @@ class Library:
     def split(self, person_id: int, face_ids: list[int] | None = None) -> list[int]:
         return split_person(self.store, person_id, face_ids, self.cluster_options)
 
+    def confirm(self, person_id: int, face_ids: list[int]) -> list[int]:
+        """Confirm the picked faces of a person (re-clustering never moves them)."""
+        return confirm_faces(self.store, person_id, face_ids)
+
+    def undo(self, count: int = 1) -> list[Operation]:
+        """Reverse the last ``count`` decisions (see :mod:`.oplog`); the operations undone."""
+        return undo(self.store, count)
+
+    def operations(self, *, limit: int | None = None, offset: int = 0) -> list[Operation]:
+        """The decisions that can be undone, newest first."""
+        return operations(self.store, limit=limit, offset=offset)
+
+    def merge_suggestions(self, *, max_distance: float = DEFAULT_MERGE_DISTANCE) -> list[MergeSuggestion]:
+        """Pairs of people that may be one, nearest first (see :mod:`.merges`)."""
+        return merge_suggestions(self.store, max_distance=max_distance)
+
+    def accept_merge(self, a: int, b: int) -> Person:
+        """Accept a merge suggestion: the smaller person (or the unnamed one) joins the other."""
+        if a == b:
+            raise InvalidArgument(f"cannot merge person {a} into itself")
+        sizes = {p: len(self.store.person_faces(p)) for p in (a, b)}
+        named = {p for p in (a, b) if self.store.person(p)[1] is not None}
+        target = next(iter(named)) if len(named) == 1 else max((a, b), key=lambda p: (sizes[p], -p))
+        merge_persons(self.store, target, [b if target == a else a], kind="accept-merge")
+        return self._person(target)
+
+    def reject_merge(self, a: int, b: int) -> None:
+        """Reject a merge suggestion: the two are kept apart by re-clustering and never suggested again."""
+        keep_apart(self.store, a, b)
+
+    def add_face(self, photo: str | os.PathLike[str] | int, box_ltrb_px: tuple[float, float, float, float], pipeline: Any,
+                 *, name: str | None = None) -> AddedFace:
+        """Store a face the detector missed (see :func:`~.manual.add_face`)."""
+        return add_face(self.store, photo, box_ltrb_px, pipeline, name=name)
+
+    def names_from_xmp(self) -> XmpNames:
+        """Named XMP regions (sidecar or embedded) become confirmed names (see :mod:`.manual`)."""
+        return names_from_xmp(self.store)
+
     def not_this_person(self, face_id: int) -> int:
         return not_this_person(self.store, face_id)
+
+    def not_this_person_many(self, face_ids: list[int]) -> list[int]:
+        """Several faces out of their persons, as one decision; the persons they left."""
+        return not_these_persons(self.store, face_ids)
 
     def hide(self, person_id: int, hidden: bool = True) -> None:
         set_hidden(self.store, person_id, hidden)
@@ -270,7 +324,7 @@ class Library:
         """Accept the suggestion for ``face_id`` (of ``subject``, or its only open one): the face
         is confirmed as the person named after the subject (made when missing). Returns the person."""
         subject = self._suggested(face_id, subject)
-        with self.store.transaction():
+        with self.store.recording("accept", f"face {face_id} is {subject!r}"):
             person_id = self.store.person_by_name(subject)
             if person_id is None:
                 person_id = self.store.new_person(name=subject, kept=True)
@@ -282,7 +336,7 @@ class Library:
         """Reject the suggestion for ``face_id``: never suggested again, and the face is never
         put in the person of that name (cannot-link)."""
         subject = self._suggested(face_id, subject)
-        with self.store.transaction():
+        with self.store.recording("reject", f"face {face_id} is not {subject!r}"):
             self.store.set_suggestion_state(face_id, subject, "rejected")
             person_id = self.store.person_by_name(subject)
             if person_id is not None:
@@ -301,6 +355,10 @@ class Library:
         if subject not in open_:
             raise InvalidArgument(f"face {face_id} has no open suggestion of {subject!r}")
         return subject
+
+    def person(self, person_id: int) -> Person:
+        """One person (hidden or not); LibraryError for an unknown id."""
+        return self._person(person_id)
 
     def _person(self, person_id: int) -> Person:
         for person in self.people(include_hidden=True):

@@ -23,10 +23,11 @@ import numpy as np
 from ..errors import InvalidArgument
 from ..hashing import sha256_bytes
 from .cluster import ClusterOptions, cluster_faces
+from .oplog import clear_log
 from .store import LibraryError, LibraryStore
 
 __all__ = ["ReclusterSummary", "recluster", "check_name_free", "name_person", "merge_persons", "split_person", "not_this_person",
-           "set_hidden", "forget_name", "forgotten_marker"]
+           "set_hidden", "confirm_faces", "not_these_persons", "forget_name", "forgotten_marker", "person_label"]
 
 
 @dataclass(frozen=True)
@@ -102,10 +103,17 @@ def name_person(store: LibraryStore, person_id: int, name: str) -> list[int]:
     """Name ``person_id`` and confirm its faces (they become must-links); returns the face ids.
 
     Raises LibraryError when another person already has ``name`` (merge them instead)."""
-    with store.transaction():
+    with store.recording("name") as op:
         name = check_name_free(store, person_id, name)
+        store.set_operation_summary(op, f"named {person_label(store, person_id)} {name!r}")
         store.update_person(person_id, name=name, kept=1)
         return _confirm_all(store, person_id)
+
+
+def person_label(store: LibraryStore, person_id: int) -> str:
+    """How messages name a person: ``'ann' (person 4)``, or ``person 4`` while unnamed."""
+    row = store.connection.execute("SELECT name FROM persons WHERE id=?", (person_id,)).fetchone()
+    return f"{row[0]!r} (person {person_id})" if row is not None and row[0] is not None else f"person {person_id}"
 
 
 def check_name_free(store: LibraryStore, person_id: int, name: str) -> str:
@@ -119,18 +127,21 @@ def check_name_free(store: LibraryStore, person_id: int, name: str) -> str:
     return name
 
 
-def merge_persons(store: LibraryStore, target: int, sources: list[int]) -> list[int]:
+def merge_persons(store: LibraryStore, target: int, sources: list[int], *, kind: str = "merge") -> list[int]:
     """Move every face of ``sources`` into ``target``, all confirmed; keeps the name (the
     target's, else the one source name) and the rejections. Returns the target's face ids.
 
-    Raises InvalidArgument when two of the people carry different names."""
-    with store.transaction():
+    Raises InvalidArgument when two of the people carry different names, or a person is
+    merged into itself."""
+    if target in sources:
+        raise InvalidArgument(f"cannot merge person {target} into itself")
+    with store.recording(kind) as op:
         names = {store.person(p)[1] for p in [target, *sources]} - {None}
         if len(names) > 1:
             raise InvalidArgument(f"cannot merge people named differently: {', '.join(sorted(names))}")
-        for source in sources:
-            if source == target:
-                continue
+        store.set_operation_summary(op, f"merged {', '.join(person_label(store, p) for p in sources)} "
+                                        f"into {person_label(store, target)}")
+        for source in dict.fromkeys(sources):
             for face_id, _ in store.person_faces(source):
                 store.assign(face_id, target, confirmed=True)
             store.move_person_links(source, target)
@@ -142,71 +153,123 @@ def merge_persons(store: LibraryStore, target: int, sources: list[int]) -> list[
 
 def split_person(store: LibraryStore, person_id: int, face_ids: list[int] | None = None,
                  options: ClusterOptions | None = None) -> list[int]:
-    """Split ``person_id``: the ``face_ids`` picked become a new person, or without them the
-    person is sub-clustered with tighter distances and every group but the largest becomes a new
-    person. All faces involved are confirmed, so re-clustering keeps the split. Returns the ids
-    of the new people (empty when sub-clustering finds one group)."""
-    with store.transaction():
+    """Split ``person_id``. With ``face_ids``, the faces picked become a new person, confirmed
+    there (the user said so). Without them, the person is sub-clustered with tighter distances
+    and only the most separable sub-group (the farthest from the largest, by Ward's criterion)
+    becomes a new person, unconfirmed. Either way the faces moved get a cannot-link to
+    ``person_id`` (re-clustering never puts them back) and the faces left are not touched.
+    Returns the ids of the new people: one, or none when sub-clustering finds one group."""
+    with store.recording("split") as op:
         store.person(person_id)
         members = [f for f, _ in store.person_faces(person_id)]
         if face_ids is not None:
-            picked = [int(f) for f in face_ids]
+            picked = list(dict.fromkeys(int(f) for f in face_ids))
             strangers = sorted(set(picked) - set(members))
             if strangers or not picked:
-                raise InvalidArgument(f"faces {strangers} are not in person {person_id}" if strangers
+                raise InvalidArgument(f"faces {strangers} are not in {person_label(store, person_id)}" if strangers
                                       else "pick at least one face to split off")
-            parts = [picked]
+            if len(picked) == len(members):
+                raise InvalidArgument(f"those are all the faces of {person_label(store, person_id)}: nothing would be left")
+            part, confirmed = picked, True
         else:
-            parts = _sub_clusters(store, members, options or ClusterOptions())
-        created = []
-        for part in parts:
-            new_id = store.new_person(kept=True)
-            created.append(new_id)
-            for face_id in part:
-                store.assign(face_id, new_id, confirmed=True)
+            part, confirmed = _most_separable(store, members, options or ClusterOptions()), False
         store.update_person(person_id, kept=1)
-        _confirm_all(store, person_id)
-        return created
+        if not part:
+            store.set_operation_summary(op, f"split {person_label(store, person_id)}: one group, nothing moved")
+            return []
+        new_id = store.new_person(kept=True)
+        for face_id in part:
+            store.assign(face_id, new_id, confirmed=confirmed)
+            store.reject(face_id, person_id)
+        store.set_operation_summary(op, f"split {len(part)} face(s) off {person_label(store, person_id)} into person {new_id}")
+        return [new_id]
 
 
-def _sub_clusters(store: LibraryStore, members: list[int], options: ClusterOptions) -> list[list[int]]:
+def _most_separable(store: LibraryStore, members: list[int], options: ClusterOptions) -> list[int]:
     if len(members) < 2:
         return []
     faces = [store.face(f) for f in members]
     tight = ClusterOptions(max_distance=options.max_distance * 0.8, max_merge_distance=options.max_merge_distance * 0.8,
                            merge_size_cap=options.merge_size_cap, neighbours=options.neighbours,
                            min_shared=min(options.min_shared, 1), min_faces=1)
-    labels = cluster_faces(np.stack([f.template for f in faces]), np.array([f.photo_id for f in faces]), tight).labels
+    templates = np.stack([f.template for f in faces]).astype(np.float64)
+    labels = cluster_faces(templates.astype(np.float32), np.array([f.photo_id for f in faces]), tight).labels
     groups: dict[int, list[int]] = {}
-    for face, label in zip(faces, labels.tolist(), strict=True):
-        groups.setdefault(label, []).append(face.id)
+    for k, label in enumerate(labels.tolist()):
+        groups.setdefault(label, []).append(k)
     ordered = sorted(groups.values(), key=len, reverse=True)
-    return ordered[1:]
+    if len(ordered) < 2:
+        return []
+    largest = templates[ordered[0]].mean(axis=0)
+
+    def separation(group: list[int]) -> float:
+        # Ward's criterion against the largest group, as the clustering's merge test uses.
+        h = len(group) * len(ordered[0]) / (len(group) + len(ordered[0]))
+        return float(np.sqrt(2.0 * min(h, options.merge_size_cap)) * np.linalg.norm(templates[group].mean(axis=0) - largest))
+
+    best = max(ordered[1:], key=separation)
+    return [faces[k].id for k in best]
 
 
 def not_this_person(store: LibraryStore, face_id: int) -> int:
-    """Take ``face_id`` out of its person and never put it back there (cannot-link); returns the person."""
-    with store.transaction():
-        store.face(face_id)
-        current = store.assignments().get(face_id)
-        if current is None:
-            raise LibraryError(f"face {face_id} is not in any person")
-        person_id = current[0]
-        store.unassign([face_id])
-        store.reject(face_id, person_id)
-        store.update_person(person_id, kept=1)
-        name = store.person(person_id)[1]
-        if name is not None:
-            store.put_suggestion(face_id, name, float("nan"), None)
-            store.set_suggestion_state(face_id, name, "rejected")
-        return person_id
+    """Take ``face_id`` out of its person and never put it back there (cannot-link), whether
+    the person is named or not (a named one's name is never suggested for the face again);
+    returns the person."""
+    return not_these_persons(store, [face_id])[0]
+
+
+def not_these_persons(store: LibraryStore, face_ids: list[int]) -> list[int]:
+    """:func:`not_this_person` for several faces, as one decision (one undo); their persons."""
+    picked = list(dict.fromkeys(int(f) for f in face_ids))
+    if not picked:
+        raise InvalidArgument("pick at least one face")
+    with store.recording("not-this-person") as op:
+        assignments = store.assignments()
+        left = []
+        for face_id in picked:
+            face = store.face(face_id)
+            current = assignments.get(face_id)
+            if current is None:
+                raise LibraryError(f"face {face_id} is not in any person")
+            person_id = current[0]
+            left.append(person_id)
+            store.unassign([face_id])
+            store.reject(face_id, person_id)
+            store.update_person(person_id, kept=1)
+            name = store.person(person_id)[1]
+            if name is not None:
+                others = [store.face(f).template for f, _ in store.person_faces(person_id)]
+                distance = float(np.linalg.norm(face.template - np.mean(others, axis=0))) if others else 0.0
+                store.put_suggestion(face_id, name, distance, None)
+                store.set_suggestion_state(face_id, name, "rejected")
+        people = ", ".join(person_label(store, p) for p in dict.fromkeys(left))
+        store.set_operation_summary(op, f"face {picked[0]} is not {people}" if len(picked) == 1
+                                    else f"faces {', '.join(map(str, picked))} are not {people}")
+        return left
 
 
 def set_hidden(store: LibraryStore, person_id: int, hidden: bool = True) -> None:
     """Hide (or show again) a person in ``people``; a hidden person is kept across re-clustering."""
-    with store.transaction():
+    with store.recording("hide", f"{'hid' if hidden else 'showed'} person {person_id}"):
         store.person(person_id)
         store.update_person(person_id, hidden=int(hidden), kept=1)
+
+
+def confirm_faces(store: LibraryStore, person_id: int, face_ids: list[int]) -> list[int]:
+    """Confirm the picked faces of ``person_id`` (must-links re-clustering keeps); the ids."""
+    with store.recording("confirm") as op:
+        store.person(person_id)
+        members = dict(store.person_faces(person_id))
+        picked = list(dict.fromkeys(int(f) for f in face_ids))
+        strangers = sorted(set(picked) - set(members))
+        if strangers or not picked:
+            raise InvalidArgument(f"faces {strangers} are not in {person_label(store, person_id)}" if strangers
+                                  else "pick at least one face to confirm")
+        store.set_operation_summary(op, f"confirmed {len(picked)} face(s) of {person_label(store, person_id)}")
+        for face_id in picked:
+            store.assign(face_id, person_id, confirmed=True)
+        store.update_person(person_id, kept=1)
+        return picked
 
 
 def forget_name(store: LibraryStore, name: str) -> int:
@@ -224,6 +287,7 @@ def forget_name(store: LibraryStore, name: str) -> int:
         # library keeps no copy of the name: the record of what was written keeps its hash.
         store.connection.execute("UPDATE OR IGNORE xmp_written SET name=? WHERE name=?", (forgotten_marker(name), name))
         store.connection.execute("DELETE FROM xmp_written WHERE name=?", (name,))
+        clear_log(store)  # the undo log may hold the name: it goes too
     store.erase_freed()
     return len(faces)
 

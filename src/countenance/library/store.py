@@ -12,6 +12,12 @@ Tables (every change is one transaction; the indexer commits one batch of photos
 - ``assignments``: which person each face belongs to; ``confirmed`` = the user said so
   (a must-link that clustering never changes), else clustering put it there.
 - ``rejections``: (face, person) pairs the user said are not that person (cannot-link).
+- ``person_links``: pairs of people the user said are not one person (a rejected merge
+  suggestion; never suggested again).
+- ``face_origins``: faces not found by the detector alone: ``added`` by hand, or named from
+  the photo's XMP (``xmp-sidecar``, ``xmp-embedded``).
+- ``operations``, ``operation_changes``: the log of the user's decisions, row by row, for
+  undo (:mod:`countenance.library.oplog`).
 - ``suggestions``: the enrolled subject suggested for a face, its distance and false-match
   rate, and its state (``open``, ``accepted``, ``rejected``); a rejected pair is never
   suggested again.
@@ -32,8 +38,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CountenanceError
+from .tracking import TRACKED, trigger_sql
 
-__all__ = ["LibraryStore", "PhotoRow", "FaceRow", "LibraryError", "DB_NAME"]
+__all__ = ["LibraryStore", "PhotoRow", "FaceRow", "LibraryError", "DB_NAME", "TRACKED"]
 
 DB_NAME = "library.sqlite3"
 SCHEMA_VERSION = 1
@@ -92,8 +99,32 @@ CREATE TABLE IF NOT EXISTS suggestions (
     PRIMARY KEY (face_id, subject)
 );
 CREATE TABLE IF NOT EXISTS xmp_written (photo_id INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (photo_id, name));
+CREATE TABLE IF NOT EXISTS person_links (
+    person_a INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+    person_b INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+    PRIMARY KEY (person_a, person_b)
+);
+CREATE TABLE IF NOT EXISTS face_origins (
+    face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+    source TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS xmp_checked (
+    photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+    version TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS operations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    summary TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS operation_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    operation_id INTEGER NOT NULL REFERENCES operations(id) ON DELETE CASCADE,
+    tbl TEXT NOT NULL, action TEXT NOT NULL, c0, c1, c2, c3, c4
+);
+CREATE INDEX IF NOT EXISTS operation_changes_op ON operation_changes(operation_id);
 """
-
 
 class LibraryError(CountenanceError):
     """A library cannot be opened or used as asked (not a library, unknown person or face)."""
@@ -163,7 +194,10 @@ class LibraryStore:
         # Deleted rows are overwritten with zeros, so a forgotten name leaves no bytes behind
         # (see erase_freed).
         connection.execute("PRAGMA secure_delete=ON")
+        # A REPLACE fires the delete triggers too, so the operation log sees the row it replaced.
+        connection.execute("PRAGMA recursive_triggers=ON")
         connection.executescript(_SCHEMA)
+        connection.executescript(trigger_sql())
         version = connection.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if version is None:
             connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -185,6 +219,21 @@ class LibraryStore:
             self.connection.execute("ROLLBACK")
             raise
         self.connection.execute("COMMIT")
+
+    @contextmanager
+    def recording(self, kind: str, summary: str = "") -> Iterator[int]:
+        """One user decision: a write transaction whose every change to the decision tables
+        is logged under a new operation (see :mod:`countenance.library.oplog`); yields its id."""
+        with self.transaction() as connection:
+            op_id = int(connection.execute("INSERT INTO operations (kind, summary) VALUES (?, ?)", (kind, summary)).lastrowid)
+            connection.execute("INSERT INTO op_current VALUES (?)", (op_id,))
+            try:
+                yield op_id
+            finally:
+                connection.execute("DELETE FROM op_current")
+
+    def set_operation_summary(self, op_id: int, summary: str) -> None:
+        self.connection.execute("UPDATE operations SET summary=? WHERE id=?", (summary, op_id))
 
     def erase_freed(self) -> bool:
         """Make committed deletions final on disk: ``secure_delete`` zeroed them in the new page
@@ -346,6 +395,14 @@ class LibraryStore:
                                 (target, source))
         self.connection.execute("DELETE FROM rejections WHERE person_id=?", (source,))
 
+    def link_apart(self, a: int, b: int) -> None:
+        """Record that people ``a`` and ``b`` are not one person (a rejected merge suggestion)."""
+        self.connection.execute("INSERT OR IGNORE INTO person_links VALUES (?, ?)", (min(a, b), max(a, b)))
+
+    def apart(self) -> set[tuple[int, int]]:
+        """``(a, b)`` pairs of people (``a < b``) the user said are not one person."""
+        return {(r[0], r[1]) for r in self.connection.execute("SELECT person_a, person_b FROM person_links")}
+
     # ------------------------------------------------------------ suggestions
 
     def suggestions(self, *, state: str | None = None) -> list[tuple[int, str, float, float | None, str]]:
@@ -383,4 +440,7 @@ class LibraryStore:
             "persons": one("SELECT COUNT(*) FROM persons"),
             "named": one("SELECT COUNT(*) FROM persons WHERE name IS NOT NULL"),
             "open_suggestions": one("SELECT COUNT(*) FROM suggestions WHERE state='open'"),
+            "xmp_named": one("SELECT COUNT(*) FROM face_origins WHERE source LIKE 'xmp%'"),
+            "faces_added": one("SELECT COUNT(*) FROM face_origins WHERE source='added'"),
+            "operations": one("SELECT COUNT(*) FROM operations"),
         }

@@ -18,8 +18,8 @@ from .. import __version__
 from ..errors import CountenanceError
 from ..service.error_table import describe
 from ..service.server import ServerSettings
-from .routes import faces, library, page, privacy, subjects, system
 from .gate import RequestGate
+from .routes import faces, library, library_review, page, privacy, subjects, system
 from .runtime import Runtime, StillRunning
 
 __all__ = ["create_app", "app_from_environment"]
@@ -91,7 +91,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     # Key, size, time and address limits before a body is read; security headers on all.
     app.add_middleware(RequestGate, settings=settings)
 
-    for module in (system, faces, subjects, privacy, library, page):
+    for module in (system, faces, subjects, privacy, library, library_review, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(resources.files(__package__) / "static")), name="static")
     return app

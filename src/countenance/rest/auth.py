@@ -30,9 +30,11 @@ SCOPE_HELP = {
 }
 
 
-def require(scope: str | None) -> Callable[..., Awaitable[ApiKey]]:
-    """A dependency that returns the request's key when it has ``scope`` (or ``admin``);
-    ``None``: any valid key."""
+def require(scope: str | None, *, budget: str = "limiter") -> Callable[..., Awaitable[ApiKey]]:
+    """A dependency that returns the request's key when it has ``scope`` (or ``admin``; None:
+    any valid key). ``budget`` names the runtime's rate limiter the request spends from:
+    ``limiter`` (every key's requests), or ``thumbnail_limiter`` (face crops of the page's
+    lists, cheap and cached, with their own larger budget so a page of faces is never refused)."""
     if scope is not None and scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")  # a programming error in a route, not user input
 
@@ -49,9 +51,11 @@ def require(scope: str | None) -> Callable[..., Awaitable[ApiKey]]:
                                 headers={"WWW-Authenticate": "Bearer"})
         if scope is not None and not key.allows(scope):
             raise HTTPException(403, f"this key's scopes ({', '.join(key.scopes)}) do not include {scope!r} ({SCOPE_HELP[scope]})")
-        wait_s = runtime.limiter.take(f"key:{key.id}")
+        limiter = getattr(runtime, budget)
+        # Both budgets live in the shared bucket table: a bucket per budget and key.
+        wait_s = limiter.take(f"key:{key.id}" if budget == "limiter" else f"{budget}:key:{key.id}")
         if wait_s is not None:
-            raise HTTPException(429, f"rate limit of {runtime.limiter.rate_per_s:g} requests/s for this key exceeded",
+            raise HTTPException(429, f"rate limit of {limiter.rate_per_s:g} requests/s for this key exceeded",
                                 headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
         request.state.key = key
         return key

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -21,9 +22,37 @@ from ..service.server import ServerSettings
 from ..service.server_state import OutcomeStore, SharedRateLimiter
 from ..service.sessions import GallerySessions, ThreadPipelines
 
-__all__ = ["Runtime", "StillRunning"]
+__all__ = ["Runtime", "StillRunning", "ThumbnailCache", "THUMBNAIL_BUDGET"]
 
 T = TypeVar("T")
+THUMBNAIL_BUDGET = 25
+
+
+class ThumbnailCache:
+    """The last ``size`` face crops (JPEG bytes) by key, in memory, shared by the threads."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._items: OrderedDict[Any, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> bytes | None:
+        with self._lock:
+            data = self._items.get(key)
+            if data is not None:
+                self._items.move_to_end(key)
+            return data
+
+    def put(self, key: Any, data: bytes) -> None:
+        with self._lock:
+            self._items[key] = data
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
 
 class StillRunning(HTTPException):
@@ -48,6 +77,11 @@ class Runtime:
         folder = settings.gallery_options.resolved_path
         self.keys = KeyStore(folder)
         self.limiter = SharedRateLimiter(folder, settings.rate_per_s, settings.burst)
+        # Face crops of the page's lists: their own budget, THUMBNAIL_BUDGET times the
+        # requests', so a page of faces never eats the key's budget nor is refused.
+        self.thumbnail_limiter = SharedRateLimiter(folder, settings.rate_per_s * THUMBNAIL_BUDGET,
+                                                   settings.burst * THUMBNAIL_BUDGET)
+        self.thumbnails = ThumbnailCache()
         self.outcomes = OutcomeStore(folder)
         self.executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="countenance-worker")
 
@@ -89,6 +123,7 @@ class Runtime:
             self.executor.shutdown(wait=True)
             self.keys.close()
             self.limiter.close()
+            self.thumbnail_limiter.close()
             self.outcomes.close()
 
     async def run(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:

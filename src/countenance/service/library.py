@@ -25,7 +25,7 @@ from ..errors import GalleryError, InvalidArgument
 from ..gallery.gallery import DB_NAME as GALLERY_DB
 from ..gallery import Gallery
 from ..library import (FoundPhoto, IndexProgress, IndexSummary, Library, LibraryStatus, NameResult, Person,
-                       ReclusterSummary, SuggestOptions, SuggestSummary, XmpReadSummary, XmpWriteSummary)
+                       ReclusterSummary, SuggestOptions, SuggestSummary, XmpNames, XmpReadSummary, XmpWriteSummary)
 from .enrolment import ConsentOptions, make_consent
 from .gallery import open_gallery
 from .library_links import attach_library
@@ -36,8 +36,8 @@ __all__ = [
     "LibraryOptions", "open_library", "to_document", "pipeline_keywords",
     "IndexLibraryOptions", "IndexedLibrary", "index_library", "library_status", "list_people", "face_crop",
     "write_person_crops", "NameOptions", "NamedPerson", "name_person", "merge_people", "split_person",
-    "not_this_person", "hide_person", "SuggestRunOptions", "SuggestionItem", "SuggestRun", "suggest_names",
-    "list_suggestions", "accept_suggestion", "reject_suggestion", "find_person", "write_xmp", "read_xmp",
+    "hide_person", "SuggestRunOptions", "SuggestionItem", "SuggestRun", "suggest_names",
+    "list_suggestions", "reject_suggestion", "find_person", "write_xmp", "read_xmp",
     # re-exported for the front ends, which may not import countenance.library
     "IndexProgress", "SuggestOptions",
 ]
@@ -148,16 +148,19 @@ class IndexedLibrary:
     index: IndexSummary
     clustering: ReclusterSummary
     suggestions: SuggestSummary | None
+    xmp: XmpNames | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index.to_dict(), "clustering": to_document(dataclasses.asdict(self.clustering)),
-                "suggestions": None if self.suggestions is None else dataclasses.asdict(self.suggestions)}
+                "suggestions": None if self.suggestions is None else dataclasses.asdict(self.suggestions),
+                "xmp": None if self.xmp is None else dataclasses.asdict(self.xmp)}
 
 
 def index_library(options: IndexLibraryOptions, *,
                   on_progress: Callable[[IndexProgress], None] | None = None,
                   on_aligned: Callable[[AlignedInput], None] | None = None) -> IndexedLibrary:
-    """Index, re-cluster (keeping every decision) and, with a gallery, suggest names.
+    """Index, name the faces the photos' own XMP regions name (sidecar or embedded, IoU >=
+    0.5; library names only), re-cluster (keeping every decision) and, with a gallery, suggest names.
 
     ``on_progress`` gets an :class:`~countenance.library.IndexProgress` after each photo
     detected (files done and to do, faces, rate and ETA); ``on_aligned`` is told whether the
@@ -170,11 +173,12 @@ def index_library(options: IndexLibraryOptions, *,
     with open_library(options.library, create=True) as library:
         summary = library.index(options.roots, workers=options.workers, full=options.full,
                                 pipeline_options=pipeline_keywords(aligned.pipeline), on_progress=on_progress)
+        xmp = library.names_from_xmp()
         clustering = library.recluster()
         suggestions = None
         if options.gallery is not None:
             suggestions = _suggest(library, options.gallery, options.suggest, required=True)
-        return IndexedLibrary(summary, clustering, suggestions)
+        return IndexedLibrary(summary, clustering, suggestions, xmp)
 
 
 def library_status(options: LibraryOptions) -> LibraryStatus:
@@ -264,16 +268,10 @@ def merge_people(options: LibraryOptions, target: int, sources: tuple[int, ...])
 
 
 def split_person(options: LibraryOptions, person_id: int, face_ids: tuple[int, ...] | None = None) -> tuple[int, ...]:
-    """Split the picked faces (or, without them, every sub-cluster but the largest) off into
-    new confirmed people; their ids."""
+    """Split the picked faces (confirmed there), or without them the most separable
+    sub-group (unconfirmed), off into one new person; its id (none when there is one group)."""
     with open_library(options) as library:
         return tuple(library.split(person_id, list(face_ids) if face_ids else None))
-
-
-def not_this_person(options: LibraryOptions, face_id: int) -> int:
-    """Take the face out of its person and never put it back there; the person it left."""
-    with open_library(options) as library:
-        return library.not_this_person(face_id)
 
 
 def hide_person(options: LibraryOptions, person_id: int, *, hidden: bool = True) -> Person:
@@ -339,13 +337,6 @@ def list_suggestions(options: LibraryOptions, *, state: str | None = "open") -> 
         raise InvalidArgument(f"state must be open, accepted or rejected, got {state!r}")
     with open_library(options) as library:
         return _items(library, state)
-
-
-def accept_suggestion(options: LibraryOptions, face_id: int, subject: str | None = None) -> int:
-    """Accept the suggestion for the face (of ``subject``, or its only open one): the face is
-    confirmed as the person of that name. Returns the person's id."""
-    with open_library(options) as library:
-        return library.accept(face_id, subject)
 
 
 def reject_suggestion(options: LibraryOptions, face_id: int, subject: str | None = None) -> str:

@@ -11,8 +11,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ...service import library as photos
+from ...service import library_review as review
 from ...service.keys import ApiKey
 from ..auth import require
+from ..paging import Limit, Offset, paged
 from .subjects import ConsentIn
 
 router = APIRouter(prefix="/v1/library", tags=["library"])
@@ -35,7 +37,8 @@ class Merge(BaseModel):
 
 
 class Split(BaseModel):
-    face_ids: list[FaceId] | None = Field(default=None, max_length=10_000, description="Faces split off (None: re-cluster the person).")
+    face_ids: list[FaceId] | None = Field(default=None, min_length=1, max_length=10_000,
+                                          description="Faces split off, confirmed there (None: the most separable sub-group, unconfirmed).")
 
 
 def _options(request: Request, key: ApiKey) -> photos.LibraryOptions:
@@ -69,19 +72,20 @@ async def status(request: Request, key: ApiKey = Depends(require("library"))) ->
 
 @router.get("/suggestions")
 async def suggestions(request: Request, state: Annotated[str, Query(pattern="^(open|accepted|rejected)$")] = "open",
-                      key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
-    """Enrolled subjects suggested for library faces, with distance and false-match rate. Scope: library."""
+                      limit: Limit = 100, offset: Offset = 0, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
+    """Enrolled subjects suggested for library faces, with distance and false-match rate, a
+    page at a time. Scope: library."""
     runtime = request.app.state.runtime
     found = await runtime.run(photos.list_suggestions, _options(request, key), state=state)
-    return {"suggestions": [_suggestion(s) for s in found]}
+    return paged([_suggestion(s) for s in found], limit, offset, "suggestions")
 
 
 @router.post("/suggestions/{face_id}/accept")
 async def accept(face_id: int, body: SuggestionChoice, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
     """Accept: the face is confirmed as the person named after the subject. Scope: library."""
     runtime = request.app.state.runtime
-    person = await runtime.run(photos.accept_suggestion, _options(request, key), face_id, body.subject)
-    return {"face_id": face_id, "person_id": person}
+    done = await runtime.run(review.accept_suggestion, _options(request, key), face_id, body.subject)
+    return {"face_id": face_id, "person_id": done.person_id, "name": done.name, "message": done.message}
 
 
 @router.post("/suggestions/{face_id}/reject")
@@ -93,27 +97,29 @@ async def reject(face_id: int, body: SuggestionChoice, request: Request, key: Ap
 
 
 @router.get("/faces/{face_id}/crop", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
-async def crop(face_id: int, request: Request, key: ApiKey = Depends(require("library"))) -> Response:
-    """A JPEG of one library face (at most 160 px). Scope: library."""
+async def crop(face_id: int, request: Request, key: ApiKey = Depends(require("library", budget="thumbnail_limiter"))) -> Response:
+    """A JPEG of one library face (at most 160 px), cached; crops spend their own rate budget
+    (a page of faces is never refused). Scope: library."""
     runtime = request.app.state.runtime
-    data = await runtime.run(photos.face_crop, _options(request, key), face_id)
+    data = await runtime.run(review.face_thumbnail, _options(request, key), face_id, runtime.thumbnails)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
 
 
 @router.post("/faces/{face_id}/not-this-person")
 async def not_this_person(face_id: int, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
-    """The face is not the person it was put in, and never will be. Scope: library."""
+    """The face is not the person it was put in (named or not), and never will be. Scope: library."""
     runtime = request.app.state.runtime
-    person = await runtime.run(photos.not_this_person, _options(request, key), face_id)
-    return {"face_id": face_id, "removed_from": person}
+    done = await runtime.run(review.not_this_person, _options(request, key), face_id)
+    return {"face_id": face_id, "removed_from": done.person_id, "name": done.name, "message": done.message}
 
 
 @router.get("/people")
-async def people(request: Request, include_hidden: bool = False, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
-    """People found in the library, largest first. Scope: library."""
+async def people(request: Request, include_hidden: bool = False, limit: Limit = 100, offset: Offset = 0,
+                 key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
+    """People found in the library, largest first, a page at a time. Scope: library."""
     runtime = request.app.state.runtime
     found = await runtime.run(photos.list_people, _options(request, key), include_hidden=include_hidden)
-    return {"people": [_person(p) for p in found]}
+    return paged([_person(p) for p in found], limit, offset, "people")
 
 
 @router.post("/people/{person_id}/name")
@@ -140,7 +146,8 @@ async def merge(person_id: int, body: Merge, request: Request, key: ApiKey = Dep
 
 @router.post("/people/{person_id}/split")
 async def split(person_id: int, body: Split, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
-    """Split faces off a person (or re-cluster its faces); returns the new people. Scope: library."""
+    """Split faces off a person into one new person (without face_ids: the most separable
+    sub-group, unconfirmed; none when there is one group); returns it. Scope: library."""
     runtime = request.app.state.runtime
     made = await runtime.run(photos.split_person, _options(request, key), person_id,
                              None if body.face_ids is None else tuple(body.face_ids))

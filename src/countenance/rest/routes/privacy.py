@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from ...service import privacy
 from ...service.keys import ApiKey
 from ..auth import require
+from ..paging import Limit, Offset, paged
 from ..uploads import one_image
 
 router = APIRouter(prefix="/v1", tags=["privacy"])
@@ -32,11 +33,12 @@ async def add_optout(
 
 
 @router.get("/optouts")
-async def list_optouts(request: Request, key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
-    """The opt-out records. Scope: admin."""
+async def list_optouts(request: Request, limit: Limit = 100, offset: Offset = 0,
+                       key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
+    """The opt-out records, a page at a time. Scope: admin."""
     runtime = request.app.state.runtime
     records = await runtime.run(privacy.list_optouts, runtime.gallery(key))
-    return {"optouts": [r.to_dict() for r in records]}
+    return paged([r.to_dict() for r in records], limit, offset, "optouts")
 
 
 @router.delete("/optouts/{optout_id}")

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from ...service import enrolment, privacy
 from ...service.keys import ApiKey
 from ..auth import require
+from ..paging import Limit, Offset, paged
 from ..uploads import many_images
 
 router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
@@ -43,11 +44,13 @@ class Rename(BaseModel):
 
 
 @router.get("")
-async def list_subjects(request: Request, key: ApiKey = Depends(require("read"))) -> dict[str, Any]:
-    """Enrolled people and how many templates each has. Scope: read."""
+async def list_subjects(request: Request, limit: Limit = 100, offset: Offset = 0,
+                        key: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """Enrolled people and how many templates each has, a page at a time. Scope: read."""
     runtime = request.app.state.runtime
     subjects = await runtime.run(privacy.list_subjects, runtime.gallery(key))
-    return {"subjects": [{"name": s.name, "templates": s.templates, "created_at": s.created_at} for s in subjects]}
+    return paged([{"name": s.name, "templates": s.templates, "created_at": s.created_at} for s in subjects],
+                 limit, offset, "subjects")
 
 
 @router.post("", status_code=201)

@@ -29,6 +29,7 @@
       try { const problem = await response.json(); detail = typeof problem.detail === "string" ? problem.detail : JSON.stringify(problem.detail); } catch (e) { /* not JSON */ }
       const error = new Error(detail);
       error.status = response.status;
+      error.retryAfter = Number(response.headers.get("Retry-After") || "1");
       throw error;
     }
     return response;
@@ -47,7 +48,12 @@
       status(error.status === 401 ? "That key is not valid (or was revoked)." : "Log in failed: " + error.message, true);
       return;
     }
-    try { hasLibrary = (await json("GET", "/v1/library/status")).available === true; } catch (e) { hasLibrary = false; }
+    // Each section shows only when the key has its scope: an identify-only key can search.
+    hasLibrary = false;
+    if (allowed("library")) {
+      try { hasLibrary = (await json("GET", "/v1/library/status")).available === true; } catch (e) { hasLibrary = false; }
+    }
+    for (const node of document.querySelectorAll("[data-scope]")) node.hidden = !allowed(node.dataset.scope);
     $("#login-section").hidden = true;
     $("#nav").hidden = false;
     $("#search-section").hidden = !allowed("identify");
@@ -74,9 +80,11 @@
       const result = await json("POST", "/v1/identify", form);
       out.replaceChildren();
       if (result.faces.length === 0) out.append(el("p", "No face found in this photo.", { "data-testid": "no-face" }));
+      else out.append(await photoWithBoxes(file, result.faces));
       result.faces.forEach((face, i) => {
-        const box = el("div", null, { class: "face" + (face.decision === "unknown" ? " unknown" : ""), "data-testid": "face" });
+        const box = el("div", null, { class: "face" + (face.decision === "unknown" ? " unknown" : ""), "data-testid": "face", "data-face-number": i + 1 });
         box.append(el("div", `Face ${i + 1}: `, {}));
+        box.lastChild.prepend(el("span", i + 1, { class: "badge" }));
         box.lastChild.append(el("span", face.decision, { class: "decision", "data-testid": "decision" }));
         if (face.decision === "unknown") box.append(el("p", "Unknown: nobody enrolled is close enough to say who this is.", { class: "explain" }));
         const table = el("table");
@@ -99,10 +107,32 @@
     }
   });
 
+  // The searched photo with a numbered box on each face: number i is "Face i" below. Boxes
+  // are in pixels of the upright photo, which the browser shows upright too (EXIF applied).
+  async function photoWithBoxes(file, faces) {
+    const frame = el("div", null, { class: "photo-frame", "data-testid": "search-photo" });
+    const img = el("img", null, { alt: "the photo searched" });
+    img.src = URL.createObjectURL(file);
+    await img.decode().catch(() => {});
+    frame.append(img);
+    faces.forEach((face, i) => {
+      const [left, top, right, bottom] = face.box;
+      const mark = el("div", null, { class: "face-box" + (face.decision === "unknown" ? " unknown" : ""), "data-testid": "face-box", "data-face-number": i + 1 });
+      const width = img.naturalWidth || 1, height = img.naturalHeight || 1;
+      mark.style.left = `${(100 * left) / width}%`;
+      mark.style.top = `${(100 * top) / height}%`;
+      mark.style.width = `${(100 * (right - left)) / width}%`;
+      mark.style.height = `${(100 * (bottom - top)) / height}%`;
+      mark.append(el("span", i + 1, { class: "badge" }));
+      frame.append(mark);
+    });
+    return frame;
+  }
+
   // ---------------------------------------------------------------- subjects
   async function loadSubjects() {
     const list = $("#subject-list");
-    const { subjects } = await json("GET", "/v1/subjects");
+    const { subjects } = await json("GET", "/v1/subjects?limit=1000");
     list.replaceChildren();
     for (const s of subjects) {
       const item = el("li", `${s.name} (${s.templates} template${s.templates === 1 ? "" : "s"})`, { "data-subject": s.name });
