@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -69,6 +70,16 @@ def browser(chromium_path):
         instance = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS, headless=True)
         yield instance
         instance.close()
+
+
+def _wait_until(page, expression: str, timeout_ms: int = 30_000) -> None:
+    """Poll ``expression`` in the page until it is truthy. (Playwright's wait_for_function
+    evaluates a string with eval inside the page, which the page's CSP refuses, as it should.)"""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true after {timeout_ms} ms: {expression}")
+        page.wait_for_timeout(50)
 
 
 def _shot(page, name: str) -> None:
@@ -248,7 +259,7 @@ def test_review_loop_person_page_undo_and_merge_suggestion(server, browser, admi
     page.wait_for_selector("[data-testid=face-tile]")
     page.locator("[data-testid=face-tile] [data-action=show-photo]").first.click()
     page.wait_for_selector("#photo-canvas img")
-    page.wait_for_function("document.querySelector('#photo-canvas img').complete")
+    _wait_until(page, "document.querySelector('#photo-canvas img').complete")
     frame = page.locator("#photo-canvas").bounding_box()
     page.mouse.move(frame["x"] + frame["width"] * 0.02, frame["y"] + frame["height"] * 0.70)
     page.mouse.down()
@@ -318,7 +329,7 @@ def test_no_crop_refused_on_a_200_person_library(browser, gallery, fixtures, big
         while page.is_visible("#more-people"):
             count = page.locator("[data-testid=person]").count()
             page.click("#more-people")
-            page.wait_for_function(f"document.querySelectorAll('[data-testid=person]').length > {count}")
+            _wait_until(page, f"document.querySelectorAll('[data-testid=person]').length > {count}")
         assert page.locator("[data-testid=person]").count() == 200
         page.evaluate("window.scrollTo(0, 0)")  # clicking "More people" scrolled to the end
         for _ in range(200):  # scroll through: crops load as they come into view
@@ -327,7 +338,7 @@ def test_no_crop_refused_on_a_200_person_library(browser, gallery, fixtures, big
             if page.evaluate("window.scrollY + window.innerHeight >= document.body.scrollHeight - 2"):
                 break
         try:
-            page.wait_for_function("[...document.querySelectorAll('#people-list img')].every(i => i.dataset.loaded)", timeout=60_000)
+            _wait_until(page, "[...document.querySelectorAll('#people-list img')].every(i => i.dataset.loaded)", timeout_ms=60_000)
         except Exception:
             state = page.evaluate("({y: window.scrollY, h: document.body.scrollHeight, imgs: document.querySelectorAll('#people-list img').length, "
                                   "loaded: [...document.querySelectorAll('#people-list img')].filter(i => i.dataset.loaded).length, "
@@ -336,7 +347,7 @@ def test_no_crop_refused_on_a_200_person_library(browser, gallery, fixtures, big
             raise AssertionError(f"crops not all loaded: {state}; responses {sorted(set(crops))} ({len(crops)})") from None
         loaded = page.evaluate("[...document.querySelectorAll('#people-list img')].map(i => i.dataset.loaded)")
         assert loaded == ["1"] * 200
-        page.wait_for_function("[...document.querySelectorAll('img[data-crop]')].every(i => i.dataset.loaded)")
+        _wait_until(page, "[...document.querySelectorAll('img[data-crop]')].every(i => i.dataset.loaded)")
         assert len(crops) >= 200 and 429 not in crops, sorted(set(crops))
         assert page.evaluate("window.CountenanceLibrary.stats.retried") == 0
         _shot(page, "13-200-people")
