@@ -1,9 +1,11 @@
 # Countenance: `make demo` and `make test` work on a fresh machine; each installs what it needs
-# into .venv (reinstalled when pyproject.toml changes).
+# into .venv (reinstalled when pyproject.toml changes): `make install` only what running needs,
+# `make test` the test extras on top. Afterwards run `.venv/bin/countenance` (or `. .venv/bin/activate`).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
 .PHONY: install browser demo test eval eval-clean bench load clean
@@ -12,8 +14,12 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# face_recognition_models imports pkg_resources, gone from setuptools >= 81.
 	$(BIN)/pip install --quiet --disable-pip-version-check "setuptools<81" wheel
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $(TEST_STAMP)
 
 install: $(STAMP)
 
@@ -26,7 +32,7 @@ browser:
 	sh scripts/install-browser.sh
 	sh scripts/install-exiv2.sh
 
-test: $(STAMP) browser
+test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Slow, full-size runs (not part of `make test`).
