@@ -18,6 +18,7 @@ from rich.table import Table
 
 from ..service.options import PipelineOptions, build_pipeline
 from .options import ActorOpt, DetectorOpt, EmbedderOpt, GalleryOpt, JsonOpt, gallery_options, pipeline_options
+from . import subjects_edit
 from .consent import consent_hint
 from .output import (
     EXIT_DIFFERENT, EXIT_FAILED, EXIT_PARTIAL, counter_progress, fail, emit, handle_errors, print_json, report_skipped, short_paths, stderr,
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["gallery_app", "subjects_app", "optout_app", "register"]
 
 gallery_app = typer.Typer(help="Create, inspect, prune and destroy a gallery of enrolled people.", no_args_is_help=True)
-subjects_app = typer.Typer(help="Enrolled people: list, show, verify, export (access requests), forget.", no_args_is_help=True)
+subjects_app = typer.Typer(help="Enrolled people: list, show, verify, rename, remove-template, export (access requests), forget.",
+                           no_args_is_help=True)
 optout_app = typer.Typer(help="People who asked never to be recognised.", no_args_is_help=True)
 
 
@@ -364,6 +366,7 @@ def subjects_forget(
     confirm = None if yes else (lambda who: typer.confirm(f"Forget {who} and erase their data?", err=True))
     result = privacy.forget_subject(gallery_options(gallery, actor), name, confirm=confirm)
     if result is None:
+        emit({"forgotten": None, "declined": True}, json_output, escape(f"nothing forgotten: {name} is still enrolled"))
         raise typer.Exit(1)
     emit(result.to_dict(), json_output, escape(f"forgot {name}: {result.templates_removed} template(s) removed")
          + ("" if result.erased else " (another process held the database open: erasure completes on its next write)"))
@@ -375,8 +378,10 @@ def subjects_forget(
 @optout_app.command("add")
 @handle_errors
 def optout_add(
-    image: Annotated[Path, typer.Argument(help="A photo of the person (largest face).")],
+    image: Annotated[Path, typer.Argument(help="A photo of the person (a photo with several faces needs --face or --largest).")],
     note: Annotated[str, typer.Option(help="A reference for the request (no personal data needed).")] = "",
+    face: Annotated[Optional[int], typer.Option("--face", min=1, help="In a photo with several faces, face N (as `countenance detect` lists them, largest first, from 1).")] = None,
+    largest: Annotated[bool, typer.Option("--largest", help="In a photo with several faces, the largest.")] = False,
     gallery: GalleryOpt = None,
     json_output: JsonOpt = False,
     detector: DetectorOpt = "auto",
@@ -386,7 +391,7 @@ def optout_add(
     """Never recognise this person: matching faces are answered "unknown" with no candidates."""
     from ..service import privacy
 
-    options = privacy.OptOutOptions(image, note, gallery_options(gallery, actor), pipeline_options(detector, embedder))
+    options = privacy.OptOutOptions(image, note, gallery_options(gallery, actor), pipeline_options(detector, embedder), face=face, largest=largest)
     result = privacy.add_optout(options, pipelines=_pipeline)
     emit(result.to_dict(), json_output, f"opt-out {result.record.id} recorded")
     if result.matches_enrolled and not json_output:
@@ -433,8 +438,10 @@ def audit(
 
     entries = privacy.query_audit(gallery_options(gallery), privacy.AuditQuery(since, action, subject, limit))
     table = Table("at", "actor", "action", "query", "result")
+    for column in table.columns:  # wrapped, never cut: the time of day and the results matter
+        column.overflow = "fold"
     for e in entries:
-        table.add_row(e.at, escape(e.actor), e.action, escape(json.dumps(e.query)[:60]), escape(json.dumps(e.result)[:80]))
+        table.add_row(e.at, escape(e.actor), e.action, escape(json.dumps(e.query)), escape(json.dumps(e.result)))
     emit({"entries": [e.to_dict() for e in entries]}, json_output, table)
 
 
@@ -443,6 +450,7 @@ def register(app: typer.Typer) -> None:
     if any(group.name == "gallery" for group in app.registered_groups):
         return
     app.add_typer(gallery_app, name="gallery")
+    subjects_edit.register(subjects_app)
     app.add_typer(subjects_app, name="subjects")
     app.add_typer(optout_app, name="optout")
     app.command("enroll")(enroll)

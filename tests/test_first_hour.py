@@ -1,0 +1,197 @@
+"""Issue 22, the newcomer's first hour: help, usage errors, wrong successes turned into errors,
+and the commands a newcomer reaches for (subjects rename / remove-template, optout --face).
+
+Everything runs the real CLI (Typer's CliRunner, or the installed script) on the fixture photos
+and a real gallery in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from countenance.cli import app
+
+runner = CliRunner()
+
+
+def run(*args, input: str | None = None, width: int = 80):
+    return runner.invoke(app, [str(a) for a in args], input=input, terminal_width=width)
+
+
+def one_error_line(result, code: int = 2) -> str:
+    assert result.exit_code == code, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory, fixtures):
+    """obama (3 photos) and biden (2) enrolled, consent from a file."""
+    root = tmp_path_factory.mktemp("first-hour")
+    people = root / "people"
+    for name in ("obama", "biden"):
+        shutil.copytree(fixtures / "people" / name, people / name)
+    consent = root / "consent.json"
+    consent.write_text(json.dumps({"*": {"text": "I agree", "evidence": "form 1"}}))
+    folder = root / "g"
+    assert run("gallery", "init", "--gallery", folder).exit_code == 0
+    result = run("enroll-folder", people, "--consent-file", consent, "--gallery", folder)
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+# ---------------------------------------------------------------- help and usage errors
+
+
+def _every_command(group, path=()):
+    from typer.main import get_command
+
+    command = group if path else get_command(app)
+    for name, sub in getattr(command, "commands", {}).items():
+        yield (*path, name), sub
+        yield from _every_command(sub, (*path, name))
+
+
+def test_help_shows_readable_types_and_never_cuts_a_name():
+    """Every command's --help at 80 columns: no Python type (<bool>, <str>, <list[Path]>), no
+    box drawing, and every option name in full."""
+    commands = list(_every_command(None))
+    assert len(commands) > 40
+    for path, command in commands:
+        result = run(*path, "--help")
+        assert result.exit_code == 0, (path, result.output)
+        text = result.stdout
+        assert not re.search(r"<(bool|str|int|float|path|list\[[^]]*\])>", text), (path, text)
+        assert "╭" not in text and "…" not in text.split("Commands:")[0], (path, text)
+        for param in command.params:
+            for option in param.opts:
+                if option.startswith("--"):
+                    assert option in text, (path, option)
+    help_text = run("enroll-folder", "--help").stdout
+    assert "--consent-file PATH" in help_text and "--json " in help_text and "--json PATH" not in help_text
+    assert "--workers INTEGER" in run("eval", "lfw", "--help").stdout
+
+
+@pytest.mark.parametrize("args", [
+    ("detect", "--nope", "x.jpg"),
+    ("verify",),
+    ("identify", "--top-k", "many", "x.jpg"),
+    ("subjects", "verify", "--fmr", "often", "obama", "x.jpg"),
+])
+def test_usage_errors_are_one_line_and_a_json_document_with_json(args):
+    line = one_error_line(run(*args))
+    assert "--help" in line
+    result = run(*args, "--json")
+    one_error_line(result)
+    document = json.loads(result.stdout)
+    assert document["error"]["exit_code"] == 2 and document["error"]["kind"] == "usage error"
+
+
+def test_a_group_alone_shows_its_help():
+    result = run("subjects")
+    assert result.exit_code == 0 and "rename" in result.stdout and "remove-template" in result.stdout
+
+
+# ---------------------------------------------------------------- wrong successes
+
+
+def test_enroll_folder_of_loose_photos_is_an_error(tmp_path, fixtures):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in (fixtures / "people" / "obama").iterdir():
+        shutil.copy(photo, folder / photo.name)
+    gallery = tmp_path / "g"
+    assert run("gallery", "init", "--gallery", gallery, "--no-consent-required").exit_code == 0
+    line = one_error_line(run("enroll-folder", folder, "--gallery", gallery))
+    assert "3 photo(s) directly" in line and "countenance enroll NAME" in line
+
+
+def test_audit_with_a_misspelt_action_is_an_error(gallery):
+    line = one_error_line(run("audit", "--gallery", gallery, "--action", "idnetify"))
+    assert "'idnetify'" in line and "identify" in line
+    assert run("audit", "--gallery", gallery, "--action", "enrol").exit_code == 0
+
+
+def test_audit_table_wraps_instead_of_cutting(gallery):
+    result = run("audit", "--gallery", gallery, width=80)
+    assert result.exit_code == 0
+    assert "…" not in result.stdout and "..." not in result.stdout
+    # The time of day survives (wrapped, possibly over two lines).
+    assert re.search(r"T\d\d:\d\d", "".join(result.stdout.split())), result.stdout
+
+
+def test_video_tag_refuses_a_still_image_and_a_text_file(gallery, fixtures, tmp_path):
+    line = one_error_line(run("video", "tag", fixtures / "probes" / "obama1.jpg", "--gallery", gallery))
+    assert "still image" in line
+    for name in ("notes.txt", "notes.mp4"):
+        text = tmp_path / name
+        text.write_text("not a video\n" * 10)
+        line = one_error_line(run("video", "tag", text, "--gallery", gallery))
+        assert "not a video" in line or "no video frame" in line
+
+
+def test_forget_answered_no_says_nothing_was_forgotten(gallery):
+    result = run("subjects", "forget", "biden", "--gallery", gallery, input="n\n")
+    assert result.exit_code == 1
+    assert "nothing forgotten" in result.output
+    assert "biden" in run("subjects", "list", "--gallery", gallery).stdout
+
+
+# ---------------------------------------------------------------- new commands
+
+
+def test_optout_of_a_group_photo_needs_a_choice(tmp_path, fixtures):
+    gallery = tmp_path / "g"
+    assert run("gallery", "init", "--gallery", gallery).exit_code == 0
+    group = fixtures / "groups" / "t1.jpg"
+    line = one_error_line(run("optout", "add", group, "--gallery", gallery))
+    assert "6 faces" in line and "--face N" in line
+    one_error_line(run("optout", "add", group, "--gallery", gallery, "--face", "9"))
+    first = json.loads(run("optout", "add", group, "--gallery", gallery, "--face", "2", "--json").stdout)
+    second = json.loads(run("optout", "add", group, "--gallery", gallery, "--largest", "--json").stdout)
+    assert first["box"] != second["box"]
+    assert len(json.loads(run("optout", "list", "--gallery", gallery, "--json").stdout)["optouts"]) == 2
+
+
+def test_subjects_rename_and_remove_template(tmp_path, fixtures):
+    gallery = tmp_path / "g"
+    assert run("gallery", "init", "--gallery", gallery, "--no-consent-required").exit_code == 0
+    photos = sorted((fixtures / "people" / "obama").iterdir())
+    assert run("enroll", "obama", *photos[:2], "--gallery", gallery).exit_code == 0
+    assert run("subjects", "rename", "obama", "barack", "--gallery", gallery).exit_code == 0
+    names = [s["name"] for s in json.loads(run("subjects", "list", "--gallery", gallery, "--json").stdout)["subjects"]]
+    assert names == ["barack"]
+    one_error_line(run("subjects", "rename", "obama", "x", "--gallery", gallery))  # not enrolled any more
+
+    shown = json.loads(run("subjects", "show", "barack", "--gallery", gallery, "--json").stdout)
+    ids = [t["id"] for t in shown["templates"]]
+    assert len(ids) == 2
+    line = one_error_line(run("subjects", "remove-template", "barack", "999", "--gallery", gallery))
+    assert "no template 999" in line
+    result = run("subjects", "remove-template", "barack", ids[0], "--gallery", gallery, "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["removed_template"] == ids[0]
+    shown = json.loads(run("subjects", "show", "barack", "--gallery", gallery, "--json").stdout)
+    assert [t["id"] for t in shown["templates"]] == ids[1:]
+    line = one_error_line(run("subjects", "remove-template", "barack", ids[1], "--gallery", gallery))
+    assert "last one" in line and "subjects forget" in line
+    actions = [e["action"] for e in json.loads(run("audit", "--gallery", gallery, "--json").stdout)["entries"]]
+    assert "rename" in actions and "remove-template" in actions
+    # The removed template no longer answers: the remaining one still does.
+    assert run("subjects", "verify", "barack", photos[1], "--gallery", gallery).exit_code == 0
+
+
+def test_demo_finds_the_fixtures_from_another_folder(tmp_path, monkeypatch, fixtures):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COUNTENANCE_SHARED", raising=False)
+    from countenance import datasets
+
+    assert datasets.fixtures_dir().resolve() == fixtures.resolve()
+    line = one_error_line(run("demo", "--fixtures", tmp_path / "nowhere"))
+    assert "--fixtures" in line
