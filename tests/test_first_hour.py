@@ -195,3 +195,56 @@ def test_demo_finds_the_fixtures_from_another_folder(tmp_path, monkeypatch, fixt
     assert datasets.fixtures_dir().resolve() == fixtures.resolve()
     line = one_error_line(run("demo", "--fixtures", tmp_path / "nowhere"))
     assert "--fixtures" in line
+
+
+# ---------------------------------------------------------------- models, serve, gallery info
+
+
+def test_models_list_says_what_each_model_is_for():
+    document = json.loads(run("models", "list", "--json").stdout)
+    uses = {m["name"]: m["use"] for m in document["models"]}
+    assert all(uses.values()), uses
+    assert "--detector yunet" in uses["yunet"] and "not used" in uses["sface"]
+    assert "--embedder sface" in run("models", "list").stdout
+
+
+def test_models_pull_offline_names_the_from_option(monkeypatch, tmp_path):
+    monkeypatch.setenv("COUNTENANCE_MODEL_DIR", str(tmp_path / "models"))
+    for variable in ("https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")  # nothing listens there: "offline"
+    result = run("models", "pull", "yunet")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    line = result.stderr.strip().splitlines()[-1]  # after the model's licence and source lines
+    assert line.startswith("error: ") and "models pull yunet --from FILE" in line and "<urlopen error" not in line
+
+
+def test_serve_refuses_a_missing_gallery_and_a_busy_port(tmp_path):
+    import socket
+
+    line = one_error_line(run("serve", "--gallery", tmp_path / "missing"))
+    assert "--gallery" in line and "gallery init" in line
+    gallery = tmp_path / "g"
+    assert run("gallery", "init", "--gallery", gallery).exit_code == 0
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        line = one_error_line(run("serve", "--gallery", gallery, "--port", port))
+    assert f"--port {port}" in line and "choose another --port" in line
+
+
+def _words(text: str) -> str:
+    """A table's text as one line of words, without its borders (cells wrap over lines)."""
+    return " ".join(re.sub(r"[│┃┌┐└┘─━┬┴┼├┤┏┓┗┛┡┩╇┳]", " ", text).split())
+
+
+def test_gallery_info_is_coherent(tmp_path, gallery):
+    empty = tmp_path / "g"
+    assert run("gallery", "init", "--gallery", empty).exit_code == 0
+    text = _words(run("gallery", "info", "--gallery", empty, width=120).stdout)
+    assert "None" not in text and "True" not in text
+    assert "none yet: nobody is enrolled" in text and "1.2137" not in text.split("opt-out distance")[0]
+    text = _words(run("gallery", "info", "--gallery", gallery, width=200).stdout)
+    info = json.loads(run("gallery", "info", "--gallery", gallery, "--json").stdout)
+    assert f"opt-out distance {info['optout_distance']} (not set in the policy: the looser of the model's 1:1 threshold and the identification threshold)" in text
+    assert "policy.optout_distance" not in text

@@ -88,10 +88,17 @@ def gallery_info(gallery: GalleryOpt = None, json_output: JsonOpt = False) -> No
     for key in ("model", "metric", "created_at", "subjects", "templates", "optouts"):
         table.add_row(key, str(info[key]))
     for key, value in info["policy"].items():
-        table.add_row(f"policy.{key}", str(value))
+        if key != "optout_distance":  # shown below, with what it resolves to
+            table.add_row(f"policy.{key}", "not set" if value is None else "yes" if value is True else "no" if value is False else str(value))
     table.add_row("index", f"{info['index']['backend']} ({info['index']['kind']}), {info['index']['vectors']} vectors")
-    table.add_row("identification threshold", f"{info['identification_threshold']} (expected FPIR {info['expected_fpir']})")
-    table.add_row("opt-out distance", str(info["optout_distance"]))
+    if info["templates"]:
+        table.add_row("identification threshold", f"{info['identification_threshold']} (expected FPIR {info['expected_fpir']} "
+                      f"over {info['templates']} templates)")
+    else:
+        table.add_row("identification threshold", "none yet: nobody is enrolled, so no face can be named")
+    set_by = ("set by the policy" if info["policy"].get("optout_distance") is not None
+              else "not set in the policy: the looser of the model's 1:1 threshold and the identification threshold")
+    table.add_row("opt-out distance", f"{info['optout_distance']} ({set_by})")
     table.add_row("calibration", escape(json.dumps(info["calibration"])))
     Console().print(table)
 

@@ -41,13 +41,14 @@ def serve(
     """Serve the REST API (OpenAPI at /docs) and the review page (/) with scoped API keys."""
     import uvicorn
 
-    from ..service.server import ServerSettings
+    from ..service.server import ServerSettings, check_can_serve
 
     settings = ServerSettings(
         gallery=gallery, image_root=image_root, library=library, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
         max_pixels=int(max_megapixels * 1_000_000), rate_per_s=rate, burst=burst, timeout_s=timeout, threads=threads,
         detector=detector, embedder=embedder,
     )
+    check_can_serve(settings, host, port)
     os.environ.update(settings.to_env())
     stderr.print(f"serving {settings.gallery_options.resolved_path} on http://{host}:{port} (docs: /docs)", highlight=False)
     uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level="info")
