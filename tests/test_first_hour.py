@@ -248,3 +248,28 @@ def test_gallery_info_is_coherent(tmp_path, gallery):
     info = json.loads(run("gallery", "info", "--gallery", gallery, "--json").stdout)
     assert f"opt-out distance {info['optout_distance']} (not set in the policy: the looser of the model's 1:1 threshold and the identification threshold)" in text
     assert "policy.optout_distance" not in text
+
+
+def test_keys_list_wraps_instead_of_cutting(tmp_path):
+    gallery = tmp_path / "g"
+    assert run("gallery", "init", "--gallery", gallery).exit_code == 0
+    name = "front-door-of-the-north-building-reception"
+    created = run("keys", "create", "--scope", "identify,enroll,read", "--name", name, "--gallery", gallery, "--json")
+    assert created.exit_code == 0, created.output
+    result = run("keys", "list", "--gallery", gallery, width=60)
+    assert result.exit_code == 0 and "…" not in result.stdout
+    rows = [line.split("│") for line in result.stdout.splitlines() if line.startswith("│")]
+    assert "".join(row[2].strip() for row in rows) == name  # the name column, read down
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d.*", "".join(row[4].strip() for row in rows))
+
+
+def test_eval_pairs_prints_words_not_a_python_dict(tmp_path, fixtures):
+    for source in (fixtures / "people" / "obama" / "obama.jpg", fixtures / "people" / "obama" / "obama2.jpg",
+                   fixtures / "people" / "biden" / "biden.jpg"):
+        shutil.copy(source, tmp_path / source.name)
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("file_x,file_y,same\nobama.jpg,obama2.jpg,1\nobama.jpg,biden.jpg,0\n")
+    result = run("eval", "pairs", pairs, width=120)
+    assert result.exit_code == 0, result.output
+    assert "{" not in result.stdout and "'" not in result.stdout
+    assert re.search(r"images / found by\s*│\s*3 / \w+ 3", result.stdout), result.stdout

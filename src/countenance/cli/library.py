@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from .options import ActorOpt, DetectorOpt, EmbedderOpt, GalleryOpt, JsonOpt, WorkersOpt, gallery_options, pipeline_options
-from .output import emit, handle_errors, print_json, report_skipped, stderr
+from .output import emit, folded, handle_errors, print_json, report_skipped, stderr
 
 if TYPE_CHECKING:
     from ..service.library import IndexProgress, LibraryOptions, SuggestionItem
@@ -141,7 +141,7 @@ def people(
 
     found = list_people(_library(library), include_hidden=show_hidden)
     written = write_person_crops(_library(library), crops, include_hidden=show_hidden) if crops is not None else ()
-    table = Table("person", "name", "faces", "confirmed", "face shown", "hidden")
+    table = folded(Table("person", "name", "faces", "confirmed", "face shown", "hidden"))
     for p in found:
         table.add_row(str(p.id), escape(p.name or "-"), str(p.faces), str(p.confirmed),
                       str(p.representative_face or "-"), "yes" if p.hidden else "")
@@ -275,7 +275,7 @@ def suggest(
 
 
 def _suggestion_table(items: tuple[SuggestionItem, ...]) -> Table:
-    table = Table("face", "photo", "subject", "distance", "false-match rate")
+    table = folded(Table("face", "photo", "subject", "distance", "false-match rate"))
     for item in items:
         rate = "-" if item.false_match_rate is None else f"{item.false_match_rate:.2g}"
         table.add_row(str(item.face_id), escape(Path(item.path).name), escape(item.subject), f"{item.distance:.4f}", rate)
@@ -312,7 +312,7 @@ def find(person_name: Annotated[str, typer.Argument(metavar="NAME")], library: L
     from ..service.library import find_person, to_document
 
     photos = find_person(_library(library), person_name)
-    table = Table("photo", "faces", "boxes (left, top, right, bottom px)")
+    table = folded(Table("photo", "faces", "boxes (left, top, right, bottom px)"))
     for photo in photos:
         boxes = "; ".join(", ".join(f"{v:.0f}" for v in (b.left, b.top, b.right, b.bottom)) for b in photo.boxes)
         table.add_row(escape(photo.path), ", ".join(map(str, photo.face_ids)), boxes)
