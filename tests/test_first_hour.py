@@ -273,3 +273,24 @@ def test_eval_pairs_prints_words_not_a_python_dict(tmp_path, fixtures):
     assert result.exit_code == 0, result.output
     assert "{" not in result.stdout and "'" not in result.stdout
     assert re.search(r"images / found by\s*│\s*3 / \w+ 3", result.stdout), result.stdout
+
+
+# ---------------------------------------------------------------- one threshold story
+
+
+def test_every_decision_names_its_threshold_rule(gallery, fixtures):
+    """verify (two photos) and subjects verify (a claim against an enrolled person) may disagree
+    near the line: each output says which threshold it used and why."""
+    obama = fixtures / "people" / "obama" / "obama.jpg"
+    probe = fixtures / "probes" / "obama1.jpg"
+    pair = json.loads(run("verify", obama, probe, "--json").stdout)
+    assert "fixed 1:1 threshold" in pair["threshold_rule"] and "subjects verify" in pair["threshold_rule"]
+    claim = json.loads(run("subjects", "verify", "obama", probe, "--gallery", gallery, "--json").stdout)
+    assert "per claim" in claim["threshold_rule"] and "obama's 3 template(s)" in claim["threshold_rule"]
+    assert claim["threshold"] < pair["threshold"]  # stricter than the fixed 1:1 threshold, and it says so
+    assert f"{pair['threshold']:g}" in claim["threshold_rule"]
+    found = json.loads(run("identify", probe, "--gallery", gallery, "--json").stdout)
+    assert "false-positive identification rate" in found["threshold_rule"] and "5 enrolled templates" in found["threshold_rule"]
+    text = run("subjects", "verify", "obama", probe, "--gallery", gallery, width=200).stdout
+    assert "per claim" in text
+    assert "fixed 1:1 threshold" in run("verify", obama, probe).stderr

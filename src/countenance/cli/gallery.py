@@ -278,8 +278,8 @@ def identify(
             Console().print(table)
         for path in run.without_faces:
             stderr.print(f"no face found in {escape(path)}", highlight=False, soft_wrap=True)
-        stderr.print(f"threshold {document['threshold']} ({document['templates']} templates, target FPIR "
-                     f"{document['target_fpir']}); a candidate within it is named", highlight=False)
+        stderr.print(f"threshold {document['threshold']}: {document['threshold_rule']}; a candidate within it is named",
+                     highlight=False, markup=False, soft_wrap=True)
     if run.errors:
         stderr.print(f"{len(run.errors)} file(s) skipped", highlight=False)
         raise typer.Exit(EXIT_PARTIAL)
@@ -336,7 +336,8 @@ def subjects_verify(
     options = identification.VerifySubjectOptions(name, image, fmr, gallery_options(gallery, actor), pipeline_options(detector, embedder))
     result = identification.verify_subject(options, pipelines=_pipeline)
     verdict = "[green]same person[/]" if result.same else "[red]not them[/]"
-    emit(result.to_dict(), json_output, f"{verdict}: distance {result.distance:.4f} vs threshold {result.threshold:.4f}")
+    emit(result.to_dict(), json_output, f"{verdict}: distance {result.distance:.4f} vs threshold {result.threshold:.4f} "
+         f"({escape(result.threshold_rule)})")
     if not result.same:
         raise typer.Exit(EXIT_DIFFERENT)
 

@@ -134,6 +134,7 @@ class Verification:
     expected_false_match_rate: float | None
     box: Box
     query_sha256: str
+    threshold_rule: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         fmr = self.expected_false_match_rate
@@ -143,6 +144,7 @@ class Verification:
             "distance": round(self.distance, 6),
             "similarity": round(self.similarity, 6),
             "threshold": round(self.threshold, 6),
+            "threshold_rule": self.threshold_rule,
             "expected_false_match_rate": float(f"{fmr:.3g}") if fmr is not None else None,
             "box": [round(v, 1) for v in self.box.to_list()],
             "sha256": self.query_sha256,

@@ -173,15 +173,19 @@ def verify(g: GalleryCore, image: GalleryImage, subject: str, *, fmr: float | No
     if g.calibration is not None:
         target = g.policy.target_fmr if fmr is None else fmr
         threshold = g.calibration.threshold_for_subjects(target, {len(ids): 1})
+        rule = (f"per claim: a stranger comes this close to one of {subject}'s {len(ids)} template(s) with probability "
+                f"{target:g} (calibrated FMR per claim; `verify` of two photos uses the model's fixed 1:1 threshold "
+                f"{g.model_threshold:g} instead)")
     else:
         threshold = g.model_threshold
+        rule = "the model's fixed 1:1 threshold (no calibration for this model)"
     decision = open_set_decision(pairwise_distances(vector, matrix, g.metric)[0], [subject] * len(ids), threshold)
     g.sync("optouts")
     same = decision.label is not None and not suppressed(g, vector, optout_distance(g))
     similarity = float(cosine_similarity(vector, matrix[decision.nearest_index])[0, 0])
     result = Verification(
         subject, bool(same), decision.distance, similarity, float(threshold),
-        false_match_rate(g, decision.distance), face.box, embedded.sha256,
+        false_match_rate(g, decision.distance), face.box, embedded.sha256, rule,
     )
     with g.store.transaction():
         g.log.record("verify", {"sha256": embedded.sha256, "subject": subject}, result.to_dict(), [subject])
