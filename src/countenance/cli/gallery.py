@@ -61,6 +61,9 @@ def gallery_init(
     index_uri: Annotated[Optional[str], typer.Option(
         help="Server of a pgvector/milvus index: postgresql://..., http://host:19530, or a Milvus Lite file (*.db).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace index files an earlier gallery left here without its database.")] = False,
+    min_face_px: Annotated[Optional[float], typer.Option(min=1.0, help=(
+        "Answer 'too small to identify' for faces with fewer pixels between the eyes (default: none refused; "
+        "faces under the model's measured minimum are named and flagged low confidence)."))] = None,
     actor: ActorOpt = None,
 ) -> None:
     """Create an empty gallery for one model, with its policy."""
@@ -68,7 +71,7 @@ def gallery_init(
 
     options = lifecycle.InitOptions(
         gallery_options(gallery, actor), embedder, consent_required=consent_required, retention_days=retention_days,
-        target_fpir=target_fpir, keep_crops=keep_crops, index=index, index_uri=index_uri, force=force,
+        target_fpir=target_fpir, keep_crops=keep_crops, index=index, index_uri=index_uri, force=force, min_face_px=min_face_px,
     )
     info = lifecycle.info_document(lifecycle.init_gallery(options))
     emit(info, json_output, f"Created a gallery for {info['model']} at {info['path']}")
@@ -243,7 +246,8 @@ def identify(
     actor: ActorOpt = None,
 ) -> None:
     """Who is in these photos? Every face: a decision (a name, "unknown", "ambiguous", or "too small to
-    identify" for a face under the model's measured minimum size) and the top candidates,
+    identify" under the gallery's --min-face-px; a face under the model's measured minimum size is
+    flagged "low confidence") and the top candidates,
     nearest first (distance in the model's metric, and the calibrated false-match rate: how often
     a stranger comes this close)."""
     from ..service import identification
@@ -269,11 +273,14 @@ def identify(
             shown = "; ".join(
                 f"{c['subject']} {c['distance']:.3f} ({_rate(c['expected_false_match_rate'])})" for c in face["candidates"][:3]
             )
-            style = "green" if face["outcome"] == "match" else "yellow"
+            style = "green" if face["outcome"] == "match" and not face["low_confidence"] else "yellow"
+            decision = face["decision"] + (" (low confidence)" if face["low_confidence"] else "")
             if face["outcome"] == "too-small":
-                shown = f"{face['inter_ocular_px']:.0f} px between the eyes, under the model's {document['min_interocular_px']:g} px"
+                shown = f"{face['inter_ocular_px']:.0f} px between the eyes, under the gallery's --min-face-px"
+            elif face["low_confidence"]:
+                shown = f"{face['low_confidence_reason']}; {shown or '-'}"
             table.add_row(escape(names[face["path"]]), ", ".join(f"{v:.0f}" for v in face["box"]),
-                          f"[{style}]{escape(face['decision'])}[/]", escape(shown) or "-")
+                          f"[{style}]{escape(decision)}[/]", escape(shown) or "-")
         if run.faces:
             Console().print(table)
         for path in run.without_faces:

@@ -60,6 +60,10 @@ class FaceIdentification:
     as given) is below the model's :attr:`~countenance.faces.ModelSpec.min_interocular_px`,
     where the model no longer meets its error rates; such a face is not searched, so it has
     no candidates. ``inter_ocular_px`` is None when the face had no landmarks.
+
+    ``low_confidence``: the face is under the model's measured minimum size but was searched
+    and decided as any other (the gallery's policy sets no ``min_face_px`` refusal): below the
+    minimum the model misses more of the people it knows, its false-match rate does not rise.
     """
 
     box: Box
@@ -68,6 +72,8 @@ class FaceIdentification:
     ambiguous: bool = False
     too_small: bool = False
     inter_ocular_px: float | None = None
+    low_confidence: bool = False
+    low_confidence_reason: str | None = None
 
     @property
     def name(self) -> str:
@@ -89,6 +95,8 @@ class FaceIdentification:
             "decision": self.name,
             "outcome": self.outcome,
             "inter_ocular_px": None if iod is None else round(iod, 1),
+            "low_confidence": self.low_confidence,
+            "low_confidence_reason": self.low_confidence_reason,
             "candidates": [c.to_dict() for c in self.candidates],
         }
 
