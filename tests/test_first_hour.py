@@ -294,3 +294,21 @@ def test_every_decision_names_its_threshold_rule(gallery, fixtures):
     text = run("subjects", "verify", "obama", probe, "--gallery", gallery, width=200).stdout
     assert "per claim" in text
     assert "fixed 1:1 threshold" in run("verify", obama, probe).stderr
+
+
+def test_gallery_check_says_whom_it_could_not_judge(tmp_path, fixtures):
+    """One person enrolled under two names with one photo each: the checks cannot see it, and
+    the answer says so instead of a bare "no findings"."""
+    gallery = tmp_path / "g"
+    assert run("gallery", "init", "--gallery", gallery, "--no-consent-required").exit_code == 0
+    assert run("enroll", "obama", fixtures / "people" / "obama" / "obama.jpg", "--gallery", gallery).exit_code == 0
+    assert run("enroll", "barack", fixtures / "people" / "obama" / "obama2.jpg", "--gallery", gallery,
+               "--allow-duplicate").exit_code == 0
+    result = run("gallery", "check", "--gallery", gallery, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["findings"] == []
+    assert {(e["label"], e["items"]) for e in document["not_judged"]} == {("obama", 1), ("barack", 1)}
+    assert "compared for being enrolled under two names" in document["not_judged"][0]["why"]
+    text = run("gallery", "check", "--gallery", gallery)
+    assert "not judged, too few templates: barack" in text.stderr

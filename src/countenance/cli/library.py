@@ -355,8 +355,12 @@ def _print_report(report, json_output: bool) -> None:  # noqa: ANN001 - service.
         table.add_row(finding.kind, f"{finding.confidence:.2f}", escape(", ".join(finding.labels)),
                       escape(", ".join(finding.items)), escape(finding.reason))
     Console().print(table)
-    stderr.print(f"{report.labels} people, {report.items} {'templates' if report.source == 'gallery' else 'faces'}: "
+    unit = "templates" if report.source == "gallery" else "faces"
+    stderr.print(f"{report.labels} people, {report.items} {unit}: "
                  f"{len(report.findings) or 'no'} finding(s) (cut {report.cut_distance:.4f}, {report.model})", highlight=False)
+    if report.not_judged:  # "no findings" must not read as "all clear" for people the checks cannot judge
+        stderr.print(f"not judged, too few {unit}: " + "; ".join(f"{escape(label)} ({why})" for label, _, why in report.not_judged),
+                     highlight=False, soft_wrap=True)
 
 
 @handle_errors
