@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: install browser demo test eval eval-clean bench load clean
+.PHONY: install install-check browser demo test eval eval-clean bench load clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ browser:
 
 test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# A newcomer's install, checked: `pip install .` into a fresh venv, then `countenance demo` from
+# another folder (tests/test_install.py; a few minutes, so not part of `make test`).
+install-check: $(TEST_STAMP)
+	COUNTENANCE_INSTALL_TEST=1 $(BIN)/python -m pytest -q tests/test_install.py
 
 # Slow, full-size runs (not part of `make test`).
 eval: $(STAMP)

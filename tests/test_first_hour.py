@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -312,3 +313,17 @@ def test_gallery_check_says_whom_it_could_not_judge(tmp_path, fixtures):
     assert "compared for being enrolled under two names" in document["not_judged"][0]["why"]
     text = run("gallery", "check", "--gallery", gallery)
     assert "not judged, too few templates: barack" in text.stderr
+
+
+def test_make_install_needs_only_running_dependencies():
+    """`make install` installs the package alone; `make test` adds the test extras; the slow
+    fresh-venv install check has its own target."""
+    from conftest import REPO
+
+    def dry(target: str) -> str:
+        return subprocess.run(["make", "-n", "-B", target], cwd=REPO, capture_output=True, text=True, check=True).stdout
+
+    install = dry("install")
+    assert "pip install" in install and "-e ." in install and "[test]" not in install
+    assert '-e ".[test]"' in dry("test")
+    assert "COUNTENANCE_INSTALL_TEST=1" in dry("install-check")
