@@ -271,7 +271,9 @@ def suggest(
         return
     Console().print(_suggestion_table(run.suggestions))
     stderr.print(f"{run.summary.suggestions} suggestion(s) in {run.summary.photos} photos searched, threshold "
-                 f"{run.summary.threshold:.4f}; accept or reject with: countenance library accept|reject FACE", highlight=False)
+                 f"{run.summary.threshold:.4f} (the gallery's threshold for a suggestion FPIR of {fpir:g}: looser than "
+                 f"`identify`'s, since a person reviews each suggestion); accept or reject with: "
+                 f"countenance library accept|reject FACE", highlight=False, soft_wrap=True)
 
 
 def _suggestion_table(items: tuple[SuggestionItem, ...]) -> Table:
