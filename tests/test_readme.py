@@ -58,6 +58,9 @@ def test_the_readme_shell_examples_run_as_written(newcomer):
     done = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, (done.returncode, done.stdout[-3000:], done.stderr[-3000:])
     assert "Traceback" not in done.stderr
+    # Each decision says which threshold it used and why (identify, subjects verify, library suggest).
+    assert "per gallery: the distance that keeps the false-positive identification rate" in done.stderr
+    assert "per claim" in done.stdout and "suggestion FPIR of 0.05" in done.stderr
     # What the examples promise: people named, an export written, the service answering.
     assert (home / "requests" / "obama" / "subject.json").is_file()
     assert (home / "office-gallery").is_dir() and (home / "photo-library").is_dir()
