@@ -46,6 +46,8 @@ class DemoResult:
                 "templates": len(self.enrolled.labels), "people": len(set(self.enrolled.labels)), "skipped": self.enrolled.skipped,
             },
             "threshold": self.faces[0].decision.threshold if self.faces else None,
+            "threshold_rule": ("the model's fixed 1:1 threshold ('default'), against each enrolled photo: the demo has "
+                               "no gallery, so no threshold set for a false-positive identification rate"),
             "faces": [
                 {
                     "path": r.path,
