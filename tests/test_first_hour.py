@@ -287,7 +287,7 @@ def test_every_decision_names_its_threshold_rule(gallery, fixtures):
     pair = json.loads(run("verify", obama, probe, "--json").stdout)
     assert "fixed 1:1 threshold" in pair["threshold_rule"] and "subjects verify" in pair["threshold_rule"]
     claim = json.loads(run("subjects", "verify", "obama", probe, "--gallery", gallery, "--json").stdout)
-    assert "per claim" in claim["threshold_rule"] and "obama's 3 template(s)" in claim["threshold_rule"]
+    assert "per claim" in claim["threshold_rule"] and "the person's 3 template(s)" in claim["threshold_rule"]
     assert claim["threshold"] < pair["threshold"]  # stricter than the fixed 1:1 threshold, and it says so
     assert f"{pair['threshold']:g}" in claim["threshold_rule"]
     found = json.loads(run("identify", probe, "--gallery", gallery, "--json").stdout)

@@ -178,7 +178,8 @@ def verify(g: GalleryCore, image: GalleryImage, subject: str, *, fmr: float | No
     if g.calibration is not None:
         target = g.policy.target_fmr if fmr is None else fmr
         threshold = g.calibration.threshold_for_subjects(target, {len(ids): 1})
-        rule = (f"per claim: a stranger comes this close to one of {subject}'s {len(ids)} template(s) with probability "
+        # No name in the rule: the result is audited, and a forget rewrites names, not sentences.
+        rule = (f"per claim: a stranger comes this close to one of the person's {len(ids)} template(s) with probability "
                 f"{target:g} (calibrated FMR per claim; `verify` of two photos uses the model's fixed 1:1 threshold "
                 f"{g.model_threshold:g} instead)")
     else:
