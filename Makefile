@@ -36,7 +36,7 @@ test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # A newcomer's install, checked: `pip install .` into a fresh venv, then `countenance demo` from
-# another folder (tests/test_install.py; a few minutes, so not part of `make test`).
+# another folder (tests/test_install.py; 3-6 minutes with pip's cache warm, so not part of `make test`).
 install-check: $(TEST_STAMP)
 	COUNTENANCE_INSTALL_TEST=1 $(BIN)/python -m pytest -q tests/test_install.py
 
