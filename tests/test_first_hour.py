@@ -327,3 +327,20 @@ def test_make_install_needs_only_running_dependencies():
     assert "pip install" in install and "-e ." in install and "[test]" not in install
     assert '-e ".[test]"' in dry("test")
     assert "COUNTENANCE_INSTALL_TEST=1" in dry("install-check")
+
+
+def test_video_tag_on_a_broken_clip_prints_one_line_not_ffmpeg_noise(gallery, tmp_path):
+    """Run as a user would (a new process): ffmpeg's messages reach the terminal's stderr
+    directly, below Python, so only a subprocess shows them."""
+    import os
+    import sys
+
+    broken = tmp_path / "clip.mp4"
+    broken.write_text("not a video\n" * 10)
+    script = Path(sys.executable).parent / "countenance"
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
+    done = subprocess.run([str(script), "video", "tag", str(broken), "--gallery", str(gallery)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "not a video" in lines[0], done.stderr
