@@ -1,19 +1,25 @@
 # Countenance: `make demo` and `make test` work on a fresh machine; each installs what it needs
-# into .venv (reinstalled when pyproject.toml changes).
+# into .venv (reinstalled when pyproject.toml changes): `make install` only what running needs,
+# `make test` the test extras on top. Afterwards run `.venv/bin/countenance` (or `. .venv/bin/activate`).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: install browser demo test eval eval-clean bench load clean
+.PHONY: install install-check browser demo test eval eval-clean bench load clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# face_recognition_models imports pkg_resources, gone from setuptools >= 81.
 	$(BIN)/pip install --quiet --disable-pip-version-check "setuptools<81" wheel
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $(TEST_STAMP)
 
 install: $(STAMP)
 
@@ -26,8 +32,13 @@ browser:
 	sh scripts/install-browser.sh
 	sh scripts/install-exiv2.sh
 
-test: $(STAMP) browser
+test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# A newcomer's install, checked: `pip install .` into a fresh venv, then `countenance demo` from
+# another folder (tests/test_install.py; 3-6 minutes with pip's cache warm, so not part of `make test`).
+install-check: $(TEST_STAMP)
+	COUNTENANCE_INSTALL_TEST=1 $(BIN)/python -m pytest -q tests/test_install.py
 
 # Slow, full-size runs (not part of `make test`).
 eval: $(STAMP)

@@ -1,11 +1,14 @@
-"""Too small to identify (issue 12): a face under the model's measured minimum inter-ocular
-distance gets "too small to identify" instead of a name, from the gallery, the CLI and the
-photo library's suggestions; the same photo at full size gets its name."""
+"""Small faces (issue 12, then issue 22): a face under the model's measured minimum inter-ocular
+distance is searched and flagged low confidence (FMR does not rise below the minimum, only
+misses do); a gallery whose policy sets ``min_face_px`` answers "too small to identify"
+instead. The photo library's suggestions still name no such face; the same photo at full
+size gets its name."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -62,9 +65,26 @@ def test_inter_ocular_distance_by_hand():
     assert Face(Box(0, 0, 20, 20), 1.0).inter_ocular_px is None
 
 
-def test_small_face_is_too_small_full_size_is_named(enrolled, probes, pipeline):
+def test_small_face_is_flagged_not_refused(enrolled, probes, pipeline):
     full, small = probes
     with Gallery(enrolled, pipeline=pipeline, actor="t") as g:
+        assert g.min_interocular_px == 20.0 and g.policy.min_face_px is None
+        (named,) = g.identify(full).faces
+        assert named.decision == "obama" and not named.low_confidence and named.low_confidence_reason is None
+        (face,) = g.identify(small).faces
+        assert not face.too_small and face.low_confidence and face.candidates  # searched, flagged
+        assert face.candidates[0].subject == "obama" and "under the model's measured minimum of 20 px" in face.low_confidence_reason
+        assert face.to_dict()["low_confidence"] is True
+
+
+def test_small_face_is_too_small_when_the_policy_says_so(tmp_path, fixtures, probes, pipeline):
+    full, small = probes
+    folder = tmp_path / "strict"
+    with Gallery.create(folder, model=pipeline.spec, pipeline=pipeline, actor="t",
+                        policy=Policy(consent_required=False, min_face_px=20.0)) as g:
+        g.enroll("obama", sorted((fixtures / "people" / "obama").iterdir()))
+    with Gallery(folder, pipeline=pipeline, actor="t") as g:
+        assert g.policy.min_face_px == 20.0
         assert g.min_interocular_px == 20.0
         (named,) = g.identify(full).faces
         assert named.decision == "obama" and named.outcome == "match" and named.inter_ocular_px > 100
@@ -95,7 +115,7 @@ def test_a_model_without_a_measured_limit_refuses_nothing(tmp_path, fixtures, pr
         assert not face.too_small and face.outcome in ("match", "unknown")
 
 
-def test_cli_identify_shows_too_small(enrolled, probes):
+def test_cli_identify_shows_low_confidence_and_too_small(enrolled, probes, tmp_path):
     from countenance.cli import app
 
     runner = CliRunner()
@@ -103,11 +123,21 @@ def test_cli_identify_shows_too_small(enrolled, probes):
                                  "--detector", "hog", "--embedder", "dlib-onnx", "--json"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    decisions = {f["path"].rsplit("/", 1)[-1]: f["decision"] for f in document["faces"]}
-    assert decisions == {"full.png": "obama", "small.png": TOO_SMALL} and document["min_interocular_px"] == 20.0
+    flags = {f["path"].rsplit("/", 1)[-1]: f["low_confidence"] for f in document["faces"]}
+    assert flags == {"full.png": False, "small.png": True} and document["min_interocular_px"] == 20.0
     table = runner.invoke(app, ["identify", str(probes[1]), "--gallery", str(enrolled), "--detector", "hog",
-                                "--embedder", "dlib-onnx"])
-    assert table.exit_code == 0 and "too small to identify" in table.stdout and "under the model's 20 px" in table.stdout
+                                "--embedder", "dlib-onnx"], terminal_width=200)
+    words = " ".join(re.sub(r"[│┃┏┓┗┛┡┩━─└┘┌┐╇┳┴┬]", " ", table.stdout).split())  # the table's cells wrap
+    assert table.exit_code == 0 and "(low confidence)" in words and "measured minimum of 20 px" in words
+    strict = tmp_path / "strict"
+    assert runner.invoke(app, ["gallery", "init", "--gallery", str(strict), "--no-consent-required", "--min-face-px", "20",
+                               "--embedder", "dlib-onnx"]).exit_code == 0
+    assert runner.invoke(app, ["enroll", "obama", str(probes[0]), "--gallery", str(strict), "--detector", "hog",
+                               "--embedder", "dlib-onnx"]).exit_code == 0
+    table = runner.invoke(app, ["identify", str(probes[1]), "--gallery", str(strict), "--detector", "hog",
+                                "--embedder", "dlib-onnx"], terminal_width=200)
+    words = " ".join(re.sub(r"[│┃┏┓┗┛┡┩━─└┘┌┐╇┳┴┬]", " ", table.stdout).split())
+    assert table.exit_code == 0 and "too small to identify" in words and "--min-face-px" in words
 
 
 def test_library_suggests_no_name_for_a_too_small_face(enrolled, probes, pipeline, tmp_path):

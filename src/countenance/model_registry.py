@@ -62,7 +62,8 @@ class ModelEntry:
     ``sha256`` is the lowercase hex digest of the exact file and ``size`` its length in bytes.
     ``licence`` is an SPDX identifier; ``licence_commercial_use`` says whether that licence
     allows commercial use (models where it does not are pulled only with the licence accepted).
-    ``source_url`` is where :func:`pull` fetches the file by default.
+    ``source_url`` is where :func:`pull` fetches the file by default. ``use`` says how the
+    product uses it once installed (the option that selects it), or that nothing does yet.
     """
 
     name: str
@@ -74,6 +75,7 @@ class ModelEntry:
     licence_commercial_use: bool
     source_url: str
     description: str
+    use: str = ""
 
     def __post_init__(self) -> None:
         if self.task not in _TASKS:
@@ -103,6 +105,7 @@ _ENTRIES: tuple[ModelEntry, ...] = (
         licence_commercial_use=True,
         source_url=f"{_OPENCV_ZOO}/face_detection_yunet/face_detection_yunet_2023mar.onnx",
         description="YuNet face detector (OpenCV zoo, 2023mar): boxes and 5 landmarks; 1x3x640x640, any size via cv2.FaceDetectorYN",
+        use="--detector yunet; `auto` picks it once installed",
     ),
     ModelEntry(
         name="sface",
@@ -114,6 +117,7 @@ _ENTRIES: tuple[ModelEntry, ...] = (
         licence_commercial_use=True,
         source_url=f"{_OPENCV_ZOO}/face_recognition_sface/face_recognition_sface_2021dec.onnx",
         description="SFace recogniser (OpenCV zoo, 2021dec): 112x112 aligned face -> 128-d embedding",
+        use="not used yet: there is no --embedder sface",
     ),
     ModelEntry(
         name="ultraface-rfb-320",
@@ -125,6 +129,7 @@ _ENTRIES: tuple[ModelEntry, ...] = (
         licence_commercial_use=True,
         source_url=f"{_ULTRAFACE}/version-RFB-320.onnx",
         description="Ultra-Light-Fast face detector, RFB variant: 1x3x240x320 -> scores, boxes",
+        use="--detector ultraface",
     ),
     ModelEntry(
         name="ultraface-rfb-640",
@@ -136,6 +141,7 @@ _ENTRIES: tuple[ModelEntry, ...] = (
         licence_commercial_use=True,
         source_url=f"{_ULTRAFACE}/version-RFB-640.onnx",
         description="Ultra-Light-Fast face detector, RFB variant: 1x3x480x640 -> scores, boxes",
+        use="Python API (UltraFaceDetector), eval budget",
     ),
     ModelEntry(
         name="ultraface-slim-320",
@@ -147,6 +153,7 @@ _ENTRIES: tuple[ModelEntry, ...] = (
         licence_commercial_use=True,
         source_url=f"{_ULTRAFACE}/version-slim-320.onnx",
         description="Ultra-Light-Fast face detector, slim variant: 1x3x240x320 -> scores, boxes",
+        use="Python API (UltraFaceDetector)",
     ),
     ModelEntry(
         name="blazeface",
@@ -158,6 +165,7 @@ _ENTRIES: tuple[ModelEntry, ...] = (
         licence_commercial_use=True,
         source_url=f"{_BLAZEFACE}/blazeface.onnx",
         description="MediaPipe BlazeFace front-camera detector (PyTorch port): 1x3x128x128 -> 896 anchors x 16, conf",
+        use="--detector blazeface",
     ),
 )
 
@@ -312,7 +320,11 @@ def _open_source(origin: str, entry: ModelEntry) -> BinaryIO:
         try:
             response = urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S)  # noqa: S310 - scheme checked
         except (OSError, ValueError) as error:
-            raise ModelError(f"{origin}: cannot download model {entry.name!r}: {error}") from None
+            reason = getattr(error, "reason", None) or error
+            raise ModelError(
+                f"{origin}: cannot download model {entry.name!r} ({reason}); offline, copy the file "
+                f"(sha256 {entry.sha256}) here and run `countenance models pull {entry.name} --from FILE`"
+            ) from None
         length = response.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > entry.size:
             response.close()

@@ -24,6 +24,7 @@ from .clean import clean
 from .demo import demo
 from .detect import detect
 from .evaluation import eval_app
+from .frame import RootGroup
 from .keys import keys_app
 from .models import models_app
 from .serve import serve
@@ -34,6 +35,7 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="countenance",
+    cls=RootGroup,  # plain help, one-line usage errors (cli/frame.py)
     help="Consent-first, offline face recognition: detect, verify, identify, evaluate.",
     no_args_is_help=True,
     add_completion=False,

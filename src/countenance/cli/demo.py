@@ -18,8 +18,11 @@ __all__ = ["demo"]
 
 @handle_errors
 def demo(
-    people: Annotated[Optional[Path], typer.Option(help="One folder per person (default: ../shared/data/fixtures/people).")] = None,
-    probes: Annotated[Optional[Path], typer.Option(help="Photos to identify (default: ../shared/data/fixtures/probes).")] = None,
+    people: Annotated[Optional[Path], typer.Option(help="One folder per person (default: FIXTURES/people).")] = None,
+    probes: Annotated[Optional[Path], typer.Option(help="Photos to identify (default: FIXTURES/probes).")] = None,
+    fixtures: Annotated[Optional[Path], typer.Option(help=(
+        "The demo photos (default: $COUNTENANCE_SHARED/data/fixtures, else the shared/data/fixtures folder "
+        "found beside the working directory or the installed package, or above them)."))] = None,
     json_output: JsonOpt = False,
     detector: DetectorOpt = "auto",
 ) -> None:
@@ -28,7 +31,7 @@ def demo(
 
     with counter_progress("Enrolling, then identifying") as (on_start, advance):
         result = run_demo(
-            DemoOptions(people, probes, pipeline_options(detector)),
+            DemoOptions(people, probes, pipeline_options(detector), fixtures=fixtures),
             on_enrol_start=on_start, on_probe_start=on_start, on_image=lambda _: advance(1),
         )
     if json_output:

@@ -36,7 +36,10 @@ def _show(report, json_output: bool, title: str) -> None:
             table.add_row(f"TAR @ FAR={far}", _figure(tar))
         table.add_row("threshold (mean)", f"{report.threshold:.4f}")
         table.add_row("pairs / failed pairs", f"{report.pairs} / {report.failures}")
-        table.add_row("images / found by", f"{report.images} / {report.found_by}")
+        found_by = report.found_by
+        if isinstance(found_by, dict):  # {detector: images}: words, not a Python dict
+            found_by = ", ".join(f"{name} {count}" for name, count in found_by.items()) or "none"
+        table.add_row("images / found by", f"{report.images} / {found_by}")
         table.add_row("seconds", f"{report.seconds:.1f}")
         Console().print(table)
         if report.failed_pairs:

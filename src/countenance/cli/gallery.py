@@ -18,6 +18,7 @@ from rich.table import Table
 
 from ..service.options import PipelineOptions, build_pipeline
 from .options import ActorOpt, AlignedOpt, DetectorOpt, EmbedderOpt, GalleryOpt, JsonOpt, gallery_options, pipeline_options
+from . import subjects_edit
 from .consent import consent_hint
 from .output import (
     EXIT_DIFFERENT, EXIT_FAILED, EXIT_PARTIAL, counter_progress, fail, emit, handle_errors, note_aligned, print_json, report_skipped, short_paths, stderr,
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["gallery_app", "subjects_app", "optout_app", "register"]
 
 gallery_app = typer.Typer(help="Create, inspect, prune and destroy a gallery of enrolled people.", no_args_is_help=True)
-subjects_app = typer.Typer(help="Enrolled people: list, show, verify, export (access requests), forget.", no_args_is_help=True)
+subjects_app = typer.Typer(help="Enrolled people: list, show, verify, rename, remove-template, export (access requests), forget.",
+                           no_args_is_help=True)
 optout_app = typer.Typer(help="People who asked never to be recognised.", no_args_is_help=True)
 
 
@@ -59,6 +61,9 @@ def gallery_init(
     index_uri: Annotated[Optional[str], typer.Option(
         help="Server of a pgvector/milvus index: postgresql://..., http://host:19530, or a Milvus Lite file (*.db).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace index files an earlier gallery left here without its database.")] = False,
+    min_face_px: Annotated[Optional[float], typer.Option(min=1.0, help=(
+        "Answer 'too small to identify' for faces with fewer pixels between the eyes (default: none refused; "
+        "faces under the model's measured minimum are named and flagged low confidence)."))] = None,
     actor: ActorOpt = None,
 ) -> None:
     """Create an empty gallery for one model, with its policy."""
@@ -66,7 +71,7 @@ def gallery_init(
 
     options = lifecycle.InitOptions(
         gallery_options(gallery, actor), embedder, consent_required=consent_required, retention_days=retention_days,
-        target_fpir=target_fpir, keep_crops=keep_crops, index=index, index_uri=index_uri, force=force,
+        target_fpir=target_fpir, keep_crops=keep_crops, index=index, index_uri=index_uri, force=force, min_face_px=min_face_px,
     )
     info = lifecycle.info_document(lifecycle.init_gallery(options))
     emit(info, json_output, f"Created a gallery for {info['model']} at {info['path']}")
@@ -86,10 +91,17 @@ def gallery_info(gallery: GalleryOpt = None, json_output: JsonOpt = False) -> No
     for key in ("model", "metric", "created_at", "subjects", "templates", "optouts"):
         table.add_row(key, str(info[key]))
     for key, value in info["policy"].items():
-        table.add_row(f"policy.{key}", str(value))
+        if key != "optout_distance":  # shown below, with what it resolves to
+            table.add_row(f"policy.{key}", "not set" if value is None else "yes" if value is True else "no" if value is False else str(value))
     table.add_row("index", f"{info['index']['backend']} ({info['index']['kind']}), {info['index']['vectors']} vectors")
-    table.add_row("identification threshold", f"{info['identification_threshold']} (expected FPIR {info['expected_fpir']})")
-    table.add_row("opt-out distance", str(info["optout_distance"]))
+    if info["templates"]:
+        table.add_row("identification threshold", f"{info['identification_threshold']} (expected FPIR {info['expected_fpir']} "
+                      f"over {info['templates']} templates)")
+    else:
+        table.add_row("identification threshold", "none yet: nobody is enrolled, so no face can be named")
+    set_by = ("set by the policy" if info["policy"].get("optout_distance") is not None
+              else "not set in the policy: the looser of the model's 1:1 threshold and the identification threshold")
+    table.add_row("opt-out distance", f"{info['optout_distance']} ({set_by})")
     table.add_row("calibration", escape(json.dumps(info["calibration"])))
     Console().print(table)
 
@@ -237,7 +249,8 @@ def identify(
     actor: ActorOpt = None,
 ) -> None:
     """Who is in these photos? Every face: a decision (a name, "unknown", "ambiguous", or "too small to
-    identify" for a face under the model's measured minimum size) and the top candidates,
+    identify" under the gallery's --min-face-px; a face under the model's measured minimum size is
+    flagged "low confidence") and the top candidates,
     nearest first (distance in the model's metric, and the calibrated false-match rate: how often
     a stranger comes this close)."""
     from ..service import identification
@@ -263,17 +276,20 @@ def identify(
             shown = "; ".join(
                 f"{c['subject']} {c['distance']:.3f} ({_rate(c['expected_false_match_rate'])})" for c in face["candidates"][:3]
             )
-            style = "green" if face["outcome"] == "match" else "yellow"
+            style = "green" if face["outcome"] == "match" and not face["low_confidence"] else "yellow"
+            decision = face["decision"] + (" (low confidence)" if face["low_confidence"] else "")
             if face["outcome"] == "too-small":
-                shown = f"{face['inter_ocular_px']:.0f} px between the eyes, under the model's {document['min_interocular_px']:g} px"
+                shown = f"{face['inter_ocular_px']:.0f} px between the eyes, under the gallery's --min-face-px"
+            elif face["low_confidence"]:
+                shown = f"{face['low_confidence_reason']}; {shown or '-'}"
             table.add_row(escape(names[face["path"]]), ", ".join(f"{v:.0f}" for v in face["box"]),
-                          f"[{style}]{escape(face['decision'])}[/]", escape(shown) or "-")
+                          f"[{style}]{escape(decision)}[/]", escape(shown) or "-")
         if run.faces:
             Console().print(table)
         for path in run.without_faces:
             stderr.print(f"no face found in {escape(path)}", highlight=False, soft_wrap=True)
-        stderr.print(f"threshold {document['threshold']} ({document['templates']} templates, target FPIR "
-                     f"{document['target_fpir']}); a candidate within it is named", highlight=False)
+        stderr.print(f"threshold {document['threshold']}: {document['threshold_rule']}; a candidate within it is named",
+                     highlight=False, markup=False, soft_wrap=True)
     if run.errors:
         stderr.print(f"{len(run.errors)} file(s) skipped", highlight=False)
         raise typer.Exit(EXIT_PARTIAL)
@@ -330,7 +346,8 @@ def subjects_verify(
     options = identification.VerifySubjectOptions(name, image, fmr, gallery_options(gallery, actor), pipeline_options(detector, embedder))
     result = identification.verify_subject(options, pipelines=_pipeline)
     verdict = "[green]same person[/]" if result.same else "[red]not them[/]"
-    emit(result.to_dict(), json_output, f"{verdict}: distance {result.distance:.4f} vs threshold {result.threshold:.4f}")
+    emit(result.to_dict(), json_output, f"{verdict}: distance {result.distance:.4f} vs threshold {result.threshold:.4f} "
+         f"({escape(result.threshold_rule)})")
     if not result.same:
         raise typer.Exit(EXIT_DIFFERENT)
 
@@ -367,6 +384,7 @@ def subjects_forget(
     confirm = None if yes else (lambda who: typer.confirm(f"Forget {who} and erase their data?", err=True))
     result = privacy.forget_subject(gallery_options(gallery, actor), name, confirm=confirm)
     if result is None:
+        emit({"forgotten": None, "declined": True}, json_output, escape(f"nothing forgotten: {name} is still enrolled"))
         raise typer.Exit(1)
     emit(result.to_dict(), json_output, escape(f"forgot {name}: {result.templates_removed} template(s) removed")
          + ("" if result.erased else " (another process held the database open: erasure completes on its next write)"))
@@ -378,8 +396,10 @@ def subjects_forget(
 @optout_app.command("add")
 @handle_errors
 def optout_add(
-    image: Annotated[Path, typer.Argument(help="A photo of the person (largest face).")],
+    image: Annotated[Path, typer.Argument(help="A photo of the person (a photo with several faces needs --face or --largest).")],
     note: Annotated[str, typer.Option(help="A reference for the request (no personal data needed).")] = "",
+    face: Annotated[Optional[int], typer.Option("--face", min=1, help="In a photo with several faces, face N (as `countenance detect` lists them, largest first, from 1).")] = None,
+    largest: Annotated[bool, typer.Option("--largest", help="In a photo with several faces, the largest.")] = False,
     gallery: GalleryOpt = None,
     json_output: JsonOpt = False,
     detector: DetectorOpt = "auto",
@@ -389,7 +409,7 @@ def optout_add(
     """Never recognise this person: matching faces are answered "unknown" with no candidates."""
     from ..service import privacy
 
-    options = privacy.OptOutOptions(image, note, gallery_options(gallery, actor), pipeline_options(detector, embedder))
+    options = privacy.OptOutOptions(image, note, gallery_options(gallery, actor), pipeline_options(detector, embedder), face=face, largest=largest)
     result = privacy.add_optout(options, pipelines=_pipeline)
     emit(result.to_dict(), json_output, f"opt-out {result.record.id} recorded")
     if result.matches_enrolled and not json_output:
@@ -436,8 +456,10 @@ def audit(
 
     entries = privacy.query_audit(gallery_options(gallery), privacy.AuditQuery(since, action, subject, limit))
     table = Table("at", "actor", "action", "query", "result")
+    for column in table.columns:  # wrapped, never cut: the time of day and the results matter
+        column.overflow = "fold"
     for e in entries:
-        table.add_row(e.at, escape(e.actor), e.action, escape(json.dumps(e.query)[:60]), escape(json.dumps(e.result)[:80]))
+        table.add_row(e.at, escape(e.actor), e.action, escape(json.dumps(e.query)), escape(json.dumps(e.result)))
     emit({"entries": [e.to_dict() for e in entries]}, json_output, table)
 
 
@@ -446,6 +468,7 @@ def register(app: typer.Typer) -> None:
     if any(group.name == "gallery" for group in app.registered_groups):
         return
     app.add_typer(gallery_app, name="gallery")
+    subjects_edit.register(subjects_app)
     app.add_typer(subjects_app, name="subjects")
     app.add_typer(optout_app, name="optout")
     app.command("enroll")(enroll)

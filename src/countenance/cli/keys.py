@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .options import GalleryOpt, JsonOpt, gallery_options
-from .output import emit, handle_errors, stderr
+from .output import emit, folded, handle_errors, stderr
 
 __all__ = ["keys_app"]
 
@@ -46,7 +46,7 @@ def keys_list(gallery: GalleryOpt = None, json_output: JsonOpt = False) -> None:
     from ..service import keys
 
     found = keys.list_keys(gallery_options(gallery))
-    table = Table("id", "name", "scopes", "created", "revoked")
+    table = folded(Table("id", "name", "scopes", "created", "revoked"))
     for key in found:
         table.add_row(key.id, escape(key.name), ",".join(key.scopes), key.created_at, key.revoked_at or "-")
     emit({"keys": [k.to_dict() for k in found]}, json_output, table)

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from .options import ActorOpt, AlignedOpt, DetectorOpt, EmbedderOpt, GalleryOpt, JsonOpt, WorkersOpt, gallery_options, pipeline_options
-from .output import emit, handle_errors, note_aligned, print_json, report_skipped, stderr
+from .output import emit, folded, handle_errors, note_aligned, print_json, report_skipped, stderr
 
 if TYPE_CHECKING:
     from ..service.library import IndexProgress, LibraryOptions, SuggestionItem
@@ -154,7 +154,7 @@ def people(
         found = list_people(_library(library), include_hidden=show_hidden)
         documents = to_document(found)
     written = write_person_crops(_library(library), crops, include_hidden=show_hidden) if crops is not None else ()
-    table = Table("person", "name", "faces", "confirmed", "face shown", "hidden", *(["face ids"] if with_faces else []))
+    table = folded(Table("person", "name", "faces", "confirmed", "face shown", "hidden", *(["face ids"] if with_faces else [])))
     for k, p in enumerate(found):
         extra = [", ".join(str(f["face_id"]) for f in documents[k]["face_list"])] if with_faces else []
         table.add_row(str(p.id), escape(p.name or "-"), str(p.faces), str(p.confirmed),
@@ -287,11 +287,13 @@ def suggest(
         return
     Console().print(_suggestion_table(run.suggestions))
     stderr.print(f"{run.summary.suggestions} suggestion(s) in {run.summary.photos} photos searched, threshold "
-                 f"{run.summary.threshold:.4f}; accept or reject with: countenance library accept|reject FACE", highlight=False)
+                 f"{run.summary.threshold:.4f} (the gallery's threshold for a suggestion FPIR of {fpir:g}: looser than "
+                 f"`identify`'s, since a person reviews each suggestion); accept or reject with: "
+                 f"countenance library accept|reject FACE", highlight=False, soft_wrap=True)
 
 
 def _suggestion_table(items: tuple[SuggestionItem, ...]) -> Table:
-    table = Table("face", "photo", "subject", "distance", "false-match rate")
+    table = folded(Table("face", "photo", "subject", "distance", "false-match rate"))
     for item in items:
         rate = "-" if item.false_match_rate is None else f"{item.false_match_rate:.2g}"
         table.add_row(str(item.face_id), escape(Path(item.path).name), escape(item.subject), f"{item.distance:.4f}", rate)
@@ -328,7 +330,7 @@ def find(person_name: Annotated[str, typer.Argument(metavar="NAME")], library: L
     from ..service.library import find_person, to_document
 
     photos = find_person(_library(library), person_name)
-    table = Table("photo", "faces", "boxes (left, top, right, bottom px)")
+    table = folded(Table("photo", "faces", "boxes (left, top, right, bottom px)"))
     for photo in photos:
         boxes = "; ".join(", ".join(f"{v:.0f}" for v in (b.left, b.top, b.right, b.bottom)) for b in photo.boxes)
         table.add_row(escape(photo.path), ", ".join(map(str, photo.face_ids)), boxes)
@@ -371,8 +373,12 @@ def _print_report(report, json_output: bool) -> None:  # noqa: ANN001 - service.
         table.add_row(finding.kind, f"{finding.confidence:.2f}", escape(", ".join(finding.labels)),
                       escape(", ".join(finding.items)), escape(finding.reason))
     Console().print(table)
-    stderr.print(f"{report.labels} people, {report.items} {'templates' if report.source == 'gallery' else 'faces'}: "
+    unit = "templates" if report.source == "gallery" else "faces"
+    stderr.print(f"{report.labels} people, {report.items} {unit}: "
                  f"{len(report.findings) or 'no'} finding(s) (cut {report.cut_distance:.4f}, {report.model})", highlight=False)
+    if report.not_judged:  # "no findings" must not read as "all clear" for people the checks cannot judge
+        stderr.print(f"not judged, too few {unit}: " + "; ".join(f"{escape(label)} ({why})" for label, _, why in report.not_judged),
+                     highlight=False, soft_wrap=True)
 
 
 @handle_errors

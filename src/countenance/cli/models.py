@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
@@ -28,17 +29,19 @@ def _yes_no(value: bool) -> str:
 @models_app.command("list")
 @handle_errors
 def list_command(json_output: JsonOpt = False) -> None:
-    """The models that can be pulled: name, task, size, licence, whether installed."""
+    """The models that can be pulled: name, task, size, licence, whether installed, and what uses it."""
     listing = service.list_models()
     if json_output:
         print_json(listing.to_dict())
         return
     table = Table(caption=f"model folder: {listing.model_dir}")
-    for header in ("name", "task", "MB", "licence", "commercial", "installed"):
+    for header in ("name", "MB", "licence", "installed"):
         table.add_column(header, no_wrap=True, justify="right" if header == "MB" else "left")
+    table.add_column("what it is for", overflow="fold")
     for m in listing.models:
         e = m.entry
-        table.add_row(e.name, e.task, f"{e.size / 1e6:.1f}", e.licence, _yes_no(e.licence_commercial_use), _yes_no(m.installed))
+        licence = e.licence if e.licence_commercial_use else f"{e.licence} (no commercial use)"
+        table.add_row(e.name, f"{e.size / 1e6:.1f}", licence, _yes_no(m.installed), escape(f"{e.task}: {e.use}"))
     Console().print(table)
 
 

@@ -29,7 +29,7 @@ from ..service.error_table import EXIT_FAILED, EXIT_INTERNAL, EXIT_PARTIAL, desc
 
 __all__ = [
     "EXIT_PARTIAL", "EXIT_DIFFERENT", "EXIT_FAILED", "stderr", "fail", "handle_errors", "report_skipped", "note_aligned", "print_json", "emit", "progress",
-    "counter_progress", "step_progress", "write_crash_log", "short_paths",
+    "counter_progress", "step_progress", "write_crash_log", "short_paths", "folded",
 ]
 
 stderr = Console(stderr=True)
@@ -143,6 +143,14 @@ def short_paths(paths: Iterable[str | os.PathLike[str]]) -> dict[str, str]:
     except ValueError:  # relative and absolute mixed on another drive: keep them whole
         return {p: p for p in unique}
     return {p: os.path.relpath(a, common) for p, a in absolute.items()}
+
+
+def folded(table: Any) -> Any:
+    """``table`` with every column wrapping its long words over lines instead of cutting them
+    with "…" (ids, paths, timestamps and JSON must be read whole); returns the table."""
+    for column in table.columns:
+        column.overflow = "fold"
+    return table
 
 
 def print_json(document: Any) -> None:

@@ -50,7 +50,7 @@ def serve(
     from ..errors import InvalidArgument
     from ..service.connections import DeadlineH11Protocol
     from ..service.path_args import existing_file
-    from ..service.server import ServerSettings
+    from ..service.server import ServerSettings, check_can_serve
 
     if (tls_cert is None) != (tls_key is None):
         raise InvalidArgument("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
@@ -63,6 +63,7 @@ def serve(
         max_pixels=int(max_megapixels * 1_000_000), rate_per_s=rate, burst=burst, timeout_s=timeout, threads=threads,
         body_timeout_s=body_timeout, detector=detector, embedder=embedder,
     )
+    check_can_serve(settings, host, port)
     os.environ.update(settings.to_env())
     scheme = "https" if tls else "http"
     stderr.print(f"serving {settings.gallery_options.resolved_path} on {scheme}://{host}:{port} (docs: /docs)", highlight=False)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from .options import DetectorOpt, EmbedderOpt, JsonOpt, pipeline_options
-from .output import EXIT_DIFFERENT, handle_errors, print_json
+from .output import EXIT_DIFFERENT, handle_errors, print_json, stderr
 
 __all__ = ["verify"]
 
@@ -42,5 +42,6 @@ def verify(
             f"{verdict}: distance {c.distance:.4f} ({c.metric}) vs threshold "
             f"{c.threshold:.4f} ({c.threshold_name}); cosine similarity {c.similarity:.4f}"
         )
+        stderr.print(f"threshold: {result.to_dict()['threshold_rule']}", highlight=False, markup=False, soft_wrap=True)
     if not c.same:
         raise typer.Exit(EXIT_DIFFERENT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +33,9 @@ def tag(
     """Sample frames, follow faces across them, and report each enrolled person's time ranges."""
     from ..service.video import VideoOptions, VideoTagOptions, tag_video
 
+    # ffmpeg's own log lines ("moov atom not found") are not for the user: a clip OpenCV cannot
+    # read is the one error line below. Read by OpenCV when it first opens a video in this process.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     options = VideoTagOptions(clip, gallery_options(gallery, actor), pipeline_options(detector, embedder),
                               VideoOptions(sample_fps=sample_fps))
     with stderr.status("Tagging the clip"):

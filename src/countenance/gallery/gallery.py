@@ -188,10 +188,15 @@ class Gallery(GalleryCore):
         retention) before ``now``; subjects left without templates go too. Audited."""
         return privacy.prune(self, now=now, older_than_days=older_than_days)
 
-    def optout(self, image: GalleryImage, *, note: str = "") -> OptOutResult:
-        """Add the largest face of ``image`` to the suppression list: from now on a face that
-        matches it is answered "unknown" with no candidates, and cannot be enrolled."""
-        return privacy.optout(self, image, note=note)
+    def optout(self, image: GalleryImage, *, note: str = "", face: int | None = None, largest: bool = False) -> OptOutResult:
+        """Add a face of ``image`` to the suppression list (``face`` N or the ``largest`` of a
+        photo with several, as :meth:`enroll`): from now on a face that matches it is answered
+        "unknown" with no candidates, and cannot be enrolled."""
+        return privacy.optout(self, image, note=note, face=face, largest=largest)
+
+    def remove_template(self, name: str, template_id: int) -> int:
+        """Delete one template of ``name`` (not their last: forget them instead). Audited."""
+        return privacy.remove_template(self, name, template_id)
 
     def optouts(self) -> list[OptOutRecord]:
         return self.store.optouts()

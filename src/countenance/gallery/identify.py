@@ -60,6 +60,10 @@ class FaceIdentification:
     as given) is below the model's :attr:`~countenance.faces.ModelSpec.min_interocular_px`,
     where the model no longer meets its error rates; such a face is not searched, so it has
     no candidates. ``inter_ocular_px`` is None when the face had no landmarks.
+
+    ``low_confidence``: the face is under the model's measured minimum size but was searched
+    and decided as any other (the gallery's policy sets no ``min_face_px`` refusal): below the
+    minimum the model misses more of the people it knows, its false-match rate does not rise.
     """
 
     box: Box
@@ -68,6 +72,8 @@ class FaceIdentification:
     ambiguous: bool = False
     too_small: bool = False
     inter_ocular_px: float | None = None
+    low_confidence: bool = False
+    low_confidence_reason: str | None = None
 
     @property
     def name(self) -> str:
@@ -89,6 +95,8 @@ class FaceIdentification:
             "decision": self.name,
             "outcome": self.outcome,
             "inter_ocular_px": None if iod is None else round(iod, 1),
+            "low_confidence": self.low_confidence,
+            "low_confidence_reason": self.low_confidence_reason,
             "candidates": [c.to_dict() for c in self.candidates],
         }
 
@@ -134,6 +142,7 @@ class Verification:
     expected_false_match_rate: float | None
     box: Box
     query_sha256: str
+    threshold_rule: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         fmr = self.expected_false_match_rate
@@ -143,6 +152,7 @@ class Verification:
             "distance": round(self.distance, 6),
             "similarity": round(self.similarity, 6),
             "threshold": round(self.threshold, 6),
+            "threshold_rule": self.threshold_rule,
             "expected_false_match_rate": float(f"{fmr:.3g}") if fmr is not None else None,
             "box": [round(v, 1) for v in self.box.to_list()],
             "sha256": self.query_sha256,

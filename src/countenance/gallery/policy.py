@@ -51,6 +51,11 @@ class Policy:
     - ``optout_distance``: a face this close to an opted-out template is suppressed; None: the
       larger of the model's 1:1 threshold and the identification threshold.
     - ``top_k``: candidates returned per face.
+    - ``min_face_px``: refuse ("too small to identify", no candidates) a face with fewer pixels
+      between the eye centres than this. None (the default): no refusal; a face under the
+      model's measured minimum (:attr:`~countenance.faces.ModelSpec.min_interocular_px`) is
+      searched and named as any other, flagged ``low_confidence`` (below the minimum the
+      measured risk is missed matches, not false ones: docs/MEASURE.md).
     """
 
     consent_required: bool = True
@@ -60,8 +65,14 @@ class Policy:
     keep_crops: bool = True
     optout_distance: float | None = None
     top_k: int = 5
+    min_face_px: float | None = None
 
     def __post_init__(self) -> None:
+        if self.min_face_px is not None and not (
+            isinstance(self.min_face_px, numbers.Real) and not isinstance(self.min_face_px, bool)
+            and math.isfinite(self.min_face_px) and self.min_face_px > 0
+        ):
+            raise InvalidArgument(f"min_face_px must be a finite number of pixels > 0 or None, got {self.min_face_px!r}")
         if self.retention_days is not None and (not isinstance(self.retention_days, int) or self.retention_days < 1):
             raise InvalidArgument(f"retention_days must be a whole number of days >= 1, got {self.retention_days!r}")
         for name in ("target_fpir", "target_fmr"):

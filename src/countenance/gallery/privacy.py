@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from ..errors import AlreadyExists, InvalidArgument, NoFaceFound, NotEnrolled
+from ..errors import AlreadyExists, InvalidArgument, MultipleFaces, NoFaceFound, NotEnrolled
 from .core import GalleryCore
 from .images import GalleryImage
 from .mirror import deleting
@@ -21,7 +21,7 @@ from .policy import check_name, timestamp
 from .records import ForgetResult, OptOutResult, PruneResult, SubjectDetails
 from .search import candidates, optout_distance
 
-__all__ = ["subject_details", "export", "forget", "rename", "prune", "optout", "remove_optout"]
+__all__ = ["subject_details", "export", "forget", "rename", "prune", "optout", "remove_optout", "remove_template"]
 
 
 def subject_details(g: GalleryCore, name: str) -> SubjectDetails:
@@ -142,13 +142,42 @@ def prune(g: GalleryCore, *, now: datetime | None = None, older_than_days: int |
     return PruneResult(cutoff, removed, gone, g.store.erase_freed())
 
 
-def optout(g: GalleryCore, image: GalleryImage, *, note: str = "") -> OptOutResult:
-    """Add the largest face of ``image`` to the suppression list; see
+def remove_template(g: GalleryCore, name: str, template_id: int) -> int:
+    """Delete one template of ``name`` (its index entry, crop and provenance; its photo's path
+    and hash leave the audit log). NotEnrolled for an unknown name, InvalidArgument for an id
+    that is not theirs or their last template (forget the subject instead). Audited."""
+    details = subject_details(g, name)
+    ids = [t.id for t in details.templates]
+    if template_id not in ids:
+        raise InvalidArgument(f"{name!r} has no template {template_id} (theirs: {', '.join(map(str, ids)) or 'none'})")
+    if len(ids) == 1:
+        raise InvalidArgument(f"template {template_id} is {name!r}'s last one: use `subjects forget {name}` to remove them")
+    mirror = g.mirrors["templates"]
+    with deleting(g.store, mirror):
+        sources = g.store.sources([template_id])
+        removed = g.store.delete_templates([template_id])
+        g.store.rewrite_audit({}, sources - g.store.sources_in_use(sources), set())
+        g.log.record("remove-template", {"subject": name, "template_id": template_id}, {"templates_removed": removed}, [name])
+        mirror.remove([template_id])
+    g.store.erase_freed()
+    return template_id
+
+
+def optout(g: GalleryCore, image: GalleryImage, *, note: str = "", face: int | None = None, largest: bool = False) -> OptOutResult:
+    """Add one face of ``image`` to the suppression list: face number ``face`` (from 1, largest
+    first, as ``countenance detect`` lists them), the only one, or the largest when ``largest``;
+    MultipleFaces for a photo of several faces and no choice (as enrolment). See
     :meth:`countenance.gallery.Gallery.optout`. Audited."""
+    if face is not None and largest:
+        raise InvalidArgument("choose the face with face=N or largest=True, not both")
     embedded = g.read(image)
     if not embedded.faces:
         raise NoFaceFound(embedded.label)
-    face = embedded.faces[0]
+    if face is not None and face > len(embedded.faces):
+        raise InvalidArgument(f"{embedded.label}: face {face} asked for, the photo has {len(embedded.faces)}")
+    if face is None and len(embedded.faces) > 1 and not largest:
+        raise MultipleFaces(embedded.label, len(embedded.faces))
+    face = embedded.faces[0 if face is None else face - 1]
     vector = face.template.vector
     box = [round(v, 1) for v in face.box.to_list()]
     g.sync()

@@ -130,22 +130,27 @@ def identify(g: GalleryCore, image: GalleryImage, *, k: int | None = None, fpir:
         threshold = identification_threshold(g, fpir=fpir)
     suppress_at = optout_distance(g, threshold)
     min_iod = g.min_interocular_px
+    refuse_below = g.policy.min_face_px
     results = []
     for face in embedded.faces:
         vector = face.template.vector
         iod = face.inter_ocular_px
-        if min_iod is not None and iod is not None and iod < min_iod:
-            # Below the model's measured limit a name would be a guess: not searched at all.
+        if refuse_below is not None and iod is not None and iod < refuse_below:
+            # The operator asked for a refusal under this size: not searched at all.
             results.append(FaceIdentification(face.box, None, (), too_small=True, inter_ocular_px=iod))
             continue
+        low = min_iod is not None and iod is not None and iod < min_iod
+        reason = (f"{iod:.1f} px between the eyes, under the model's measured minimum of {min_iod:g} px: "
+                  "more misses expected, not more false matches") if low else None
         if suppressed(g, vector, suppress_at):
-            results.append(FaceIdentification(face.box, None, (), inter_ocular_px=iod))
+            results.append(FaceIdentification(face.box, None, (), inter_ocular_px=iod, low_confidence=low, low_confidence_reason=reason))
             continue
         found = candidates(g, vector, max(k, 2), n)  # the runner-up decides whether it is a tie
         decision = open_set_decision([c.distance for c in found], [c.subject for c in found], threshold,
                                      tie_margin=g.tie_margin)
         shown = found[:max(k, 2)] if decision.ambiguous else found[:k]
-        results.append(FaceIdentification(face.box, decision.label, tuple(shown), decision.ambiguous, inter_ocular_px=iod))
+        results.append(FaceIdentification(face.box, decision.label, tuple(shown), decision.ambiguous, inter_ocular_px=iod,
+                                          low_confidence=low, low_confidence_reason=reason))
     identification = Identification(embedded.sha256, tuple(results), float(threshold), target, n, embedded.path, min_iod)
     named = {c.subject for f in results for c in f.candidates}
     with g.store.transaction():
@@ -173,15 +178,20 @@ def verify(g: GalleryCore, image: GalleryImage, subject: str, *, fmr: float | No
     if g.calibration is not None:
         target = g.policy.target_fmr if fmr is None else fmr
         threshold = g.calibration.threshold_for_subjects(target, {len(ids): 1})
+        # No name in the rule: the result is audited, and a forget rewrites names, not sentences.
+        rule = (f"per claim: a stranger comes this close to one of the person's {len(ids)} template(s) with probability "
+                f"{target:g} (calibrated FMR per claim; `verify` of two photos uses the model's fixed 1:1 threshold "
+                f"{g.model_threshold:g} instead)")
     else:
         threshold = g.model_threshold
+        rule = "the model's fixed 1:1 threshold (no calibration for this model)"
     decision = open_set_decision(pairwise_distances(vector, matrix, g.metric)[0], [subject] * len(ids), threshold)
     g.sync("optouts")
     same = decision.label is not None and not suppressed(g, vector, optout_distance(g))
     similarity = float(cosine_similarity(vector, matrix[decision.nearest_index])[0, 0])
     result = Verification(
         subject, bool(same), decision.distance, similarity, float(threshold),
-        false_match_rate(g, decision.distance), face.box, embedded.sha256,
+        false_match_rate(g, decision.distance), face.box, embedded.sha256, rule,
     )
     with g.store.transaction():
         g.log.record("verify", {"sha256": embedded.sha256, "subject": subject}, result.to_dict(), [subject])

@@ -135,6 +135,8 @@ def suggest(store: LibraryStore, gallery: Any, options: SuggestOptions | None = 
             cost = np.full((len(open_faces), len(subjects)), np.inf)
             fmr: dict[tuple[int, int], float | None] = {}
             for row, (face, found) in enumerate(zip(open_faces, result.faces, strict=True)):
+                if found.low_confidence:  # under the model's minimum size: no suggestion (see above)
+                    continue
                 for candidate in found.candidates:
                     if candidate.subject not in subjects or (face.id, candidate.subject) in decided:
                         continue

@@ -94,11 +94,27 @@ class IdentityReport:
     labels: int
     items: int
     findings: tuple[Finding, ...]
+    not_judged: tuple[tuple[str, int, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "path": str(self.path), "model": self.model,
                 "cut_distance": round(self.cut_distance, 6), "labels": self.labels, "items": self.items,
-                "findings": [f.to_dict() for f in self.findings]}
+                "findings": [f.to_dict() for f in self.findings],
+                "not_judged": [{"label": label, "items": n, "why": why} for label, n, why in self.not_judged]}
+
+
+def _not_judged(templates: dict[str, dict[str, np.ndarray]], min_items: int) -> tuple[tuple[str, int, str], ...]:
+    """``(person, items, why)`` for each person the checks could not fully judge: with one item
+    nothing (no mislabel check, no comparison for a second name); with fewer than
+    ``min_items`` no mislabel check (still compared for a second name)."""
+    out = []
+    for label, items in sorted(templates.items()):
+        n = len(items)
+        if n < 2:
+            out.append((label, n, "one template: not checked for a wrong photo, nor compared for being enrolled under two names"))
+        elif n < min_items:
+            out.append((label, n, f"{n} templates: compared for two names, too few (< {min_items}) to check for a wrong photo"))
+    return tuple(out)
 
 
 def _check(source: str, path: Path, model: str, templates: dict[str, dict[str, np.ndarray]],
@@ -116,7 +132,7 @@ def _check(source: str, path: Path, model: str, templates: dict[str, dict[str, n
     identity = IdentityOptions(cut_distance=cut, metric=metric, min_items=options.min_items)
     found = check_identities(templates, identity).findings if templates else ()
     return IdentityReport(source, path, model, cut, len(templates), sum(len(v) for v in templates.values()),
-                          tuple(found))
+                          tuple(found), _not_judged(templates, options.min_items))
 
 
 def check_gallery(options: GalleryOptions, check: IdentityCheckOptions | None = None) -> IdentityReport:

@@ -19,11 +19,13 @@ __all__ = ["DemoOptions", "DemoResult", "run_demo"]
 @dataclass(frozen=True)
 class DemoOptions:
     """``people``: one folder per person (None: the fixtures' people/); ``probes``: photos to
-    identify (None: the fixtures' probes/)."""
+    identify (None: the fixtures' probes/); ``fixtures``: the folder holding both (None:
+    ``datasets.fixtures_dir()``, found from the working directory or the package location)."""
 
     people: Path | None = None
     probes: Path | None = None
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+    fixtures: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class DemoResult:
                 "templates": len(self.enrolled.labels), "people": len(set(self.enrolled.labels)), "skipped": self.enrolled.skipped,
             },
             "threshold": self.faces[0].decision.threshold if self.faces else None,
+            "threshold_rule": ("the model's fixed 1:1 threshold ('default'), against each enrolled photo: the demo has "
+                               "no gallery, so no threshold set for a false-positive identification rate"),
             "faces": [
                 {
                     "path": r.path,
@@ -70,10 +74,14 @@ def run_demo(
     at the model's default threshold (open set: strangers come out "unknown")."""
     from ..image import iter_image_files
 
-    people = options.people or datasets.fixtures_dir() / "people"
-    probes = options.probes or datasets.fixtures_dir() / "probes"
-    existing_folder(people, "--people", hint="set COUNTENANCE_SHARED or pass --people")
-    existing_folder(probes, "--probes", hint="set COUNTENANCE_SHARED or pass --probes")
+    fixtures = options.fixtures if options.fixtures is not None else datasets.fixtures_dir()
+    if options.fixtures is not None:
+        existing_folder(fixtures, "--fixtures")
+    people = options.people or fixtures / "people"
+    probes = options.probes or fixtures / "probes"
+    hint = "pass --fixtures DIR (the folder holding people/ and probes/) or set COUNTENANCE_SHARED"
+    existing_folder(people, "--people", hint=hint)
+    existing_folder(probes, "--probes", hint=hint)
     pipeline = pipelines(options.pipeline)
     if on_enrol_start:
         on_enrol_start(sum(1 for p in people.iterdir() if p.is_dir() for _ in iter_image_files(p)))

@@ -196,6 +196,7 @@ def enrol_folder(
     from ..image import iter_image_files
 
     folder = existing_folder(options.folder, "folder")
+    _require_person_folders(folder)
     consents = read_consent_file(existing_file(options.consent_file, "--consent-file")) if options.consent_file is not None else {}
     aligned = resolve_aligned(options.pipeline, iter_image_files(folder))
     if on_aligned:
@@ -204,3 +205,20 @@ def enrol_folder(
         check_folder_consent(gallery, folder, consents)
         results = gallery.enroll_folder(options.folder, consents, on_start=on_start, on_image=on_image)
     return FolderEnrolment(dict(results))
+
+
+def _require_person_folders(folder: Path) -> None:
+    """InvalidArgument unless ``folder`` has a sub-folder holding photos: a folder of loose
+    photos would otherwise enrol nobody and look like success."""
+    from ..image import iter_image_files
+
+    people = [p for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+    if any(next(iter_image_files(p), None) is not None for p in people):
+        return
+    loose = sum(1 for p in folder.iterdir() if p.is_file() and next(iter_image_files(p), None) is not None)
+    what = f"it holds {loose} photo(s) directly and no person folder" if loose else (
+        f"its {len(people)} sub-folder(s) hold no photos" if people else "it holds no person folder")
+    raise InvalidArgument(
+        f"folder {folder}: {what}; enroll-folder expects one sub-folder per person, named after them "
+        f"({folder}/<name>/photo.jpg); for one person use `countenance enroll NAME PHOTO...`"
+    )

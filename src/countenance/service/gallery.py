@@ -45,7 +45,8 @@ class InitOptions:
 
     Policy: require consent to enrol; delete templates older than ``retention_days`` on prune
     (None: keep); the false-positive identification rate to set the threshold for; keep a small
-    crop of each enrolled face. ``index``: ``faiss`` (embedded), ``pgvector`` or ``milvus``; the
+    crop of each enrolled face; ``min_face_px``: refuse faces with fewer pixels between the eyes
+    (None: flag those under the model's measured minimum as low confidence). ``index``: ``faiss`` (embedded), ``pgvector`` or ``milvus``; the
     last two need ``index_uri``. ``force``: replace the index files an earlier gallery left in
     the folder without its database (refused otherwise: they hold someone's templates).
     """
@@ -59,10 +60,11 @@ class InitOptions:
     index: str = "faiss"
     index_uri: str | None = None
     force: bool = False
+    min_face_px: float | None = None
 
     def policy(self) -> Policy:
         return Policy(consent_required=self.consent_required, retention_days=self.retention_days,
-                      target_fpir=self.target_fpir, keep_crops=self.keep_crops)
+                      target_fpir=self.target_fpir, keep_crops=self.keep_crops, min_face_px=self.min_face_px)
 
 
 def init_gallery(options: InitOptions) -> GalleryInfo:

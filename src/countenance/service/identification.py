@@ -89,6 +89,9 @@ class IdentifyRun:
             "images": [i.to_dict() for i in self.images],
             "notes": [f"{path}: no face found" for path in self.without_faces],
             "threshold": round(self.threshold, 6),
+            "threshold_rule": (f"per gallery: the distance that keeps the false-positive identification rate at "
+                               f"{self.target_fpir} over {self.templates} enrolled templates (each person counted by "
+                               "their templates)"),
             "target_fpir": self.target_fpir,
             "templates": self.templates,
             "min_interocular_px": self.min_interocular_px,

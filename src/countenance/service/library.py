@@ -22,6 +22,7 @@ from typing import Any
 
 from .. import paths
 from ..errors import GalleryError, InvalidArgument
+from ..faces import Box
 from ..gallery.gallery import DB_NAME as GALLERY_DB
 from ..gallery import Gallery
 from ..library import (FoundPhoto, IndexProgress, IndexSummary, Library, LibraryStatus, NameResult, Person,
@@ -66,11 +67,14 @@ def open_library(options: LibraryOptions, *, create: bool = False) -> Iterator[L
 
 def to_document(value: Any) -> Any:
     """A result as JSON-ready values: dataclasses become objects (their ``to_dict`` when they
-    have one), tuples lists, paths strings."""
+    have one), tuples lists, paths strings. Faces have the one shape of every JSON output: a
+    box is ``[left, top, right, bottom]`` in pixels, under the key ``box``."""
+    if isinstance(value, Box):
+        return [round(float(v), 1) for v in value.to_list()]
     if hasattr(value, "to_dict"):
         return value.to_dict()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_document(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {_KEYS.get(f.name, f.name): to_document(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
         return [to_document(v) for v in value]
     if isinstance(value, dict):
@@ -78,6 +82,10 @@ def to_document(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+#: Field names shown under the name every JSON output uses.
+_KEYS = {"box_ltrb_px": "box"}
 
 
 def pipeline_keywords(options: PipelineOptions) -> dict[str, Any]:

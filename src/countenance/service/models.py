@@ -32,6 +32,7 @@ def describe_entry(entry: registry.ModelEntry) -> dict[str, Any]:
         "commercial_use": entry.licence_commercial_use,
         "source_url": entry.source_url,
         "description": entry.description,
+        "use": entry.use,
     }
 
 

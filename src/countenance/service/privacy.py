@@ -23,6 +23,7 @@ __all__ = [
     "export_subject",
     "export_archive",
     "rename_subject",
+    "remove_template",
     "forget_subject",
     "OptOutOptions",
     "add_optout",
@@ -110,18 +111,35 @@ def forget_subject(options: GalleryOptions, name: str, *, confirm: Callable[[str
 
 @dataclass(frozen=True)
 class OptOutOptions:
-    """A photo of a person who asked never to be recognised (largest face), and a reference."""
+    """A photo of a person who asked never to be recognised, and a reference. A photo with
+    several faces needs ``face`` (its number, from 1, as ``countenance detect`` lists them) or
+    ``largest``, as enrolment does."""
 
     image: ImageInput
     note: str = ""
     gallery: GalleryOptions = field(default_factory=GalleryOptions)
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+    face: int | None = None
+    largest: bool = False
+
+    def __post_init__(self) -> None:
+        if self.face is not None and self.largest:
+            raise InvalidArgument("choose the face with --face N or --largest, not both")
+        if self.face is not None and (isinstance(self.face, bool) or not isinstance(self.face, int) or self.face < 1):
+            raise InvalidArgument(f"--face must be a face number >= 1 (as `countenance detect` lists them), got {self.face!r}")
 
 
 def add_optout(options: OptOutOptions, *, pipelines: PipelineFactory = build_pipeline) -> OptOutResult:
     """Record the opt-out: matching faces are answered "unknown" with no candidates from now on."""
     with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
-        return gallery.optout(image_source(options.image), note=options.note)
+        return gallery.optout(image_source(options.image), note=options.note, face=options.face, largest=options.largest)
+
+
+def remove_template(options: GalleryOptions, name: str, template_id: int) -> int:
+    """Delete one template of ``name`` (``subjects show`` lists their ids); not their last one
+    (InvalidArgument: forget them instead). Audited."""
+    with open_gallery(options) as gallery:
+        return gallery.remove_template(name, template_id)
 
 
 def list_optouts(options: GalleryOptions) -> tuple[OptOutRecord, ...]:
@@ -175,4 +193,18 @@ def query_audit(options: GalleryOptions, query: AuditQuery) -> tuple[AuditEntry,
     """Who searched for whom: the matching audit entries, oldest first."""
     since = parse_since(query.since) if query.since is not None else None
     with open_gallery(options) as gallery:
-        return tuple(gallery.audit(since=since, action=query.action, subject=query.subject, limit=query.limit))
+        entries = tuple(gallery.audit(since=since, action=query.action, subject=query.subject, limit=query.limit))
+        if not entries and query.action is not None and query.action not in AUDIT_ACTIONS:
+            # A misspelt action is an error, not an empty log (one written by a newer version passes).
+            logged = {e.action for e in gallery.audit()}
+            if query.action not in logged:
+                known = ", ".join(sorted(AUDIT_ACTIONS | logged))
+                raise InvalidArgument(f"--action {query.action!r} is not an action of the audit log; one of: {known}")
+        return entries
+
+
+#: The actions the audit log records (``audit --action``).
+AUDIT_ACTIONS = frozenset({
+    "identify", "verify", "verify-pair", "enrol", "create", "rename", "remove-template", "forget", "export", "prune",
+    "optout", "optout-remove",
+})

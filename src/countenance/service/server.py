@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import InvalidArgument
 from .options import GalleryOptions, PipelineOptions
 
-__all__ = ["ServerSettings", "SETTINGS_ENV"]
+__all__ = ["ServerSettings", "SETTINGS_ENV", "check_can_serve"]
 
 #: The environment variable ``countenance serve`` passes the settings in (JSON).
 SETTINGS_ENV = "COUNTENANCE_SERVE_SETTINGS"
@@ -108,3 +108,26 @@ class ServerSettings:
         if not isinstance(document, dict) or set(document) - known:
             raise InvalidArgument(f"${SETTINGS_ENV}: expected an object with keys among {', '.join(sorted(known))}")
         return cls(**document)
+
+
+def check_can_serve(settings: ServerSettings, host: str, port: int) -> None:
+    """What ``serve`` needs before it starts workers, checked in the calling process so that a
+    mistake is one line and exit 2, not a worker's traceback: the gallery opens (InvalidArgument
+    naming ``--gallery`` when it is missing), and ``host:port`` can be listened on
+    (InvalidArgument naming ``--port`` when another process holds it)."""
+    import socket
+
+    from .gallery import open_gallery
+
+    with open_gallery(settings.gallery_options):
+        pass
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise InvalidArgument(
+                f"--port {port}: cannot listen on {host}:{port} ({error.strerror or error}); "
+                "another server may be running there: choose another --port"
+            ) from None

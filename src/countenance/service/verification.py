@@ -54,6 +54,9 @@ class VerifyResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.comparison.to_dict(),
+            "threshold_rule": (f"the model's fixed 1:1 threshold {self.comparison.threshold_name!r}, the same for every pair; "
+                               "`subjects verify` holds a false-match rate per claim over the person's templates instead "
+                               "(usually stricter)"),
             "a": {"path": self.path_a, **self.face_a.to_dict()},
             "b": {"path": self.path_b, **self.face_b.to_dict()},
         }
