@@ -363,7 +363,7 @@ def test_review_loop_on_the_command_line(library, tmp_path, models):
     listed = run_json("library", "people", "--faces")["people"]
     pid = listed[0]["id"]
     face_list = listed[0]["face_list"]
-    assert len(face_list) == listed[0]["faces"] and set(face_list[0]) >= {"face_id", "path", "box_ltrb_px", "confirmed", "distance"}
+    assert len(face_list) == listed[0]["faces"] and set(face_list[0]) >= {"face_id", "path", "box", "confirmed", "distance"}
     sheet = tmp_path / "sheets" / "person.jpg"
     shown = run_json("library", "person", pid, "--sheet", sheet)
     assert shown["faces"]["total"] == listed[0]["faces"] and Image.open(sheet).format == "JPEG"
@@ -391,7 +391,7 @@ def test_review_loop_on_the_command_line(library, tmp_path, models):
     assert "merged" in run_json("library", "merge-accept", pid, twin)["message"]
 
     photo = face_list[0]["path"]
-    box = ",".join(f"{v:.0f}" for v in face_list[0]["box_ltrb_px"])
+    box = ",".join(f"{v:.0f}" for v in face_list[0]["box"])
     with library.store.transaction():  # the detector's miss, made here: the face is gone
         library.store.delete_faces([face_list[0]["face_id"]])
     with pytest.MonkeyPatch.context() as patch:

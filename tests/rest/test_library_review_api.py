@@ -66,7 +66,7 @@ def test_person_faces_a_page_at_a_time(api):
         pages += page["faces"]
         offset = page["next_offset"]
     assert [f["face_id"] for f in pages] == [f["face_id"] for f in whole["faces"]]
-    assert set(whole["faces"][0]) >= {"face_id", "photo_id", "box_ltrb_px", "confirmed", "distance", "source"}
+    assert set(whole["faces"][0]) >= {"face_id", "photo_id", "box", "confirmed", "distance", "source"}
     assert "path" not in whole["faces"][0]  # the server's folders are not the caller's business
     assert api.get("/v1/library/people/99999/faces").status_code == 400
 
@@ -144,12 +144,12 @@ def test_add_a_missed_face_over_http(api):
     assert photo["width_px"] == 250 and face["face_id"] in [f["face_id"] for f in photo["faces"]]
     image = api.get(f"/v1/library/photos/{face['photo_id']}/image")
     assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
-    taken = api.post("/v1/library/faces", json={"photo_id": face["photo_id"], "box_ltrb_px": face["box_ltrb_px"]})
+    taken = api.post("/v1/library/faces", json={"photo_id": face["photo_id"], "box": face["box"]})
     assert taken.status_code == 422 and f"face {face['face_id']}" in taken.json()["detail"]
-    outside = api.post("/v1/library/faces", json={"photo_id": face["photo_id"], "box_ltrb_px": [0, 0, 400, 60]})
+    outside = api.post("/v1/library/faces", json={"photo_id": face["photo_id"], "box": [0, 0, 400, 60]})
     assert outside.status_code == 422 and "inside" in outside.json()["detail"]
-    assert api.post("/v1/library/faces", json={"photo_id": 99999, "box_ltrb_px": [0, 0, 40, 40]}).status_code == 400
-    added = api.post("/v1/library/faces", json={"photo_id": face["photo_id"], "box_ltrb_px": [0, 150, 60, 240], "name": "corner"})
+    assert api.post("/v1/library/faces", json={"photo_id": 99999, "box": [0, 0, 40, 40]}).status_code == 400
+    added = api.post("/v1/library/faces", json={"photo_id": face["photo_id"], "box": [0, 150, 60, 240], "name": "corner"})
     assert added.status_code == 201 and "path" not in added.json()
     assert api.get("/v1/library/status").json()["faces_added"] == 1
     assert "added face" in api.post("/v1/library/undo", json={}).json()["undone"][0]["summary"]

@@ -109,7 +109,7 @@ async def undo(body: Undo, request: Request, key: ApiKey = Depends(require("libr
 
 class NewFace(BaseModel):
     photo_id: Annotated[int, Field(ge=1)]
-    box_ltrb_px: list[float] = Field(min_length=4, max_length=4, description="left, top, right, bottom in pixels of the upright photo.")
+    box: list[float] = Field(min_length=4, max_length=4, description="[left, top, right, bottom] in pixels of the upright photo.")
     name: str | None = Field(default=None, min_length=1, max_length=200, description="Confirm the face as this person.")
 
 
@@ -133,7 +133,7 @@ async def add_face(body: NewFace, request: Request, key: ApiKey = Depends(requir
     """Add a face the detector missed (landmarks and template computed for the box), confirmed
     as ``name`` when given. Scope: library."""
     runtime = request.app.state.runtime
-    added = await runtime.run(review.add_face_to_photo, _options(request, key), body.photo_id, tuple(body.box_ltrb_px),
+    added = await runtime.run(review.add_face_to_photo, _options(request, key), body.photo_id, tuple(body.box),
                               body.name, runtime.pipeline_options, pipelines=runtime.pipelines)
     document = to_document(added)
     document.pop("path", None)  # the server's folders are not the caller's business

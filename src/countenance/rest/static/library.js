@@ -308,7 +308,7 @@
       canvas.replaceChildren(img);
       for (const face of shownPhoto.faces) {
         const mark = ctx.el("div", null, { class: "face-box", "data-testid": "photo-face", "data-face": face.face_id });
-        placeBox(mark, face.box_ltrb_px);
+        placeBox(mark, face.box);
         mark.append(ctx.el("span", face.name || `face ${face.face_id}`, { class: "badge" }));
         canvas.append(mark);
       }
@@ -355,7 +355,7 @@
   $("#add-face").addEventListener("click", async () => {
     if (!drawn || !shownPhoto) return;
     const name = $("#new-face-name").value.trim();
-    const body = { photo_id: shownPhoto.photo_id, box_ltrb_px: drawn };
+    const body = { photo_id: shownPhoto.photo_id, box: drawn };
     if (name) body.name = name;
     const photoId = shownPhoto.photo_id;
     const added = await act("POST", "/v1/library/faces", body,
