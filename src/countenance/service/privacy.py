@@ -148,7 +148,10 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     match = _SPAN.fullmatch(text.strip())
     if match:
         start = now if now is not None else datetime.now(timezone.utc)
-        return start - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            return start - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError:  # before the year 1: every entry is after it
+            raise InvalidArgument(f"--since {text!r} reaches back before the year 1; give a shorter span or a date") from None
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

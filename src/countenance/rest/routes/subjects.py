@@ -4,6 +4,7 @@ forget (``admin``). Enrolment, export and forget are audited with the key's id."
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
@@ -118,5 +119,11 @@ async def export_subject(name: str, request: Request, key: ApiKey = Depends(requ
     Audited. Scope: admin."""
     runtime = request.app.state.runtime
     filename, archive = await runtime.run(privacy.export_archive, runtime.gallery(key), name)
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in filename)
-    return Response(archive, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{safe}"'})
+    return Response(archive, media_type="application/zip", headers={"Content-Disposition": attachment(filename)})
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition header for ``filename``: an ASCII ``filename`` for old clients and
+    the exact name as RFC 5987 ``filename*`` (UTF-8, percent-encoded), so any name can be sent."""
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
