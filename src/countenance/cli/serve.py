@@ -41,7 +41,7 @@ def serve(
     """Serve the REST API (OpenAPI at /docs) and the review page (/) with scoped API keys."""
     import uvicorn
 
-    from ..service.server import ServerSettings
+    from ..service.server import ServerSettings, uvicorn_log_config
 
     settings = ServerSettings(
         gallery=gallery, image_root=image_root, library=library, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
@@ -50,4 +50,4 @@ def serve(
     )
     os.environ.update(settings.to_env())
     stderr.print(f"serving {settings.gallery_options.resolved_path} on http://{host}:{port} (docs: /docs)", highlight=False)
-    uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level="info", log_config=uvicorn_log_config())

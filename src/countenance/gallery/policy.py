@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import InvalidArgument
 
-__all__ = ["Policy", "Consent", "timestamp", "parse_moment", "check_name", "lookup_name", "MAX_DAYS"]
+__all__ = ["Policy", "Consent", "timestamp", "parse_moment", "check_name", "lookup_name", "check_consent_date", "MAX_DAYS"]
 
 
 #: The longest span in days a gallery counts back (a retention, a prune): 1,000 years.
@@ -40,6 +40,16 @@ def parse_moment(text: str, what: str) -> datetime:
 #: marks, which make look-alike names), surrogates, private-use and unassigned code points,
 #: line and paragraph separators.
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def check_consent_date(given_at: str, now: datetime) -> datetime:
+    """A consent's ISO 8601 date as a moment; InvalidArgument when it is after ``now`` (a
+    consent cannot be recorded before it is given) or not a date."""
+    moment = parse_moment(given_at, "consent date")
+    if moment > (now if now.tzinfo else now.replace(tzinfo=timezone.utc)):
+        raise InvalidArgument(f"consent date {given_at!r} is in the future (now is {timestamp(now)}); "
+                              "give the date the person consented")
+    return moment
 
 
 def check_name(name: str) -> str:

@@ -18,8 +18,11 @@ from .. import __version__
 from ..errors import CountenanceError
 from ..service.error_table import describe
 from ..service.server import ServerSettings
+from . import access_log
+from .access_log import route_of
 from .routes import faces, library, page, privacy, subjects, system
 from .runtime import Runtime
+from .uploads import client_message
 
 __all__ = ["create_app", "app_from_environment"]
 
@@ -41,7 +44,7 @@ async def _countenance_error(request: Request, error: Exception) -> JSONResponse
     if described is None:  # not in the table: a bug
         return await _internal_error(request, error)
     rule, message = described
-    return problem(rule.http_status, rule.title, message)
+    return problem(rule.http_status, rule.title, client_message(message, request.app.state.settings))
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
@@ -58,7 +61,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _internal_error(request: Request, error: Exception) -> JSONResponse:
-    log.error("internal error on %s %s", request.method, request.url.path, exc_info=error)
+    log.error("internal error on %s %s", request.method, route_of(request), exc_info=error)  # no name from the path
     return problem(500, "internal error", "an internal error occurred; it has been logged")
 
 
@@ -95,6 +98,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             return problem(413, "request too large", f"requests are limited to {limit:,} bytes")
         return await call_next(request)
 
+    access_log.install(app)
     for module in (system, faces, subjects, privacy, library, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(resources.files(__package__) / "static")), name="static")

@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import InvalidArgument
 from .options import GalleryOptions, PipelineOptions
 
-__all__ = ["ServerSettings", "SETTINGS_ENV"]
+__all__ = ["ServerSettings", "SETTINGS_ENV", "uvicorn_log_config"]
 
 #: The environment variable ``countenance serve`` passes the settings in (JSON).
 SETTINGS_ENV = "COUNTENANCE_SERVE_SETTINGS"
@@ -95,3 +95,17 @@ class ServerSettings:
         if not isinstance(document, dict) or set(document) - known:
             raise InvalidArgument(f"${SETTINGS_ENV}: expected an object with keys among {', '.join(sorted(known))}")
         return cls(**document)
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration without its access log (whose lines hold the path as
+    sent, so the names in ``/v1/subjects/<name>``): the app logs each request by its route
+    template instead (``countenance.rest.access``, INFO, on stderr like uvicorn's own lines)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["uvicorn.access"] = {"handlers": [], "level": "CRITICAL", "propagate": False}
+    config["loggers"]["countenance.rest"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config

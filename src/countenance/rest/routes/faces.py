@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from ...service import detection, identification, verification
 from ...service.keys import ApiKey
 from ..auth import require
-from ..uploads import one_image
+from ..uploads import client_paths, one_image
 
 router = APIRouter(prefix="/v1", tags=["faces"])
 
@@ -30,7 +30,7 @@ async def detect(request: Request, image: Upload = None, image_path: ImagePath =
     runtime = request.app.state.runtime
     source = await one_image(image, image_path, runtime.settings)
     found = await runtime.run(detection.detect_image, source, runtime.pipeline_options, pipelines=runtime.pipelines)
-    return found.to_dict()
+    return client_paths(found.to_dict(), runtime.settings)
 
 
 @router.post("/verify")
@@ -77,4 +77,4 @@ async def identify(
     source = await one_image(image, image_path, runtime.settings)
     options = identification.IdentifyOptions((source,), top_k, fpir, runtime.gallery(key), runtime.pipeline_options)
     run = await runtime.run(identification.identify_images, options, pipelines=runtime.pipelines)
-    return {**run.to_dict(), "unknown_means": UNKNOWN_EXPLAINED}
+    return {**client_paths(run.to_dict(), runtime.settings), "unknown_means": UNKNOWN_EXPLAINED}
