@@ -225,6 +225,21 @@ def test_names_are_stored_and_found_in_nfc(tmp_path, real_pipeline, fixtures, fa
     assert unicodedata.is_normalized("NFC", composed)
 
 
+def test_a_person_folder_with_an_invisible_character_is_reported_not_fatal(cli, tmp_path, fixtures):
+    people = tmp_path / "people"
+    for folder, photo in (("ok", fixtures / "people" / "obama" / "obama.jpg"), ("bad\u200bname", fixtures / "people" / "biden" / "biden.jpg")):
+        (people / folder).mkdir(parents=True)
+        (people / folder / photo.name).write_bytes(photo.read_bytes())
+    consent = tmp_path / "consent.json"
+    consent.write_text(json.dumps({"*": {"text": "yes"}}))
+    assert cli("gallery", "init").exit_code == 0
+    result = cli("enroll-folder", people, "--consent-file", consent, "--json")
+    assert result.exit_code == 1, result.output
+    (failure,) = json.loads(result.stdout)["failed"]
+    assert "zero-width" in failure["error"] and "U+200B" in failure["error"]
+    assert [s["name"] for s in json.loads(cli("subjects", "list", "--json").stdout)["subjects"]] == ["ok"]
+
+
 # ---------------------------------------------------------------- 11. typed errors
 
 

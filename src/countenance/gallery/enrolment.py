@@ -399,12 +399,13 @@ def enroll_folder(
     results = {}
     try:
         for folder, files in people:
-            name = check_name(folder.name)
+            name = folder.name
             consent = consents.get(folder.name, consents.get("*"))
             try:
+                name = check_name(folder.name)
                 require_consent(g, name, consent)
                 check_not_forgotten(g, name, consent, started_at)
-            except (ConsentRequired, SubjectForgotten) as error:
+            except (ConsentRequired, SubjectForgotten, InvalidArgument) as error:
                 results[name] = EnrolResult(name, (), (), tuple((str(f), str(error)) for f in files))
                 for f in files:
                     if on_image:

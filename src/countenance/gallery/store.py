@@ -424,8 +424,8 @@ class Store:
             clauses.append("action = ?")
             args.append(action)
         if subject is not None:  # by name, or by the pseudonym it was given when forgotten
-            clauses.append("EXISTS (SELECT 1 FROM json_each(audit.subjects) WHERE value IN (?, ?))")
-            args.extend([subject, self.pseudonym(subject)])
+            clauses.append("EXISTS (SELECT 1 FROM json_each(audit.subjects) WHERE value IN (?, ?, ?))")
+            args.extend([subject, lookup_name(subject), self.pseudonym(subject)])
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         tail = f"LIMIT {int(limit)}" if limit is not None else ""
         rows = self._db.execute(
