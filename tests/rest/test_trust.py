@@ -151,9 +151,13 @@ def test_responses_show_paths_as_the_client_gave_them(client, keys, fixtures):
     assert found.status_code == 200, found.text
     assert [i["path"] for i in found.json()["images"]] == ["probes/obama1.jpg"]
     assert {f["path"] for f in found.json()["faces"]} == {"probes/obama1.jpg"}
+    pair = client.post("/v1/verify", data={"image_path": "probes/obama1.jpg", "other_path": "people/obama/obama.jpg"},
+                       headers=auth(keys["identify"]))
+    assert pair.status_code == 200, pair.text
+    assert (pair.json()["a"]["path"], pair.json()["b"]["path"]) == ("probes/obama1.jpg", "people/obama/obama.jpg")
     failed = client.post("/v1/subjects/nobody/faces", data={**CONSENT, "image_paths": "noface/no_face.png"},
                          headers=auth(keys["enroll"]))
     assert failed.status_code == 422 and "noface/no_face.png" in failed.json()["detail"], failed.text
     audit = client.get("/v1/audit", headers=auth(keys["admin"])).json()
-    for document in (shown, found.json(), failed.json(), audit):
+    for document in (shown, found.json(), pair.json(), failed.json(), audit):
         assert root not in json.dumps(document) and str(Path(root).resolve()) not in json.dumps(document)

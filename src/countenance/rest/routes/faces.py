@@ -55,11 +55,11 @@ async def verify(
     if subject is not None:
         options = identification.VerifySubjectOptions(subject, first, fmr, runtime.gallery(key), runtime.pipeline_options)
         result = await runtime.run(identification.verify_subject, options, pipelines=runtime.pipelines)
-        return result.to_dict()
+        return client_paths(result.to_dict(), runtime.settings)
     second = await one_image(other, other_path, runtime.settings, what="other")
     pair = verification.VerifyOptions(first, second, None, runtime.pipeline_options, audit=runtime.gallery(key))
     compared = await runtime.run(verification.verify_images, pair, pipelines=runtime.pipelines)
-    return compared.to_dict()
+    return client_paths(compared.to_dict(), runtime.settings)
 
 
 @router.post("/identify")
