@@ -173,16 +173,19 @@ def open_umask():
 
 def test_gallery_keys_library_and_exports_are_private_whatever_the_umask(open_umask, cli, tmp_path, fixtures):
     from countenance.library.store import LibraryStore
+    from countenance.service.library import LibraryOptions, write_person_crops
+    from countenance.service.library_links import attach_library
 
     assert cli("gallery", "init").exit_code == 0
     assert cli("enroll", "obama", fixtures / "people" / "obama" / "obama.jpg", "--consent", "yes").exit_code == 0
     assert cli("keys", "create", "--scope", "read").exit_code == 0
     assert cli("subjects", "export", "obama", "--out", tmp_path / "out").exit_code == 0
     gallery = tmp_path / "G"
+    attach_library(gallery, tmp_path / "lib")
     with Gallery(gallery) as g:  # open: the WAL and shared-memory files exist now
         g.subjects()
         files = [p for p in gallery.iterdir() if p.is_file()]
-        assert {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", "keys.sqlite3"} <= {p.name for p in files}
+        assert {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", "keys.sqlite3", "libraries.json"} <= {p.name for p in files}
         assert any(p.suffix == ".faiss" or "index" in p.name for p in files)
         assert {p.name: _mode(p) for p in files} == {p.name: 0o600 for p in files}
     assert _mode(gallery) == 0o700
@@ -195,6 +198,8 @@ def test_gallery_keys_library_and_exports_are_private_whatever_the_umask(open_um
         assert {_mode(p) for p in (tmp_path / "lib").iterdir()} == {0o600}
     finally:
         store.close()
+    write_person_crops(LibraryOptions(tmp_path / "lib"), tmp_path / "crops")
+    assert _mode(tmp_path / "crops") == 0o700
 
 
 # ---------------------------------------------------------------- 10. names
