@@ -178,16 +178,17 @@ class NoTemplates(GalleryError):
 
 
 class MixedIdentities(GalleryError):
-    """The photos given as one subject do not agree: two of their faces (``first``, ``second``)
-    are further apart (``distance``) than the model's same-person limit (``limit``)."""
+    """The photos given as one subject do not agree: the face of ``first`` is further from the
+    others (median ``distance``; ``second`` is the furthest) than the model's same-person
+    limit (``limit``)."""
 
     def __init__(self, subject: str, first: str, second: str, distance: float, limit: float) -> None:
         self.subject = subject
         self.distance = distance
         self.limit = limit
         super().__init__(
-            f"the photos of {subject!r} do not show one person: {first} and {second} are {distance:.3f} apart, "
-            f"beyond the model's same-person limit {limit:.3f}; nothing was enrolled "
+            f"the photos of {subject!r} do not show one person: {first} is {distance:.3f} from the others (median; "
+            f"furthest: {second}), beyond the model's same-person limit {limit:.3f}; nothing was enrolled "
             "(allow_mixed=True / --allow-mixed enrols them anyway, and the override is audited)"
         )
 

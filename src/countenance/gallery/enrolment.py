@@ -318,9 +318,13 @@ def _commit(g: GalleryCore, name: str, consent: Consent | None, prepared: list[_
 
 
 def _disagreement(g: GalleryCore, name: str, subject: SubjectRecord | None, prepared: list[_Prepared]) -> MixedIdentities | None:
-    """MixedIdentities for the two faces furthest apart among ``prepared`` and the subject's
-    enrolled templates, when that distance is beyond the model's same-person limit (its 1:1
-    threshold); None when they all agree."""
+    """MixedIdentities for the new face that agrees least with the others (the photos of this
+    enrolment and the subject's templates), when its median distance to them is beyond the
+    model's same-person limit (its 1:1 threshold); None when every new face agrees.
+
+    The median, not the largest distance: among many photos of one person one pair may pass
+    the limit (about 1 pair in 170 for dlib on LFW), while a face of someone else is far from
+    most of them. With two faces it is their distance."""
     vectors = [p.face.template.vector for p in prepared]
     labels = [p.embedded.label for p in prepared]
     if subject is not None:
@@ -331,11 +335,13 @@ def _disagreement(g: GalleryCore, name: str, subject: SubjectRecord | None, prep
     if len(vectors) < 2 or not prepared:
         return None
     distances = pairwise_distances(np.stack(vectors), np.stack(vectors), g.metric)
-    first, second = np.unravel_index(int(np.argmax(distances)), distances.shape)
-    worst = float(distances[first, second])
-    if worst <= g.model_threshold:
+    others = ~np.eye(len(vectors), dtype=bool)
+    medians = [float(np.median(distances[i][others[i]])) for i in range(len(prepared))]
+    worst = int(np.argmax(medians))
+    if medians[worst] <= g.model_threshold:
         return None
-    return MixedIdentities(name, labels[min(first, second)], labels[max(first, second)], worst, g.model_threshold)
+    furthest = int(np.argmax(np.where(others[worst], distances[worst], -np.inf)))
+    return MixedIdentities(name, labels[worst], labels[furthest], medians[worst], g.model_threshold)
 
 
 def _same_face_as_another(g: GalleryCore, name: str, vector: np.ndarray) -> Candidate | None:
