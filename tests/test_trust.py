@@ -91,6 +91,31 @@ def test_forget_after_a_rename_leaves_no_former_name(tmp_path, real_pipeline, fi
         assert files_holding(tmp_path / "g", name.encode()) == []
 
 
+def test_forget_after_a_rename_reaches_the_former_name_in_attached_libraries(tmp_path, real_pipeline, fixtures, faces):
+    """A library that named the person under their old name forgets that name too."""
+    from countenance.library.store import LibraryStore
+    from countenance.service.library_links import attach_library
+    from countenance.service.options import GalleryOptions
+    from countenance.service.privacy import forget_subject
+
+    with new_gallery(tmp_path / "g", real_pipeline) as g:
+        g.enroll(OLD_NAME, [faces[fixtures / "people" / "obama" / "obama.jpg"]], consent=consent_for(OLD_NAME))
+        g.rename(OLD_NAME, NEW_NAME)
+        assert g.former_names(NEW_NAME) == (OLD_NAME,)
+    store = LibraryStore.open(tmp_path / "lib" / "library.sqlite3")
+    with store.transaction():
+        store.new_person(name=OLD_NAME, kept=True)
+    store.close()
+    attach_library(tmp_path / "g", tmp_path / "lib")
+    assert forget_subject(GalleryOptions(tmp_path / "g"), NEW_NAME).templates_removed == 1
+    store = LibraryStore.open(tmp_path / "lib" / "library.sqlite3", create=False)
+    try:
+        assert store.person_by_name(OLD_NAME) is None
+    finally:
+        store.close()
+    assert files_holding(tmp_path / "lib", OLD_NAME.encode()) == []
+
+
 # ---------------------------------------------------------------- 2 and 11. a search during a forget
 
 

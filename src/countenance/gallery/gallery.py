@@ -185,6 +185,11 @@ class Gallery(GalleryCore):
         can return them. See docs/GALLERY.md for what is kept."""
         return privacy.forget(self, name)
 
+    def former_names(self, name: str) -> tuple[str, ...]:
+        """The names subject ``name`` had before being renamed, oldest first (read from the
+        audit log's rename entries), except names another subject holds now. NotEnrolled."""
+        return privacy.former_names(self, name)
+
     @staticmethod
     def destroy(path: str | os.PathLike[str]) -> DestroyReport:
         """Remove the whole gallery in ``path``: every template, crop, index file or server

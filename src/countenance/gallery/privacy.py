@@ -22,7 +22,7 @@ from .policy import MAX_DAYS, check_name, timestamp
 from .records import ForgetResult, OptOutResult, PruneResult, SubjectDetails
 from .search import candidates, optout_distance
 
-__all__ = ["subject_details", "export", "forget", "rename", "prune", "optout", "remove_optout"]
+__all__ = ["subject_details", "export", "forget", "rename", "former_names", "name_history", "prune", "optout", "remove_optout"]
 
 
 def subject_details(g: GalleryCore, name: str) -> SubjectDetails:
@@ -224,6 +224,16 @@ def name_history(g: GalleryCore, name: str) -> list[tuple[str, int | None, int |
             return spans
     spans.append((current, None, last))
     return spans
+
+
+def former_names(g: GalleryCore, name: str) -> tuple[str, ...]:
+    """The names the subject now called ``name`` had before (:func:`name_history`), oldest
+    first, except those another enrolled subject holds now."""
+    record = g.store.subject(name)
+    if record is None:
+        raise NotEnrolled(name)
+    spans = name_history(g, record.name)
+    return tuple(n for n, _, _ in reversed(spans[1:]) if n != record.name and g.store.subject(n) is None)
 
 
 def _rewrite_names(g: GalleryCore, spans: list[tuple[str, int | None, int | None]], erase: set[str]) -> None:
