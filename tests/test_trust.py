@@ -227,6 +227,30 @@ def test_gallery_keys_library_and_exports_are_private_whatever_the_umask(open_um
     assert _mode(tmp_path / "crops") == 0o700
 
 
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="switching user needs root")
+def test_another_local_user_cannot_read_the_gallery(open_umask, cli, tmp_path, fixtures):
+    """As a second user (``nobody``), in a folder every user may enter: the gallery's files
+    cannot be listed or read (the mode checks above are the same promise without root)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    public = Path(tempfile.mkdtemp(prefix="countenance-public-", dir="/tmp"))
+    try:
+        public.chmod(0o755)
+        gallery = public / "G"
+        assert cli("gallery", "init", "--gallery", gallery).exit_code == 0
+        assert cli("enroll", "obama", fixtures / "people" / "obama" / "obama.jpg", "--consent", "yes", "--gallery", gallery).exit_code == 0
+        assert cli("keys", "create", "--scope", "read", "--gallery", gallery).exit_code == 0
+        for target in (gallery, gallery / DB_NAME, gallery / "keys.sqlite3"):
+            denied = subprocess.run(["cat" if target.is_file() else "ls", str(target)], user="nobody", capture_output=True, text=True)
+            assert denied.returncode != 0 and "Permission denied" in denied.stderr, (target, denied)
+        allowed = subprocess.run(["ls", str(public)], user="nobody", capture_output=True, text=True)
+        assert allowed.returncode == 0 and "G" in allowed.stdout  # the check itself can succeed
+    finally:
+        shutil.rmtree(public)
+
+
 # ---------------------------------------------------------------- 10. names
 
 
