@@ -384,6 +384,14 @@ def test_consent_files_that_cannot_be_trusted_are_refused(cli, tmp_path, fixture
     assert json.loads(cli("subjects", "list", "--json").stdout)["subjects"] == []
 
 
+def test_a_consent_csv_with_two_rows_for_one_person_is_refused(cli, tmp_path, fixtures):
+    consent = tmp_path / "consent.csv"
+    consent.write_text("subject,text\nobama,I agree\nbiden,I agree\nobama,I do not agree\n")
+    assert cli("gallery", "init").exit_code == 0
+    result = cli("enroll-folder", fixtures / "people", "--consent-file", consent)
+    assert result.exit_code == 2 and "consent.csv:4: a second consent row for 'obama'" in result.output, result.output
+
+
 def test_a_consent_given_in_the_future_is_refused(tmp_path, real_pipeline, fixtures, faces):
     with new_gallery(tmp_path / "g", real_pipeline, policy=Policy()) as g:
         with pytest.raises(InvalidArgument, match="in the future"):
