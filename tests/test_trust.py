@@ -27,7 +27,7 @@ from countenance.errors import (
     NoTemplates,
 )
 from countenance.gallery import Consent, Gallery, Policy
-from countenance.gallery import search
+from countenance.gallery import privacy, search
 from countenance.gallery.gallery import DB_NAME
 from countenance.gallery.store import Store
 
@@ -119,10 +119,12 @@ def test_forget_after_a_rename_reaches_the_former_name_in_attached_libraries(tmp
 # ---------------------------------------------------------------- 2 and 11. a search during a forget
 
 
-def _forget_meanwhile(monkeypatch, gallery_dir: Path, name: str, target: object, attribute: str) -> dict:
+def _forget_meanwhile(monkeypatch, gallery_dir: Path, name: str, target: object, attribute: str, *,
+                      after: bool = False) -> dict:
     """Patch ``target.attribute`` (a function on the identify path) so that, the first time it
-    runs, a forget of ``name`` starts in another thread (its own Gallery); the search goes on
-    once the forget has finished or 2 s have passed (it waits on the search's transaction)."""
+    runs (``after``: returns), a forget of ``name`` starts in another thread (its own Gallery);
+    the search goes on once the forget has finished or 2 s have passed (it waits on the
+    search's transaction)."""
     original = getattr(target, attribute)
     state: dict = {"forgotten": None}
 
@@ -130,12 +132,19 @@ def _forget_meanwhile(monkeypatch, gallery_dir: Path, name: str, target: object,
         with Gallery(gallery_dir, actor="admin") as other:
             state["forgotten"] = other.forget(name)
 
-    def hooked(*args, **kwargs):
+    def start() -> None:
         if "thread" not in state:
             state["thread"] = threading.Thread(target=forget)
             state["thread"].start()
             state["thread"].join(timeout=2.0)
-        return original(*args, **kwargs)
+
+    def hooked(*args, **kwargs):
+        if not after:
+            start()
+        answer = original(*args, **kwargs)
+        if after:
+            start()
+        return answer
 
     monkeypatch.setattr(target, attribute, hooked)
     return state
@@ -161,6 +170,29 @@ def test_an_identify_during_a_forget_is_no_internal_error(monkeypatch, tmp_path,
         assert answer.faces[0].name == "obama"  # the search ran before the forget committed
         assert state["forgotten"].templates_removed == 1
         assert g.identify(faces[fixtures / "probes" / "obama1.jpg"]).faces[0].name == "unknown"
+
+
+def test_an_optout_during_a_forget_never_writes_the_name_after_it(monkeypatch, tmp_path, real_pipeline, fixtures, faces):
+    """The opt-out's search for enrolled matches and its audit entry are one transaction too."""
+    with new_gallery(tmp_path / "g", real_pipeline) as g:
+        g.enroll("obama", [faces[fixtures / "people" / "obama" / "obama.jpg"]], consent=consent_for("obama"))
+        state = _forget_meanwhile(monkeypatch, tmp_path / "g", "obama", privacy, "candidates", after=True)
+        g.optout(faces[fixtures / "probes" / "obama1.jpg"], note="request 7")
+        state["thread"].join(timeout=60)
+        assert state["forgotten"].templates_removed == 1
+        assert "obama" not in json.dumps([e.to_dict() for e in g.audit()])
+
+
+def test_an_export_during_a_forget_is_whole_or_refused(monkeypatch, tmp_path, real_pipeline, fixtures, faces):
+    """What an export reads and its audit entry are one transaction: a forget waits for it."""
+    with new_gallery(tmp_path / "g", real_pipeline) as g:
+        g.enroll("obama", [faces[fixtures / "people" / "obama" / "obama.jpg"]], consent=consent_for("obama"))
+        state = _forget_meanwhile(monkeypatch, tmp_path / "g", "obama", Store, "vectors")
+        folder = g.export("obama", tmp_path / "out")
+        state["thread"].join(timeout=60)
+        assert len(json.loads((folder / "subject.json").read_text())["templates"]) == 1
+        assert state["forgotten"].templates_removed == 1
+        assert "obama" not in json.dumps([e.to_dict() for e in g.audit()])
 
 
 # ---------------------------------------------------------------- 4. export folders

@@ -39,43 +39,44 @@ def export(g: GalleryCore, name: str, out_dir: str | os.PathLike[str]) -> Path:
     :meth:`countenance.gallery.Gallery.export`. Audited.
 
     The folder is new (AlreadyExists if ``out_dir/<name>`` is there already: two names that
-    make the same folder name, ``a/b`` and ``a_b``, never share one) and private to its owner
-    (0700, files 0600)."""
-    details = subject_details(g, name)
-    name = details.subject.name
-    folder = Path(out_dir) / _safe_folder_name(name)
-    try:
-        folder.mkdir(parents=True, exist_ok=False)
-    except FileExistsError:
-        raise AlreadyExists(f"{folder}: already exists; export {name!r} to another --out folder, "
-                            "or remove that one first (an export never writes into an older one)") from None
-    private_folder(folder)
-    private_folder(folder / "crops")
-    ids = [t.id for t in details.templates]
-    vectors = g.store.vectors("templates", ids)
-    templates = []
-    for t in details.templates:
-        entry = t.to_dict()
-        entry["vector"] = [float(v) for v in vectors[t.id]]
-        crop = g.store.crop(t.id)
-        if crop is not None:
-            crop_path = folder / "crops" / f"{t.id}.jpg"
-            with open_private(crop_path) as handle:
-                handle.write(crop)
-            entry["crop"] = f"crops/{t.id}.jpg"
-        templates.append(entry)
-    document = {
-        "subject": name,
-        "created_at": details.subject.created_at,
-        "exported_at": g.log.now(),
-        "gallery": {"model": g.model, "metric": g.metric, "policy": g.policy.to_dict()},
-        "consents": [c.to_dict() for c in details.consents],
-        "templates": templates,
-        "audit": [e.to_dict() for e in g.store.audit(subject=name)],
-    }
-    with open_private(folder / "subject.json", "w") as handle:
-        handle.write(json.dumps(document, indent=2) + "\n")
+    make the same folder name, ``a:b`` and ``a_b``, never share one) and private to its owner
+    (0700, files 0600). What it holds and the audit entry are read and written in one
+    transaction: a forget cannot commit halfway through.
+    """
     with g.store.transaction():
+        details = subject_details(g, name)
+        name = details.subject.name
+        folder = Path(out_dir) / _safe_folder_name(name)
+        try:
+            folder.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            raise AlreadyExists(f"{folder}: already exists; export {name!r} to another --out folder, "
+                                "or remove that one first (an export never writes into an older one)") from None
+        private_folder(folder)
+        private_folder(folder / "crops")
+        ids = [t.id for t in details.templates]
+        vectors = g.store.vectors("templates", ids)
+        templates = []
+        for t in details.templates:
+            entry = t.to_dict()
+            entry["vector"] = [float(v) for v in vectors[t.id]]
+            crop = g.store.crop(t.id)
+            if crop is not None:
+                with open_private(folder / "crops" / f"{t.id}.jpg") as handle:
+                    handle.write(crop)
+                entry["crop"] = f"crops/{t.id}.jpg"
+            templates.append(entry)
+        document = {
+            "subject": name,
+            "created_at": details.subject.created_at,
+            "exported_at": g.log.now(),
+            "gallery": {"model": g.model, "metric": g.metric, "policy": g.policy.to_dict()},
+            "consents": [c.to_dict() for c in details.consents],
+            "templates": templates,
+            "audit": [e.to_dict() for e in g.store.audit(subject=name)],
+        }
+        with open_private(folder / "subject.json", "w") as handle:
+            handle.write(json.dumps(document, indent=2) + "\n")
         g.log.record("export", {"subject": name}, {"templates": len(templates), "folder": str(folder.resolve())}, [name])
     return folder
 
@@ -175,11 +176,11 @@ def optout(g: GalleryCore, image: GalleryImage, *, note: str = "") -> OptOutResu
     face = embedded.faces[0]
     vector = face.template.vector
     box = [round(v, 1) for v in face.box.to_list()]
-    g.sync()
-    within = optout_distance(g)
-    n = g.index("templates").count()
-    matches = tuple(c.subject for c in candidates(g, vector, 5, n) if c.distance <= within) if n else ()
-    with g.store.transaction():
+    with g.store.transaction():  # the search and its audit entry see one state (see search.identify)
+        g.sync()
+        within = optout_distance(g)
+        n = g.index("templates").count()
+        matches = tuple(c.subject for c in candidates(g, vector, 5, n) if c.distance <= within) if n else ()
         optout_id = g.store.add_optout(g.model, vector, source_sha256=embedded.sha256, box=box, note=note, now=g.log.now(), actor=g.actor)
         g.log.record("optout", {"sha256": embedded.sha256}, {"optout_id": optout_id, "matches_enrolled": list(matches)}, matches)
     mirror = g.mirrors["optouts"]
