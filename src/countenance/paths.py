@@ -69,7 +69,8 @@ def library_dir() -> Path:
 
 def private_folder(path: str | os.PathLike[str]) -> Path:
     """``path`` as a folder only its owner can enter (0700): created with the parents it lacks
-    (each of those 0700 as well), or made 0700 if it exists. Returns it."""
+    (each of those 0700 as well), or made 0700 if it exists and is ours (another user's folder
+    is left as it is). Returns it."""
     folder = Path(path)
     missing = []
     probe = folder
@@ -77,8 +78,10 @@ def private_folder(path: str | os.PathLike[str]) -> Path:
         missing.append(probe)
         probe = probe.parent
     folder.mkdir(parents=True, exist_ok=True)
-    for created in missing or [folder]:
+    for created in missing:
         os.chmod(created, PRIVATE_FOLDER_MODE)
+    if not missing:
+        _tighten(folder, PRIVATE_FOLDER_MODE)
     return folder
 
 
@@ -86,12 +89,24 @@ def private_file(path: str | os.PathLike[str]) -> Path:
     """``path`` as a file only its owner can read (0600): created empty if missing (so that
     SQLite, which gives its WAL and shared-memory files the database file's mode, makes those
     0600 too), else its mode tightened. Returns it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        _tighten(Path(path), PRIVATE_FILE_MODE)
+        return Path(path)
     try:
         os.fchmod(fd, PRIVATE_FILE_MODE)
     finally:
         os.close(fd)
     return Path(path)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """``chmod`` an existing file or folder of ours to ``mode``; another user's is left alone."""
+    try:
+        os.chmod(path, mode)
+    except PermissionError:
+        pass
 
 
 def open_private(path: str | os.PathLike[str], mode: str = "wb"):
