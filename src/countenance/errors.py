@@ -28,6 +28,8 @@ __all__ = [
     "UnknownModel",
     "GalleryError",
     "NotEnrolled",
+    "NoTemplates",
+    "MixedIdentities",
     "ConsentRequired",
     "OptedOut",
     "DuplicateIdentity",
@@ -176,6 +178,30 @@ class NotEnrolled(GalleryError):
     def __init__(self, subject: str) -> None:
         self.subject = subject
         super().__init__(f"subject {subject!r} is not enrolled")
+
+
+class NoTemplates(GalleryError):
+    """The subject is enrolled but holds no face yet (created without photos): nothing to verify against."""
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        super().__init__(f"subject {subject!r} has no enrolled face yet; enrol a photo of them first")
+
+
+class MixedIdentities(GalleryError):
+    """The photos given as one subject do not agree: the face of ``first`` is further from the
+    others (median ``distance``; ``second`` is the furthest) than the model's same-person
+    limit (``limit``)."""
+
+    def __init__(self, subject: str, first: str, second: str, distance: float, limit: float) -> None:
+        self.subject = subject
+        self.distance = distance
+        self.limit = limit
+        super().__init__(
+            f"the photos of {subject!r} do not show one person: {first} is {distance:.3f} from the others (median; "
+            f"furthest: {second}), beyond the model's same-person limit {limit:.3f}; nothing was enrolled "
+            "(allow_mixed=True / --allow-mixed enrols them anyway, and the override is audited)"
+        )
 
 
 class ConsentRequired(GalleryError):

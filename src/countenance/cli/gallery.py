@@ -186,6 +186,7 @@ def enroll(
     face: Annotated[Optional[int], typer.Option("--face", min=1, help="In a photo with several faces, enrol face N (as `countenance detect` lists them, largest first, from 1).")] = None,
     largest: Annotated[bool, typer.Option("--largest", help="In a photo with several faces, enrol the largest.")] = False,
     allow_duplicate: Annotated[bool, typer.Option("--allow-duplicate", help="Enrol a face the gallery already names as someone else (recorded in the audit log).")] = False,
+    allow_mixed: Annotated[bool, typer.Option("--allow-mixed", help="Enrol photos whose faces do not agree with each other (beyond the model's same-person limit; recorded in the audit log).")] = False,
     gallery: GalleryOpt = None,
     json_output: JsonOpt = False,
     detector: DetectorOpt = "auto",
@@ -197,7 +198,7 @@ def enroll(
 
     record = enrolment.ConsentOptions(consent, consenter, purpose, evidence, consent_date) if consent is not None else None
     options = enrolment.EnrolOptions(name, tuple(images), record, gallery_options(gallery, actor), pipeline_options(detector, embedder),
-                                     face=face, largest=largest, allow_duplicate=allow_duplicate)
+                                     face=face, largest=largest, allow_duplicate=allow_duplicate, allow_mixed=allow_mixed)
     with consent_hint():
         result = enrolment.enrol(options, pipelines=_pipeline)
     emit(result.to_dict(), json_output, f"{name}: {len(result.templates)} template(s) enrolled, "

@@ -50,7 +50,7 @@ def serve(
     from ..errors import InvalidArgument
     from ..service.connections import DeadlineH11Protocol
     from ..service.path_args import existing_file
-    from ..service.server import ServerSettings, check_can_serve
+    from ..service.server import ServerSettings, check_can_serve, uvicorn_log_config
 
     if (tls_cert is None) != (tls_key is None):
         raise InvalidArgument("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
@@ -69,4 +69,4 @@ def serve(
     stderr.print(f"serving {settings.gallery_options.resolved_path} on {scheme}://{host}:{port} (docs: /docs)", highlight=False)
     proxies = {"proxy_headers": True, "forwarded_allow_ips": trusted_proxies} if trusted_proxies else {"proxy_headers": False}
     uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level="info", http=DeadlineH11Protocol,
-                **tls, **proxies)
+                log_config=uvicorn_log_config(), **tls, **proxies)

@@ -21,6 +21,7 @@ from typing import Any, Self
 
 from ..errors import GalleryError, TemplateMismatch
 from ..faces import ModelSpec
+from ..paths import private_folder
 from .audit import AuditLog
 from .calibration import Calibration, load_calibration
 from .images import EmbeddedImage, FacePipeline, GalleryImage, read_image
@@ -136,7 +137,7 @@ class GalleryCore:
         root = Path(path)
         if root.exists() and not root.is_dir():
             raise GalleryError(f"{root}: exists and is not a directory")
-        root.mkdir(parents=True, exist_ok=True)
+        private_folder(root)  # 0700: the names, templates and pseudonym key are its owner's only
         policy = policy or Policy()
         threshold = model.thresholds[model.default_threshold]
         store = Store.create(root / DB_NAME, {

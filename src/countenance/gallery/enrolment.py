@@ -7,9 +7,12 @@ otherwise, which the audit entry records. Forget wins: a subject forgotten after
 enrolment began, or after its consent was given, is not re-created (checked in the same
 transaction as the insert, so a concurrent forget cannot slip between check and insert).
 
-Each image is one transaction (subject, consent record, template, audit entry), so a run that
-stops midway keeps what it committed and a rerun skips images already enrolled (same path and
-content) before embedding them again.
+One enrolment is one transaction (subject, consent record, templates, an audit entry per
+photo): it enrols all its photos or none, and its photos must show one person (each within
+the model's same-person limit of the others and of the subject's templates, unless
+``allow_mixed``, which is audited). A folder run commits each person so: a run that stops
+midway keeps the people it committed, and a rerun skips photos already enrolled (same path
+and content) before embedding them again.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +32,18 @@ from ..errors import (
     GalleryError,
     ImageError,
     InvalidArgument,
+    MixedIdentities,
     MultipleFaces,
     NoFaceFound,
     OptedOut,
     SubjectForgotten,
 )
+from ..decide import pairwise_distances
 from ..faces import Face
 from .core import GalleryCore
 from .identify import Candidate
 from .images import EmbeddedImage, GalleryImage, crop_jpeg, source_of
-from .policy import Consent, check_name, parse_moment, timestamp
+from .policy import Consent, check_consent_date, check_name, timestamp
 from .records import ConsentRecord, EnrolResult, SubjectRecord, TemplateRecord
 from .search import candidates, duplicate_distance, optout_distance, suppressed
 
@@ -53,50 +59,74 @@ def enroll(
     face: int | None = None,
     largest: bool = False,
     allow_duplicate: bool = False,
+    allow_mixed: bool = False,
     started_at: str | None = None,
     skip_refusals: bool = False,
+    skip_faceless: bool = False,
 ) -> EnrolResult:
     """Enrol one face of each image as a template of ``name``; see
     :meth:`countenance.gallery.Gallery.enroll`.
 
+    All or nothing: every photo is read and checked first, then all are committed in one
+    transaction; a photo that fails (no face, unreadable, several faces, opted out, a
+    duplicate identity, a forgotten subject) or photos that do not agree with each other and
+    with the subject's templates (:class:`~countenance.errors.MixedIdentities`, unless
+    ``allow_mixed``, which the audit entries record) raise, and nothing is enrolled.
+
     ``started_at``: when the enrolment began (default: now; :func:`enroll_folder` passes its
-    own start), checked against a forget of ``name``. ``skip_refusals``: report a refused photo
-    (several faces, a duplicate identity, a forgotten subject) in ``failed`` instead of raising.
+    own start), checked against a forget of ``name``. ``skip_refusals`` (a folder run): a
+    photo that fails is reported in ``failed`` and the others are enrolled (the subject's
+    photos that do not agree are all reported); ``skip_faceless``: only photos without a face
+    or unreadable are reported so, refusals still raise.
     """
     name = check_name(name)
     started_at = started_at or g.log.now()
     if face is not None and largest:
         raise InvalidArgument("choose the face with face=N or largest=True, not both")
+    images = list(images)
     if face is not None:
         if isinstance(face, bool) or not isinstance(face, int) or face < 1:
             raise InvalidArgument(f"face must be a face number >= 1 (as `countenance detect` lists them), got {face!r}")
-        images = list(images)
         if len(images) != 1:
             raise InvalidArgument(f"face={face} picks a face of one photo; got {len(images)} photos")
     require_consent(g, name, consent)
     check_not_forgotten(g, name, consent, started_at)
-    choice = _Choice(face, largest, allow_duplicate, started_at)
-    templates, already, failed = [], [], []
+    choice = _Choice(face, largest, allow_duplicate, started_at, allow_mixed)
+    prepared, already, failed = [], [], []
+    seen: set[tuple[str | None, str]] = set()
     try:
         for image in images:
             label = _label(image)
             try:
-                record = _enrol_one(g, name, image, consent, choice)
-            except (NoFaceFound, OptedOut, ImageError) as error:
+                ready = _prepare(g, name, image, choice)
+            except (NoFaceFound, ImageError) as error:
+                if not (skip_refusals or skip_faceless):
+                    raise _nothing_enrolled(error, len(images))
                 failed.append((label, str(error)))
                 continue
-            except (MultipleFaces, DuplicateIdentity, SubjectForgotten) as error:
+            except (MultipleFaces, OptedOut, InvalidArgument) as error:
                 if not skip_refusals:
-                    raise
+                    raise _nothing_enrolled(error, len(images))
                 failed.append((label, str(error)))
                 continue
-            if record is None:
+            key = (ready.embedded.path, ready.embedded.sha256) if ready is not None else None
+            if ready is None or key in seen:
                 already.append(label)
             else:
-                templates.append(record)
+                seen.add(key)
+                prepared.append(ready)
+        templates, refused = _commit(g, name, consent, prepared, choice, skip_refusals) if prepared else ([], [])
+        failed.extend(refused)
     finally:
         g.flush()
     return EnrolResult(name, tuple(templates), tuple(already), tuple(failed))
+
+
+def _nothing_enrolled(error: Exception, photos: int) -> Exception:
+    """``error`` (raised for one photo of several) saying that the request enrolled nothing."""
+    if photos > 1:
+        error.args = (f"{error}; nothing was enrolled (an enrolment takes all its photos or none)",)
+    return error
 
 
 def add_subject(g: GalleryCore, name: str, consent: Consent | None) -> SubjectRecord:
@@ -124,6 +154,7 @@ class _Choice:
     largest: bool
     allow_duplicate: bool
     started_at: str
+    allow_mixed: bool = False
 
 
 def _label(image: GalleryImage) -> str:
@@ -174,7 +205,11 @@ def _refuse_if_forgotten(name: str, forgotten: str | None, started_at: str, cons
 
 
 def _consent_time(consent: Consent, default: str) -> str:
-    return timestamp(parse_moment(consent.given_at, "consent date")) if consent.given_at else default
+    """When ``consent`` was given as a store timestamp (``default`` when it does not say);
+    InvalidArgument when that is after ``default`` (now): a consent not yet given."""
+    if not consent.given_at:
+        return default
+    return timestamp(check_consent_date(consent.given_at, datetime.fromisoformat(default.replace("Z", "+00:00"))))
 
 
 def _choose_face(embedded: EmbeddedImage, choice: _Choice) -> tuple[int, Face]:
@@ -190,10 +225,23 @@ def _choose_face(embedded: EmbeddedImage, choice: _Choice) -> tuple[int, Face]:
     return 1, faces[0]
 
 
-def _enrol_one(g: GalleryCore, name: str, image: GalleryImage, consent: Consent | None, choice: _Choice) -> TemplateRecord | None:
+@dataclass(frozen=True)
+class _Prepared:
+    """One photo read and checked, ready to insert: its face (``number`` of ``faces``), box and crop."""
+
+    label: str
+    embedded: EmbeddedImage
+    number: int
+    face: Face
+    box: list[float]
+    crop: bytes | None
+
+
+def _prepare(g: GalleryCore, name: str, image: GalleryImage, choice: _Choice) -> _Prepared | None:
+    """``image`` embedded, its face chosen and checked against the opt-outs; None when the
+    subject already holds it (same path and content: skipped before the costly embedding)."""
     path, sha = source_of(image)
     if sha is not None:
-        # Resuming: skip a source this subject already has, before the costly embedding.
         subject = g.store.subject(name)
         if subject is not None and g.store.has_source(subject.id, path, sha):
             return None
@@ -201,40 +249,99 @@ def _enrol_one(g: GalleryCore, name: str, image: GalleryImage, consent: Consent 
     if not embedded.faces:
         raise NoFaceFound(embedded.label)
     number, face = _choose_face(embedded, choice)
-    vector = face.template.vector
     g.sync("optouts")
-    if suppressed(g, vector, optout_distance(g)):
+    if suppressed(g, face.template.vector, optout_distance(g)):
         raise OptedOut(f"{embedded.label}: this face matches a person who opted out of recognition")
     box = [round(v, 1) for v in face.box.to_list()]
     crop = crop_jpeg(embedded.pixels, face.box) if g.policy.keep_crops and embedded.pixels is not None else None
+    return _Prepared(_label(image), embedded, number, face, box, crop)
+
+
+def _commit(g: GalleryCore, name: str, consent: Consent | None, prepared: list[_Prepared], choice: _Choice,
+            skip_refusals: bool) -> tuple[list[TemplateRecord], list[tuple[str, str]]]:
+    """Insert ``prepared`` as templates of ``name`` in one transaction (subject, consent
+    record, templates, an audit entry per photo); ``(templates, refused)``. Every check sees
+    the state the insert commits on."""
     now = g.log.now()
-    with g.store.transaction():  # every check below sees the state the insert commits on
+    refused: list[tuple[str, str]] = []
+    with g.store.transaction():
         subject = g.store.subject(name)
-        if subject is not None and g.store.has_source(subject.id, embedded.path, embedded.sha256):
-            return None
+        if subject is not None:
+            prepared = [p for p in prepared if not g.store.has_source(subject.id, p.embedded.path, p.embedded.sha256)]
         linked = _consent_to_link(g, subject, name, consent, now)
-        _refuse_if_forgotten(name, g.store.forgotten_at(name), choice.started_at, linked.given_at if linked else None)
-        duplicate = _same_face_as_another(g, name, vector)
-        if duplicate is not None and not choice.allow_duplicate:
-            raise DuplicateIdentity(embedded.label, name, duplicate.subject, duplicate.distance, duplicate_distance(g))
+        try:
+            _refuse_if_forgotten(name, g.store.forgotten_at(name), choice.started_at, linked.given_at if linked else None)
+        except SubjectForgotten as error:
+            if not skip_refusals:
+                raise
+            return [], [(p.label, str(error)) for p in prepared]
+        checked = []
+        for p in prepared:
+            duplicate = _same_face_as_another(g, name, p.face.template.vector)
+            if duplicate is not None and not choice.allow_duplicate:
+                error = DuplicateIdentity(p.embedded.label, name, duplicate.subject, duplicate.distance, duplicate_distance(g))
+                if not skip_refusals:
+                    raise _nothing_enrolled(error, len(prepared))
+                refused.append((p.label, str(error)))
+                continue
+            checked.append((p, duplicate))
+        mixed = _disagreement(g, name, subject, [p for p, _ in checked])
+        if mixed is not None and not choice.allow_mixed:
+            if not skip_refusals:
+                raise mixed
+            return [], refused + [(p.label, str(mixed)) for p, _ in checked]
+        if not checked:
+            return [], refused
         subject_id = subject.id if subject is not None else g.store.add_subject(name, now)
         if linked is None or linked.id is not None:
             consent_id = linked.id if linked is not None else None
         else:
             consent_id = g.store.add_consent(subject_id, linked)
-        template_id = g.store.add_template(
-            subject_id, consent_id, g.model, vector, source_path=embedded.path, source_sha256=embedded.sha256,
-            box=box, crop=crop, now=now, actor=g.actor,
-        )
-        result: dict = {"subject": name, "template_id": template_id, "box": box}
-        if len(embedded.faces) > 1:
-            result["face"] = {"number": number, "of": len(embedded.faces), "chosen": "face" if choice.face else "largest"}
-        if duplicate is not None:  # the override is on the record, with whom it overrode
-            result["duplicate_override"] = {"subject": duplicate.subject, "distance": round(duplicate.distance, 6)}
-        g.log.record("enrol", {"sha256": embedded.sha256, "path": embedded.path}, result,
-                     [name] + ([duplicate.subject] if duplicate is not None else []))
+        ids = []
+        for p, duplicate in checked:
+            template_id = g.store.add_template(
+                subject_id, consent_id, g.model, p.face.template.vector, source_path=p.embedded.path,
+                source_sha256=p.embedded.sha256, box=p.box, crop=p.crop, now=now, actor=g.actor,
+            )
+            ids.append(template_id)
+            result: dict = {"subject": name, "template_id": template_id, "box": p.box}
+            if len(p.embedded.faces) > 1:
+                result["face"] = {"number": p.number, "of": len(p.embedded.faces), "chosen": "face" if choice.face else "largest"}
+            if duplicate is not None:  # the override is on the record, with whom it overrode
+                result["duplicate_override"] = {"subject": duplicate.subject, "distance": round(duplicate.distance, 6)}
+            if mixed is not None:  # so is enrolling photos that do not agree
+                result["mixed_override"] = {"distance": round(mixed.distance, 6), "limit": round(mixed.limit, 6)}
+            g.log.record("enrol", {"sha256": p.embedded.sha256, "path": p.embedded.path}, result,
+                         [name] + ([duplicate.subject] if duplicate is not None else []))
     g.sync("templates")
-    return g.store.templates(ids=[template_id])[0]
+    return g.store.templates(ids=ids), refused
+
+
+def _disagreement(g: GalleryCore, name: str, subject: SubjectRecord | None, prepared: list[_Prepared]) -> MixedIdentities | None:
+    """MixedIdentities for the new face that agrees least with the others (the photos of this
+    enrolment and the subject's templates), when its median distance to them is beyond the
+    model's same-person limit (its 1:1 threshold); None when every new face agrees.
+
+    The median, not the largest distance: among many photos of one person one pair may pass
+    the limit (about 1 pair in 170 for dlib on LFW), while a face of someone else is far from
+    most of them. With two faces it is their distance."""
+    vectors = [p.face.template.vector for p in prepared]
+    labels = [p.embedded.label for p in prepared]
+    if subject is not None:
+        ids = g.store.template_ids(subject.id)
+        stored = g.store.vectors("templates", ids)
+        vectors += [stored[i] for i in ids]
+        labels += [f"enrolled template {i}" for i in ids]
+    if len(vectors) < 2 or not prepared:
+        return None
+    distances = pairwise_distances(np.stack(vectors), np.stack(vectors), g.metric)
+    others = ~np.eye(len(vectors), dtype=bool)
+    medians = [float(np.median(distances[i][others[i]])) for i in range(len(prepared))]
+    worst = int(np.argmax(medians))
+    if medians[worst] <= g.model_threshold:
+        return None
+    furthest = int(np.argmax(np.where(others[worst], distances[worst], -np.inf)))
+    return MixedIdentities(name, labels[worst], labels[furthest], medians[worst], g.model_threshold)
 
 
 def _same_face_as_another(g: GalleryCore, name: str, vector: np.ndarray) -> Candidate | None:
@@ -298,12 +405,13 @@ def enroll_folder(
     results = {}
     try:
         for folder, files in people:
-            name = check_name(folder.name)
+            name = folder.name
             consent = consents.get(folder.name, consents.get("*"))
             try:
+                name = check_name(folder.name)
                 require_consent(g, name, consent)
                 check_not_forgotten(g, name, consent, started_at)
-            except (ConsentRequired, SubjectForgotten) as error:
+            except (ConsentRequired, SubjectForgotten, InvalidArgument) as error:
                 results[name] = EnrolResult(name, (), (), tuple((str(f), str(error)) for f in files))
                 for f in files:
                     if on_image:

@@ -81,13 +81,20 @@ class Gallery(GalleryCore):
     # ------------------------------------------------------------ enrolment
 
     def enroll(self, name: str, images: Iterable[GalleryImage], *, consent: Consent | None = None,
-               face: int | None = None, largest: bool = False, allow_duplicate: bool = False) -> EnrolResult:
+               face: int | None = None, largest: bool = False, allow_duplicate: bool = False,
+               allow_mixed: bool = False, skip_faceless: bool = False) -> EnrolResult:
         """Enrol one face of each image as a template of subject ``name``.
 
         Needs ``consent`` (or a consent record from an earlier enrolment of this subject) when
         the policy requires consent: raises ConsentRequired before reading any image. Images
-        already enrolled for this subject (same path and content) are skipped; images without
-        a face, unreadable, or matching an opt-out are reported in ``failed``.
+        already enrolled for this subject (same path and content) are skipped.
+
+        All or nothing: the photos are read and checked first and committed in one
+        transaction; any photo that fails (no face, unreadable, matching an opt-out, or a
+        refusal below) raises and nothing is enrolled. The photos must show one person: two
+        faces further apart than the model's same-person limit (its 1:1 threshold), among
+        them and the subject's templates, raise MixedIdentities unless ``allow_mixed`` (the
+        override is recorded in the audit entries).
 
         One face, one person. A photo with several faces raises MultipleFaces unless the
         face is chosen: ``face=N`` (one photo only; numbered from 1 as ``countenance detect``
@@ -95,10 +102,12 @@ class Gallery(GalleryCore):
         name as another subject (within :func:`.search.duplicate_distance`) raises
         DuplicateIdentity naming both, unless ``allow_duplicate``: the override is then
         recorded in the audit entry. A subject forgotten since this call began, or whose
-        consent was given before they were forgotten, raises SubjectForgotten. Photos
-        enrolled before a refusal stay enrolled.
+        consent was given before they were forgotten, raises SubjectForgotten.
+        ``skip_faceless``: photos without a face, or unreadable, are reported in ``failed``
+        instead (face crops a library enrols), the others enrolled together.
         """
-        return enrolment.enroll(self, name, images, consent=consent, face=face, largest=largest, allow_duplicate=allow_duplicate)
+        return enrolment.enroll(self, name, images, consent=consent, face=face, largest=largest,
+                                allow_duplicate=allow_duplicate, allow_mixed=allow_mixed, skip_faceless=skip_faceless)
 
     def enroll_folder(
         self,
@@ -175,6 +184,11 @@ class Gallery(GalleryCore):
         re-creates them; then erase the freed bytes from the database files. No later search
         can return them. See docs/GALLERY.md for what is kept."""
         return privacy.forget(self, name)
+
+    def former_names(self, name: str) -> tuple[str, ...]:
+        """The names subject ``name`` had before being renamed, oldest first (read from the
+        audit log's rename entries), except names another subject holds now. NotEnrolled."""
+        return privacy.former_names(self, name)
 
     @staticmethod
     def destroy(path: str | os.PathLike[str]) -> DestroyReport:

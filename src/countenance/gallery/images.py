@@ -68,7 +68,7 @@ class EmbeddedImage:
         if isinstance(image, (str, os.PathLike)):
             path = Path(image)
             pixels = pipeline.load(path)  # raises ImageNotFound / InvalidImage naming the path
-            return cls(tuple(pipeline.embed(pixels)), sha256 or sha256_file(path), str(path.resolve()), pixels)
+            return cls(tuple(pipeline.embed(pixels)), sha256 or sha256_file(path), os.path.abspath(path), pixels)
         if isinstance(image, (bytes, bytearray, memoryview)):
             data = bytes(image)
             pixels = pipeline.load(data)
@@ -100,7 +100,7 @@ def source_of(image: GalleryImage) -> tuple[str | None, str | None]:
     if isinstance(image, Face):
         return None, EmbeddedImage.from_face(image).sha256
     if isinstance(image, (str, os.PathLike)) and Path(image).is_file():
-        return str(Path(image).resolve()), sha256_file(image)
+        return os.path.abspath(image), sha256_file(image)  # as typed, made absolute: not through symlinks
     return None, None
 
 

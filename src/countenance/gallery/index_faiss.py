@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Unsupported
+from ..paths import open_private
 from .hugepages import advise_huge_pages
 from .index_base import HNSW_ABOVE, IndexState, as_ids, check_k, check_metric, empty_result, prepare_vectors
 
@@ -223,7 +224,7 @@ class FaissIndex:
             "removed": sorted(self._removed),  # HNSW tombstones (their vectors are already zeroed)
         }).encode()
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as handle:
+        with open_private(tmp) as handle:  # 0600 like the gallery database
             handle.write(_MAGIC + struct.pack("<Q", len(header)) + header)
             # Streamed, not serialised in memory first: no second copy of a 10M-template index.
             faiss.write_index(self._index, faiss.PyCallbackIOWriter(handle.write))

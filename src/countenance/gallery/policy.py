@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
@@ -12,7 +13,11 @@ from typing import Any
 
 from ..errors import InvalidArgument
 
-__all__ = ["Policy", "Consent", "timestamp", "parse_moment", "check_name"]
+__all__ = ["Policy", "Consent", "timestamp", "parse_moment", "check_name", "lookup_name", "check_consent_date", "MAX_DAYS"]
+
+
+#: The longest span in days a gallery counts back (a retention, a prune): 1,000 years.
+MAX_DAYS = 365_250
 
 
 def timestamp(moment: datetime) -> str:
@@ -31,12 +36,43 @@ def parse_moment(text: str, what: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+#: Unicode categories a name may not hold: controls, format characters (zero-width and bidi
+#: marks, which make look-alike names), surrogates, private-use and unassigned code points,
+#: line and paragraph separators.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def check_consent_date(given_at: str, now: datetime) -> datetime:
+    """A consent's ISO 8601 date as a moment; InvalidArgument when it is after ``now`` (a
+    consent cannot be recorded before it is given) or not a date."""
+    moment = parse_moment(given_at, "consent date")
+    if moment > (now if now.tzinfo else now.replace(tzinfo=timezone.utc)):
+        raise InvalidArgument(f"consent date {given_at!r} is in the future (now is {timestamp(now)}); "
+                              "give the date the person consented")
+    return moment
+
+
 def check_name(name: str) -> str:
-    """A subject name stripped of surrounding spaces: 1-200 printable characters."""
-    cleaned = name.strip() if isinstance(name, str) else ""
-    if not cleaned or len(cleaned) > 200 or any(ord(c) < 32 for c in cleaned):
-        raise InvalidArgument(f"a subject name must be 1-200 printable characters, got {name!r}")
+    """A subject name as stored: Unicode NFC, stripped of surrounding spaces, 1-200 characters,
+    none of them a control, zero-width or bidi character (:data:`_REFUSED_CATEGORIES`) or a
+    ``/`` (a name is one segment of a REST path and one folder of an export); not ``.`` or ``..``."""
+    cleaned = unicodedata.normalize("NFC", name).strip() if isinstance(name, str) else ""
+    if not cleaned or len(cleaned) > 200:
+        raise InvalidArgument(f"a subject name must be 1-200 characters, got {name!r}")
+    for c in cleaned:
+        if unicodedata.category(c) in _REFUSED_CATEGORIES:
+            raise InvalidArgument(
+                f"a subject name may not hold control, zero-width or bidi characters: {name!r} has U+{ord(c):04X} "
+                f"({unicodedata.name(c, 'unnamed')})")
+    if "/" in cleaned or cleaned in (".", ".."):
+        raise InvalidArgument(f"a subject name may not hold '/' or be '.' or '..', got {name!r}")
     return cleaned
+
+
+def lookup_name(name: str) -> str:
+    """``name`` as a caller names an enrolled subject: NFC, stripped (no other check, so that a
+    subject stored before a rule was added can still be found, renamed or forgotten)."""
+    return unicodedata.normalize("NFC", name).strip() if isinstance(name, str) else name
 
 
 @dataclass(frozen=True)
@@ -73,8 +109,11 @@ class Policy:
             and math.isfinite(self.min_face_px) and self.min_face_px > 0
         ):
             raise InvalidArgument(f"min_face_px must be a finite number of pixels > 0 or None, got {self.min_face_px!r}")
-        if self.retention_days is not None and (not isinstance(self.retention_days, int) or self.retention_days < 1):
-            raise InvalidArgument(f"retention_days must be a whole number of days >= 1, got {self.retention_days!r}")
+        if self.retention_days is not None and (
+            isinstance(self.retention_days, bool) or not isinstance(self.retention_days, int)
+            or not 1 <= self.retention_days <= MAX_DAYS
+        ):
+            raise InvalidArgument(f"retention_days must be a whole number of days from 1 to {MAX_DAYS}, got {self.retention_days!r}")
         for name in ("target_fpir", "target_fmr"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or not 0.0 < value < 1.0:

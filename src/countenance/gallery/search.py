@@ -12,11 +12,12 @@ import numpy as np
 from collections.abc import Mapping
 
 from ..decide import cosine_similarity, open_set_decision, pairwise_distances
-from ..errors import NoFaceFound, NotEnrolled
+from ..errors import NoFaceFound, NotEnrolled, NoTemplates
 from .core import GalleryCore
 from .identify import Candidate, FaceIdentification, Identification, Verification, rank_subjects
-from .images import GalleryImage
+from .images import EmbeddedImage, GalleryImage
 from .index_base import check_k
+from .records import SubjectRecord
 
 __all__ = [
     "identification_threshold",
@@ -122,6 +123,14 @@ def identify(g: GalleryCore, image: GalleryImage, *, k: int | None = None, fpir:
     see :meth:`countenance.gallery.Gallery.identify`. Audited."""
     k = check_k(g.policy.top_k if k is None else k)
     embedded = g.read(image)
+    # The search and its audit entry are one write transaction: no forget can commit between
+    # them, so an entry never names a person forgotten before it was written, and no template
+    # found by the search is gone when its vector is read.
+    with g.store.transaction():
+        return _identify(g, embedded, k, fpir, threshold)
+
+
+def _identify(g: GalleryCore, embedded: EmbeddedImage, k: int, fpir: float | None, threshold: float | None) -> Identification:
     g.sync()
     n = g.index("templates").count()
     target = None
@@ -153,26 +162,35 @@ def identify(g: GalleryCore, image: GalleryImage, *, k: int | None = None, fpir:
                                           low_confidence=low, low_confidence_reason=reason))
     identification = Identification(embedded.sha256, tuple(results), float(threshold), target, n, embedded.path, min_iod)
     named = {c.subject for f in results for c in f.candidates}
-    with g.store.transaction():
-        g.log.record(
-            "identify", {"sha256": embedded.sha256},
-            {"faces": [f.to_dict() for f in results], "threshold": round(float(threshold), 6)}, named,
-        )
+    g.log.record(
+        "identify", {"sha256": embedded.sha256},
+        {"faces": [f.to_dict() for f in results], "threshold": round(float(threshold), 6)}, named,
+    )
     return identification
 
 
 def verify(g: GalleryCore, image: GalleryImage, subject: str, *, fmr: float | None = None) -> Verification:
     """Is the largest face of ``image`` the enrolled ``subject``? See
     :meth:`countenance.gallery.Gallery.verify`. Audited."""
-    record = g.store.subject(subject)
-    if record is None:
+    if g.store.subject(subject) is None:
         raise NotEnrolled(subject)
     embedded = g.read(image)
     if not embedded.faces:
         raise NoFaceFound(embedded.label)
+    with g.store.transaction():  # the subject's templates and the audit entry: one state (see identify)
+        record = g.store.subject(subject)
+        if record is None:  # forgotten meanwhile
+            raise NotEnrolled(subject)
+        return _verify(g, embedded, record, fmr)
+
+
+def _verify(g: GalleryCore, embedded: EmbeddedImage, record: SubjectRecord, fmr: float | None) -> Verification:
+    subject = record.name
     face = embedded.faces[0]
     vector = face.template.vector
     ids = g.store.template_ids(record.id)
+    if not ids:
+        raise NoTemplates(subject)
     stored = g.store.vectors("templates", ids)
     matrix = np.stack([stored[i] for i in ids])
     if g.calibration is not None:
@@ -193,6 +211,5 @@ def verify(g: GalleryCore, image: GalleryImage, subject: str, *, fmr: float | No
         subject, bool(same), decision.distance, similarity, float(threshold),
         false_match_rate(g, decision.distance), face.box, embedded.sha256, rule,
     )
-    with g.store.transaction():
-        g.log.record("verify", {"sha256": embedded.sha256, "subject": subject}, result.to_dict(), [subject])
+    g.log.record("verify", {"sha256": embedded.sha256, "subject": subject}, result.to_dict(), [subject])
     return result

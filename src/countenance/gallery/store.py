@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import GalleryError, InvalidArgument
+from ..paths import private_file
 from . import deletion_log
+from .policy import lookup_name
 from .pseudonyms import pseudonym, scrub
 from .records import AuditEntry, ConsentRecord, OptOutRecord, SubjectRecord, TemplateRecord
 from .schema import SCHEMA, SCHEMA_VERSION, VECTOR_TABLES, new_pseudonym_key, upgrade
@@ -75,6 +77,7 @@ class Store:
         """A new database at ``path`` (which must not exist) with ``meta`` entries."""
         if path.exists():
             raise GalleryError(f"{path}: a gallery already exists here")
+        private_file(path)  # 0600 (and so its WAL and shared-memory files), whatever the umask
         db = cls._connect(path)
         store = cls(path, db)
         with store.transaction():
@@ -217,9 +220,10 @@ class Store:
     # ------------------------------------------------------------ subjects and consent
 
     def subject(self, name: str) -> SubjectRecord | None:
+        """The subject stored as ``name``, or as its NFC form without surrounding spaces."""
         row = self._db.execute(
             "SELECT s.id, s.name, s.created_at, count(t.id) FROM subjects s LEFT JOIN templates t ON t.subject_id = s.id "
-            "WHERE s.name = ? GROUP BY s.id", (name,),
+            "WHERE s.name IN (?, ?) GROUP BY s.id ORDER BY s.name = ? DESC LIMIT 1", (name, lookup_name(name), name),
         ).fetchone()
         return SubjectRecord(*row) if row else None
 
@@ -420,8 +424,8 @@ class Store:
             clauses.append("action = ?")
             args.append(action)
         if subject is not None:  # by name, or by the pseudonym it was given when forgotten
-            clauses.append("EXISTS (SELECT 1 FROM json_each(audit.subjects) WHERE value IN (?, ?))")
-            args.extend([subject, self.pseudonym(subject)])
+            clauses.append("EXISTS (SELECT 1 FROM json_each(audit.subjects) WHERE value IN (?, ?, ?))")
+            args.extend([subject, lookup_name(subject), self.pseudonym(subject)])
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         tail = f"LIMIT {int(limit)}" if limit is not None else ""
         rows = self._db.execute(
@@ -430,10 +434,12 @@ class Store:
         ).fetchall()
         return [AuditEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5])) for r in rows]
 
-    def rewrite_audit(self, replace: dict[str, str], erase: set[str], path_names: set[str] = frozenset()) -> int:
+    def rewrite_audit(self, replace: dict[str, str], erase: set[str], path_names: set[str] = frozenset(),
+                      *, first_id: int | None = None, last_id: int | None = None) -> int:
         """Rewrite every audit entry that holds a string of ``replace`` (names: replaced by their
         pseudonyms) or of ``erase`` (source paths, photo hashes: erased), and erase the paths in
-        them with a component in ``path_names`` (export folders); returns how many.
+        them with a component in ``path_names`` (export folders); returns how many. Only the
+        entries with ids from ``first_id`` to ``last_id`` (inclusive; None: no bound) are read.
 
         Entries are found by their JSON text (a scan of the log), then rewritten field by field
         (:func:`.pseudonyms.scrub`); ``secure_delete`` zeroes the old versions of the rows.
@@ -443,7 +449,9 @@ class Store:
         for start in range(0, len(needles), 300):
             chunk = needles[start:start + 300]
             where = " OR ".join("instr(query, ?) OR instr(result, ?) OR instr(subjects, ?)" for _ in chunk)
-            ids.update(r[0] for r in self._db.execute(f"SELECT id FROM audit WHERE {where}", [n for n in chunk for _ in range(3)]))
+            bounds = [first_id if first_id is not None else -1, last_id if last_id is not None else 2**62]
+            ids.update(r[0] for r in self._db.execute(f"SELECT id FROM audit WHERE id BETWEEN ? AND ? AND ({where})",
+                                                      bounds + [n for n in chunk for _ in range(3)]))
         names = set(replace) | set(path_names)
         for audit_id in sorted(ids):
             query, result, subjects = self._db.execute("SELECT query, result, subjects FROM audit WHERE id = ?", (audit_id,)).fetchone()

@@ -238,11 +238,12 @@ def index_folders(
         raise InvalidArgument(f"batch_size must be an int >= 1, got {batch_size!r}")
     gate = gate or QualityGate()
     start = time.perf_counter()
-    root_paths = [str(Path(r).resolve()) for r in roots]
+    # Absolute, but not resolved through symlinks: the library shows the paths the user gave.
+    root_paths = [os.path.abspath(Path(r).expanduser()) for r in roots]
     for root in root_paths:
         if not Path(root).exists():
             raise InvalidArgument(f"{root}: no such file or folder to index")
-    files = sorted({str(p.resolve()) for root in root_paths for p in iter_image_files(root)})
+    files = sorted({os.path.abspath(p) for root in root_paths for p in iter_image_files(root)})
     stored = {p.path: p for p in store.photos()}
     present = set(files)
     missing = {path: row for path, row in stored.items() if path not in present and _under(path, root_paths)}

@@ -235,7 +235,7 @@ class Library:
             crops = [self._crop_array(f) for f in best]
             # Each crop is centred on its face; a neighbour's face at its edge is smaller.
             enrolled = len(gallery.enroll(name.strip(), crops, consent=consent, largest=True,
-                                          allow_duplicate=allow_duplicate).templates)
+                                          allow_duplicate=allow_duplicate, skip_faceless=True).templates)
         faces = name_person(self.store, person_id, name)
         return NameResult(person_id, name.strip(), tuple(faces), enrolled)
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from ..errors import CountenanceError
 from .tracking import TRACKED, trigger_sql
+from ..paths import private_file, private_folder
 
 __all__ = ["LibraryStore", "PhotoRow", "FaceRow", "LibraryError", "DB_NAME", "TRACKED"]
 
@@ -186,7 +187,8 @@ class LibraryStore:
         path = Path(path)
         if not create and not path.is_file():
             raise LibraryError(f"{path}: no library here (index a folder first)")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)  # 0700 and 0600: who is in which photo is its owner's only
+        private_file(path)
         connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")

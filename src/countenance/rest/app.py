@@ -18,9 +18,12 @@ from .. import __version__
 from ..errors import CountenanceError
 from ..service.error_table import describe
 from ..service.server import ServerSettings
+from . import access_log
+from .access_log import route_of
 from .gate import RequestGate
 from .routes import faces, library, library_review, page, privacy, subjects, system
 from .runtime import Runtime, StillRunning
+from .uploads import client_message
 
 __all__ = ["create_app", "app_from_environment"]
 
@@ -42,7 +45,7 @@ async def _countenance_error(request: Request, error: Exception) -> JSONResponse
     if described is None:  # not in the table: a bug
         return await _internal_error(request, error)
     rule, message = described
-    return problem(rule.http_status, rule.title, message)
+    return problem(rule.http_status, rule.title, client_message(message, request.app.state.settings))
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
@@ -61,7 +64,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _internal_error(request: Request, error: Exception) -> JSONResponse:
-    log.error("internal error on %s %s", request.method, request.url.path, exc_info=error)
+    log.error("internal error on %s %s", request.method, route_of(request), exc_info=error)  # no name from the path
     return problem(500, "internal error", "an internal error occurred; it has been logged")
 
 
@@ -91,6 +94,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     # Key, size, time and address limits before a body is read; security headers on all.
     app.add_middleware(RequestGate, settings=settings)
 
+    access_log.install(app)
     for module in (system, faces, subjects, privacy, library, library_review, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(resources.files(__package__) / "static")), name="static")

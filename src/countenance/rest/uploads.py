@@ -7,7 +7,9 @@ fetched from a URL or guessed from the shape of a string.
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+import os
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
 
 from fastapi import HTTPException, UploadFile
 
@@ -15,7 +17,10 @@ from ..errors import ImageNotFound, InvalidArgument
 from ..service.options import ImageBytes, ImageInput
 from ..service.server import ServerSettings
 
-__all__ = ["read_upload", "resolve_image_path", "one_image", "many_images"]
+__all__ = ["read_upload", "resolve_image_path", "one_image", "many_images", "client_paths", "client_message"]
+
+#: The fields of a response document that hold a file path on the server.
+PATH_FIELDS = frozenset({"path", "source_path", "folder", "image_path"})
 
 
 async def read_upload(upload: UploadFile, settings: ServerSettings) -> ImageBytes:
@@ -61,3 +66,42 @@ async def many_images(uploads: list[UploadFile], image_paths: list[str], setting
     if not images:
         raise InvalidArgument("give at least one image (uploads as images, or image_paths)")
     return tuple(images)
+
+
+def client_paths(document: Any, settings: ServerSettings) -> Any:
+    """``document`` (JSON values) as a client may see it: every absolute path in a
+    :data:`PATH_FIELDS` field made relative to the image root when it lies under it (the
+    path the client gave), else cut to its file name. A response never shows where the
+    server keeps its files."""
+    if isinstance(document, list):
+        return [client_paths(item, settings) for item in document]
+    if not isinstance(document, dict):
+        return document
+    shown = {}
+    for key, value in document.items():
+        if key in PATH_FIELDS and isinstance(value, str) and (value.startswith("/") or PureWindowsPath(value).is_absolute()):
+            shown[key] = _as_client_path(value, settings.image_root)
+        else:
+            shown[key] = client_paths(value, settings)
+    return shown
+
+
+def _as_client_path(value: str, root: Path | None) -> str:
+    if root is not None:
+        for base in (Path(os.path.abspath(root)), root.resolve()):
+            if Path(value).is_relative_to(base):
+                return Path(value).relative_to(base).as_posix()
+    return PurePosixPath(value.replace("\\", "/")).name
+
+
+def client_message(message: str, settings: ServerSettings) -> str:
+    """An error message as a client may see it: the image root's and the gallery's folders
+    cut out of any path in it (``photos/x.jpg``, ``<gallery>/...``)."""
+    folders = []
+    if settings.image_root is not None:
+        folders += [(str(settings.image_root.resolve()), ""), (os.path.abspath(settings.image_root), "")]
+    gallery = settings.gallery_options.resolved_path
+    folders += [(str(gallery.resolve()), "<gallery>"), (os.path.abspath(gallery), "<gallery>")]
+    for folder, shown in sorted(set(folders), key=lambda f: -len(f[0])):
+        message = message.replace(folder + os.sep, f"{shown}/" if shown else "").replace(folder, shown or ".")
+    return message

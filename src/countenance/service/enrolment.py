@@ -6,11 +6,13 @@ import csv
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..errors import GalleryError, InvalidArgument
 from ..gallery import Consent, EnrolResult, SubjectRecord
+from ..gallery.policy import check_consent_date
 from .gallery import open_gallery
 from .consent_check import check_folder_consent
 from .aligned_input import AlignedInput, resolve_aligned
@@ -47,8 +49,11 @@ class ConsentOptions:
 def make_consent(options: ConsentOptions, where: str = "consent") -> Consent:
     """The gallery's consent record; a bad field is an InvalidArgument naming ``where``."""
     try:
-        return Consent(options.text, consenter=options.consenter, purpose=options.purpose,
-                       evidence=options.evidence, given_at=options.given_at)
+        consent = Consent(options.text, consenter=options.consenter, purpose=options.purpose,
+                          evidence=options.evidence, given_at=options.given_at)
+        if consent.given_at is not None:
+            check_consent_date(consent.given_at, datetime.now(timezone.utc))
+        return consent
     except ValueError as error:  # Consent validates its fields with ValueError (or InvalidArgument)
         raise InvalidArgument(f"{where}: {error}") from None
 
@@ -72,14 +77,21 @@ def read_consent_file(path: Path) -> dict[str, Consent]:
         if not reader.fieldnames or not {"subject", "text"} <= set(reader.fieldnames):
             raise GalleryError(f"{path}:1: a consent CSV needs the columns subject,text (and optionally consenter,purpose,evidence,given_at)")
         rows = {}
-        for row in reader:
+        for line, row in enumerate(reader, start=2):
             subject = (row.pop("subject") or "").strip()
-            rows[subject] = {k: v for k, v in row.items() if v}
+            if subject in rows:
+                raise GalleryError(f"{path}:{line}: a second consent row for {subject!r}; give one row per person")
+            rows[subject] = {k: v for k, v in row.items() if isinstance(v, str) and v}
     else:
         try:
-            rows = json.loads(text)
+            rows = json.loads(text, object_pairs_hook=_no_duplicate_keys)
         except json.JSONDecodeError as error:
             raise GalleryError(f"{path}: not JSON ({error}); give a JSON object per person, or a .csv") from None
+        except _DuplicateKey as error:
+            raise GalleryError(f"{path}: the key {error.args[0]!r} appears twice in one object; give each person "
+                               "(and each field) once") from None
+        except RecursionError:
+            raise GalleryError(f"{path}: JSON nested too deeply; a consent file is one object of person records") from None
         if not isinstance(rows, dict) or not all(isinstance(v, dict) for v in rows.values()):
             raise GalleryError(f"{path}: expected a JSON object mapping person folder names (or \"*\") to consent records")
     consents = {}
@@ -98,13 +110,27 @@ def read_consent_file(path: Path) -> dict[str, Consent]:
     return consents
 
 
+class _DuplicateKey(Exception):
+    """A JSON object named one key twice (json keeps the last one silently)."""
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
+
+
 @dataclass(frozen=True)
 class EnrolOptions:
     """One person (``name``) from photos, with their consent.
 
     A photo with several faces needs ``face`` (its number, from 1, as ``countenance detect``
     lists them; one photo only) or ``largest``. ``allow_duplicate`` enrols a face that the
-    gallery already names as someone else (the override is audited).
+    gallery already names as someone else, ``allow_mixed`` photos whose faces do not agree
+    (the overrides are audited). All photos are enrolled or none.
     """
 
     name: str
@@ -115,6 +141,7 @@ class EnrolOptions:
     face: int | None = None
     largest: bool = False
     allow_duplicate: bool = False
+    allow_mixed: bool = False
 
     def __post_init__(self) -> None:
         if self.face is not None and self.largest:
@@ -126,12 +153,14 @@ class EnrolOptions:
 
 
 def enrol(options: EnrolOptions, *, pipelines: PipelineFactory = build_pipeline) -> EnrolResult:
-    """Enrol ``options.name``; photos that fail are in the result's ``failed``, the rest are
-    enrolled. Refusals (MultipleFaces, DuplicateIdentity, SubjectForgotten) are raised."""
+    """Enrol ``options.name`` from all its photos, or from none: a photo that fails (no face,
+    unreadable, opted out) or a refusal (MultipleFaces, DuplicateIdentity, MixedIdentities,
+    SubjectForgotten) raises and nothing is enrolled."""
     record = make_consent(options.consent) if options.consent is not None else None
     with open_gallery(options.gallery, options.pipeline, pipelines=pipelines) as gallery:
         return gallery.enroll(options.name, [image_source(image) for image in options.images], consent=record,
-                              face=options.face, largest=options.largest, allow_duplicate=options.allow_duplicate)
+                              face=options.face, largest=options.largest, allow_duplicate=options.allow_duplicate,
+                              allow_mixed=options.allow_mixed)
 
 
 def create_subject(options: GalleryOptions, name: str, consent: ConsentOptions | None) -> SubjectRecord:

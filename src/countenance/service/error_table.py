@@ -51,6 +51,8 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     ErrorRule(errors.LicenceNotAccepted, EXIT_FAILED, 409, "licence not accepted"),
     ErrorRule(errors.ModelError, EXIT_FAILED, 400, "model error"),
     ErrorRule(errors.NotEnrolled, EXIT_FAILED, 404, "not enrolled"),
+    ErrorRule(errors.NoTemplates, EXIT_FAILED, 409, "no enrolled face"),
+    ErrorRule(errors.MixedIdentities, EXIT_FAILED, 409, "photos of different people"),
     ErrorRule(errors.ConsentRequired, EXIT_FAILED, 409, "consent required"),
     ErrorRule(errors.OptedOut, EXIT_FAILED, 409, "opted out"),
     ErrorRule(errors.DuplicateIdentity, EXIT_FAILED, 409, "already enrolled under another name"),

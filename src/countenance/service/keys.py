@@ -25,6 +25,7 @@ from typing import Any
 
 from ..errors import GalleryError, InvalidArgument, UnknownKey
 from ..hashing import sha256_bytes
+from ..paths import private_file
 from .options import GalleryOptions
 
 __all__ = ["SCOPES", "ADMIN", "KEYS_FILE", "parse_scopes", "ApiKey", "NewKey", "KeyStore", "create_key", "list_keys", "revoke_key"]
@@ -110,6 +111,7 @@ class KeyStore:
         self.path = folder / KEYS_FILE
         self._lock = threading.Lock()
         try:
+            private_file(self.path)  # 0600 (and its WAL), whatever the umask
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(_SCHEMA)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import paths
+from ..paths import open_private, private_folder
 from ..errors import GalleryError, InvalidArgument
 from ..faces import Box
 from ..gallery.gallery import DB_NAME as GALLERY_DB
@@ -212,14 +213,14 @@ def face_crop(options: LibraryOptions, face_id: int, *, max_side_px: int = 160) 
 
 def write_person_crops(options: LibraryOptions, out_dir: Path, *, include_hidden: bool = False) -> tuple[Path, ...]:
     """Write each person's representative face as ``out_dir/person-<id>.jpg``; the paths written."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = private_folder(out_dir)  # faces of people: readable by their owner only (0700 / 0600)
     written = []
     with open_library(options) as library:
         for person in library.people(include_hidden=include_hidden):
             if person.representative_face is not None:
                 path = out / f"person-{person.id}.jpg"
-                path.write_bytes(library.crop(person.representative_face))
+                with open_private(path) as handle:
+                    handle.write(library.crop(person.representative_face))
                 written.append(path)
     return tuple(written)
 

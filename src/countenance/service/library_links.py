@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GalleryError
+from ..paths import open_private
 
 __all__ = ["LIBRARIES_FILE", "LibraryForget", "attach_library", "attached_libraries", "forget_in_libraries"]
 
@@ -63,7 +64,8 @@ def attach_library(gallery_path: Path, library_path: Path) -> None:
     if library in known:
         return
     temporary = folder / f"{LIBRARIES_FILE}.{os.getpid()}.tmp"
-    temporary.write_text(json.dumps({"libraries": [*known, library]}, indent=2) + "\n", encoding="utf-8")
+    with open_private(temporary, "w") as handle:  # 0600 like every file of the gallery
+        handle.write(json.dumps({"libraries": [*known, library]}, indent=2) + "\n")
     os.replace(temporary, folder / LIBRARIES_FILE)
 
 

@@ -92,7 +92,8 @@ def rename_subject(options: GalleryOptions, name: str, new_name: str) -> Subject
 def forget_subject(options: GalleryOptions, name: str, *, confirm: Callable[[str], bool] | None = None) -> ForgetResult | None:
     """Delete ``name`` (templates, crops, index entries, consent records); their name, photo
     paths and hashes leave the audit log (their pseudonym stays) and a tombstone refuses any
-    enrolment begun, or consented to, before now (see ``Gallery.forget``).
+    enrolment begun, or consented to, before now (see ``Gallery.forget``), under every name
+    they had.
 
     ``confirm(name)`` is asked after the subject is found (NotEnrolled first) and before
     anything is deleted; when it answers False nothing is deleted and None is returned. The
@@ -100,12 +101,14 @@ def forget_subject(options: GalleryOptions, name: str, *, confirm: Callable[[str
     (:func:`~countenance.service.library_links.forget_in_libraries`).
     """
     with open_gallery(options) as gallery:
-        gallery.subject(name)  # NotEnrolled before asking
+        stored = gallery.subject(name).subject.name  # NotEnrolled before asking
         if confirm is not None and not confirm(name):
             return None
         # The libraries first: if one fails, the subject is still enrolled and a rerun
-        # reaches every library again (forgetting a name there twice is harmless).
-        forget_in_libraries(options.resolved_path, name)
+        # reaches every library again (forgetting a name there twice is harmless). Every
+        # name the subject had goes, as in the gallery.
+        for held in (*gallery.former_names(stored), stored):
+            forget_in_libraries(options.resolved_path, held)
         return gallery.forget(name)
 
 
@@ -166,7 +169,10 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     match = _SPAN.fullmatch(text.strip())
     if match:
         start = now if now is not None else datetime.now(timezone.utc)
-        return start - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            return start - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError:  # before the year 1: every entry is after it
+            raise InvalidArgument(f"--since {text!r} reaches back before the year 1; give a shorter span or a date") from None
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import InvalidArgument
 from ..gallery import PruneResult
-from ..gallery.policy import timestamp
+from ..gallery.policy import MAX_DAYS, timestamp
 from .gallery import open_gallery
 from .options import GalleryOptions
 
@@ -73,9 +73,10 @@ def prune_with_confirmation(
     every template). ``confirm(preview)`` is asked first when there is something to delete; a
     False answer deletes nothing. No retention set and none given: nothing is done."""
     if older_than_days is not None and (
-        isinstance(older_than_days, bool) or not isinstance(older_than_days, numbers.Integral) or older_than_days < 0
+        isinstance(older_than_days, bool) or not isinstance(older_than_days, numbers.Integral)
+        or not 0 <= older_than_days <= MAX_DAYS
     ):
-        raise InvalidArgument(f"--older-than-days must be a whole number >= 0, got {older_than_days!r}")
+        raise InvalidArgument(f"--older-than-days must be a whole number from 0 to {MAX_DAYS}, got {older_than_days!r}")
     with open_gallery(options) as gallery:
         days = gallery.policy.retention_days if older_than_days is None else int(older_than_days)
         if days is None:

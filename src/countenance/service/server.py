@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import InvalidArgument
 from .options import GalleryOptions, PipelineOptions
 
-__all__ = ["ServerSettings", "SETTINGS_ENV", "check_can_serve"]
+__all__ = ["ServerSettings", "SETTINGS_ENV", "check_can_serve", "uvicorn_log_config"]
 
 #: The environment variable ``countenance serve`` passes the settings in (JSON).
 SETTINGS_ENV = "COUNTENANCE_SERVE_SETTINGS"
@@ -131,3 +131,17 @@ def check_can_serve(settings: ServerSettings, host: str, port: int) -> None:
                 f"--port {port}: cannot listen on {host}:{port} ({error.strerror or error}); "
                 "another server may be running there: choose another --port"
             ) from None
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration without its access log (whose lines hold the path as
+    sent, so the names in ``/v1/subjects/<name>``): the app logs each request by its route
+    template instead (``countenance.rest.access``, INFO, on stderr like uvicorn's own lines)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["uvicorn.access"] = {"handlers": [], "level": "CRITICAL", "propagate": False}
+    config["loggers"]["countenance.rest"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from ...service import detection, identification, verification
 from ...service.keys import ApiKey
 from ..auth import require
-from ..uploads import one_image
+from ..uploads import client_paths, one_image
 
 router = APIRouter(prefix="/v1", tags=["faces"])
 
@@ -30,7 +30,7 @@ async def detect(request: Request, image: Upload = None, image_path: ImagePath =
     runtime = request.app.state.runtime
     source = await one_image(image, image_path, runtime.settings)
     found = await runtime.run(detection.detect_image, source, runtime.pipeline_options, pipelines=runtime.pipelines)
-    return found.to_dict()
+    return client_paths(found.to_dict(), runtime.settings)
 
 
 @router.post("/verify")
@@ -55,11 +55,11 @@ async def verify(
     if subject is not None:
         options = identification.VerifySubjectOptions(subject, first, fmr, runtime.gallery(key), runtime.pipeline_options)
         result = await runtime.run(identification.verify_subject, options, pipelines=runtime.pipelines)
-        return result.to_dict()
+        return client_paths(result.to_dict(), runtime.settings)
     second = await one_image(other, other_path, runtime.settings, what="other")
     pair = verification.VerifyOptions(first, second, None, runtime.pipeline_options, audit=runtime.gallery(key))
     compared = await runtime.run(verification.verify_images, pair, pipelines=runtime.pipelines)
-    return compared.to_dict()
+    return client_paths(compared.to_dict(), runtime.settings)
 
 
 @router.post("/identify")
@@ -77,4 +77,4 @@ async def identify(
     source = await one_image(image, image_path, runtime.settings)
     options = identification.IdentifyOptions((source,), top_k, fpir, runtime.gallery(key), runtime.pipeline_options)
     run = await runtime.run(identification.identify_images, options, pipelines=runtime.pipelines)
-    return {**run.to_dict(), "unknown_means": UNKNOWN_EXPLAINED}
+    return {**client_paths(run.to_dict(), runtime.settings), "unknown_means": UNKNOWN_EXPLAINED}

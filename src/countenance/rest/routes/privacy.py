@@ -10,7 +10,7 @@ from ...service import privacy
 from ...service.keys import ApiKey
 from ..auth import require
 from ..paging import Limit, Offset, paged
-from ..uploads import one_image
+from ..uploads import client_paths, one_image
 
 router = APIRouter(prefix="/v1", tags=["privacy"])
 
@@ -61,4 +61,4 @@ async def audit(
     ``key:<id>``. Scope: admin."""
     runtime = request.app.state.runtime
     entries = await runtime.run(privacy.query_audit, runtime.gallery(key), privacy.AuditQuery(since, action, subject, limit))
-    return {"entries": [e.to_dict() for e in entries]}
+    return {"entries": [client_paths(e.to_dict(), runtime.settings) for e in entries]}

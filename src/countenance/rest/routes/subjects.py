@@ -4,6 +4,7 @@ forget (``admin``). Enrolment, export and forget are audited with the key's id."
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
@@ -13,7 +14,7 @@ from ...service import enrolment, privacy
 from ...service.keys import ApiKey
 from ..auth import require
 from ..paging import Limit, Offset, paged
-from ..uploads import many_images
+from ..uploads import client_paths, many_images
 
 router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
 
@@ -68,7 +69,7 @@ async def show_subject(name: str, request: Request, key: ApiKey = Depends(requir
     """One person's consent records and templates (provenance, not the vectors). Scope: read."""
     runtime = request.app.state.runtime
     details = await runtime.run(privacy.show_subject, runtime.gallery(key), name)
-    return details.to_dict()
+    return client_paths(details.to_dict(), runtime.settings)
 
 
 @router.patch("/{name}")
@@ -76,7 +77,7 @@ async def rename_subject(name: str, body: Rename, request: Request, key: ApiKey 
     """Rename a subject (templates and consent records follow); 409 if the new name is taken. Scope: enroll."""
     runtime = request.app.state.runtime
     details = await runtime.run(privacy.rename_subject, runtime.gallery(key), name, body.new_name)
-    return details.to_dict()
+    return client_paths(details.to_dict(), runtime.settings)
 
 
 @router.delete("/{name}")
@@ -101,16 +102,23 @@ async def enrol_faces(
     purpose: Annotated[str, Form(max_length=200)] = "identification",
     evidence: Annotated[str, Form(max_length=2_000)] = "",
     given_at: Annotated[str | None, Form(max_length=64, description="ISO 8601; default: now.")] = None,
+    face: Annotated[int | None, Form(ge=1, description="In a photo with several faces (one photo only): enrol face N, numbered from 1 as /v1/detect lists them.")] = None,
+    largest: Annotated[bool, Form(description="In a photo with several faces: enrol the largest.")] = False,
+    allow_duplicate: Annotated[bool, Form(description="Enrol a face the gallery already names as someone else (audited).")] = False,
+    allow_mixed: Annotated[bool, Form(description="Enrol photos whose faces do not agree with each other (audited).")] = False,
     key: ApiKey = Depends(require("enroll")),
 ) -> dict[str, Any]:
-    """Enrol the largest face of each photo, with a consent record (or the subject's existing
-    one). Photos without a face or matching an opt-out are in ``failed``. Audited. Scope: enroll."""
+    """Enrol one face of each photo, with a consent record (or the subject's existing one):
+    all the photos or none. A photo with several faces needs ``face`` or ``largest``; a photo
+    without a face (422), several faces unchosen (422), photos of different people (409) or a
+    face matching an opt-out or another subject (409) enrol nothing. Audited. Scope: enroll."""
     runtime = request.app.state.runtime
     sources = await many_images(images, image_paths, runtime.settings)
     consent = enrolment.ConsentOptions(consent_text, consenter, purpose, evidence, given_at) if consent_text is not None else None
-    options = enrolment.EnrolOptions(name, sources, consent, runtime.gallery(key), runtime.pipeline_options)
+    options = enrolment.EnrolOptions(name, sources, consent, runtime.gallery(key), runtime.pipeline_options, face=face,
+                                     largest=largest, allow_duplicate=allow_duplicate, allow_mixed=allow_mixed)
     result = await runtime.run(enrolment.enrol, options, pipelines=runtime.pipelines)
-    return result.to_dict()
+    return client_paths(result.to_dict(), runtime.settings)
 
 
 @router.get("/{name}/export", response_class=Response,
@@ -121,5 +129,11 @@ async def export_subject(name: str, request: Request, key: ApiKey = Depends(requ
     Audited. Scope: admin."""
     runtime = request.app.state.runtime
     filename, archive = await runtime.run(privacy.export_archive, runtime.gallery(key), name)
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in filename)
-    return Response(archive, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{safe}"'})
+    return Response(archive, media_type="application/zip", headers={"Content-Disposition": attachment(filename)})
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition header for ``filename``: an ASCII ``filename`` for old clients and
+    the exact name as RFC 5987 ``filename*`` (UTF-8, percent-encoded), so any name can be sent."""
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
