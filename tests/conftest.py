@@ -87,3 +87,52 @@ def faces(real_pipeline, fixtures):
 
     photos = sorted(p for folder in ("people", "probes") for p in (fixtures / folder).rglob("*") if p.is_file())
     return {p: EmbeddedImage.from_pipeline(real_pipeline, p) for p in photos}
+
+
+def _png16_rgba(width: int, height: int) -> bytes:
+    """A 16-bit RGBA PNG of one colour: a few hundred kB for tens of megapixels."""
+    import struct
+    import zlib
+
+    first = b"\x00" + b"\x40\x00\x80\x00\xc0\x00\xff\xff" * width
+    same = b"\x02" + bytes(8 * width)  # filter "Up": the row above again
+    compressor = zlib.compressobj(9)
+    data = compressor.compress(first) + b"".join(compressor.compress(same) for _ in range(height - 1)) + compressor.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="session")
+def png16_rgba():
+    """``png16_rgba(width, height)``: PNG bytes that cost far more memory decoded than their size
+    (the decode memory budget's test image)."""
+    return _png16_rgba
+
+
+@pytest.fixture(scope="module")
+def obama_biden_gallery(tmp_path_factory, fixtures) -> Path:
+    """A module's own gallery made through the CLI: obama (3 photos) and biden (2) enrolled
+    with consent from a file."""
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from countenance.cli import app
+
+    root = tmp_path_factory.mktemp("obama-biden")
+    people = root / "people"
+    for name in ("obama", "biden"):
+        shutil.copytree(fixtures / "people" / name, people / name)
+    consent = root / "consent.json"
+    consent.write_text(json.dumps({"*": {"text": "I agree", "evidence": "form 1"}}))
+    folder = root / "g"
+    runner = CliRunner()
+    assert runner.invoke(app, ["gallery", "init", "--gallery", str(folder)]).exit_code == 0
+    result = runner.invoke(app, ["enroll-folder", str(people), "--consent-file", str(consent), "--gallery", str(folder)])
+    assert result.exit_code == 0, result.output
+    return folder

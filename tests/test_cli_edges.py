@@ -198,19 +198,8 @@ def test_output_folders_are_created(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def enrolled(tmp_path_factory, fixtures):
-    """A gallery with obama and biden enrolled (consent from a file)."""
-    root = tmp_path_factory.mktemp("enrolled")
-    people = root / "people"
-    for name in ("obama", "biden"):
-        shutil.copytree(fixtures / "people" / name, people / name)
-    consent = root / "consent.json"
-    consent.write_text(json.dumps({"*": {"text": "I agree", "evidence": "form 1"}}))
-    gallery = root / "g"
-    assert run("gallery", "init", "--gallery", gallery).exit_code == 0
-    result = run("enroll-folder", people, "--consent-file", consent, "--gallery", gallery)
-    assert result.exit_code == 0, result.output
-    return gallery
+def enrolled(obama_biden_gallery):
+    return obama_biden_gallery
 
 
 def test_identify_takes_folders_reports_skipped_and_faceless(enrolled, fixtures, tmp_path):

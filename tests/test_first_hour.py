@@ -33,19 +33,8 @@ def one_error_line(result, code: int = 2) -> str:
 
 
 @pytest.fixture(scope="module")
-def gallery(tmp_path_factory, fixtures):
-    """obama (3 photos) and biden (2) enrolled, consent from a file."""
-    root = tmp_path_factory.mktemp("first-hour")
-    people = root / "people"
-    for name in ("obama", "biden"):
-        shutil.copytree(fixtures / "people" / name, people / name)
-    consent = root / "consent.json"
-    consent.write_text(json.dumps({"*": {"text": "I agree", "evidence": "form 1"}}))
-    folder = root / "g"
-    assert run("gallery", "init", "--gallery", folder).exit_code == 0
-    result = run("enroll-folder", people, "--consent-file", consent, "--gallery", folder)
-    assert result.exit_code == 0, result.output
-    return folder
+def gallery(obama_biden_gallery):
+    return obama_biden_gallery
 
 
 # ---------------------------------------------------------------- help and usage errors

@@ -246,36 +246,21 @@ def test_max_pixels_is_configurable(fixtures):
         load_image(fixtures / "probes" / "obama1.jpg", max_pixels=1000)
 
 
-def _png16_rgba(width: int, height: int) -> bytes:
-    """A 16-bit RGBA PNG of one colour: a few hundred kB for tens of megapixels."""
-    import struct
-    import zlib
-
-    first = b"\x00" + b"\x40\x00\x80\x00\xc0\x00\xff\xff" * width
-    same = b"\x02" + bytes(8 * width)  # filter "Up": the row above again
-    compressor = zlib.compressobj(9)
-    data = compressor.compress(first) + b"".join(compressor.compress(same) for _ in range(height - 1)) + compressor.flush()
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 16, 6, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
 
 
-def test_a_16bit_rgba_png_under_the_pixel_limit_is_refused_by_the_memory_budget():
+def test_a_16bit_rgba_png_under_the_pixel_limit_is_refused_by_the_memory_budget(png16_rgba):
     # 9 MP is under the 10 MP limit, but a transparent image costs ~23 bytes a pixel to decode
     # (197 MiB), more than an 8-bit colour image at the limit (~10 bytes a pixel: 95 MiB).
-    deep = _png16_rgba(3000, 3000)
+    deep = png16_rgba(3000, 3000)
     assert len(deep) < 100_000
     with pytest.raises(ImageTooLarge, match=r"needs about 197 MiB to decode, more than the budget of 95 MiB"):
         load_image(deep, max_pixels=10_000_000)
     with pytest.raises(ImageTooLarge, match="mode RGBA"):
-        load_image(_png16_rgba(600, 600), max_decoded_bytes=1_000_000)
-    _check_rgb(load_image(_png16_rgba(600, 600), max_decoded_bytes=9_000_000), 600, 600)  # 8.3 MB: in budget
+        load_image(png16_rgba(600, 600), max_decoded_bytes=1_000_000)
+    _check_rgb(load_image(png16_rgba(600, 600), max_decoded_bytes=9_000_000), 600, 600)  # 8.3 MB: in budget
     for bad in (0, -5, 1.5, True):
         with pytest.raises(InvalidArgument):
-            load_image(_png16_rgba(8, 8), max_decoded_bytes=bad)
+            load_image(png16_rgba(8, 8), max_decoded_bytes=bad)
     flat = io.BytesIO()
     Image.new("RGB", (3000, 3000), (9, 9, 9)).save(flat, format="PNG")
     _check_rgb(load_image(flat.getvalue(), max_pixels=10_000_000), 3000, 3000)  # the same pixels in 8-bit RGB load

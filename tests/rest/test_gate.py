@@ -9,11 +9,9 @@ from __future__ import annotations
 import concurrent.futures
 import socket
 import ssl
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -190,22 +188,10 @@ def test_a_503_tells_the_truth(tmp_path, fixtures):
         assert httpx.get(f"{url}/v1/outcomes/not-an-outcome", headers=auth(keys["read"]), timeout=10).status_code == 404
 
 
-def _png16_rgba(width: int, height: int) -> bytes:
-    """A 16-bit RGBA PNG of one colour (compresses to almost nothing)."""
-    first = b"\x00" + b"\x40\x00\x80\x00\xc0\x00\xff\xff" * width
-    same = b"\x02" + bytes(8 * width)  # filter "Up": the row above again
-    compressor = zlib.compressobj(9)
-    data = compressor.compress(first) + b"".join(compressor.compress(same) for _ in range(height - 1)) + compressor.flush()
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 16, 6, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
 
 
-def test_a_16_bit_rgba_png_under_the_pixel_limit_is_refused_by_the_memory_budget(server, keys):
-    png = _png16_rgba(5000, 5000)  # 25 MP, under the server's 40 MP; about 575 MiB to decode
+def test_a_16_bit_rgba_png_under_the_pixel_limit_is_refused_by_the_memory_budget(server, keys, png16_rgba):
+    png = png16_rgba(5000, 5000)  # 25 MP, under the server's 40 MP; about 575 MiB to decode
     assert len(png) < 400_000
     response = httpx.post(f"{server}/v1/detect", headers=auth(keys["identify"]), files={"image": ("deep.png", png)}, timeout=60)
     assert response.status_code == 413 and response.json()["title"] == "image too large", response.text

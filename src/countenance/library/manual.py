@@ -21,7 +21,7 @@ from ..errors import InvalidArgument
 from ..faces import Box, Face
 from .people import person_label
 from .store import LibraryError, LibraryStore
-from .xmp import read_regions, sidecar_path, to_upright
+from .xmp import face_under, read_regions, sidecar_path
 
 __all__ = ["AddedFace", "add_face", "XmpNames", "names_from_xmp", "XMP_MATCH_IOU"]
 
@@ -125,8 +125,6 @@ def _version(photo, sidecar: Path) -> str:
 def names_from_xmp(store: LibraryStore) -> XmpNames:
     """Read the named regions of every photo's sidecar and embedded XMP that changed since the
     last pass (see the module docstring); the counts."""
-    from .indexer import _iou
-
     checked = dict(store.connection.execute("SELECT photo_id, version FROM xmp_checked").fetchall())
     read = regions = named = unmatched = kept = 0
     for photo in store.photos():
@@ -147,14 +145,10 @@ def names_from_xmp(store: LibraryStore) -> XmpNames:
         with store.transaction():
             for source, region in found:
                 regions += 1
-                left, top, right, bottom = to_upright((region.x, region.y, region.x + region.w, region.y + region.h),
-                                                      photo.orientation)
-                box = (left * photo.width_px, top * photo.height_px, right * photo.width_px, bottom * photo.height_px)
-                scored = sorted(((_iou(box, f.box_ltrb_px), f.id) for f in faces), reverse=True)
-                if not scored or scored[0][0] < XMP_MATCH_IOU:
+                face_id = face_under(region, photo, faces, min_iou=XMP_MATCH_IOU)
+                if face_id is None:
                     unmatched += 1
                     continue
-                face_id = scored[0][1]
                 person_id = store.person_by_name(region.name.strip())
                 current = assignments.get(face_id)
                 if current is not None and current[1] and current[0] != person_id:

@@ -28,7 +28,7 @@ from pathlib import Path
 from .people import forgotten_marker
 from .store import LibraryStore
 
-__all__ = ["XmpWriteSummary", "XmpReadSummary", "Region", "write_sidecars", "read_sidecars", "read_regions",
+__all__ = ["XmpWriteSummary", "XmpReadSummary", "Region", "write_sidecars", "read_sidecars", "read_regions", "face_under",
            "sidecar_path", "to_stored", "to_upright"]
 
 _MWG = "Xmp.mwg-rs.Regions"
@@ -210,11 +210,20 @@ def _region(name: str, box: tuple[float, float, float, float], photo) -> Region:
     return Region(name, left, top, right - left, bottom - top)
 
 
+def face_under(region: Region, photo, faces, *, min_iou: float) -> int | None:
+    """The id of the library face of ``photo`` that ``region`` (normalised, as stored in the
+    file) overlaps most in the upright photo, when that overlap (IoU) is at least ``min_iou``."""
+    from .indexer import _iou
+
+    left, top, right, bottom = to_upright((region.x, region.y, region.x + region.w, region.y + region.h), photo.orientation)
+    box = (left * photo.width_px, top * photo.height_px, right * photo.width_px, bottom * photo.height_px)
+    scored = sorted(((_iou(box, f.box_ltrb_px), f.id) for f in faces), reverse=True)
+    return scored[0][1] if scored and scored[0][0] >= min_iou else None
+
+
 def read_sidecars(store: LibraryStore) -> XmpReadSummary:
     """Import the named regions of every photo's sidecar as confirmed faces (the library face
     each region overlaps most, IoU >= 0.3); regions over no library face are counted, not stored."""
-    from .indexer import _iou
-
     sidecars = regions = confirmed = unmatched = 0
     for photo in store.photos():
         path = sidecar_path(photo.path)
@@ -224,17 +233,14 @@ def read_sidecars(store: LibraryStore) -> XmpReadSummary:
         faces = store.faces(photo_id=photo.id)
         for region in read_regions(path):
             regions += 1
-            left, top, right, bottom = to_upright((region.x, region.y, region.x + region.w, region.y + region.h),
-                                                  photo.orientation)
-            box = (left * photo.width_px, top * photo.height_px, right * photo.width_px, bottom * photo.height_px)
-            scored = sorted(((_iou(box, f.box_ltrb_px), f.id) for f in faces), reverse=True)
-            if not scored or scored[0][0] < _MATCH_IOU:
+            face_id = face_under(region, photo, faces, min_iou=_MATCH_IOU)
+            if face_id is None:
                 unmatched += 1
                 continue
             with store.transaction():
                 person_id = store.person_by_name(region.name)
                 if person_id is None:
                     person_id = store.new_person(name=region.name, kept=True)
-                store.assign(scored[0][1], person_id, confirmed=True)
+                store.assign(face_id, person_id, confirmed=True)
             confirmed += 1
     return XmpReadSummary(sidecars, regions, confirmed, unmatched)
