@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from .errors import CountenanceError
 from .faces import Face
 
-__all__ = ["process_map", "ImageFaces", "embed_paths"]
+__all__ = ["process_map", "WorkerPool", "ImageFaces", "embed_paths"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -57,6 +57,56 @@ def process_map(
             yield from results
             if on_progress:
                 on_progress(len(results))
+
+
+class WorkerPool:
+    """Worker processes started once, at construction, and reused by every :meth:`map` until
+    :meth:`close` (also a context manager).
+
+    Each worker runs ``initializer(*initargs)`` once (load models there); the processes are
+    started at once, so they load while the caller goes on with other work. With
+    ``workers=1`` everything runs in this process (``initializer`` runs at construction).
+    """
+
+    def __init__(self, *, workers: int, initializer: Callable[..., None], initargs: tuple[Any, ...] = ()) -> None:
+        self.workers = max(1, int(workers))
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        if self.workers == 1:
+            initializer(*initargs)
+            return
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=initializer, initargs=initargs
+        )
+        for _ in range(self.workers):  # one task each: every worker process is started now
+            self._pool.submit(_ready)
+
+    def map(self, function: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
+        """``function(item)`` for every item, yielded in completion order (in order with one worker)."""
+        if self._pool is None:
+            yield from (function(item) for item in items)
+            return
+        futures = [self._pool.submit(function, item) for item in items]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _ready() -> None:
+    """Nothing: submitted once per worker so that each is started (and initialised) at once."""
 
 
 def _run_chunk(function: Callable[[T], R], part: list[T]) -> list[R]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from ..hashing import sha256_file
-from ..image import iter_image_files
-from ..ingest import process_map
+from ..image import IMAGE_SUFFIXES
+from ..ingest import WorkerPool
 from .quality import QualityGate, face_sharpness
 from .store import LibraryStore
 
@@ -131,6 +131,10 @@ class _Task:
 
 _worker: dict[str, Any] = {}
 
+#: Photos a worker takes at once: their faces are embedded in one batch (see
+#: :func:`countenance.embed.embed_faces_many`).
+_CHUNK = 16
+
 
 def _init_worker(pipeline_options: dict[str, Any]) -> None:
     from ..pipeline import Pipeline
@@ -138,33 +142,66 @@ def _init_worker(pipeline_options: dict[str, Any]) -> None:
     _worker["pipeline"] = Pipeline(**pipeline_options)
 
 
-def _orientation(path: str) -> int:
+def _orientation(data: bytes) -> int:
+    """The EXIF orientation tag (1..8) in the file's bytes already read; 1 when there is none."""
+    import io
+
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:  # parses the header only; decodes nothing
             return int(image.getexif().get(0x0112, 1) or 1)
     except Exception:  # noqa: BLE001 - orientation is informative; the loader reports real errors
         return 1
 
 
-def _index_one(task: _Task) -> _PhotoResult:
+def _decode(pipeline: Any, path: str) -> tuple[np.ndarray, bytes]:
+    """The upright pixels of ``path`` and its bytes, reading the file once; errors name the path."""
+    from ..errors import ImageError
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return pipeline.load(path), b""  # raises the loader's typed error for this path
+    try:
+        return pipeline.load(data), data
+    except ImageError as error:
+        raise type(error)(path, error.reason) from None
+
+
+def _index_chunk(tasks: list[_Task]) -> list[_PhotoResult]:
+    """Detect every photo of ``tasks``, then embed all their faces in one batch."""
+    from ..embed import embed_faces_many
     from ..errors import CountenanceError
 
     pipeline = _worker["pipeline"]
-    try:
-        pixels = pipeline.load(task.path)
-        faces = pipeline.embed(pixels)
-    except CountenanceError as error:
-        return _PhotoResult(task.path, task.sha256, task.size_bytes, task.mtime_ns, error=str(error))
-    found = [
-        _FoundFace(tuple(face.box.to_list()), float(face.detection_score), face.rotation, face.landmarks,
-                   face.template.vector, face.template.model, face_sharpness(pixels, tuple(face.box.to_list())))
-        for face in faces if face.template is not None
-    ]
-    height, width = pixels.shape[:2]
-    return _PhotoResult(task.path, task.sha256, task.size_bytes, task.mtime_ns, width, height,
-                        _orientation(task.path), found)
+    results: list[_PhotoResult | None] = []
+    decoded: list[tuple[_Task, np.ndarray, int, list]] = []
+    for task in tasks:
+        try:
+            pixels, data = _decode(pipeline, task.path)
+            faces = pipeline.face_detector.detect(pixels)
+        except CountenanceError as error:
+            results.append(_PhotoResult(task.path, task.sha256, task.size_bytes, task.mtime_ns, error=str(error)))
+            continue
+        decoded.append((task, pixels, _orientation(data), faces))
+        results.append(None)
+    embedded = embed_faces_many(pipeline.embedder, [(pixels, faces) for _, pixels, _, faces in decoded])
+    done = iter(zip(decoded, embedded))
+    for i, result in enumerate(results):
+        if result is not None:
+            continue
+        (task, pixels, orientation, _), faces = next(done)
+        found = [
+            _FoundFace(tuple(face.box.to_list()), float(face.detection_score), face.rotation, face.landmarks,
+                       face.template.vector, face.template.model, face_sharpness(pixels, tuple(face.box.to_list())))
+            for face in faces if face.template is not None
+        ]
+        height, width = pixels.shape[:2]
+        results[i] = _PhotoResult(task.path, task.sha256, task.size_bytes, task.mtime_ns, width, height,
+                                  orientation, found)
+    return [result for result in results if result is not None]
 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -205,9 +242,47 @@ def _write(store: LibraryStore, result: _PhotoResult, gate: QualityGate) -> tupl
     return added, gated
 
 
-def _stat(path: Path) -> tuple[int, int] | None:
+def _walk(root: str) -> Iterator[tuple[str, tuple[int, int] | None]]:
+    """``(path, (size, mtime_ns))`` of every image file under ``root`` (an absolute, resolved
+    path), with the stat ``os.scandir`` already made; ``None`` for a file that vanished.
+
+    Paths are ``root`` joined with the names found, so nothing is resolved per file but
+    symbolic links to files (taken at their target, as before). Like
+    :func:`countenance.image.iter_image_files`: by suffix, hidden files left out, folders
+    behind symbolic links not entered; a file root yields itself.
+    """
+    if not os.path.isdir(root):
+        yield root, _stat(root)
+        return
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                    continue
+                if entry.name.startswith(".") or os.path.splitext(entry.name)[1].lower() not in IMAGE_SUFFIXES:
+                    continue
+                if entry.is_symlink():
+                    if os.path.isfile(entry.path):
+                        target = os.path.realpath(entry.path)
+                        yield target, _stat(target)
+                    continue
+                stat = entry.stat()
+            except OSError:
+                yield entry.path, None
+                continue
+            yield entry.path, (stat.st_size, stat.st_mtime_ns)
+
+
+def _stat(path: str) -> tuple[int, int] | None:
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError:
         return None
     return stat.st_size, stat.st_mtime_ns
@@ -242,7 +317,8 @@ def index_folders(
     for root in root_paths:
         if not Path(root).exists():
             raise InvalidArgument(f"{root}: no such file or folder to index")
-    files = sorted({str(p.resolve()) for root in root_paths for p in iter_image_files(root)})
+    found = {path: stat for root in root_paths for path, stat in _walk(root)}
+    files = sorted(found)
     stored = {p.path: p for p in store.photos()}
     present = set(files)
     missing = {path: row for path, row in stored.items() if path not in present and _under(path, root_paths)}
@@ -254,68 +330,81 @@ def index_folders(
     moves: list[tuple[int, str, int]] = []
     touched: list[tuple[int, int]] = []
     seen_sha: dict[str, str] = {}
-    for path in files:
-        stat = _stat(Path(path))
-        if stat is None:
-            skipped.append(SkippedFile(path, "unreadable: vanished while indexing"))
-            continue
-        size, mtime = stat
-        row = stored.get(path)
-        if row is not None and not full and row.size_bytes == size and row.mtime_ns == mtime:
-            unchanged += 1
-            seen_sha[row.sha256] = path
-            continue
-        try:
-            sha = sha256_file(path)
-        except OSError as error:
-            skipped.append(SkippedFile(path, f"unreadable: {error.strerror or error}"))
-            continue
-        if row is not None and not full and row.sha256 == sha:
-            touched.append((row.id, mtime))
-            unchanged += 1
-        elif row is None and sha in missing_by_sha:
-            gone = missing_by_sha.pop(sha)
-            del missing[gone.path]
-            moves.append((gone.id, path, mtime))
-            moved += 1
-        elif row is None and sha in seen_sha:
-            skipped.append(SkippedFile(path, f"duplicate of {seen_sha[sha]}"))
-        else:
-            tasks.append(_Task(path, sha, size, mtime))
-        seen_sha.setdefault(sha, path)
-    with store.transaction():
-        for photo_id, path, mtime in moves:
-            store.move_photo(photo_id, path, mtime)
-        for photo_id, mtime in touched:
-            store.connection.execute("UPDATE photos SET mtime_ns=? WHERE id=?", (mtime, photo_id))
-        store.delete_photos([row.id for row in missing.values()])
-    faces_added = gated = done = 0
-    pending: list[_PhotoResult] = []
-
-    def flush() -> None:
-        nonlocal faces_added, gated
+    pool: WorkerPool | None = None
+    options = dict(FAST_PIPELINE if pipeline_options is None else pipeline_options)
+    try:
+        for path in files:
+            stat = found[path]
+            if stat is None:
+                skipped.append(SkippedFile(path, "unreadable: vanished while indexing"))
+                continue
+            size, mtime = stat
+            row = stored.get(path)
+            if row is not None and not full and row.size_bytes == size and row.mtime_ns == mtime:
+                unchanged += 1
+                seen_sha[row.sha256] = path
+                continue
+            try:
+                sha = sha256_file(path)
+            except OSError as error:
+                skipped.append(SkippedFile(path, f"unreadable: {error.strerror or error}"))
+                continue
+            if row is not None and not full and row.sha256 == sha:
+                touched.append((row.id, mtime))
+                unchanged += 1
+            elif row is None and sha in missing_by_sha:
+                gone = missing_by_sha.pop(sha)
+                del missing[gone.path]
+                moves.append((gone.id, path, mtime))
+                moved += 1
+            elif row is None and sha in seen_sha:
+                skipped.append(SkippedFile(path, f"duplicate of {seen_sha[sha]}"))
+            else:
+                tasks.append(_Task(path, sha, size, mtime))
+                if pool is None and workers > 1:
+                    # The first photo to detect starts the workers: they load their models while
+                    # the rest of the folder is hashed.
+                    pool = WorkerPool(workers=workers, initializer=_init_worker, initargs=(options,))
+            seen_sha.setdefault(sha, path)
         with store.transaction():
-            for result in pending:
-                added, low = _write(store, result, gate)
-                faces_added += added
-                gated += low
-        pending.clear()
+            for photo_id, path, mtime in moves:
+                store.move_photo(photo_id, path, mtime)
+            for photo_id, mtime in touched:
+                store.connection.execute("UPDATE photos SET mtime_ns=? WHERE id=?", (mtime, photo_id))
+            store.delete_photos([row.id for row in missing.values()])
+        faces_added = gated = done = 0
+        pending: list[_PhotoResult] = []
 
-    results = process_map(_index_one, tasks, workers=min(workers, max(1, len(tasks))), initializer=_init_worker,
-                          initargs=(dict(FAST_PIPELINE if pipeline_options is None else pipeline_options),))
-    last_flush = time.perf_counter()
-    for result in results:
-        done += 1
-        if result.error is not None:
-            skipped.append(SkippedFile(result.path, f"unreadable: {result.error}"))
-        pending.append(result)
-        if len(pending) >= batch_size or time.perf_counter() - last_flush > 2.0:
+        def flush() -> None:
+            nonlocal faces_added, gated
+            with store.transaction():
+                for result in pending:
+                    added, low = _write(store, result, gate)
+                    faces_added += added
+                    gated += low
+            pending.clear()
+
+        if pool is None and tasks:
+            pool = WorkerPool(workers=1, initializer=_init_worker, initargs=(options,))
+        chunk = max(1, min(_CHUNK, -(-len(tasks) // workers)))  # every worker gets a share of a small run
+        chunks = [tasks[i : i + chunk] for i in range(0, len(tasks), chunk)]
+        results = (result for part in (pool.map(_index_chunk, chunks) if pool else ()) for result in part)
+        last_flush = time.perf_counter()
+        for result in results:
+            done += 1
+            if result.error is not None:
+                skipped.append(SkippedFile(result.path, f"unreadable: {result.error}"))
+            pending.append(result)
+            if len(pending) >= batch_size or time.perf_counter() - last_flush > 2.0:
+                flush()
+                last_flush = time.perf_counter()
+            if on_progress is not None:
+                on_progress(IndexProgress(done, len(tasks), faces_added, time.perf_counter() - start))
+        if pending:
             flush()
-            last_flush = time.perf_counter()
-        if on_progress is not None:
-            on_progress(IndexProgress(done, len(tasks), faces_added, time.perf_counter() - start))
-    if pending:
-        flush()
+    finally:
+        if pool is not None:
+            pool.close()
     total = int(store.connection.execute("SELECT COUNT(*) FROM faces").fetchone()[0])
     return IndexSummary(len(files), len(tasks), unchanged, moved, len(missing), faces_added, total, gated,
                         tuple(skipped), time.perf_counter() - start)
