@@ -55,7 +55,8 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_index.py
 	$(BIN)/python scripts/bench_gallery.py
 
-# The REST service under load: 16 clients, identify, 60 s, a gallery of 100k templates (loopback).
+# The REST service under load: 8 clients, identify, 60 s, a gallery of 100k templates (loopback),
+# beside single-request latency and the first request after start.
 load: $(STAMP)
 	$(BIN)/python scripts/load_test.py
 

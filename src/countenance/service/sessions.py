@@ -86,10 +86,11 @@ class GallerySessions:
             gallery.actor = gallery.log.actor = opened_as
 
     def open(self, path: Path) -> None:
-        """Open this thread's gallery at ``path`` now, its vector index read into memory (a
-        server does this on every worker thread at start, so no request pays for it)."""
-        with self.borrow(path, None):
-            pass
+        """Open this thread's gallery at ``path`` now, its vector index read into memory and
+        its identification threshold worked out (a server does this on every worker thread at
+        start, so no request pays for it)."""
+        with self.borrow(path, None) as gallery:
+            gallery.threshold()
 
     def opened(self) -> list[Path]:
         """The galleries this thread holds open."""
