@@ -72,3 +72,19 @@ def test_detail_below_px_is_checked(yunet_file):
     for bad in (0, -1, "40", True):
         with pytest.raises(InvalidArgument):
             YuNetDetector(yunet_file, detail_below_px=bad)
+
+
+def test_the_dynamic_graph_is_cached_and_a_damaged_copy_is_remade(tmp_path, monkeypatch, fixtures, yunet_file):
+    from countenance.backends import yunet
+
+    monkeypatch.setenv("COUNTENANCE_CACHE_DIR", str(tmp_path))
+    image = load_image(fixtures / "groups" / "t1.jpg")
+    first = YuNetDetector(yunet_file)
+    cached = sorted(tmp_path.glob("yunet-dynamic-*.onnx"))
+    assert len(cached) == 1 and cached[0].with_name(cached[0].name + ".sha256").is_file()
+    assert cached[0].read_bytes() == yunet._dynamic_model_bytes(yunet_file)
+    boxes = [d.box for d in first.detect(image)]
+    assert [d.box for d in YuNetDetector(yunet_file).detect(image)] == boxes  # from the cache
+    cached[0].write_bytes(b"damaged")
+    assert [d.box for d in YuNetDetector(yunet_file).detect(image)] == boxes  # made again
+    assert cached[0].read_bytes() == yunet._dynamic_model_bytes(yunet_file)

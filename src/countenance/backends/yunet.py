@@ -141,7 +141,7 @@ class YuNetDetector:
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
         self.threads = threads
-        self._session = make_session(_dynamic_model_bytes(self.model_path), threads)
+        self._session = make_session(_cached_dynamic_model(self.model_path), threads)
         self._input = self._session.get_inputs()[0].name
         self._outputs = [f"{kind}_{stride}" for stride in _STRIDES for kind in ("cls", "obj", "bbox", "kps")]
 
@@ -251,6 +251,40 @@ def _resized(image: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         image = cv2.resize(image, (w, h), interpolation=interpolation)
     return image, np.array([w / width, h / height])
+
+
+# Bump when _dynamic_model_bytes changes what it writes.
+_DYNAMIC_VERSION = 1
+
+
+def _cached_dynamic_model(path: Path) -> bytes:
+    """:func:`_dynamic_model_bytes` of ``path``, cached in :func:`countenance.paths.cache_dir`
+    (``yunet-dynamic-c<version>-<16 hex of the model's sha256>.onnx`` and a ``.sha256`` sidecar),
+    so that a process starting (each indexing worker, each server) does not import ``onnx``:
+    about a second of a worker's start. A cached file that does not match its sidecar is made
+    again; a cache that cannot be written is skipped."""
+    from .. import paths
+    from ..hashing import sha256_bytes, sha256_file
+
+    folder = paths.cache_dir()
+    target = folder / f"yunet-dynamic-c{_DYNAMIC_VERSION}-{sha256_file(path)[:16]}.onnx"
+    sidecar = target.with_name(target.name + ".sha256")
+    try:
+        data = target.read_bytes()
+        if sha256_bytes(data) == sidecar.read_text(encoding="ascii").strip():
+            return data
+    except (OSError, UnicodeDecodeError):
+        pass
+    data = _dynamic_model_bytes(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for file, content in ((target, data), (sidecar, f"{sha256_bytes(data)}\n".encode("ascii"))):
+            tmp = file.with_name(f"{file.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(content)
+            os.replace(tmp, file)
+    except OSError:
+        pass
+    return data
 
 
 def _dynamic_model_bytes(path: Path) -> bytes:
