@@ -120,3 +120,15 @@ def test_two_workers_store_what_one_stores(tmp_path, fixtures, yunet_env):
     for (name1, box1, t1), (name2, box2, t2) in zip(stores[1], stores[2]):
         assert name1 == name2 and np.allclose(box1, box2)
         assert _cosine(np.asarray(t1), np.asarray(t2)) >= 0.9999
+
+
+@pytest.mark.parametrize("workers, local", [(1, False), (2, False), (2, True), (3, True)])
+def test_worker_pool_runs_every_item_once_and_is_reused(workers, local):
+    import time
+
+    from countenance.ingest import WorkerPool
+
+    with WorkerPool(workers=workers, initializer=time.sleep, initargs=(0,), local=local) as pool:
+        for _ in range(2):  # the same processes serve both maps
+            assert sorted(pool.map(abs, list(range(-40, 0)))) == list(range(1, 41))
+        assert sorted(pool.map(abs, [])) == []

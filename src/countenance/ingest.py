@@ -8,6 +8,7 @@ dlib's CNN already ran can hang, and dlib objects cannot be shared between proce
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import multiprocessing
 import time
@@ -64,33 +65,51 @@ class WorkerPool:
     :meth:`close` (also a context manager).
 
     Each worker runs ``initializer(*initargs)`` once (load models there); the processes are
-    started at once, so they load while the caller goes on with other work. With
-    ``workers=1`` everything runs in this process (``initializer`` runs at construction).
+    started at once, so they load while the caller goes on with other work. With ``local``,
+    this process is one of the ``workers`` (``workers - 1`` are started; one process start
+    and its model loading fewer): :meth:`map` keeps the others fed and runs an item itself
+    whenever they are busy. With ``workers=1`` everything runs in this process.
     """
 
-    def __init__(self, *, workers: int, initializer: Callable[..., None], initargs: tuple[Any, ...] = ()) -> None:
+    def __init__(self, *, workers: int, initializer: Callable[..., None], initargs: tuple[Any, ...] = (),
+                 local: bool = False) -> None:
         self.workers = max(1, int(workers))
+        self.local = local or self.workers == 1
+        self._started = self.workers - 1 if self.local else self.workers
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        if self.workers == 1:
-            initializer(*initargs)
-            return
-        self._pool = concurrent.futures.ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=initializer, initargs=initargs
-        )
-        for _ in range(self.workers):  # one task each: every worker process is started now
-            self._pool.submit(_ready)
+        if self._started:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self._started, mp_context=multiprocessing.get_context("spawn"), initializer=initializer,
+                initargs=initargs,
+            )
+            for _ in range(self._started):  # one task each: every worker process is started now
+                self._pool.submit(_ready)
+        if self.local:
+            initializer(*initargs)  # while the started ones load
 
     def map(self, function: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
         """``function(item)`` for every item, yielded in completion order (in order with one worker)."""
         if self._pool is None:
             yield from (function(item) for item in items)
             return
-        futures = [self._pool.submit(function, item) for item in items]
+        waiting = collections.deque(items)
+        running: set[concurrent.futures.Future[R]] = set()
         try:
-            for future in concurrent.futures.as_completed(futures):
-                yield future.result()
+            while waiting or running:
+                # Keep two items queued per started worker; take one here when they are all busy.
+                while waiting and len(running) < 2 * self._started:
+                    running.add(self._pool.submit(function, waiting.popleft()))
+                finished = {future for future in running if future.done()}
+                if not finished and waiting and self.local:
+                    yield function(waiting.popleft())
+                    continue
+                if not finished:
+                    finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in finished:
+                    running.discard(future)
+                    yield future.result()
         finally:
-            for future in futures:
+            for future in running:
                 future.cancel()
 
     def close(self) -> None:

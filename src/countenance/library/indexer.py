@@ -6,7 +6,7 @@ What a run does, per file under the roots (JPEG, PNG, WebP, HEIC, TIFF, ...):
 - otherwise its sha256 is taken: the same content as a stored photo whose file is gone is a
   move (the row takes the new path; faces, names and decisions stay); the same content as a
   stored photo at this path is an mtime change only (``unchanged``); anything else is detected
-  and embedded, in ``workers`` processes;
+  and embedded, in ``workers`` processes (this one and ``workers - 1`` started for the run);
 - stored photos under the roots whose files are gone are dropped, with their faces.
 
 Results are written in batches, each batch one transaction (a photo with all its faces, or
@@ -362,9 +362,9 @@ def index_folders(
             else:
                 tasks.append(_Task(path, sha, size, mtime))
                 if pool is None and workers > 1:
-                    # The first photo to detect starts the workers: they load their models while
-                    # the rest of the folder is hashed.
-                    pool = WorkerPool(workers=workers, initializer=_init_worker, initargs=(options,))
+                    # The first photo to detect starts the workers (this process is one of them):
+                    # the others load their models while the rest of the folder is hashed.
+                    pool = WorkerPool(workers=workers, initializer=_init_worker, initargs=(options,), local=True)
             seen_sha.setdefault(sha, path)
         with store.transaction():
             for photo_id, path, mtime in moves:
