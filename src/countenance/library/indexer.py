@@ -288,6 +288,19 @@ def _stat(path: str) -> tuple[int, int] | None:
     return stat.st_size, stat.st_mtime_ns
 
 
+def _results(pool: WorkerPool | None, tasks: list[_Task], workers: int) -> Iterator[_PhotoResult]:
+    """Every task's result from ``pool``, in chunks of up to :data:`_CHUNK` photos; the pool is
+    closed when this ends, normally or not (also when the caller drops it half-way)."""
+    if pool is None:
+        return
+    chunk = max(1, min(_CHUNK, -(-len(tasks) // workers)))  # every worker gets a share of a small run
+    try:
+        for part in pool.map(_index_chunk, [tasks[i : i + chunk] for i in range(0, len(tasks), chunk)]):
+            yield from part
+    finally:
+        pool.close()
+
+
 def index_folders(
     store: LibraryStore,
     roots: Iterable[str | os.PathLike[str]],
@@ -332,79 +345,73 @@ def index_folders(
     seen_sha: dict[str, str] = {}
     pool: WorkerPool | None = None
     options = dict(FAST_PIPELINE if pipeline_options is None else pipeline_options)
-    try:
-        for path in files:
-            stat = found[path]
-            if stat is None:
-                skipped.append(SkippedFile(path, "unreadable: vanished while indexing"))
-                continue
-            size, mtime = stat
-            row = stored.get(path)
-            if row is not None and not full and row.size_bytes == size and row.mtime_ns == mtime:
-                unchanged += 1
-                seen_sha[row.sha256] = path
-                continue
-            try:
-                sha = sha256_file(path)
-            except OSError as error:
-                skipped.append(SkippedFile(path, f"unreadable: {error.strerror or error}"))
-                continue
-            if row is not None and not full and row.sha256 == sha:
-                touched.append((row.id, mtime))
-                unchanged += 1
-            elif row is None and sha in missing_by_sha:
-                gone = missing_by_sha.pop(sha)
-                del missing[gone.path]
-                moves.append((gone.id, path, mtime))
-                moved += 1
-            elif row is None and sha in seen_sha:
-                skipped.append(SkippedFile(path, f"duplicate of {seen_sha[sha]}"))
-            else:
-                tasks.append(_Task(path, sha, size, mtime))
-                if pool is None and workers > 1:
-                    # The first photo to detect starts the workers (this process is one of them):
-                    # the others load their models while the rest of the folder is hashed.
-                    pool = WorkerPool(workers=workers, initializer=_init_worker, initargs=(options,), local=True)
-            seen_sha.setdefault(sha, path)
+    for path in files:
+        stat = found[path]
+        if stat is None:
+            skipped.append(SkippedFile(path, "unreadable: vanished while indexing"))
+            continue
+        size, mtime = stat
+        row = stored.get(path)
+        if row is not None and not full and row.size_bytes == size and row.mtime_ns == mtime:
+            unchanged += 1
+            seen_sha[row.sha256] = path
+            continue
+        try:
+            sha = sha256_file(path)
+        except OSError as error:
+            skipped.append(SkippedFile(path, f"unreadable: {error.strerror or error}"))
+            continue
+        if row is not None and not full and row.sha256 == sha:
+            touched.append((row.id, mtime))
+            unchanged += 1
+        elif row is None and sha in missing_by_sha:
+            gone = missing_by_sha.pop(sha)
+            del missing[gone.path]
+            moves.append((gone.id, path, mtime))
+            moved += 1
+        elif row is None and sha in seen_sha:
+            skipped.append(SkippedFile(path, f"duplicate of {seen_sha[sha]}"))
+        else:
+            tasks.append(_Task(path, sha, size, mtime))
+            if pool is None and workers > 1:
+                # The first photo to detect starts the workers (this process is one of them):
+                # the others load their models while the rest of the folder is hashed.
+                pool = WorkerPool(workers=workers, initializer=_init_worker, initargs=(options,), local=True)
+        seen_sha.setdefault(sha, path)
+    with store.transaction():
+        for photo_id, path, mtime in moves:
+            store.move_photo(photo_id, path, mtime)
+        for photo_id, mtime in touched:
+            store.connection.execute("UPDATE photos SET mtime_ns=? WHERE id=?", (mtime, photo_id))
+        store.delete_photos([row.id for row in missing.values()])
+    faces_added = gated = done = 0
+    pending: list[_PhotoResult] = []
+
+    def flush() -> None:
+        nonlocal faces_added, gated
         with store.transaction():
-            for photo_id, path, mtime in moves:
-                store.move_photo(photo_id, path, mtime)
-            for photo_id, mtime in touched:
-                store.connection.execute("UPDATE photos SET mtime_ns=? WHERE id=?", (mtime, photo_id))
-            store.delete_photos([row.id for row in missing.values()])
-        faces_added = gated = done = 0
-        pending: list[_PhotoResult] = []
+            for result in pending:
+                added, low = _write(store, result, gate)
+                faces_added += added
+                gated += low
+        pending.clear()
 
-        def flush() -> None:
-            nonlocal faces_added, gated
-            with store.transaction():
-                for result in pending:
-                    added, low = _write(store, result, gate)
-                    faces_added += added
-                    gated += low
-            pending.clear()
-
-        if pool is None and tasks:
-            pool = WorkerPool(workers=1, initializer=_init_worker, initargs=(options,))
-        chunk = max(1, min(_CHUNK, -(-len(tasks) // workers)))  # every worker gets a share of a small run
-        chunks = [tasks[i : i + chunk] for i in range(0, len(tasks), chunk)]
-        results = (result for part in (pool.map(_index_chunk, chunks) if pool else ()) for result in part)
-        last_flush = time.perf_counter()
-        for result in results:
-            done += 1
-            if result.error is not None:
-                skipped.append(SkippedFile(result.path, f"unreadable: {result.error}"))
-            pending.append(result)
-            if len(pending) >= batch_size or time.perf_counter() - last_flush > 2.0:
-                flush()
-                last_flush = time.perf_counter()
-            if on_progress is not None:
-                on_progress(IndexProgress(done, len(tasks), faces_added, time.perf_counter() - start))
-        if pending:
+    if pool is None and tasks:
+        pool = WorkerPool(workers=1, initializer=_init_worker, initargs=(options,))
+    results = _results(pool, tasks, workers)
+    last_flush = time.perf_counter()
+    for result in results:
+        done += 1
+        if result.error is not None:
+            skipped.append(SkippedFile(result.path, f"unreadable: {result.error}"))
+        pending.append(result)
+        if len(pending) >= batch_size or time.perf_counter() - last_flush > 2.0:
             flush()
-    finally:
-        if pool is not None:
-            pool.close()
+            last_flush = time.perf_counter()
+        if on_progress is not None:
+            on_progress(IndexProgress(done, len(tasks), faces_added, time.perf_counter() - start))
+    if pending:
+        flush()
     total = int(store.connection.execute("SELECT COUNT(*) FROM faces").fetchone()[0])
     return IndexSummary(len(files), len(tasks), unchanged, moved, len(missing), faces_added, total, gated,
                         tuple(skipped), time.perf_counter() - start)
