@@ -167,7 +167,11 @@ def _decode(pipeline: Any, path: str) -> tuple[np.ndarray, bytes]:
     try:
         return pipeline.load(data), data
     except ImageError as error:
-        raise type(error)(path, error.reason) from None
+        try:
+            named = type(error)(path, error.reason)  # the loader named it "<bytes>"
+        except TypeError:  # an error type built another way: as it is
+            raise error from None
+        raise named from None
 
 
 def _index_chunk(tasks: list[_Task]) -> list[_PhotoResult]:
