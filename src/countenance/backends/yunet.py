@@ -266,8 +266,12 @@ def _cached_dynamic_model(path: Path) -> bytes:
     from .. import paths
     from ..hashing import sha256_bytes, sha256_file
 
+    try:
+        key = sha256_file(path)[:16]
+    except OSError:
+        return _dynamic_model_bytes(path)  # raises the loader's ModelError for this path
     folder = paths.cache_dir()
-    target = folder / f"yunet-dynamic-c{_DYNAMIC_VERSION}-{sha256_file(path)[:16]}.onnx"
+    target = folder / f"yunet-dynamic-c{_DYNAMIC_VERSION}-{key}.onnx"
     sidecar = target.with_name(target.name + ".sha256")
     try:
         data = target.read_bytes()
