@@ -62,9 +62,12 @@ eval-clean: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps "face_recognition==1.3.0"
 	$(BIN)/python scripts/bench_pipeline.py
+	# `library index` over 1,000 LFW images, 1 and 2 workers, beside face_recognition on the same files.
+	$(BIN)/python scripts/bench_index.py
 	$(BIN)/python scripts/bench_gallery.py
 
-# The REST service under load: 16 clients, identify, 60 s, a gallery of 100k templates (loopback).
+# The REST service under load: 8 clients, identify, 60 s, a gallery of 100k templates (loopback),
+# beside single-request latency and the first request after start.
 load: $(STAMP)
 	$(BIN)/python scripts/load_test.py
 

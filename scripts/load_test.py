@@ -3,9 +3,15 @@
 Builds a gallery of the fixture people (real faces, real consent records) plus synthetic
 templates up to --templates (default 100,000; written straight into the gallery's SQLite in one
 transaction, then indexed once), starts `countenance serve` on a free loopback port, creates an
-identify key, and has --clients (16) concurrent clients send identify requests with the fixture
+identify key, and has --clients (8) concurrent clients send identify requests with the fixture
 photos for --seconds (60). Prints throughput and p50/p95/p99 latency; exits 1 on any 5xx, any
 error or any wrong name (an enrolled person answered "unknown" is counted as a miss).
+
+Beside it, in the same run: the server's very first request (galleries are opened and models
+loaded at start, so it should cost what any other does), single-request latency (one client,
+one request at a time, --single requests), the photos' sizes, the load average before and
+after, and what a one-shot command pays to open the gallery: its index mapped (what the CLI
+does) against read into memory.
 """
 
 from __future__ import annotations
@@ -80,6 +86,42 @@ def build_gallery(folder: Path, templates: int, per_subject: int, pipeline: Pipe
     return count
 
 
+def open_costs(folder: Path, repeat: int = 5) -> str:
+    """Median time to open the gallery and answer one search: index mapped (one-shot commands) vs read."""
+    probe = np.random.default_rng(1).normal(size=(1, 128)).astype(np.float32)
+    costs = {}
+    for label, mapped in (("mapped", True), ("read", False)):
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            with Gallery(folder, actor="load", map_index=mapped) as gallery:
+                gallery.index("templates").search(probe, 10)
+            times.append((time.perf_counter() - start) * 1000)
+        costs[label] = statistics.median(times)
+    return f"open the gallery + one search (a one-shot command): index mapped {costs['mapped']:.0f} ms, read {costs['read']:.0f} ms"
+
+
+def one_at_a_time(base: str, token: str, photos: dict[str, bytes], count: int) -> list[float]:
+    """Latencies (ms) of ``count`` identify requests sent one after another; the first is the server's first."""
+    names = list(photos)
+    out = []
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as session:
+        for i in range(count + 1):
+            start = time.perf_counter()
+            session.post("/v1/identify", files={"image": (names[i % len(names)], photos[names[i % len(names)]])})
+            out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def photo_size(data: bytes) -> str:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return f"{image.width}x{image.height}"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -94,7 +136,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--templates", type=int, default=100_000)
     parser.add_argument("--per-subject", type=int, default=10)
-    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--single", type=int, default=40, help="requests sent one at a time before the load")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=2, help="server worker threads (one pipeline each)")
     parser.add_argument("--detector", default="auto")
@@ -107,6 +150,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="countenance-load-") as scratch:
         folder = Path(scratch) / "gallery"
         count = build_gallery(folder, args.templates, args.per_subject, pipeline)
+        print(open_costs(folder), flush=True)
         token = create_key(GalleryOptions(folder), "identify", "load test").token
         port = free_port()
         command = [sys.executable, "-m", "countenance.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -128,6 +172,12 @@ def main() -> int:
                     return 1
                 time.sleep(0.2)
 
+            single_ms = one_at_a_time(base, token, photos, args.single)
+            same = single_ms[len(photos) :: len(photos)]  # later requests with the first one's photo
+            print(f"first request after start: {single_ms[0]:.0f} ms ({next(iter(photos))}; later with the same photo: "
+                  f"median {percentile(same, 50):.0f} ms); one at a time ({len(single_ms) - 1} more, all photos): "
+                  f"p50 {percentile(single_ms[1:], 50):.0f}, p99 {percentile(single_ms[1:], 99):.0f} ms", flush=True)
+            load_before = os.getloadavg()[0]
             latencies_ms: list[float] = []
             statuses: dict[int, int] = {}
             problems: list[str] = []
@@ -179,8 +229,9 @@ def main() -> int:
                 server.kill()
 
     server_errors = sum(n for code, n in statuses.items() if code >= 500)
+    sizes = ", ".join(f"{name} {photo_size(data)}" for name, data in photos.items())
     print(f"{args.clients} clients, {wall_s:.1f} s, gallery of {count:,} templates, {args.threads} server threads, "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; photos: {sizes}")
     print(f"requests: {sum(statuses.values()):,} ({json.dumps(statuses)}); throughput {len(latencies_ms) / wall_s:.1f} req/s")
     print(f"latency ms: p50 {percentile(latencies_ms, 50):.0f}, p95 {percentile(latencies_ms, 95):.0f}, "
           f"p99 {percentile(latencies_ms, 99):.0f}, mean {statistics.fmean(latencies_ms) if latencies_ms else float('nan'):.0f}")

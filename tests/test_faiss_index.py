@@ -141,3 +141,54 @@ def test_advise_huge_pages_refuses_what_it_cannot_help():
 
     small = np.zeros(1000, np.float32)
     assert advise_huge_pages(small.ctypes.data, small.nbytes) is False  # under one 2 MiB page
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_mapped_index_answers_exactly_like_the_loaded_one(tmp_path, config):
+    vectors, ids = _vectors(300, seed=5), np.arange(10, 310)
+    path = tmp_path / "i.faiss"
+    built = FaissIndex(path, dimension=16, **config)
+    built.add(ids, vectors)
+    built.remove(ids[:7])  # HNSW: tombstones saved in the header
+    state = IndexState(last_id=309, count=293, deletions=1, generation=2)
+    built.save(state)
+    loaded = FaissIndex(path, dimension=16, **config)
+    mapped = FaissIndex(path, dimension=16, mmap=True, **config)
+    assert loaded.load() == state and mapped.load() == state
+    assert mapped.mapped and not loaded.mapped and mapped.kind == loaded.kind
+    queries = _vectors(40, seed=6)
+    for k in (1, 10, 400):
+        d_loaded, i_loaded = loaded.search(queries, k)
+        d_mapped, i_mapped = mapped.search(queries, k)
+        assert np.array_equal(i_mapped, i_loaded) and np.array_equal(d_mapped, d_loaded)
+    if built.kind == "flat":
+        for (d1, i1), (d2, i2) in zip(mapped.range_search(queries, 5.0), loaded.range_search(queries, 5.0)):
+            assert np.array_equal(i1, i2) and np.array_equal(d1, d2)
+    # Another process's save replaces the file: the mapping keeps reading the old one.
+    built.add(np.array([999]), queries[:1])
+    built.save(IndexState(last_id=999, count=294, deletions=1, generation=3))
+    assert np.array_equal(mapped.search(queries, 10)[1], loaded.search(queries, 10)[1])
+    # A change copies the mapped index into memory first; both then change alike.
+    more = _vectors(20, seed=7)
+    for index in (loaded, mapped):
+        index.add(np.arange(1000, 1020), more)
+        assert index.remove(np.array([1000, 20, 21])) == 3
+    assert not mapped.mapped and mapped.count() == loaded.count() == 293 + 20 - 3
+    d_loaded, i_loaded = loaded.search(queries, 10)
+    d_mapped, i_mapped = mapped.search(queries, 10)
+    assert np.array_equal(i_mapped, i_loaded) and np.allclose(d_mapped, d_loaded)
+    data = path.read_bytes()
+    mapped.reset()
+    assert path.read_bytes() == data  # the file never changed under the mapping
+
+
+def test_mapped_index_of_a_corrupt_file_is_none(tmp_path):
+    path = tmp_path / "i.faiss"
+    index = FaissIndex(path, dimension=16, metric="euclidean", hnsw_above=50)
+    index.add(np.arange(100), _vectors(100))
+    index.save(IndexState(100, 100, 0, 1))
+    whole = path.read_bytes()
+    mapped = FaissIndex(path, dimension=16, metric="euclidean", hnsw_above=50, mmap=True)
+    for cut in (40, len(whole) // 2, len(whole) - 3):
+        path.write_bytes(whole[:cut])
+        assert mapped.load() is None and mapped.count() == 0 and not mapped.mapped

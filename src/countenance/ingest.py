@@ -8,6 +8,7 @@ dlib's CNN already ran can hang, and dlib objects cannot be shared between proce
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import multiprocessing
 import time
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 from .errors import CountenanceError
 from .faces import Face
 
-__all__ = ["process_map", "ImageFaces", "embed_paths"]
+__all__ = ["process_map", "WorkerPool", "ImageFaces", "embed_paths"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -57,6 +58,74 @@ def process_map(
             yield from results
             if on_progress:
                 on_progress(len(results))
+
+
+class WorkerPool:
+    """Worker processes started once, at construction, and reused by every :meth:`map` until
+    :meth:`close` (also a context manager).
+
+    Each worker runs ``initializer(*initargs)`` once (load models there); the processes are
+    started at once, so they load while the caller goes on with other work. With ``local``,
+    this process is one of the ``workers`` (``workers - 1`` are started; one process start
+    and its model loading fewer): :meth:`map` keeps the others fed and runs an item itself
+    whenever they are busy. With ``workers=1`` everything runs in this process.
+    """
+
+    def __init__(self, *, workers: int, initializer: Callable[..., None], initargs: tuple[Any, ...] = (),
+                 local: bool = False) -> None:
+        self.workers = max(1, int(workers))
+        self.local = local or self.workers == 1
+        self._started = self.workers - 1 if self.local else self.workers
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        if self._started:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self._started, mp_context=multiprocessing.get_context("spawn"), initializer=initializer,
+                initargs=initargs,
+            )
+            for _ in range(self._started):  # one task each: every worker process is started now
+                self._pool.submit(_ready)
+        if self.local:
+            initializer(*initargs)  # while the started ones load
+
+    def map(self, function: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
+        """``function(item)`` for every item, yielded in completion order (in order with one worker)."""
+        if self._pool is None:
+            yield from (function(item) for item in items)
+            return
+        waiting = collections.deque(items)
+        running: set[concurrent.futures.Future[R]] = set()
+        try:
+            while waiting or running:
+                # Keep two items queued per started worker; take one here when they are all busy.
+                while waiting and len(running) < 2 * self._started:
+                    running.add(self._pool.submit(function, waiting.popleft()))
+                finished = {future for future in running if future.done()}
+                if not finished and waiting and self.local:
+                    yield function(waiting.popleft())
+                    continue
+                if not finished:
+                    finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in finished:
+                    running.discard(future)
+                    yield future.result()
+        finally:
+            for future in running:
+                future.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _ready() -> None:
+    """Nothing: submitted once per worker so that each is started (and initialised) at once."""
 
 
 def _run_chunk(function: Callable[[T], R], part: list[T]) -> list[R]:

@@ -150,3 +150,26 @@ def test_an_opt_out_makes_the_person_unknown(own):
     assert [o["note"] for o in listed] == ["request 12"]
     assert client.delete(f"/v1/optouts/{listed[0]['id']}", headers=admin).status_code == 200
     assert client.delete(f"/v1/optouts/{listed[0]['id']}", headers=admin).status_code == 400
+
+
+def test_every_worker_thread_opened_the_gallery_at_start(gallery, fixtures):
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from countenance.rest import create_app
+
+    from .conftest import settings_for
+
+    with TestClient(create_app(settings_for(gallery, fixtures))) as fresh:  # no request made
+        runtime = fresh.app.state.runtime
+        threads = runtime.settings.threads
+        barrier = threading.Barrier(threads)
+
+        def opened():
+            barrier.wait(timeout=60)  # one job per thread
+            return threading.get_ident(), runtime.sessions.opened()
+
+        answers = [f.result() for f in [runtime.executor.submit(opened) for _ in range(threads)]]
+    assert len({ident for ident, _ in answers}) == threads == 2
+    assert all(paths == [gallery.resolve()] for _, paths in answers)

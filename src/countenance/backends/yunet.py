@@ -15,9 +15,15 @@ Working sizes. YuNet finds faces from ~10 px to ~400 px at the size it is run at
 large photo is run twice: shrunk to ``input_long_side`` (640 px: big faces, close-ups) and
 to ``detail_long_side`` (1280 px: small faces in group photos), and the two sets of faces
 are merged by non-maximum suppression. Images no larger than ``input_long_side`` run once
-at their own size. On the fixture group photos a single 640 px pass misses 2 of the 6
-faces of ``t1.jpg``; the full size of a 2280 px photo misses both (too big) faces of
-``couple.jpg``; the two passes find every face of every fixture.
+at their own size. On the 1600 px crowd fixture ``crowd/17.jpg`` a single 640 px pass finds
+49 faces, the two passes 208; the full size of a 2280 px photo misses both (too big) faces of
+``couple.jpg``; the two passes find every face of every group fixture.
+
+The cost is bounded by the faces, not the megapixels: the photo is shrunk once, to the detail
+size, and the 640 px copy is made from that one; the 640 px pass runs first, and the detail
+pass runs only where faces may be small: when the first pass found no face, or a face whose
+shorter side is under ``detail_below_px`` (40) at 640 px. A portrait or a close-up group
+costs one 640 px pass whatever its size in megapixels.
 
 dlib's 5-point shape predictor was trained on HOG boxes, which sit lower and are squarer
 than YuNet's; :meth:`YuNetDetector.detect` gives each face a ``landmark_box``: a HOG-like box
@@ -97,6 +103,9 @@ class YuNetDetector:
         checks the other orientations.)
     nms_threshold:
         boxes overlapping a better one by more than this IoU are dropped.
+    detail_below_px:
+        the detail pass runs only when the first pass finds no face or a face whose shorter
+        side, at the first pass's size, is below this many pixels; None: always.
     threads:
         ONNX Runtime intra-op threads.
     """
@@ -114,6 +123,7 @@ class YuNetDetector:
         detail_long_side: int | None = 1280,
         score_threshold: float = 0.8,
         nms_threshold: float = 0.3,
+        detail_below_px: float | None = 40.0,
         threads: int = 1,
     ) -> None:
         if not isinstance(input_long_side, int) or input_long_side < _ALIGN:
@@ -121,13 +131,17 @@ class YuNetDetector:
         if detail_long_side is not None and (not isinstance(detail_long_side, int) or detail_long_side < input_long_side):
             raise InvalidArgument(f"detail_long_side must be None or an int >= input_long_side, got {detail_long_side!r}")
         check_detector_options(score_threshold, nms_threshold, threads)
+        if detail_below_px is not None and (isinstance(detail_below_px, bool) or not isinstance(detail_below_px, (int, float))
+                                            or not detail_below_px > 0):
+            raise InvalidArgument(f"detail_below_px must be None or a number > 0, got {detail_below_px!r}")
+        self.detail_below_px = None if detail_below_px is None else float(detail_below_px)
         self.model_path = model_file(model_path, YUNET_MODEL_NAME)
         self.input_long_side = input_long_side
         self.detail_long_side = detail_long_side
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
         self.threads = threads
-        self._session = make_session(_dynamic_model_bytes(self.model_path), threads)
+        self._session = make_session(_cached_dynamic_model(self.model_path), threads)
         self._input = self._session.get_inputs()[0].name
         self._outputs = [f"{kind}_{stride}" for stride in _STRIDES for kind in ("cls", "obj", "bbox", "kps")]
 
@@ -153,12 +167,26 @@ class YuNetDetector:
         if image.ndim != 3 or image.shape[2] != 3:
             raise InvalidArgument(f"image must be (H, W, 3) RGB, got shape {image.shape}")
         height, width = image.shape[:2]
+        scales = self.working_scales(height, width, upsample)
         boxes, scores, keypoints = [], [], []
-        for scale in self.working_scales(height, width, upsample):
-            b, s, k = self._run(image, scale)
+        if len(scales) == 1:
+            b, s, k = self._run(*_resized(image, scales[0]))
             boxes.append(b)
             scores.append(s)
             keypoints.append(k)
+        else:
+            # One resize of the whole photo (to the detail size); the first pass's copy comes from it.
+            detail, detail_factor = _resized(image, scales[1])
+            coarse, coarse_factor = _resized(detail, scales[0] / scales[1])
+            b, s, k = self._run(coarse, coarse_factor * detail_factor)
+            boxes.append(b)
+            scores.append(s)
+            keypoints.append(k)
+            if self._needs_detail(b, scales[0]):
+                b, s, k = self._run(detail, detail_factor)
+                boxes.append(b)
+                scores.append(s)
+                keypoints.append(k)
         box = np.concatenate(boxes)
         score = np.concatenate(scores)
         kps = np.concatenate(keypoints)
@@ -170,15 +198,17 @@ class YuNetDetector:
             out.append(Detection(Box(left, top, right, bottom), float(score[i]), points, hog_like_box(points)))
         return out
 
-    def _run(self, image: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One pass at ``scale``: boxes ``(N, 4)`` xyxy, scores ``(N,)``, keypoints ``(N, 5, 2)``, in image pixels."""
-        import cv2
+    def _needs_detail(self, boxes: np.ndarray, scale: float) -> bool:
+        """Whether the first pass (``boxes`` in image pixels, found at ``scale``) leaves room for small faces."""
+        if self.detail_below_px is None or len(boxes) == 0:
+            return True
+        shorter = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) * scale
+        return bool(shorter.min() < self.detail_below_px)
 
-        height, width = image.shape[:2]
-        w, h = max(1, round(width * scale)), max(1, round(height * scale))
-        if (w, h) != (width, height):
-            interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-            image = cv2.resize(image, (w, h), interpolation=interpolation)
+    def _run(self, image: np.ndarray, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One pass on ``image``, already resized by ``factor`` ((x, y): its size / the photo's):
+        boxes ``(N, 4)`` xyxy, scores ``(N,)``, keypoints ``(N, 5, 2)``, in the photo's pixels."""
+        h, w = image.shape[:2]
         padded_h, padded_w = -(-h // _ALIGN) * _ALIGN, -(-w // _ALIGN) * _ALIGN
         # YuNet takes BGR pixel values 0..255, NCHW, unnormalised; pad right/bottom with 0.
         blob = np.zeros((1, 3, padded_h, padded_w), dtype=np.float32)
@@ -205,10 +235,60 @@ class YuNetDetector:
             scores.append(score[keep])
         if not scores:
             return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
-        factor = np.array([w / width, h / height])
         box = np.concatenate(boxes).astype(np.float64) / np.tile(factor, 2)
         kps = np.concatenate(keypoints).astype(np.float64) / factor
         return box, np.concatenate(scores).astype(np.float64), kps
+
+
+def _resized(image: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` scaled by ``scale`` (area averaging when shrinking) and the exact factor
+    ``(new width / width, new height / height)`` after rounding to whole pixels."""
+    import cv2
+
+    height, width = image.shape[:2]
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    if (w, h) != (width, height):
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        image = cv2.resize(image, (w, h), interpolation=interpolation)
+    return image, np.array([w / width, h / height])
+
+
+# Bump when _dynamic_model_bytes changes what it writes.
+_DYNAMIC_VERSION = 1
+
+
+def _cached_dynamic_model(path: Path) -> bytes:
+    """:func:`_dynamic_model_bytes` of ``path``, cached in :func:`countenance.paths.cache_dir`
+    (``yunet-dynamic-c<version>-<16 hex of the model's sha256>.onnx`` and a ``.sha256`` sidecar),
+    so that a process starting (each indexing worker, each server) does not import ``onnx``:
+    about a second of a worker's start. A cached file that does not match its sidecar is made
+    again; a cache that cannot be written is skipped."""
+    from .. import paths
+    from ..hashing import sha256_bytes, sha256_file
+
+    try:
+        key = sha256_file(path)[:16]
+    except OSError:
+        return _dynamic_model_bytes(path)  # raises the loader's ModelError for this path
+    folder = paths.cache_dir()
+    target = folder / f"yunet-dynamic-c{_DYNAMIC_VERSION}-{key}.onnx"
+    sidecar = target.with_name(target.name + ".sha256")
+    try:
+        data = target.read_bytes()
+        if sha256_bytes(data) == sidecar.read_text(encoding="ascii").strip():
+            return data
+    except (OSError, UnicodeDecodeError):
+        pass
+    data = _dynamic_model_bytes(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for file, content in ((target, data), (sidecar, f"{sha256_bytes(data)}\n".encode("ascii"))):
+            tmp = file.with_name(f"{file.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(content)
+            os.replace(tmp, file)
+    except OSError:
+        pass
+    return data
 
 
 def _dynamic_model_bytes(path: Path) -> bytes:

@@ -58,6 +58,9 @@ class GalleryCore:
     smallest identifiable face, see :attr:`~countenance.faces.ModelSpec.min_interocular_px`;
     None: no limit), ``index_backend``, ``index_uri``
     and ``index_name`` (server backends only), ``created_at``, ``policy``.
+
+    ``map_index``: map the embedded index's file instead of reading it (one-shot commands:
+    opening costs milliseconds at any size; see :class:`~.index_faiss.FaissIndex`).
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class GalleryCore:
         actor: str | None = None,
         clock: Callable[[], datetime] = _now,
         calibration: Calibration | None = None,
+        map_index: bool = False,
     ) -> None:
         self.path = Path(path)
         self._pipeline = pipeline
@@ -102,7 +106,8 @@ class GalleryCore:
             self.mirrors = {
                 table: IndexMirror(self.store, table, make_index(
                     self.index_backend, self.path / filename, dimension=self.embedding_size, metric=self.metric,
-                    **({"uri": self.index_uri, "name": f"{self.index_name}_{table}"} if self.index_uri else {})))
+                    **({"uri": self.index_uri, "name": f"{self.index_name}_{table}"} if self.index_uri
+                       else {"mmap": map_index})))
                 for table, filename in INDEX_FILES.items()
             }
             for mirror in self.mirrors.values():

@@ -16,14 +16,14 @@ from .index_base import VectorIndex
 __all__ = ["INDEX_BACKENDS", "SERVER_BACKENDS", "make_index", "check_backend"]
 
 
-def _faiss_factory(path: Path | None, *, dimension: int, metric: str) -> VectorIndex:
+def _faiss_factory(path: Path | None, *, dimension: int, metric: str, mmap: bool = False) -> VectorIndex:
     try:
         import faiss  # noqa: F401
     except ImportError:
         raise GalleryError("the embedded gallery index needs faiss: pip install faiss-cpu") from None
     from .index_faiss import FaissIndex
 
-    return FaissIndex(path, dimension=dimension, metric=metric)
+    return FaissIndex(path, dimension=dimension, metric=metric, mmap=mmap)
 
 
 def _pgvector_factory(location: Path | None, *, dimension: int, metric: str, uri: str, name: str) -> VectorIndex:
@@ -42,7 +42,7 @@ def _milvus_factory(location: Path | None, *, dimension: int, metric: str, uri: 
 
 #: Vector index backends by name: each factory takes ``(location, dimension=, metric=)``;
 #: server backends (:data:`SERVER_BACKENDS`) also take ``uri=`` (where the server is) and
-#: ``name=`` (their table or collection).
+#: ``name=`` (their table or collection); the embedded one takes ``mmap=`` (map its file).
 INDEX_BACKENDS: dict[str, Callable[..., VectorIndex]] = {
     "faiss": _faiss_factory,
     "pgvector": _pgvector_factory,
@@ -60,7 +60,7 @@ def check_backend(backend: str) -> str:
     return backend
 
 
-def make_index(backend: str, location: Path | None, *, dimension: int, metric: str, **options: str) -> VectorIndex:
+def make_index(backend: str, location: Path | None, *, dimension: int, metric: str, **options: str | bool) -> VectorIndex:
     """Build the index backend registered as ``backend``; ``options`` (``uri``, ``name``) go
-    to server backends."""
+    to server backends, ``mmap`` to the embedded one."""
     return INDEX_BACKENDS[check_backend(backend)](location, dimension=dimension, metric=metric, **options)

@@ -6,7 +6,7 @@ What a run does, per file under the roots (JPEG, PNG, WebP, HEIC, TIFF, ...):
 - otherwise its sha256 is taken: the same content as a stored photo whose file is gone is a
   move (the row takes the new path; faces, names and decisions stay); the same content as a
   stored photo at this path is an mtime change only (``unchanged``); anything else is detected
-  and embedded, in ``workers`` processes;
+  and embedded, in ``workers`` processes (this one and ``workers - 1`` started for the run);
 - stored photos under the roots whose files are gone are dropped, with their faces.
 
 Results are written in batches, each batch one transaction (a photo with all its faces, or
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from ..hashing import sha256_file
-from ..image import iter_image_files
-from ..ingest import process_map
+from ..image import IMAGE_SUFFIXES
+from ..ingest import WorkerPool
 from .quality import QualityGate, face_sharpness
 from .store import LibraryStore
 
@@ -131,6 +131,10 @@ class _Task:
 
 _worker: dict[str, Any] = {}
 
+#: Photos a worker takes at once: their faces are embedded in one batch (see
+#: :func:`countenance.embed.embed_faces_many`).
+_CHUNK = 16
+
 
 def _init_worker(pipeline_options: dict[str, Any]) -> None:
     from ..pipeline import Pipeline
@@ -138,33 +142,70 @@ def _init_worker(pipeline_options: dict[str, Any]) -> None:
     _worker["pipeline"] = Pipeline(**pipeline_options)
 
 
-def _orientation(path: str) -> int:
+def _orientation(data: bytes) -> int:
+    """The EXIF orientation tag (1..8) in the file's bytes already read; 1 when there is none."""
+    import io
+
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:  # parses the header only; decodes nothing
             return int(image.getexif().get(0x0112, 1) or 1)
     except Exception:  # noqa: BLE001 - orientation is informative; the loader reports real errors
         return 1
 
 
-def _index_one(task: _Task) -> _PhotoResult:
+def _decode(pipeline: Any, path: str) -> tuple[np.ndarray, bytes]:
+    """The upright pixels of ``path`` and its bytes, reading the file once; errors name the path."""
+    from ..errors import ImageError
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return pipeline.load(path), b""  # raises the loader's typed error for this path
+    try:
+        return pipeline.load(data), data
+    except ImageError as error:
+        try:
+            named = type(error)(path, error.reason)  # the loader named it "<bytes>"
+        except TypeError:  # an error type built another way: as it is
+            raise error from None
+        raise named from None
+
+
+def _index_chunk(tasks: list[_Task]) -> list[_PhotoResult]:
+    """Detect every photo of ``tasks``, then embed all their faces in one batch."""
+    from ..embed import embed_faces_many
     from ..errors import CountenanceError
 
     pipeline = _worker["pipeline"]
-    try:
-        pixels = pipeline.load(task.path)
-        faces = pipeline.embed(pixels)
-    except CountenanceError as error:
-        return _PhotoResult(task.path, task.sha256, task.size_bytes, task.mtime_ns, error=str(error))
-    found = [
-        _FoundFace(tuple(face.box.to_list()), float(face.detection_score), face.rotation, face.landmarks,
-                   face.template.vector, face.template.model, face_sharpness(pixels, tuple(face.box.to_list())))
-        for face in faces if face.template is not None
-    ]
-    height, width = pixels.shape[:2]
-    return _PhotoResult(task.path, task.sha256, task.size_bytes, task.mtime_ns, width, height,
-                        _orientation(task.path), found)
+    results: list[_PhotoResult | None] = []
+    decoded: list[tuple[_Task, np.ndarray, int, list]] = []
+    for task in tasks:
+        try:
+            pixels, data = _decode(pipeline, task.path)
+            faces = pipeline.face_detector.detect(pixels)
+        except CountenanceError as error:
+            results.append(_PhotoResult(task.path, task.sha256, task.size_bytes, task.mtime_ns, error=str(error)))
+            continue
+        decoded.append((task, pixels, _orientation(data), faces))
+        results.append(None)
+    embedded = embed_faces_many(pipeline.embedder, [(pixels, faces) for _, pixels, _, faces in decoded])
+    done = iter(zip(decoded, embedded))
+    for i, result in enumerate(results):
+        if result is not None:
+            continue
+        (task, pixels, orientation, _), faces = next(done)
+        found = [
+            _FoundFace(tuple(face.box.to_list()), float(face.detection_score), face.rotation, face.landmarks,
+                       face.template.vector, face.template.model, face_sharpness(pixels, tuple(face.box.to_list())))
+            for face in faces if face.template is not None
+        ]
+        height, width = pixels.shape[:2]
+        results[i] = _PhotoResult(task.path, task.sha256, task.size_bytes, task.mtime_ns, width, height,
+                                  orientation, found)
+    return [result for result in results if result is not None]
 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -205,12 +246,63 @@ def _write(store: LibraryStore, result: _PhotoResult, gate: QualityGate) -> tupl
     return added, gated
 
 
-def _stat(path: Path) -> tuple[int, int] | None:
+def _walk(root: str) -> Iterator[tuple[str, tuple[int, int] | None]]:
+    """``(path, (size, mtime_ns))`` of every image file under ``root`` (an absolute path, not
+    resolved through symlinks), with the stat ``os.scandir`` already made; ``None`` for a file
+    that vanished.
+
+    Paths are ``root`` joined with the names found, so nothing is resolved per file (a symbolic
+    link to a file keeps the link's path; its stat is the target's). Like
+    :func:`countenance.image.iter_image_files`: by suffix, hidden files left out, folders
+    behind symbolic links not entered; a file root yields itself.
+    """
+    if not os.path.isdir(root):
+        yield root, _stat(root)
+        return
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                    continue
+                if entry.name.startswith(".") or os.path.splitext(entry.name)[1].lower() not in IMAGE_SUFFIXES:
+                    continue
+                if entry.is_symlink():
+                    if os.path.isfile(entry.path):  # kept under the link's own path (the one the user sees)
+                        yield entry.path, _stat(entry.path)
+                    continue
+                stat = entry.stat()
+            except OSError:
+                yield entry.path, None
+                continue
+            yield entry.path, (stat.st_size, stat.st_mtime_ns)
+
+
+def _stat(path: str) -> tuple[int, int] | None:
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError:
         return None
     return stat.st_size, stat.st_mtime_ns
+
+
+def _results(pool: WorkerPool | None, tasks: list[_Task], workers: int) -> Iterator[_PhotoResult]:
+    """Every task's result from ``pool``, in chunks of up to :data:`_CHUNK` photos; the pool is
+    closed when this ends, normally or not (also when the caller drops it half-way)."""
+    if pool is None:
+        return
+    chunk = max(1, min(_CHUNK, -(-len(tasks) // workers)))  # every worker gets a share of a small run
+    try:
+        for part in pool.map(_index_chunk, [tasks[i : i + chunk] for i in range(0, len(tasks), chunk)]):
+            yield from part
+    finally:
+        pool.close()
 
 
 def index_folders(
@@ -243,7 +335,8 @@ def index_folders(
     for root in root_paths:
         if not Path(root).exists():
             raise InvalidArgument(f"{root}: no such file or folder to index")
-    files = sorted({os.path.abspath(p) for root in root_paths for p in iter_image_files(root)})
+    found = {path: stat for root in root_paths for path, stat in _walk(root)}
+    files = sorted(found)
     stored = {p.path: p for p in store.photos()}
     present = set(files)
     missing = {path: row for path, row in stored.items() if path not in present and _under(path, root_paths)}
@@ -255,8 +348,10 @@ def index_folders(
     moves: list[tuple[int, str, int]] = []
     touched: list[tuple[int, int]] = []
     seen_sha: dict[str, str] = {}
+    pool: WorkerPool | None = None
+    options = dict(FAST_PIPELINE if pipeline_options is None else pipeline_options)
     for path in files:
-        stat = _stat(Path(path))
+        stat = found[path]
         if stat is None:
             skipped.append(SkippedFile(path, "unreadable: vanished while indexing"))
             continue
@@ -283,6 +378,10 @@ def index_folders(
             skipped.append(SkippedFile(path, f"duplicate of {seen_sha[sha]}"))
         else:
             tasks.append(_Task(path, sha, size, mtime))
+            if pool is None and workers > 1:
+                # The first photo to detect starts the workers (this process is one of them):
+                # the others load their models while the rest of the folder is hashed.
+                pool = WorkerPool(workers=workers, initializer=_init_worker, initargs=(options,), local=True)
         seen_sha.setdefault(sha, path)
     with store.transaction():
         for photo_id, path, mtime in moves:
@@ -302,8 +401,9 @@ def index_folders(
                 gated += low
         pending.clear()
 
-    results = process_map(_index_one, tasks, workers=min(workers, max(1, len(tasks))), initializer=_init_worker,
-                          initargs=(dict(FAST_PIPELINE if pipeline_options is None else pipeline_options),))
+    if pool is None and tasks:
+        pool = WorkerPool(workers=1, initializer=_init_worker, initargs=(options,))
+    results = _results(pool, tasks, workers)
     last_flush = time.perf_counter()
     for result in results:
         done += 1

@@ -66,8 +66,9 @@ class StillRunning(HTTPException):
 
 
 class Runtime:
-    """``settings.threads`` worker threads, each with its own pipeline (built at start: models
-    load once per thread) and open gallery (opened on first use). Every model and gallery
+    """``settings.threads`` worker threads, each with its own pipeline and open gallery, both
+    made at start (models load and the vector index is read once per thread, not on a first
+    request). Every model and gallery
     call runs on them, never on the event loop; :meth:`run` bounds its wait by the timeout."""
 
     def __init__(self, settings: ServerSettings) -> None:
@@ -106,9 +107,16 @@ class Runtime:
             future.result()
 
     def start(self) -> None:
-        """Load the models on every worker thread (the first request does not pay for them)."""
+        """Load the models and open the gallery on every worker thread (the first request does
+        not pay for them)."""
         options = self.pipeline_options
-        self._on_every_thread(lambda: self.pipelines(options))
+        gallery = self.settings.gallery_options.resolved_path
+
+        def prepare() -> None:
+            self.pipelines(options)
+            self.sessions.open(gallery)
+
+        self._on_every_thread(prepare)
         if self.settings.library is not None:
             # The served library forgets a subject when the gallery does (service.privacy.forget_subject).
             from ..service.library_links import attach_library

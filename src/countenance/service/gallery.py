@@ -20,7 +20,8 @@ def open_gallery(
 ) -> Iterator[Gallery]:
     """The gallery of ``options``, closed on exit. With ``pipeline`` options, the gallery gets a
     pipeline to read images with, built after the gallery opened (so a missing gallery fails
-    before any model loads). With ``options.sessions``, the calling thread's open gallery."""
+    before any model loads). With ``options.sessions``, the calling thread's open gallery;
+    without, a gallery for this one call, its vector index mapped from its file, not read."""
     if options.sessions is not None:
         with options.sessions.borrow(options.resolved_path, options.actor) as gallery:
             if pipeline is not None:
@@ -28,7 +29,8 @@ def open_gallery(
             yield gallery
         return
     path = existing_folder(options.resolved_path, "--gallery", hint="no gallery here (create one with: countenance gallery init)")
-    with Gallery(path, actor=options.actor) as gallery:
+    # One call: map the index file rather than read it (GalleryCore's map_index).
+    with Gallery(path, actor=options.actor, map_index=True) as gallery:
         if pipeline is not None:
             gallery.pipeline = pipelines(pipeline)
         yield gallery

@@ -4,7 +4,7 @@ A command opens its gallery and builds its pipeline for one call. A server answe
 calls keeps them: loading a pipeline costs models, and opening a gallery reads its vector
 index (tens of MB at 100k templates). Neither may be shared between threads (dlib's detectors
 release the GIL and crash; a SQLite connection belongs to its thread), so each worker thread
-holds its own, made on its first call:
+holds its own, made on its first call (a server opens them at start, :meth:`GallerySessions.open`):
 
     pipelines = ThreadPipelines()
     sessions = GallerySessions()
@@ -84,6 +84,17 @@ class GallerySessions:
                 raise
         finally:
             gallery.actor = gallery.log.actor = opened_as
+
+    def open(self, path: Path) -> None:
+        """Open this thread's gallery at ``path`` now, its vector index read into memory and
+        its identification threshold worked out (a server does this on every worker thread at
+        start, so no request pays for it)."""
+        with self.borrow(path, None) as gallery:
+            gallery.threshold()
+
+    def opened(self) -> list[Path]:
+        """The galleries this thread holds open."""
+        return sorted(self._galleries())
 
     def close_thread(self) -> None:
         """Close the galleries this thread opened (call it on each worker thread at shutdown)."""
