@@ -204,6 +204,30 @@ def test_identify_only_key_logs_in_and_sees_numbered_boxes(server, browser, gall
     page.close()
 
 
+def test_a_small_face_is_named_and_flagged_low_confidence_on_the_page(server, browser, gallery, fixtures, tmp_path):
+    """A face under the model's measured minimum (20 px between the eyes) is searched and named,
+    and the page says it is low confidence (dashed box, the reason under the answer)."""
+    from PIL import Image
+
+    token = create_key(GalleryOptions(gallery), "identify", "small faces").token
+    image = Image.open(fixtures / "probes" / "obama1.jpg").convert("RGB")
+    small = tmp_path / "small.png"
+    image.resize((image.width // 9, image.height // 9), Image.LANCZOS).save(small)  # ~17 px between the eyes
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _login(page, server, token)
+    page.set_input_files("#search-file", str(small))
+    page.click("#search-form button")
+    page.wait_for_selector("[data-testid=face]")
+    answers = page.locator("[data-testid=face]")
+    assert answers.count() == 1
+    assert "obama" in answers.first.locator("[data-testid=decision]").inner_text()
+    flag = answers.first.locator("[data-testid=low-confidence]")
+    assert flag.count() == 1 and "minimum of 20 px" in flag.inner_text()
+    assert "low-confidence" in page.locator("[data-testid=face-box]").first.get_attribute("class")
+    _shot(page, "14-small-face-low-confidence")
+    page.close()
+
+
 def test_review_loop_person_page_undo_and_merge_suggestion(server, browser, admin):
     """Open a person, select two faces, not-this-person, undo; accept a merge suggestion; each
     checked through the API."""

@@ -87,6 +87,9 @@
         box.lastChild.prepend(el("span", i + 1, { class: "badge" }));
         box.lastChild.append(el("span", face.decision, { class: "decision", "data-testid": "decision" }));
         if (face.decision === "unknown") box.append(el("p", "Unknown: nobody enrolled is close enough to say who this is.", { class: "explain" }));
+        // A face under the model's measured minimum size is searched, and flagged: below it the
+        // model misses more often (its false-match rate does not rise).
+        if (face.low_confidence) box.append(el("p", `Low confidence: ${face.low_confidence_reason}`, { class: "explain low-confidence", "data-testid": "low-confidence" }));
         const table = el("table");
         table.append(el("tr"));
         for (const head of ["candidate", "distance", "similarity", "expected false-match rate"]) table.lastChild.append(el("th", head));
@@ -117,7 +120,8 @@
     frame.append(img);
     faces.forEach((face, i) => {
       const [left, top, right, bottom] = face.box;
-      const mark = el("div", null, { class: "face-box" + (face.decision === "unknown" ? " unknown" : ""), "data-testid": "face-box", "data-face-number": i + 1 });
+      const mark = el("div", null, { class: "face-box" + (face.decision === "unknown" ? " unknown" : "") + (face.low_confidence ? " low-confidence" : ""),
+                                     "data-testid": "face-box", "data-face-number": i + 1 });
       const width = img.naturalWidth || 1, height = img.naturalHeight || 1;
       mark.style.left = `${(100 * left) / width}%`;
       mark.style.top = `${(100 * top) / height}%`;
