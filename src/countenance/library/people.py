@@ -25,7 +25,7 @@ from ..hashing import sha256_bytes
 from .cluster import ClusterOptions, cluster_faces
 from .store import LibraryError, LibraryStore
 
-__all__ = ["ReclusterSummary", "recluster", "check_name_free", "name_person", "merge_persons", "split_person", "not_this_person",
+__all__ = ["ReclusterSummary", "recluster", "mark_clustered", "check_name_free", "name_person", "merge_persons", "split_person", "not_this_person",
            "set_hidden", "forget_name", "forgotten_marker"]
 
 
@@ -88,7 +88,16 @@ def recluster(store: LibraryStore, options: ClusterOptions | None = None) -> Rec
         used = set(person_of_label.values())
         store.delete_persons([pid for pid, (name, _, kept) in persons.items()
                               if not kept and name is None and pid not in used])
+        mark_clustered(store, options or ClusterOptions(), ids)
     return ReclusterSummary(len(ids), clustered, len(store.persons()), new, time.perf_counter() - start)
+
+
+def mark_clustered(store: LibraryStore, options: ClusterOptions, ids: np.ndarray) -> None:
+    """Record the rule the library is clustered by and the last face it has placed (faces after
+    it are new to the next incremental placement)."""
+    store.set_meta("cluster_rule", options.fingerprint())
+    last = max(int(ids.max(initial=0)), int(store.meta("clustered_through") or 0))
+    store.set_meta("clustered_through", str(last))
 
 
 def _confirm_all(store: LibraryStore, person_id: int) -> list[int]:
@@ -173,9 +182,7 @@ def _sub_clusters(store: LibraryStore, members: list[int], options: ClusterOptio
     if len(members) < 2:
         return []
     faces = [store.face(f) for f in members]
-    tight = ClusterOptions(max_distance=options.max_distance * 0.8, max_merge_distance=options.max_merge_distance * 0.8,
-                           merge_size_cap=options.merge_size_cap, neighbours=options.neighbours,
-                           min_shared=min(options.min_shared, 1), min_faces=1)
+    tight = ClusterOptions(max_distance=options.max_distance * 0.8, neighbours=options.neighbours, min_faces=1)
     labels = cluster_faces(np.stack([f.template for f in faces]), np.array([f.photo_id for f in faces]), tight).labels
     groups: dict[int, list[int]] = {}
     for face, label in zip(faces, labels.tolist(), strict=True):
