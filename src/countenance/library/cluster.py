@@ -58,9 +58,9 @@ class ClusterOptions:
     photos, a mixed album and the tight-crop fixtures (``scripts/eval_library.py``, docs/LIBRARY.md).
     """
 
-    max_distance: float = 0.5
+    max_distance: float = 0.51
     neighbours: int = 20
-    min_faces: int = 2
+    min_faces: int = 3
 
     def __post_init__(self) -> None:
         value = self.max_distance

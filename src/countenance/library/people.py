@@ -107,14 +107,18 @@ def _confirm_all(store: LibraryStore, person_id: int) -> list[int]:
     return faces
 
 
-def name_person(store: LibraryStore, person_id: int, name: str) -> list[int]:
-    """Name ``person_id`` and confirm its faces (they become must-links); returns the face ids.
+def name_person(store: LibraryStore, person_id: int, name: str, *, confirm_all: bool = False) -> list[int]:
+    """Name ``person_id``. Its faces the clustering placed stay unconfirmed (named, but not
+    written to XMP nor taken as must-links) unless ``confirm_all`` says the user saw them all;
+    returns the ids of the faces now confirmed.
 
     Raises LibraryError when another person already has ``name`` (merge them instead)."""
     with store.transaction():
         name = check_name_free(store, person_id, name)
         store.update_person(person_id, name=name, kept=1)
-        return _confirm_all(store, person_id)
+        if confirm_all:
+            return _confirm_all(store, person_id)
+        return [f for f, confirmed in store.person_faces(person_id) if confirmed]
 
 
 def check_name_free(store: LibraryStore, person_id: int, name: str) -> str:

@@ -33,7 +33,7 @@ from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pip
 
 __all__ = [
     "LibraryOptions", "open_library", "to_document", "pipeline_keywords",
-    "IndexLibraryOptions", "IndexedLibrary", "index_library", "library_status", "list_people", "face_crop",
+    "IndexLibraryOptions", "IndexedLibrary", "index_library", "recluster_library", "library_status", "list_people", "face_crop",
     "write_person_crops", "NameOptions", "NamedPerson", "name_person", "merge_people", "split_person",
     "not_this_person", "hide_person", "SuggestRunOptions", "SuggestionItem", "SuggestRun", "suggest_names",
     "list_suggestions", "accept_suggestion", "reject_suggestion", "find_person", "write_xmp", "read_xmp",
@@ -155,18 +155,26 @@ class IndexedLibrary:
 
 def index_library(options: IndexLibraryOptions, *,
                   on_progress: Callable[[IndexProgress], None] | None = None) -> IndexedLibrary:
-    """Index, re-cluster (keeping every decision) and, with a gallery, suggest names.
+    """Index, place the new faces in people (incrementally; in full when the clustering rule
+    changed; every decision kept) and, with a gallery, suggest names.
 
     ``on_progress`` gets an :class:`~countenance.library.IndexProgress` after each photo
     detected (files done and to do, faces, rate and ETA)."""
     with open_library(options.library, create=True) as library:
         summary = library.index(options.roots, workers=options.workers, full=options.full,
                                 pipeline_options=pipeline_keywords(options.pipeline), on_progress=on_progress)
-        clustering = library.recluster()
+        clustering = library.place_new()
         suggestions = None
         if options.gallery is not None:
             suggestions = _suggest(library, options.gallery, options.suggest, required=True)
         return IndexedLibrary(summary, clustering, suggestions)
+
+
+def recluster_library(options: LibraryOptions) -> ReclusterSummary:
+    """Re-cluster the whole library (the rule or its settings changed, or on demand); every
+    decision of the user is kept."""
+    with open_library(options) as library:
+        return library.recluster()
 
 
 def library_status(options: LibraryOptions) -> LibraryStatus:
@@ -219,6 +227,7 @@ class NameOptions:
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
     enrol: bool = True  # False: name the person in the library only, whatever gallery there is
     allow_duplicate: bool = False  # enrol faces the gallery already names as someone else (audited)
+    confirm_all: bool = False  # the user saw every face of the person: confirm them all
 
 
 @dataclass(frozen=True)
@@ -239,10 +248,10 @@ def name_person(options: NameOptions, *, pipelines: PipelineFactory = build_pipe
     with open_library(options.library) as library:
         where = _gallery_path(library, options.gallery) if options.enrol else None
         if where is None:
-            return NamedPerson(library.name(options.person_id, options.name), None)
+            return NamedPerson(library.name(options.person_id, options.name, confirm_all=options.confirm_all), None)
         with open_gallery(GalleryOptions(where, options.gallery.actor), options.pipeline, pipelines=pipelines) as gallery:
             result = library.name(options.person_id, options.name, gallery=gallery, consent=consent,
-                                  allow_duplicate=options.allow_duplicate)
+                                  allow_duplicate=options.allow_duplicate, confirm_all=options.confirm_all)
             _attach(library, gallery)
             return NamedPerson(result, Path(gallery.path))
 
@@ -360,11 +369,12 @@ def find_person(options: LibraryOptions, name: str) -> tuple[FoundPhoto, ...]:
         return tuple(library.find(name))
 
 
-def write_xmp(options: LibraryOptions) -> XmpWriteSummary:
+def write_xmp(options: LibraryOptions, *, include_unconfirmed: bool = False) -> XmpWriteSummary:
     """Write the named, confirmed faces into ``photo.ext.xmp`` sidecars (MWG and Microsoft
-    regions, merged into what is there; regions of forgotten names removed)."""
+    regions, merged into what is there; regions of forgotten names removed); named faces the
+    user has not confirmed only with ``include_unconfirmed``."""
     with open_library(options) as library:
-        return library.write_xmp()
+        return library.write_xmp(include_unconfirmed=include_unconfirmed)
 
 
 def read_xmp(options: LibraryOptions) -> XmpReadSummary:
