@@ -40,7 +40,7 @@ from ..errors import InvalidArgument
 from .cluster_metrics import BCubed, PairwiseScores, bcubed, dbscan_baseline, pairwise_scores
 
 __all__ = ["ClusterOptions", "Clustering", "BCubed", "PairwiseScores", "cluster_faces", "nearest_neighbours",
-           "bcubed", "pairwise_scores", "dbscan_baseline", "RULE"]
+           "bcubed", "pairwise_scores", "dbscan_baseline", "neighbour_index", "RULE"]
 
 # Names the rule and its defaults; a library clustered under another rule is re-clustered in full.
 RULE = "rms-average-linkage-1"
@@ -59,7 +59,7 @@ class ClusterOptions:
     """
 
     max_distance: float = 0.51
-    neighbours: int = 20
+    neighbours: int = 10
     min_faces: int = 3
 
     def __post_init__(self) -> None:
@@ -90,13 +90,16 @@ class Clustering:
         return int(self.labels.max() + 1) if self.labels.size else 0
 
 
-def nearest_neighbours(templates: np.ndarray, k: int, queries: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def nearest_neighbours(templates: np.ndarray, k: int, queries: np.ndarray | None = None,
+                       index: object | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest other faces of each face (or of each face in ``queries``, ``(Q,)``
     indices): ``(distances (Q, k) float32, indices (Q, k) int64)``.
 
     Euclidean distances, nearest first; rows are padded with ``inf`` / -1 when fewer are found.
     Exact search up to 50,000 faces or for queries; an inverted-file index (FAISS IVF, 16 of
     ~4 sqrt(N) lists probed) above, whose misses are far pairs that could not merge anyway.
+    ``index``: a FAISS index already holding ``templates`` in order (a library's neighbour
+    index kept between runs), searched instead of building one.
     """
     import faiss
 
@@ -104,16 +107,14 @@ def nearest_neighbours(templates: np.ndarray, k: int, queries: np.ndarray | None
     n, dim = vectors.shape
     rows = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
     want = min(k + 1, n)
-    if n > _EXACT_UP_TO and queries is None:
-        lists = int(4 * np.sqrt(n))
-        quantizer = faiss.IndexFlatL2(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, lists)
-        sample = np.random.default_rng(0).choice(n, size=min(n, 64 * lists), replace=False)
-        index.train(vectors[np.sort(sample)])
-        index.nprobe = 16
+    if index is not None:
+        if index.ntotal != n:
+            raise InvalidArgument(f"the neighbour index holds {index.ntotal} faces, not the {n} given")
+    elif n > _EXACT_UP_TO and queries is None:
+        index = neighbour_index(vectors)
     else:
         index = faiss.IndexFlatL2(dim)
-    index.add(vectors)
+        index.add(vectors)
     out_d = np.full((len(rows), k), np.inf, dtype=np.float32)
     out_i = np.full((len(rows), k), -1, dtype=np.int64)
     block = 65_536
@@ -132,6 +133,22 @@ def nearest_neighbours(templates: np.ndarray, k: int, queries: np.ndarray | None
         out_i[start:start + len(part), :width] = kept_i
     out_i[~np.isfinite(out_d)] = -1
     return out_d, out_i
+
+
+def neighbour_index(templates: np.ndarray) -> object:
+    """A FAISS inverted-file index holding ``templates`` ``(N, D)`` in order: ~4 sqrt(N) lists
+    trained on a sample of 32 faces a list (seed 0), 16 probed per search."""
+    import faiss
+
+    vectors = np.ascontiguousarray(templates, dtype=np.float32)
+    n, dim = vectors.shape
+    lists = max(1, int(4 * np.sqrt(n)))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, lists)
+    sample = np.random.default_rng(0).choice(n, size=min(n, 32 * lists), replace=False)
+    index.train(vectors[np.sort(sample)])
+    index.nprobe = 16
+    index.add(vectors)
+    return index
 
 
 class _Groups:
@@ -183,6 +200,8 @@ class _Groups:
 
     def allowed(self, a: int, b: int) -> bool:
         sa, sb = int(self.seed[a]), int(self.seed[b])
+        if sa < 0 and sb < 0 and not self.rejected and a not in self.photos and b not in self.photos:
+            return self.photo_of[a] != self.photo_of[b]  # two single faces
         if sa >= 0 and sb >= 0 and sa != sb:
             return False
         if sa >= 0 and sa in self.rejected.get(b, ()) or sb >= 0 and sb in self.rejected.get(a, ()):
@@ -222,6 +241,7 @@ def cluster_faces(
     seeds: np.ndarray | None = None,
     rejections: Iterable[tuple[int, int]] = (),
     queries: np.ndarray | None = None,
+    index: object | None = None,
 ) -> Clustering:
     """Group faces into candidate people (see the module docstring).
 
@@ -229,7 +249,7 @@ def cluster_faces(
     ``seeds``: ``(N,) int``, the person a face is confirmed for (must-link), -1 for a free face.
     ``rejections``: ``(face index, person)`` pairs the user rejected (cannot-link).
     ``queries``: ``(Q,) int`` indices of the faces whose edges are taken (incremental
-    placement); None takes every face's.
+    placement); None takes every face's. ``index``: see :func:`nearest_neighbours`.
     """
     options = options or ClusterOptions()
     templates = np.asarray(templates, dtype=np.float32)
@@ -244,15 +264,15 @@ def cluster_faces(
     for face, person in rejections:
         rejected.setdefault(int(face), set()).add(int(person))
     groups = _Groups(templates, photo_ids, seeds, rejected)
-    low, high, distance = _edges(templates, options, queries)
+    low, high, distance = _edges(templates, options, queries, index)
     _merge(groups, low, high, distance, options.max_distance)
     return _labels(groups, n, options.min_faces)
 
 
-def _edges(templates: np.ndarray, options: ClusterOptions,
-           queries: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _edges(templates: np.ndarray, options: ClusterOptions, queries: np.ndarray | None,
+           index: object | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct pairs ``(low, high, distance)`` closer than the cut, shortest first."""
-    distances, neighbours = nearest_neighbours(templates, options.neighbours, queries)
+    distances, neighbours = nearest_neighbours(templates, options.neighbours, queries, index)
     rows = np.arange(len(templates)) if queries is None else np.asarray(queries, dtype=np.int64)
     close = (distances <= options.max_distance) & (neighbours >= 0)
     r, c = np.nonzero(close)
@@ -289,7 +309,12 @@ def _merge(groups: _Groups, low: np.ndarray, high: np.ndarray, distance: np.ndar
 
 
 def _labels(groups: _Groups, n: int, min_faces: int) -> Clustering:
-    roots = np.array([groups.find(i) for i in range(n)], dtype=np.int64)
+    roots = groups.parent.copy()
+    while True:  # pointer jumping: every face to its root
+        up = roots[roots]
+        if np.array_equal(up, roots):
+            break
+        roots = up
     keep = (groups.size[roots] >= min_faces) | (groups.seed[roots] >= 0)
     labels = np.full(n, -1, dtype=np.int64)
     kept_roots, first = np.unique(roots[keep], return_index=True)
