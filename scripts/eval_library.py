@@ -158,8 +158,12 @@ def evaluate(faces: FaceSet, grid: bool) -> list[dict]:
     rows = []
     candidates = [("countenance (shipped defaults)", ClusterOptions())]
     if grid:
-        candidates += [(f"  cut {cut:.2f}, min faces {m}", ClusterOptions(max_distance=cut, min_faces=m))
-                       for cut in (0.42, 0.45, 0.48, 0.5, 0.52, 0.55) for m in (2, 3)]
+        candidates += [(f"  cut {cut:.2f} (pairs {cut:.2f}), min {m}",
+                        ClusterOptions(max_distance=cut, max_pair_distance=cut, min_faces=m))
+                       for cut in (0.45, 0.48, 0.5, 0.51, 0.52, 0.55) for m in (2, 3)]
+        candidates += [(f"  cut {cut:.2f}, pairs {pair:.2f}, min 3", ClusterOptions(max_distance=cut, max_pair_distance=pair))
+                       for pair, cut in ((0.45, 0.52), (0.45, 0.53), (0.45, 0.55), (0.46, 0.53), (0.47, 0.53),
+                                         (0.48, 0.55), (0.45, 0.6))]
     for method, options in candidates:
         start = time.perf_counter()
         row = score(faces, ours(faces, options))

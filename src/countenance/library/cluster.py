@@ -4,7 +4,8 @@ The rule (:func:`cluster_faces`) is average linkage, cut at a distance, on a spa
 near neighbours, so nothing is O(N^2) in time or memory:
 
 1. Graph: each face's ``neighbours`` nearest faces (FAISS: exact up to 50,000 faces, an
-   inverted-file index above); a pair closer than ``max_distance`` is an edge.
+   inverted-file index above); a pair closer than ``max_pair_distance`` is an edge, and only
+   groups joined by an edge are candidates to merge.
 2. Linkage: two groups A and B are as far apart as the root mean square of the distances of
    all their pairs of faces, ``sqrt(mean ||a - b||^2)``. It is exact, not estimated from the
    edges: ``mean ||a - b||^2 = |mean_a - mean_b|^2 + var_a + var_b`` needs only each group's
@@ -53,19 +54,22 @@ class ClusterOptions:
     whose same-person threshold is 0.6).
 
     ``max_distance``: the cut, the largest root-mean-square distance between two groups' faces
-    at which they merge; ``neighbours``: the k of the neighbour graph; ``min_faces``: the
-    smallest group that becomes a person. Defaults chosen on all of LFW, LFW people with 10+
+    at which they merge; ``max_pair_distance``: two groups are candidates only when a pair of
+    their faces is this close (the graph's edges); ``neighbours``: the k of the neighbour graph;
+    ``min_faces``: the smallest group that becomes a person. Defaults chosen on all of LFW, LFW people with 10+
     photos, a mixed album and the tight-crop fixtures (``scripts/eval_library.py``, docs/LIBRARY.md).
     """
 
-    max_distance: float = 0.51
+    max_distance: float = 0.53
+    max_pair_distance: float = 0.45
     neighbours: int = 10
     min_faces: int = 3
 
     def __post_init__(self) -> None:
-        value = self.max_distance
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise InvalidArgument(f"max_distance must be a distance > 0, got {value!r}")
+        for name in ("max_distance", "max_pair_distance"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise InvalidArgument(f"{name} must be a distance > 0, got {value!r}")
         for name, low in (("neighbours", 1), ("min_faces", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -73,7 +77,8 @@ class ClusterOptions:
 
     def fingerprint(self) -> str:
         """The rule and its settings, as stored in a library: another one means a full re-cluster."""
-        return f"{RULE} cut={self.max_distance:g} k={self.neighbours} min={self.min_faces}"
+        return (f"{RULE} cut={self.max_distance:g} pair={self.max_pair_distance:g} k={self.neighbours} "
+                f"min={self.min_faces}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -274,7 +279,7 @@ def _edges(templates: np.ndarray, options: ClusterOptions, queries: np.ndarray |
     """Distinct pairs ``(low, high, distance)`` closer than the cut, shortest first."""
     distances, neighbours = nearest_neighbours(templates, options.neighbours, queries, index)
     rows = np.arange(len(templates)) if queries is None else np.asarray(queries, dtype=np.int64)
-    close = (distances <= options.max_distance) & (neighbours >= 0)
+    close = (distances <= options.max_pair_distance) & (neighbours >= 0)
     r, c = np.nonzero(close)
     a, b, d = rows[r], neighbours[r, c], distances[r, c]
     low, high = np.minimum(a, b), np.maximum(a, b)

@@ -186,7 +186,8 @@ def _sub_clusters(store: LibraryStore, members: list[int], options: ClusterOptio
     if len(members) < 2:
         return []
     faces = [store.face(f) for f in members]
-    tight = ClusterOptions(max_distance=options.max_distance * 0.8, neighbours=options.neighbours, min_faces=1)
+    tight = ClusterOptions(max_distance=options.max_distance * 0.8, max_pair_distance=options.max_pair_distance * 0.8,
+                           neighbours=options.neighbours, min_faces=1)
     labels = cluster_faces(np.stack([f.template for f in faces]), np.array([f.photo_id for f in faces]), tight).labels
     groups: dict[int, list[int]] = {}
     for face, label in zip(faces, labels.tolist(), strict=True):
