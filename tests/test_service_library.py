@@ -73,6 +73,7 @@ def test_to_document_is_json():
     from countenance.faces import Box
     from countenance.library import FoundPhoto
 
-    document = to_document((FoundPhoto("/p.jpg", (3,), (Box(1.0, 2.0, 3.0, 4.0),)),))
+    document = to_document((FoundPhoto("/p.jpg", (3,), (Box(1.0, 2.0, 3.0, 4.0),), (False,)),))
     assert json.loads(json.dumps(document)) == [
-        {"path": "/p.jpg", "face_ids": [3], "boxes": [{"left": 1.0, "top": 2.0, "right": 3.0, "bottom": 4.0}]}]
+        {"path": "/p.jpg", "face_ids": [3], "boxes": [{"left": 1.0, "top": 2.0, "right": 3.0, "bottom": 4.0}],
+         "confirmed": [False]}]

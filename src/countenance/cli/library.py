@@ -190,6 +190,9 @@ def name(
                           pipeline_options(detector, embedder), allow_duplicate=allow_duplicate, confirm_all=confirm_all)
     named = name_person(options)
     where = f", {named.result.enrolled_templates} template(s) enrolled in {named.gallery}" if named.gallery else " (no gallery)"
+    if named.disagreeing_faces and not json_output:
+        stderr.print(escape(f"check: face(s) {', '.join(map(str, named.disagreeing_faces))} disagree with the rest of person "
+                            f"{person}; review them (library split / not-this-person) before confirming"), highlight=False)
     emit(named.to_dict(), json_output,
          escape(f"person {person} is {named.result.name}: {len(named.result.confirmed_faces)} face(s) confirmed{where}"))
 

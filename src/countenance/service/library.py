@@ -232,28 +232,45 @@ class NameOptions:
 
 @dataclass(frozen=True)
 class NamedPerson:
-    """A person named, and the gallery it was enrolled in (None: named in the library only)."""
+    """A person named, the gallery it was enrolled in (None: named in the library only), and
+    the faces the identity checks found disagree with the rest of the person (to review)."""
 
     result: NameResult
     gallery: Path | None
+    disagreeing_faces: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {**to_document(dataclasses.asdict(self.result)), "gallery": None if self.gallery is None else str(self.gallery)}
+        return {**to_document(dataclasses.asdict(self.result)), "gallery": None if self.gallery is None else str(self.gallery),
+                "disagreeing_faces": list(self.disagreeing_faces)}
 
 
 def name_person(options: NameOptions, *, pipelines: PipelineFactory = build_pipeline) -> NamedPerson:
-    """Name a person: its faces become confirmed; enrolled in the gallery with the consent
-    record (ConsentRequired, and nothing named, when the policy needs one and none is given)."""
+    """Name a person: its faces become confirmed only with ``confirm_all``; enrolled in the
+    gallery with the consent record (ConsentRequired, and nothing named, when the policy needs
+    one and none is given). The person's faces are checked first: when some disagree with the
+    rest (:func:`~countenance.service.cleaning.disagreeing_faces`), ``confirm_all`` is refused
+    (InvalidArgument naming them: split or not-this-person them first) and a plain naming
+    reports them in ``disagreeing_faces``."""
+    from .cleaning import IdentityCheckOptions, disagreeing_faces  # cleaning imports this module
+
     consent = make_consent(options.consent) if options.consent is not None else None
+    try:  # the identity checks' pair cut comes from the model's shipped calibration (FMR 0.01)
+        flagged = disagreeing_faces(options.library, options.person_id, IdentityCheckOptions())
+    except InvalidArgument:  # a model without a calibration: nothing to judge the faces by
+        flagged = ()
+    if flagged and options.confirm_all:
+        raise InvalidArgument(f"faces {', '.join(map(str, flagged))} of person {options.person_id} disagree with the "
+                              "rest of the person: review them (library split / not-this-person) before confirming all")
     with open_library(options.library) as library:
         where = _gallery_path(library, options.gallery) if options.enrol else None
         if where is None:
-            return NamedPerson(library.name(options.person_id, options.name, confirm_all=options.confirm_all), None)
+            return NamedPerson(library.name(options.person_id, options.name, confirm_all=options.confirm_all), None,
+                               flagged)
         with open_gallery(GalleryOptions(where, options.gallery.actor), options.pipeline, pipelines=pipelines) as gallery:
             result = library.name(options.person_id, options.name, gallery=gallery, consent=consent,
                                   allow_duplicate=options.allow_duplicate, confirm_all=options.confirm_all)
             _attach(library, gallery)
-            return NamedPerson(result, Path(gallery.path))
+            return NamedPerson(result, Path(gallery.path), flagged)
 
 
 def merge_people(options: LibraryOptions, target: int, sources: tuple[int, ...]) -> Person:
