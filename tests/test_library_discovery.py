@@ -160,3 +160,22 @@ def test_reindex_and_placement_keep_every_decision(library, album):
     assert set(library.store.person_faces(named)) >= confirmed
     assert library.store.assignments().get(victim, (None,))[0] != rejected_from
     assert library.store.person_by_name("kept name") == named
+
+
+def test_a_person_with_a_stranger_is_flagged_before_naming(library):
+    from countenance.errors import InvalidArgument
+    from countenance.service.library import LibraryOptions, NameOptions, disagreeing_faces, name_person
+
+    library.recluster()
+    first, second = sorted(library.people(), key=lambda p: -p.faces)[:2]
+    assert disagreeing_faces(library, first.id) == ()
+    stranger = library.store.person_faces(second.id)[0][0]
+    with library.store.transaction():
+        library.store.assign(stranger, first.id, confirmed=False)
+    assert stranger in disagreeing_faces(library, first.id)
+    options = LibraryOptions(Path(library.store.path).parent)
+    library.close()
+    with pytest.raises(InvalidArgument, match=str(stranger)):
+        name_person(NameOptions(first.id, "Someone", library=options, enrol=False, confirm_all=True))
+    named = name_person(NameOptions(first.id, "Someone", library=options, enrol=False))
+    assert stranger in named.disagreeing_faces and named.result.confirmed_faces == ()

@@ -21,7 +21,7 @@ from .library import LibraryOptions
 from .options import GalleryOptions, PipelineOptions
 from .path_args import existing_folder, writable_folder
 
-__all__ = ["CleanDatasetOptions", "clean_dataset", "IdentityCheckOptions", "IdentityReport", "check_gallery", "disagreeing_faces",
+__all__ = ["CleanDatasetOptions", "clean_dataset", "IdentityCheckOptions", "IdentityReport", "check_gallery",
            "check_library"]
 
 
@@ -121,25 +121,6 @@ def check_gallery(options: GalleryOptions, check: IdentityCheckOptions | None = 
         model, path = gallery.model, Path(gallery.path)
     templates = {name: {f"template:{tid}": vector for tid, vector in items.items()} for name, items in by_subject.items()}
     return _check("gallery", path, model, templates, check or IdentityCheckOptions())
-
-
-def disagreeing_faces(options: LibraryOptions, person_id: int, check: IdentityCheckOptions | None = None) -> tuple[int, ...]:
-    """The faces of person ``person_id`` (named or not) that the identity checks find
-    disagree with the rest of the person (a stranger clustering put there): checked before a
-    name reaches them. Empty when the person has fewer than ``min_items`` faces."""
-    from .library import open_library
-
-    with open_library(options) as library:
-        library.store.person(person_id)
-        faces = [library.store.face(face_id) for face_id, _ in library.store.person_faces(person_id)]
-        path = library.store.path.parent
-    models = {face.model for face in faces}
-    if len(models) > 1:
-        raise InvalidArgument(f"faces of several models cannot be checked together: {', '.join(sorted(models))}")
-    templates = {f"person {person_id}": {f"face:{face.id}": face.template for face in faces}} if faces else {}
-    report = _check("library", path, next(iter(models), ""), templates, check or IdentityCheckOptions())
-    return tuple(sorted(int(item.split(":")[1]) for finding in report.findings for item in finding.items
-                        if item.startswith("face:")))
 
 
 def check_library(options: LibraryOptions, check: IdentityCheckOptions | None = None) -> IdentityReport:

@@ -34,7 +34,7 @@ from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pip
 __all__ = [
     "LibraryOptions", "open_library", "to_document", "pipeline_keywords",
     "IndexLibraryOptions", "IndexedLibrary", "index_library", "recluster_library", "library_status", "list_people", "face_crop",
-    "write_person_crops", "NameOptions", "NamedPerson", "name_person", "merge_people", "split_person",
+    "write_person_crops", "NameOptions", "NamedPerson", "name_person", "disagreeing_faces", "merge_people", "split_person",
     "not_this_person", "hide_person", "SuggestRunOptions", "SuggestionItem", "SuggestRun", "suggest_names",
     "list_suggestions", "accept_suggestion", "reject_suggestion", "find_person", "write_xmp", "read_xmp",
     # re-exported for the front ends, which may not import countenance.library
@@ -248,16 +248,12 @@ def name_person(options: NameOptions, *, pipelines: PipelineFactory = build_pipe
     """Name a person: its faces become confirmed only with ``confirm_all``; enrolled in the
     gallery with the consent record (ConsentRequired, and nothing named, when the policy needs
     one and none is given). The person's faces are checked first: when some disagree with the
-    rest (:func:`~countenance.service.cleaning.disagreeing_faces`), ``confirm_all`` is refused
+    rest (:func:`disagreeing_faces`), ``confirm_all`` is refused
     (InvalidArgument naming them: split or not-this-person them first) and a plain naming
     reports them in ``disagreeing_faces``."""
-    from .cleaning import IdentityCheckOptions, disagreeing_faces  # cleaning imports this module
-
     consent = make_consent(options.consent) if options.consent is not None else None
-    try:  # the identity checks' pair cut comes from the model's shipped calibration (FMR 0.01)
-        flagged = disagreeing_faces(options.library, options.person_id, IdentityCheckOptions())
-    except InvalidArgument:  # a model without a calibration: nothing to judge the faces by
-        flagged = ()
+    with open_library(options.library) as library:
+        flagged = disagreeing_faces(library, options.person_id)
     if flagged and options.confirm_all:
         raise InvalidArgument(f"faces {', '.join(map(str, flagged))} of person {options.person_id} disagree with the "
                               "rest of the person: review them (library split / not-this-person) before confirming all")
@@ -271,6 +267,26 @@ def name_person(options: NameOptions, *, pipelines: PipelineFactory = build_pipe
                                   allow_duplicate=options.allow_duplicate, confirm_all=options.confirm_all)
             _attach(library, gallery)
             return NamedPerson(result, Path(gallery.path), flagged)
+
+
+def disagreeing_faces(library: Library, person_id: int, *, cut_fmr: float = 0.01) -> tuple[int, ...]:
+    """The faces of person ``person_id`` that the dataset-cleaning identity checks
+    (:func:`countenance.clean.check_identities`, pair cut at stranger false-match rate
+    ``cut_fmr`` in the model's shipped calibration) find disagree with the rest of the person:
+    a stranger clustering put there. Empty when the person has under 3 faces, or when the model
+    ships no calibration (nothing to judge by)."""
+    from ..clean import IdentityOptions, check_identities, cut_from_calibration
+    from ..gallery.calibration import load_calibration
+
+    library.store.person(person_id)
+    faces = [library.store.face(face_id) for face_id, _ in library.store.person_faces(person_id)]
+    models = {face.model for face in faces}
+    calibration = load_calibration(next(iter(models))) if len(models) == 1 else None
+    if calibration is None:
+        return ()
+    options = IdentityOptions(cut_distance=cut_from_calibration(faces[0].model, cut_fmr), metric=calibration.metric)
+    found = check_identities({"person": {f"face:{face.id}": face.template for face in faces}}, options).findings
+    return tuple(sorted(int(item.split(":")[1]) for finding in found for item in finding.items if item.startswith("face:")))
 
 
 def merge_people(options: LibraryOptions, target: int, sources: tuple[int, ...]) -> Person:
