@@ -52,6 +52,8 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps "face_recognition==1.3.0"
 	$(BIN)/python scripts/bench_pipeline.py
 	$(BIN)/python scripts/bench_gallery.py
+	# People discovery at 100k and 1M faces (synthetic, from real LFW templates): re-cluster, placement, peak memory.
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/bench_library_cluster.py
 
 # The REST service under load: 16 clients, identify, 60 s, a gallery of 100k templates (loopback).
 load: $(STAMP)
