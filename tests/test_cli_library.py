@@ -186,6 +186,17 @@ def test_xmp_write_and_read_back(setup):
     assert read["unmatched_regions"] == 0
 
 
+def test_recluster_keeps_names_and_xmp_takes_unconfirmed_on_request(setup):
+    before = run_json("library", "find", NAME, "--library", setup["library"])
+    result = run_json("library", "recluster", "--library", setup["library"])
+    assert result["faces"] > 0 and result["persons"] >= 3
+    after = run_json("library", "find", NAME, "--library", setup["library"])
+    assert after == before  # confirmed faces and the name survive a full re-cluster
+    confirmed_only = run_json("library", "xmp", "write", "--library", setup["library"])
+    everything = run_json("library", "xmp", "write", "--include-unconfirmed", "--library", setup["library"])
+    assert everything["regions_written"] >= confirmed_only["regions_written"] > 0
+
+
 def test_forget_in_the_gallery_reaches_the_library(setup):
     sidecars = sorted(setup["photos"].rglob("*.xmp"))
     assert any(NAME.encode() in p.read_bytes() for p in sidecars)
