@@ -216,7 +216,7 @@ class Library:
              max_templates: int = 5, allow_duplicate: bool = False, confirm_all: bool = False) -> NameResult:
         """Name a person; its faces become confirmed only with ``confirm_all`` (the user saw
         them all), else only the ones already confirmed count (XMP, must-links). With ``gallery``, also enrol the person
-        there under ``name`` (up to ``max_templates`` of its best faces, as crops) with
+        there under ``name`` (up to ``max_templates`` of the best faces the user saw, as crops) with
         ``consent``, as the gallery's policy requires (ConsentRequired otherwise). The gallery
         enrols first: when it refuses (no consent, a face already enrolled as someone else
         without ``allow_duplicate``, a forgotten subject), nothing is named."""
@@ -229,7 +229,13 @@ class Library:
         check_name_free(self.store, person_id, name)  # before the gallery enrols anyone
         enrolled = 0
         if gallery is not None:
-            faces = [face_id for face_id, _ in self.store.person_faces(person_id)]
+            members = self.store.person_faces(person_id)
+            # Only faces the user saw are enrolled: the confirmed ones (all with confirm_all) and
+            # the one `people` shows for the person.
+            faces = [face_id for face_id, confirmed in members if confirmed or confirm_all]
+            shown = self._representative([face_id for face_id, _ in members])
+            if shown is not None and shown not in faces:
+                faces.append(shown)
             best = sorted(faces, key=lambda f: self._quality(f), reverse=True)[:max_templates]
             crops = [self._crop_array(f) for f in best]
             # Each crop is centred on its face; a neighbour's face at its edge is smaller.
