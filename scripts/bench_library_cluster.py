@@ -79,8 +79,9 @@ def case(size: int, cache: Path) -> dict:
     start, cpu = time.perf_counter(), time.process_time()
     cluster_faces(templates, photos, options, seeds=seeds, queries=np.flatnonzero(new))
     exact_s, exact_cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {"faces": size, "people": full.count, "clustered": int((full.labels >= 0).sum()), "recluster_s": full_s, "recluster_cpu_s": full_cpu,
-            "new_faces": int(new.sum()), "placed": int((placed.labels[new] >= 0).sum()), "place_s": place_s, "place_cpu_s": place_cpu,
+    return {"faces": size, "people": full.count, "clustered": int((full.labels >= 0).sum()),
+            "recluster_s": full_s, "recluster_cpu_s": full_cpu, "new_faces": int(new.sum()),
+            "placed": int((placed.labels[new] >= 0).sum()), "place_s": place_s, "place_cpu_s": place_cpu,
             "place_exact_s": exact_s, "place_exact_cpu_s": exact_cpu,
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}
 
