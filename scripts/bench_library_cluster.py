@@ -86,6 +86,50 @@ def case(size: int, cache: Path) -> dict:
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}
 
 
+def library_case(size: int, cache: Path, folder: Path) -> dict:
+    """Placement through the library itself (`library index` after indexing): a clustered
+    ``size``-face library in SQLite (rows written directly), the faces of 1,000 new photos
+    added, then :func:`~countenance.library.placement.place_new` timed, reading included."""
+    from countenance.library import LibraryStore
+    from countenance.library.cluster import ClusterOptions, cluster_faces
+    from countenance.library.people import mark_clustered
+    from countenance.library.placement import place_new
+
+    photos, templates = synthetic(*real_faces(cache), size)
+    new = np.isin(photos, np.random.default_rng(1).choice(np.unique(photos), size=NEW_PHOTOS, replace=False))
+    order = np.argsort(new, kind="stable")
+    photos, templates, new = photos[order], templates[order], new[order]
+    options = ClusterOptions()
+    labels = cluster_faces(templates[~new], photos[~new], options).labels
+    store = LibraryStore.open(folder / "library.sqlite3")
+    ids = np.arange(1, size + 1)
+
+    def faces(rows: np.ndarray) -> list[tuple]:
+        return [(int(ids[k]), int(photos[k]) + 1, 0.0, 0.0, 100.0, 100.0, 1.0, 100.0, templates[k].tobytes(), "synthetic")
+                for k in rows.tolist()]
+    insert = ("INSERT INTO faces (id, photo_id, left_px, top_px, right_px, bottom_px, detection_score, sharpness, "
+              "template, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    try:
+        with store.transaction():
+            store.connection.executemany("INSERT INTO photos (id, path, sha256, size_bytes, mtime_ns) VALUES (?, ?, '', 0, 0)",
+                                         [(int(p) + 1, f"/synthetic/{p}.jpg") for p in np.unique(photos).tolist()])
+            old = np.flatnonzero(~new)
+            for start in range(0, len(old), 100_000):
+                store.connection.executemany(insert, faces(old[start:start + 100_000]))
+            store.connection.executemany("INSERT INTO persons (id) VALUES (?)", [(int(k) + 1,) for k in np.unique(labels[labels >= 0])])
+            store.connection.executemany("INSERT INTO assignments VALUES (?, ?, 0)",
+                                         [(int(ids[k]), int(labels[k]) + 1) for k in np.flatnonzero(labels >= 0).tolist()])
+            mark_clustered(store, options, ids[~new])
+            store.connection.executemany(insert, faces(np.flatnonzero(new)))
+        start, cpu = time.perf_counter(), time.process_time()
+        placed = place_new(store, options)
+        return {"faces": size, "new_faces": int(new.sum()), "placed": placed.clustered,
+                "library_place_s": time.perf_counter() - start, "library_place_cpu_s": time.process_time() - cpu,
+                "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}
+    finally:
+        store.close()
+
+
 def peer(cache: Path, size: int = 10_000) -> dict:
     """Exact average linkage (SciPy, the full condensed distance matrix) beside ours on ``size`` faces."""
     from scipy.cluster.hierarchy import fcluster, linkage
@@ -109,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--case", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--library-case", type=int, default=None,
+                        help="time `library index`'s placement through SQLite in a library of this many faces")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     from countenance.paths import cache_dir
@@ -116,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     cache = args.cache_dir or cache_dir() / "library-eval"
     if args.case is not None:
         print(json.dumps(case(args.case, cache)))
+        return 0
+    if args.library_case is not None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            print(json.dumps(library_case(args.library_case, cache, Path(folder))))
         return 0
     if not (cache / "all" / "library.sqlite3").exists():
         subprocess.run([sys.executable, str(Path(__file__).with_name("eval_library.py")), "--cache-dir", str(cache)], check=True)
