@@ -35,18 +35,19 @@ def place_new(store: LibraryStore, options: ClusterOptions | None = None) -> Rec
     start = time.perf_counter()
     ids, photos, templates = store.face_arrays()
     through = int(store.meta("clustered_through") or 0)
-    assignments = store.assignments()
-    new = np.flatnonzero((ids > through) & ~np.isin(ids, np.fromiter(assignments, dtype=np.int64, count=len(assignments))))
+    assigned, persons, _ = store.assignment_arrays()
+    new = np.flatnonzero((ids > through) & ~np.isin(ids, assigned))
     if len(new) == 0:
         with store.transaction():
             mark_clustered(store, options, ids)
         return ReclusterSummary(0, 0, len(store.persons()), 0, time.perf_counter() - start)
+    # Every face already in a person enters as that person (ids are sorted: one search).
     seeds = np.full(len(ids), -1, dtype=np.int64)
-    position = {int(face_id): k for k, face_id in enumerate(ids.tolist())}
-    for face_id, (person_id, _) in assignments.items():
-        if face_id in position:
-            seeds[position[face_id]] = person_id
+    at = np.searchsorted(ids, assigned)
+    found = (at < len(ids)) & (ids[np.minimum(at, len(ids) - 1)] == assigned)
+    seeds[at[found]] = persons[found]
     rejected = store.rejections()
+    position = {int(ids[k]): k for k in np.searchsorted(ids, [f for f, _ in rejected]).tolist() if k < len(ids)}
     rejections = [(position[f], p) for f, p in rejected if f in position]
     clustering = cluster_faces(templates, photos, options, seeds=seeds, rejections=rejections, queries=new)
     placed = created = 0
