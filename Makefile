@@ -65,6 +65,8 @@ bench: $(STAMP)
 	# `library index` over 1,000 LFW images, 1 and 2 workers, beside face_recognition on the same files.
 	$(BIN)/python scripts/bench_index.py
 	$(BIN)/python scripts/bench_gallery.py
+	# People discovery at 100k and 1M faces (synthetic, from real LFW templates): re-cluster, placement, peak memory.
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/bench_library_cluster.py
 
 # The REST service under load: 8 clients, identify, 60 s, a gallery of 100k templates (loopback),
 # beside single-request latency and the first request after start.

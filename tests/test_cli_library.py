@@ -127,9 +127,10 @@ def test_name_needs_consent_then_find(setup):
     refused = run("library", "name", person["id"], NAME, "--library", setup["library"])
     assert refused.exit_code == 2 and "consent" in refused.stderr
     assert run_json("library", "status", "--library", setup["library"])["named"] == 1  # alex_lacamoire only
-    named = run_json("library", "name", person["id"], NAME, "--consent", "Tag me in the family photos",
+    named = run_json("library", "name", person["id"], NAME, "--consent", "Tag me in the family photos", "--confirm-all",
                      "--library", setup["library"])
     assert named["name"] == NAME and len(named["confirmed_faces"]) == person["faces"]
+    assert named["disagreeing_faces"] == []
     assert named["enrolled_templates"] >= 3 and Path(named["gallery"]) == setup["gallery"]
     subject = run_json("subjects", "show", NAME, "--gallery", setup["gallery"])
     assert subject["consents"][0]["purpose"] == "photo tagging"
@@ -137,6 +138,7 @@ def test_name_needs_consent_then_find(setup):
     names = {Path(p["path"]).name for p in found["photos"]}
     assert {"obama1.jpg", "obama-720p.jpg", "obama_and_biden.jpg"} <= names
     assert all(len(p["boxes"]) == 1 for p in found["photos"])  # one face of the person per photo
+    assert all(p["confirmed"] == [True] for p in found["photos"])  # --confirm-all: the user saw them
     attached = json.loads((setup["gallery"] / "libraries.json").read_text())
     assert attached["libraries"] == [str(setup["library"].resolve())]
 
@@ -183,6 +185,17 @@ def test_xmp_write_and_read_back(setup):
     read = run_json("library", "xmp", "read", "--library", setup["library"])
     assert read["regions_read"] == written["regions_written"] == read["faces_confirmed"]
     assert read["unmatched_regions"] == 0
+
+
+def test_recluster_keeps_names_and_xmp_takes_unconfirmed_on_request(setup):
+    before = run_json("library", "find", NAME, "--library", setup["library"])
+    result = run_json("library", "recluster", "--library", setup["library"])
+    assert result["faces"] > 0 and result["persons"] >= 3
+    after = run_json("library", "find", NAME, "--library", setup["library"])
+    assert after == before  # confirmed faces and the name survive a full re-cluster
+    confirmed_only = run_json("library", "xmp", "write", "--library", setup["library"])
+    everything = run_json("library", "xmp", "write", "--include-unconfirmed", "--library", setup["library"])
+    assert everything["regions_written"] >= confirmed_only["regions_written"] > 0
 
 
 def test_forget_in_the_gallery_reaches_the_library(setup):

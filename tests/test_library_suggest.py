@@ -129,9 +129,28 @@ def test_naming_a_person_enrols_them_with_consent(enrolled, fixtures, tmp_path):
             library.name(person, "barack", gallery=strict)
         assert library.store.person(person)[1] is None
         consent = Consent("Tag me in the family photo library", consenter="barack", purpose="photo tagging")
-        result = library.name(person, "barack", gallery=strict, consent=consent)
+        result = library.name(person, "barack", gallery=strict, consent=consent, confirm_all=True)
         assert result.enrolled_templates >= 3 and set(result.confirmed_faces) == set(obama_faces)
         details = strict.subject("barack")
         assert len(details.consents) == 1 and details.consents[0].purpose == "photo tagging"
         assert strict.identify(fixtures / "probes" / "obama1.jpg").faces[0].decision == "barack"
+    strict.close()
+
+
+def test_naming_without_confirm_all_enrols_only_the_face_shown(enrolled, fixtures, tmp_path):
+    _, pipeline = enrolled
+    strict = Gallery.create(tmp_path / "strict", model=pipeline.spec, pipeline=pipeline, actor="tester")
+    with Library.open(tmp_path / "lib") as library:
+        library.index([fixtures / "probes"], workers=1)
+        obama_faces = [f.id for f in library.store.faces() if Path(library.store.photo(f.photo_id).path).name.startswith("obama")
+                       and "and" not in library.store.photo(f.photo_id).path]
+        with library.store.transaction():
+            person = library.store.new_person()
+            for face_id in obama_faces:
+                library.store.assign(face_id, person, confirmed=False)
+        shown = library.people()[0].representative_face
+        consent = Consent("Tag me in the family photo library", consenter="barack", purpose="photo tagging")
+        result = library.name(person, "barack", gallery=strict, consent=consent)
+        assert result.confirmed_faces == () and result.enrolled_templates == 1 and shown in obama_faces
+        assert all(not confirmed for _, confirmed in library.store.person_faces(person))
     strict.close()

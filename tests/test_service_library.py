@@ -73,6 +73,6 @@ def test_to_document_is_json():
     from countenance.faces import Box
     from countenance.library import FoundPhoto
 
-    document = to_document((FoundPhoto("/p.jpg", (3,), (Box(1.0, 2.0, 3.0, 4.0),)),))
+    document = to_document((FoundPhoto("/p.jpg", (3,), (Box(1.0, 2.0, 3.0, 4.0),), (False,)),))
     assert json.loads(json.dumps(document)) == [
-        {"path": "/p.jpg", "face_ids": [3], "boxes": [[1.0, 2.0, 3.0, 4.0]]}]  # the one face shape: [l, t, r, b] px
+        {"path": "/p.jpg", "face_ids": [3], "boxes": [[1.0, 2.0, 3.0, 4.0]], "confirmed": [False]}]  # the one face shape: [l, t, r, b] px

@@ -119,6 +119,18 @@ def index(
     report_skipped([f"{s.path}: {s.reason}" for s in summary.skipped if s.reason.startswith("unreadable")])
 
 
+@library_app.command("recluster")
+@handle_errors
+def recluster(library: LibraryOpt = None, json_output: JsonOpt = False) -> None:
+    """Re-cluster every face into people (`library index` only places new faces); your
+    decisions (confirmed faces, not-this-person, merges, names, hidden people) are kept."""
+    from ..service.library import recluster_library, to_document
+
+    result = recluster_library(_library(library))
+    emit(to_document(result), json_output, f"{result.clustered} of {result.faces} faces in {result.persons} people "
+         f"({result.new_persons} new) in {result.seconds:.1f} s")
+
+
 @library_app.command("status")
 @handle_errors
 def status(library: LibraryOpt = None, json_output: JsonOpt = False) -> None:
@@ -174,6 +186,7 @@ def name(
     purpose: Annotated[str, typer.Option(help="The purpose consented to.")] = "photo tagging",
     evidence: Annotated[str, typer.Option(help="Reference to the evidence (signed form, message id, ...).")] = "",
     allow_duplicate: Annotated[bool, typer.Option("--allow-duplicate", help="Enrol even when the gallery already names these faces as someone else (recorded in the audit log).")] = False,
+    confirm_all: Annotated[bool, typer.Option("--confirm-all", help="You saw every face of the person: confirm them all (else the faces clustering placed stay unconfirmed, and out of XMP).")] = False,
     library: LibraryOpt = None,
     gallery: GalleryOpt = None,
     json_output: JsonOpt = False,
@@ -181,16 +194,19 @@ def name(
     embedder: EmbedderOpt = "auto",
     actor: ActorOpt = None,
 ) -> None:
-    """Name a person: their faces are confirmed, and they are enrolled in the gallery (with the
-    consent record its policy asks for) so the other photos get them as suggestions."""
+    """Name a person (their faces are confirmed only with --confirm-all), and enrol them in the
+    gallery (with the consent record its policy asks for) so the other photos get them as suggestions."""
     from ..service.enrolment import ConsentOptions
     from ..service.library import NameOptions, name_person
 
     record = ConsentOptions(consent, consenter, purpose, evidence) if consent is not None else None
     options = NameOptions(person, person_name, record, _library(library), gallery_options(gallery, actor),
-                          pipeline_options(detector, embedder), allow_duplicate=allow_duplicate)
+                          pipeline_options(detector, embedder), allow_duplicate=allow_duplicate, confirm_all=confirm_all)
     named = name_person(options)
     where = f", {named.result.enrolled_templates} template(s) enrolled in {named.gallery}" if named.gallery else " (no gallery)"
+    if named.disagreeing_faces and not json_output:
+        stderr.print(escape(f"check: face(s) {', '.join(map(str, named.disagreeing_faces))} disagree with the rest of person "
+                            f"{person}; review them (library split / not-this-person) before confirming"), highlight=False)
     emit(named.to_dict(), json_output,
          escape(f"person {person} is {named.result.name}: {len(named.result.confirmed_faces)} face(s) confirmed{where}"))
 
@@ -330,20 +346,23 @@ def find(person_name: Annotated[str, typer.Argument(metavar="NAME")], library: L
     from ..service.library import find_person, to_document
 
     photos = find_person(_library(library), person_name)
-    table = folded(Table("photo", "faces", "boxes (left, top, right, bottom px)"))
+    table = folded(Table("photo", "faces", "boxes (left, top, right, bottom px)", "confirmed"))
     for photo in photos:
         boxes = "; ".join(", ".join(f"{v:.0f}" for v in (b.left, b.top, b.right, b.bottom)) for b in photo.boxes)
-        table.add_row(escape(photo.path), ", ".join(map(str, photo.face_ids)), boxes)
+        seen = ", ".join("confirmed" if c else "automatic" for c in photo.confirmed)
+        table.add_row(escape(photo.path), ", ".join(map(str, photo.face_ids)), boxes, seen)
     emit({"name": person_name, "photos": to_document(photos)}, json_output, table)
 
 
 @xmp_app.command("write")
 @handle_errors
-def xmp_write(library: LibraryOpt = None, json_output: JsonOpt = False) -> None:
-    """Write named faces into photo.ext.xmp sidecars (merged; the photos are never touched)."""
+def xmp_write(library: LibraryOpt = None,
+              include_unconfirmed: Annotated[bool, typer.Option("--include-unconfirmed", help="Also write named faces you have not confirmed (clustering placed them).")] = False,
+              json_output: JsonOpt = False) -> None:
+    """Write named, confirmed faces into photo.ext.xmp sidecars (merged; the photos are never touched)."""
     from ..service.library import to_document, write_xmp
 
-    result = write_xmp(_library(library))
+    result = write_xmp(_library(library), include_unconfirmed=include_unconfirmed)
     emit(to_document(result), json_output, f"{result.regions_written} region(s) in {result.sidecars_written} sidecar(s)")
 
 

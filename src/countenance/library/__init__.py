@@ -3,12 +3,13 @@
 See docs/LIBRARY.md for how suggestions, clustering and the user's decisions work.
 """
 
-from .cluster import BCubed, ClusterOptions, Clustering, bcubed, cluster_faces, dbscan_baseline
+from .cluster import BCubed, ClusterOptions, Clustering, PairwiseScores, bcubed, cluster_faces, dbscan_baseline, pairwise_scores
 from .indexer import FAST_PIPELINE, IndexProgress, IndexSummary, SkippedFile, index_folders
 from .manual import AddedFace, XmpNames
 from .merges import MergeSuggestion
 from .oplog import Operation
 from .review import PersonFace
+from .placement import place_new
 from .library import FoundPhoto, Library, LibraryStatus, NameResult, Person, Suggestion
 from .people import ReclusterSummary
 from .quality import QualityGate, face_sharpness
@@ -56,6 +57,9 @@ __all__ = [
     "SuggestSummary",
     "Suggestion",
     "bcubed",
+    "pairwise_scores",
+    "PairwiseScores",
+    "place_new",
     "cluster_faces",
     "dbscan_baseline",
     "face_sharpness",

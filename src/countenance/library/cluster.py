@@ -1,70 +1,84 @@
 """People discovery: group face templates into candidate people (pure functions over arrays).
 
-The method (:func:`cluster_faces`), built to never merge two people (the worse error) while
-keeping recall on small, blurred faces:
+The rule (:func:`cluster_faces`) is average linkage, cut at a distance, on a sparse graph of
+near neighbours, so nothing is O(N^2) in time or memory:
 
-1. Neighbours: each face's ``k`` nearest faces (exact search; FAISS HNSW above 20,000 faces).
-2. Density: a face is a *core* face when at least ``min_faces - 1`` other faces lie within
-   ``max_distance`` (as Immich's DBSCAN-like job: a person starts only where faces crowd).
-3. Edges: a pair of faces within ``max_distance`` of each other, one of them core, whose
-   neighbour lists (each face counted in its own) share at least ``min_shared`` faces
-   (shared-nearest-neighbour support; 3: the pair and one common neighbour, so three photos
-   of a person are enough).
-4. Merging: edges are taken shortest first and join two groups only when
-   - Ward's merge cost, scaled to a pair distance, ``sqrt(2 h) |mean_a - mean_b|`` with
-     ``h = min(na nb / (na + nb), merge_size_cap)``, is at most ``max_merge_distance``. For two
-     groups of one person it stays near a same-person pair distance whatever their sizes; for
-     two people it grows with the groups, so one close pair cannot chain two people together.
-     The cap keeps two large groups of one person (say, photos years apart) mergeable;
+1. Graph: each face's ``neighbours`` nearest faces (FAISS: exact up to 50,000 faces, an
+   inverted-file index above); a pair closer than ``max_pair_distance`` is an edge, and only
+   groups joined by an edge are candidates to merge.
+2. Linkage: two groups A and B are as far apart as the root mean square of the distances of
+   all their pairs of faces, ``sqrt(mean ||a - b||^2)``. It is exact, not estimated from the
+   edges: ``mean ||a - b||^2 = |mean_a - mean_b|^2 + var_a + var_b`` needs only each group's
+   size, template sum and sum of squared norms. A stranger therefore joins a person only when he
+   is close to the whole person, not to one look-alike face of it, and two halves of one
+   person of any size stay mergeable.
+3. Merging: edges are taken shortest first (a pair whose groups grew is re-queued at its current
+   linkage); two groups merge when their linkage is at most ``max_distance`` and
    - no photo would hold two faces of the group (one person appears once per photo);
    - no face of one group was rejected for the other's person (cannot-link), and the groups
-     are not confirmed as two different people.
-   Faces the user confirmed for one person start joined (must-link).
-5. Groups with fewer than ``min_faces`` faces and no confirmed face stay unclustered (-1).
+     are not two different people the user confirmed (must-link seeds, joined from the start).
+4. Groups with fewer than ``min_faces`` faces and no seed stay unclustered (-1): most people
+   in an album are seen once, and a single face is no person to review.
 
-Metrics for evaluating a clustering (:func:`bcubed`) and the Immich-style DBSCAN baseline
-(:func:`dbscan_baseline`) live here too, so the evaluation scores exactly what ships.
+Incremental placement is the same rule with ``queries``: only the edges of the new faces are
+taken, and faces already in a person enter as that person (a seed), so a new face joins a
+person, starts one with other new or unclustered faces, or stays unclustered, and two existing
+people are never merged by it (a full re-cluster may).
+
+Scores (:func:`bcubed`, :func:`pairwise_scores`) and the Immich-style DBSCAN baseline
+(:func:`dbscan_baseline`) live in :mod:`.cluster_metrics` and are re-exported here.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import InvalidArgument
+from .cluster_metrics import BCubed, PairwiseScores, bcubed, dbscan_baseline, pairwise_scores
 
-__all__ = ["ClusterOptions", "Clustering", "BCubed", "cluster_faces", "nearest_neighbours", "bcubed",
-           "dbscan_baseline"]
+__all__ = ["ClusterOptions", "Clustering", "BCubed", "PairwiseScores", "cluster_faces", "nearest_neighbours",
+           "bcubed", "pairwise_scores", "dbscan_baseline", "neighbour_index", "RULE"]
 
-_HNSW_ABOVE = 20_000
+# Names the rule and its defaults; a library clustered under another rule is re-clustered in full.
+RULE = "rms-average-linkage-1"
+_EXACT_UP_TO = 50_000
 
 
 @dataclass(frozen=True)
 class ClusterOptions:
-    """Clustering settings; distances are Euclidean on the model's raw templates (dlib-resnet-v1).
+    """Clustering settings; distances are Euclidean on the model's raw templates (dlib-resnet-v1,
+    whose same-person threshold is 0.6).
 
-    Defaults measured on LFW people with 10+ images at full and half image size
-    (``scripts/eval_library.py``, docs/LIBRARY.md).
+    ``max_distance``: the cut, the largest root-mean-square distance between two groups' faces
+    at which they merge; ``max_pair_distance``: two groups are candidates only when a pair of
+    their faces is this close (the graph's edges); ``neighbours``: the k of the neighbour graph;
+    ``min_faces``: the smallest group that becomes a person. Defaults chosen on all of LFW, LFW people with 10+
+    photos, a mixed album and the tight-crop fixtures (``scripts/eval_library.py``, docs/LIBRARY.md).
     """
 
-    max_distance: float = 0.55
-    max_merge_distance: float = 1.0
-    merge_size_cap: float = 8.0
-    neighbours: int = 20
-    min_shared: int = 3
+    max_distance: float = 0.53
+    max_pair_distance: float = 0.45
+    neighbours: int = 10
     min_faces: int = 3
 
     def __post_init__(self) -> None:
-        for name in ("max_distance", "max_merge_distance"):
+        for name in ("max_distance", "max_pair_distance"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise InvalidArgument(f"{name} must be a distance > 0, got {value!r}")
-        for name, low in (("neighbours", 1), ("min_shared", 0), ("min_faces", 1)):
+        for name, low in (("neighbours", 1), ("min_faces", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InvalidArgument(f"{name} must be an int >= {low}, got {value!r}")
+
+    def fingerprint(self) -> str:
+        """The rule and its settings, as stored in a library: another one means a full re-cluster."""
+        return (f"{RULE} cut={self.max_distance:g} pair={self.max_pair_distance:g} k={self.neighbours} "
+                f"min={self.min_faces}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,85 +95,132 @@ class Clustering:
         return int(self.labels.max() + 1) if self.labels.size else 0
 
 
-@dataclass(frozen=True)
-class BCubed:
-    """BCubed precision, recall and their harmonic mean (Amigó et al. 2009)."""
+def nearest_neighbours(templates: np.ndarray, k: int, queries: np.ndarray | None = None,
+                       index: object | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest other faces of each face (or of each face in ``queries``, ``(Q,)``
+    indices): ``(distances (Q, k) float32, indices (Q, k) int64)``.
 
-    precision: float
-    recall: float
-    f1: float
-
-
-def nearest_neighbours(templates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest other faces of each face: ``(distances (N, k) float32, indices (N, k) int64)``.
-
-    Euclidean distances, nearest first; rows are padded with ``inf`` / -1 when N - 1 < k.
+    Euclidean distances, nearest first; rows are padded with ``inf`` / -1 when fewer are found.
+    Exact search up to 50,000 faces or for queries; an inverted-file index (FAISS IVF, 16 of
+    ~4 sqrt(N) lists probed) above, whose misses are far pairs that could not merge anyway.
+    ``index``: a FAISS index already holding ``templates`` in order (a library's neighbour
+    index kept between runs), searched instead of building one.
     """
     import faiss
 
     vectors = np.ascontiguousarray(templates, dtype=np.float32)
     n, dim = vectors.shape
+    rows = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
     want = min(k + 1, n)
-    if n > _HNSW_ABOVE:
-        index = faiss.IndexHNSWFlat(dim, 32)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = max(64, 2 * want)
+    if index is not None:
+        if index.ntotal != n:
+            raise InvalidArgument(f"the neighbour index holds {index.ntotal} faces, not the {n} given")
+    elif n > _EXACT_UP_TO and queries is None:
+        index = neighbour_index(vectors)
     else:
         index = faiss.IndexFlatL2(dim)
-    index.add(vectors)
-    squared, found = index.search(vectors, want)
-    distances = np.sqrt(np.maximum(squared, 0.0))
-    out_d = np.full((n, k), np.inf, dtype=np.float32)
-    out_i = np.full((n, k), -1, dtype=np.int64)
-    # Drop each face itself from its own list (usually, but not always with ties, the first).
-    is_self = found == np.arange(n)[:, None]
-    has_self = is_self.any(axis=1)
-    for row in np.flatnonzero(~has_self):
-        is_self[row, -1] = True  # no self found: drop the farthest instead
-    kept = ~is_self
-    width = min(k, want - 1)
-    out_d[:, :width] = distances[kept].reshape(n, want - 1)[:, :width]
-    out_i[:, :width] = found[kept].reshape(n, want - 1)[:, :width]
-    out_i[out_d == np.inf] = -1
+        index.add(vectors)
+    out_d = np.full((len(rows), k), np.inf, dtype=np.float32)
+    out_i = np.full((len(rows), k), -1, dtype=np.int64)
+    block = 65_536
+    for start in range(0, len(rows), block):
+        part = rows[start:start + block]
+        squared, found = index.search(vectors[part], want)
+        distances = np.sqrt(np.maximum(squared, 0.0))
+        distances[found < 0] = np.inf
+        # Drop each face itself from its own list (usually, but not always with ties, the first).
+        is_self = found == part[:, None]
+        is_self[~is_self.any(axis=1), -1] = True  # no self found: drop the farthest instead
+        width = min(k, want - 1)
+        kept_d = distances[~is_self].reshape(len(part), want - 1)[:, :width]
+        kept_i = found[~is_self].reshape(len(part), want - 1)[:, :width]
+        out_d[start:start + len(part), :width] = kept_d
+        out_i[start:start + len(part), :width] = kept_i
+    out_i[~np.isfinite(out_d)] = -1
     return out_d, out_i
 
 
+def neighbour_index(templates: np.ndarray) -> object:
+    """A FAISS inverted-file index holding ``templates`` ``(N, D)`` in order: ~4 sqrt(N) lists
+    trained on a sample of 32 faces a list (seed 0), 16 probed per search."""
+    import faiss
+
+    vectors = np.ascontiguousarray(templates, dtype=np.float32)
+    n, dim = vectors.shape
+    lists = max(1, int(4 * np.sqrt(n)))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, lists)
+    sample = np.random.default_rng(0).choice(n, size=min(n, 32 * lists), replace=False)
+    index.train(vectors[np.sort(sample)])
+    index.nprobe = 16
+    index.add(vectors)
+    return index
+
+
 class _Groups:
-    """Union-find over faces with, per group: its faces' photos, template sum, seed, rejected seeds."""
+    """Union-find over faces with, per group: size, template sum, sum of squared norms, photos,
+    seed and rejected seeds."""
 
     def __init__(self, templates: np.ndarray, photo_ids: np.ndarray, seeds: np.ndarray,
                  rejected: dict[int, set[int]]) -> None:
         n = len(templates)
-        self.parent = list(range(n))
-        self.size = [1] * n
-        self.sums = templates.astype(np.float64).copy()
-        self.photos: list[set[int]] = [{int(p)} for p in photo_ids]
-        self.seed: list[int] = [int(s) for s in seeds]
-        self.rejected: list[set[int]] = [set(rejected.get(i, ())) for i in range(n)]
+        self.parent = np.arange(n)
+        self.size = np.ones(n, dtype=np.int64)
+        self.sums = templates.astype(np.float64)
+        self.squares = np.einsum("ij,ij->i", self.sums, self.sums)
+        self.photos: dict[int, set[int]] = {}
+        self.photo_of = photo_ids.tolist()
+        self.seed = seeds.copy()
+        self.rejected = {int(i): set(r) for i, r in rejected.items()}
+        # Faces confirmed for one person start joined (must-link), at the first face of each seed.
+        seeded = np.flatnonzero(seeds >= 0)
+        if len(seeded):
+            _, first, inverse = np.unique(seeds[seeded], return_index=True, return_inverse=True)
+            roots = seeded[first]
+            root_of = roots[inverse]
+            self.parent[seeded] = root_of
+            order = np.argsort(inverse, kind="stable")
+            starts = np.searchsorted(inverse[order], np.arange(len(roots)))
+            self.size[roots] = np.bincount(inverse)
+            self.sums[roots] = np.add.reduceat(self.sums[seeded[order]], starts, axis=0)
+            self.squares[roots] = np.add.reduceat(self.squares[seeded[order]], starts)
+            for root, faces in zip(roots.tolist(), np.split(seeded[order], starts[1:]), strict=True):
+                if len(faces) > 1:
+                    self.photos[root] = set(photo_ids[faces].tolist())
+                    for face in faces.tolist():
+                        if face in self.rejected and face != root:
+                            self.rejected.setdefault(root, set()).update(self.rejected.pop(face))
 
     def find(self, i: int) -> int:
+        parent = self.parent
         root = i
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[i] != root:
-            self.parent[i], i = root, self.parent[i]
+        while parent[root] != root:
+            root = int(parent[root])
+        while parent[i] != root:
+            parent[i], i = root, int(parent[i])
         return root
 
+    def _photos(self, a: int) -> set[int]:
+        found = self.photos.get(a)
+        return {self.photo_of[a]} if found is None else found
+
     def allowed(self, a: int, b: int) -> bool:
-        if self.seed[a] >= 0 and self.seed[b] >= 0 and self.seed[a] != self.seed[b]:
+        sa, sb = int(self.seed[a]), int(self.seed[b])
+        if sa < 0 and sb < 0 and not self.rejected and a not in self.photos and b not in self.photos:
+            return self.photo_of[a] != self.photo_of[b]  # two single faces
+        if sa >= 0 and sb >= 0 and sa != sb:
             return False
-        if self.seed[a] >= 0 and self.seed[a] in self.rejected[b] or self.seed[b] >= 0 and self.seed[b] in self.rejected[a]:
+        if sa >= 0 and sa in self.rejected.get(b, ()) or sb >= 0 and sb in self.rejected.get(a, ()):
             return False
-        small, large = (self.photos[a], self.photos[b]) if len(self.photos[a]) < len(self.photos[b]) else (self.photos[b], self.photos[a])
+        pa, pb = self._photos(a), self._photos(b)
+        small, large = (pa, pb) if len(pa) < len(pb) else (pb, pa)
         return not any(p in large for p in small)
 
-    def merge_distance(self, a: int, b: int, cap: float) -> float:
-        # Ward's criterion scaled to a pair distance: sqrt(2 na nb / (na + nb)) |mean_a - mean_b|.
-        # For two groups of one person it stays near the typical same-person pair distance
-        # whatever their sizes; for two people it grows with the groups (no chaining).
-        na, nb = self.size[a], self.size[b]
-        gap = np.linalg.norm(self.sums[a] / na - self.sums[b] / nb)
-        return float(np.sqrt(2.0 * min(na * nb / (na + nb), cap)) * gap)
+    def linkage(self, a: int, b: int) -> float:
+        """Root mean square distance over all pairs of faces of groups ``a`` and ``b``."""
+        na, nb = float(self.size[a]), float(self.size[b])
+        cross = float(self.sums[a] @ self.sums[b])
+        mean_square = (nb * self.squares[a] + na * self.squares[b] - 2.0 * cross) / (na * nb)
+        return float(np.sqrt(max(mean_square, 0.0)))
 
     def union(self, a: int, b: int) -> int:
         if self.size[a] < self.size[b]:
@@ -167,11 +228,13 @@ class _Groups:
         self.parent[b] = a
         self.size[a] += self.size[b]
         self.sums[a] += self.sums[b]
-        self.photos[a] |= self.photos[b]
-        self.rejected[a] |= self.rejected[b]
+        self.squares[a] += self.squares[b]
+        self.photos[a] = self._photos(a) | self._photos(b)
+        self.photos.pop(b, None)
+        if b in self.rejected:
+            self.rejected.setdefault(a, set()).update(self.rejected.pop(b))
         if self.seed[a] < 0:
             self.seed[a] = self.seed[b]
-        self.photos[b], self.rejected[b] = set(), set()
         return a
 
 
@@ -182,12 +245,16 @@ def cluster_faces(
     *,
     seeds: np.ndarray | None = None,
     rejections: Iterable[tuple[int, int]] = (),
+    queries: np.ndarray | None = None,
+    index: object | None = None,
 ) -> Clustering:
     """Group faces into candidate people (see the module docstring).
 
     ``templates``: ``(N, D) float32``; ``photo_ids``: ``(N,)`` the photo of each face.
     ``seeds``: ``(N,) int``, the person a face is confirmed for (must-link), -1 for a free face.
     ``rejections``: ``(face index, person)`` pairs the user rejected (cannot-link).
+    ``queries``: ``(Q,) int`` indices of the faces whose edges are taken (incremental
+    placement); None takes every face's. ``index``: see :func:`nearest_neighbours`.
     """
     options = options or ClusterOptions()
     templates = np.asarray(templates, dtype=np.float32)
@@ -202,94 +269,65 @@ def cluster_faces(
     for face, person in rejections:
         rejected.setdefault(int(face), set()).add(int(person))
     groups = _Groups(templates, photo_ids, seeds, rejected)
-    by_seed: dict[int, int] = {}
-    for i in np.flatnonzero(seeds >= 0):
-        first = by_seed.setdefault(int(seeds[i]), int(i))
-        if first != i:
-            a, b = groups.find(first), groups.find(int(i))
-            if a != b:
-                groups.union(a, b)
-    for a, b in _edges(templates, options):
-        ra, rb = groups.find(a), groups.find(b)
-        if ra == rb or not groups.allowed(ra, rb):
-            continue
-        if groups.merge_distance(ra, rb, options.merge_size_cap) > options.max_merge_distance:
-            continue
-        groups.union(ra, rb)
-    roots = np.array([groups.find(i) for i in range(n)])
-    labels = np.full(n, -1, dtype=np.int64)
-    seed_of_label: dict[int, int] = {}
-    numbering: dict[int, int] = {}
-    for i in range(n):
-        root = int(roots[i])
-        if groups.size[root] < options.min_faces and groups.seed[root] < 0:
-            continue
-        label = numbering.setdefault(root, len(numbering))
-        labels[i] = label
-        if groups.seed[root] >= 0:
-            seed_of_label[label] = groups.seed[root]
-    return Clustering(labels, seed_of_label)
+    low, high, distance = _edges(templates, options, queries, index)
+    _merge(groups, low, high, distance, options.max_distance)
+    return _labels(groups, n, options.min_faces)
 
 
-def _edges(templates: np.ndarray, options: ClusterOptions) -> list[tuple[int, int]]:
-    """Candidate edges ``(i, j)``, ``i < j``, shortest first (see steps 2-3 of the module docstring)."""
-    distances, neighbours = nearest_neighbours(templates, options.neighbours)
-    close = (distances <= options.max_distance) & (neighbours >= 0)
-    core = close.sum(axis=1) >= options.min_faces - 1
-    rows, cols = np.nonzero(close)
-    a, b = rows.astype(np.int64), neighbours[rows, cols]
-    d = distances[rows, cols]
-    keep = core[a] | core[b]
-    a, b, d = a[keep], b[keep], d[keep]
+def _edges(templates: np.ndarray, options: ClusterOptions, queries: np.ndarray | None,
+           index: object | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct pairs ``(low, high, distance)`` closer than the cut, shortest first."""
+    distances, neighbours = nearest_neighbours(templates, options.neighbours, queries, index)
+    rows = np.arange(len(templates)) if queries is None else np.asarray(queries, dtype=np.int64)
+    close = (distances <= options.max_pair_distance) & (neighbours >= 0)
+    r, c = np.nonzero(close)
+    a, b, d = rows[r], neighbours[r, c], distances[r, c]
     low, high = np.minimum(a, b), np.maximum(a, b)
     _, first = np.unique(low * len(templates) + high, return_index=True)
-    low, high, d = low[first], high[first], d[first]
-    # Shared neighbours of each pair, in blocks to bound memory (pairs x k x k booleans).
-    shared = np.empty(len(low), dtype=np.int64)
-    block = 20_000
-    for start in range(0, len(low), block):
-        na = neighbours[low[start:start + block]]
-        nb = neighbours[high[start:start + block]]
-        same = (na[:, :, None] == nb[:, None, :]) & (na[:, :, None] >= 0)
-        # Each face counts itself among its neighbours: a mutual pair shares 2 (the pair itself).
-        mutual = (na == high[start:start + block, None]).any(axis=1).astype(np.int64) + \
-            (nb == low[start:start + block, None]).any(axis=1)
-        shared[start:start + block] = same.any(axis=2).sum(axis=1) + mutual
-    keep = shared >= options.min_shared
-    low, high, d = low[keep], high[keep], d[keep]
+    low, high, d = low[first], high[first], d[first].astype(np.float64)
     order = np.argsort(d, kind="stable")
-    return list(zip(low[order].tolist(), high[order].tolist(), strict=True))
+    return low[order], high[order], d[order]
 
 
-def bcubed(truth: np.ndarray, predicted: np.ndarray) -> BCubed:
-    """BCubed precision/recall/F1 of ``predicted`` labels against ``truth`` (both ``(N,) int``).
+def _merge(groups: _Groups, low: np.ndarray, high: np.ndarray, distance: np.ndarray, cut: float) -> None:
+    """Greedy average linkage over the edges, shortest first; an edge whose groups grew since
+    it was queued is queued again at its current linkage (lazy priority queue)."""
+    queued: list[tuple[float, int, int]] = []
+    lows, highs, dists = low.tolist(), high.tolist(), distance.tolist()
+    position, total = 0, len(lows)
+    while position < total or queued:
+        if queued and (position >= total or queued[0][0] < dists[position]):
+            key, i, j = heapq.heappop(queued)
+        else:
+            key, i, j = dists[position], lows[position], highs[position]
+            position += 1
+        a, b = groups.find(i), groups.find(j)
+        if a == b or not groups.allowed(a, b):
+            continue
+        current = key if groups.size[a] == 1 and groups.size[b] == 1 else groups.linkage(a, b)
+        if current > cut:
+            continue
+        if current > key + 1e-9:
+            heapq.heappush(queued, (current, i, j))
+            continue
+        groups.union(a, b)
 
-    A predicted label of -1 (unclustered) is a singleton. Empty input scores 1.0 (nothing wrong).
-    """
-    truth = np.asarray(truth)
-    predicted = np.asarray(predicted).copy()
-    if len(truth) != len(predicted):
-        raise InvalidArgument(f"truth and predicted differ in length: {len(truth)} vs {len(predicted)}")
-    if len(truth) == 0:
-        return BCubed(1.0, 1.0, 1.0)
-    free = predicted < 0
-    predicted[free] = predicted.max(initial=0) + 1 + np.arange(int(free.sum()))
-    _, t = np.unique(truth, return_inverse=True)
-    _, p = np.unique(predicted, return_inverse=True)
-    pair = t.astype(np.int64) * (p.max() + 1) + p
-    _, pair_index, pair_counts = np.unique(pair, return_inverse=True, return_counts=True)
-    both = pair_counts[pair_index].astype(np.float64)
-    precision = float(np.mean(both / np.bincount(p)[p]))
-    recall = float(np.mean(both / np.bincount(t)[t]))
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-    return BCubed(precision, recall, f1)
 
-
-def dbscan_baseline(templates: np.ndarray, *, eps: float, min_faces: int = 3) -> np.ndarray:
-    """Immich-style DBSCAN: a face is a core point with at least ``min_faces`` faces (itself
-    included) within ``eps``; returns ``(N,) int64`` labels, -1 for noise."""
-    from sklearn.cluster import DBSCAN
-
-    if len(templates) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return DBSCAN(eps=eps, min_samples=min_faces, metric="euclidean").fit_predict(templates).astype(np.int64)
+def _labels(groups: _Groups, n: int, min_faces: int) -> Clustering:
+    roots = groups.parent.copy()
+    while True:  # pointer jumping: every face to its root
+        up = roots[roots]
+        if np.array_equal(up, roots):
+            break
+        roots = up
+    keep = (groups.size[roots] >= min_faces) | (groups.seed[roots] >= 0)
+    labels = np.full(n, -1, dtype=np.int64)
+    kept_roots, first = np.unique(roots[keep], return_index=True)
+    # Number the groups in order of their smallest face index.
+    order = np.argsort(np.flatnonzero(keep)[first], kind="stable")
+    number = np.empty(len(kept_roots), dtype=np.int64)
+    number[order] = np.arange(len(kept_roots))
+    labels[keep] = number[np.searchsorted(kept_roots, roots[keep])]
+    seed_of_label = {int(number[k]): int(groups.seed[root]) for k, root in enumerate(kept_roots.tolist())
+                     if groups.seed[root] >= 0}
+    return Clustering(labels, seed_of_label)

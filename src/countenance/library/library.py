@@ -32,6 +32,7 @@ from .people import (ReclusterSummary, check_name_free, confirm_faces, forget_na
                      not_this_person,
                      person_label, recluster, set_hidden, split_person)
 from .review import PersonFace, contact_sheet, face_crop, person_faces
+from .placement import place_new
 from .quality import QualityGate
 from .store import DB_NAME, LibraryError, LibraryStore
 from .suggest import SuggestOptions, SuggestSummary, suggest
@@ -55,11 +56,13 @@ class Person:
 
 @dataclass(frozen=True)
 class FoundPhoto:
-    """A photo of a person: its path and the person's face boxes in it (pixels, upright photo)."""
+    """A photo of a person: its path and the person's face boxes in it (pixels, upright photo);
+    ``confirmed``: per face, whether the user confirmed it (False: clustering placed it)."""
 
     path: str
     face_ids: tuple[int, ...]
     boxes: tuple[Box, ...]
+    confirmed: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,11 @@ class Library:
         """Group the faces not confirmed by the user into people (keeps every decision)."""
         return recluster(self.store, self.cluster_options)
 
+    def place_new(self) -> ReclusterSummary:
+        """Place the faces indexed since the last clustering by the same rule, without
+        re-clustering the library (a full re-cluster when the rule changed): see :mod:`.placement`."""
+        return place_new(self.store, self.cluster_options)
+
     def suggest(self, gallery: Any, options: SuggestOptions | None = None) -> SuggestSummary:
         """Suggest enrolled subjects of ``gallery`` for unconfirmed faces (see :mod:`.suggest`)."""
         return suggest(self.store, gallery, options)
@@ -200,13 +208,14 @@ class Library:
         person_id = self.store.person_by_name(name)
         if person_id is None:
             raise LibraryError(f"nobody is named {name!r} in this library")
-        by_photo: dict[int, list[int]] = {}
-        for face_id, _ in self.store.person_faces(person_id):
-            by_photo.setdefault(self.store.face(face_id).photo_id, []).append(face_id)
+        by_photo: dict[int, list[tuple[int, bool]]] = {}
+        for face_id, confirmed in self.store.person_faces(person_id):
+            by_photo.setdefault(self.store.face(face_id).photo_id, []).append((face_id, confirmed))
         out = []
-        for photo_id, face_ids in by_photo.items():
-            boxes = tuple(Box(*self.store.face(f).box_ltrb_px) for f in face_ids)
-            out.append(FoundPhoto(self.store.photo(photo_id).path, tuple(face_ids), boxes))
+        for photo_id, faces in by_photo.items():
+            boxes = tuple(Box(*self.store.face(f).box_ltrb_px) for f, _ in faces)
+            out.append(FoundPhoto(self.store.photo(photo_id).path, tuple(f for f, _ in faces), boxes,
+                                  tuple(c for _, c in faces)))
         return sorted(out, key=lambda p: p.path)
 
     def suggestions(self, *, state: str | None = "open") -> list[Suggestion]:
@@ -215,9 +224,10 @@ class Library:
     # ------------------------------------------------------------ the user's decisions
 
     def name(self, person_id: int, name: str, *, gallery: Any = None, consent: Any = None,
-             max_templates: int = 5, allow_duplicate: bool = False) -> NameResult:
-        """Name a person (its faces become confirmed). With ``gallery``, also enrol the person
-        there under ``name`` (up to ``max_templates`` of its best faces, as crops) with
+             max_templates: int = 5, allow_duplicate: bool = False, confirm_all: bool = False) -> NameResult:
+        """Name a person; its faces become confirmed only with ``confirm_all`` (the user saw
+        them all), else only the ones already confirmed count (XMP, must-links). With ``gallery``, also enrol the person
+        there under ``name`` (up to ``max_templates`` of the best faces the user saw, as crops) with
         ``consent``, as the gallery's policy requires (ConsentRequired otherwise). The gallery
         enrols first: when it refuses (no consent, a face already enrolled as someone else
         without ``allow_duplicate``, a forgotten subject), nothing is named."""
@@ -230,13 +240,19 @@ class Library:
         check_name_free(self.store, person_id, name)  # before the gallery enrols anyone
         enrolled = 0
         if gallery is not None:
-            faces = [face_id for face_id, _ in self.store.person_faces(person_id)]
+            members = self.store.person_faces(person_id)
+            # Only faces the user saw are enrolled: the confirmed ones (all with confirm_all) and
+            # the one `people` shows for the person.
+            faces = [face_id for face_id, confirmed in members if confirmed or confirm_all]
+            shown = self._representative([face_id for face_id, _ in members])
+            if shown is not None and shown not in faces:
+                faces.append(shown)
             best = sorted(faces, key=lambda f: self._quality(f), reverse=True)[:max_templates]
             crops = [self._crop_array(f) for f in best]
             # Each crop is centred on its face; a neighbour's face at its edge is smaller.
             enrolled = len(gallery.enroll(name.strip(), crops, consent=consent, largest=True,
                                           allow_duplicate=allow_duplicate, skip_faceless=True).templates)
-        faces = name_person(self.store, person_id, name)
+        faces = name_person(self.store, person_id, name, confirm_all=confirm_all)
         return NameResult(person_id, name.strip(), tuple(faces), enrolled)
 
     def _quality(self, face_id: int) -> float:
@@ -312,9 +328,10 @@ class Library:
         subject is deleted from the gallery); returns how many faces the person had."""
         return forget_name(self.store, name)
 
-    def write_xmp(self) -> XmpWriteSummary:
-        """``library xmp write``: face regions of named, confirmed faces into ``photo.ext.xmp``."""
-        return write_sidecars(self.store)
+    def write_xmp(self, *, include_unconfirmed: bool = False) -> XmpWriteSummary:
+        """``library xmp write``: face regions of named, confirmed faces into ``photo.ext.xmp``
+        (named faces the user has not confirmed too, with ``include_unconfirmed``)."""
+        return write_sidecars(self.store, include_unconfirmed=include_unconfirmed)
 
     def read_xmp(self) -> XmpReadSummary:
         """``library xmp read``: named regions of existing sidecars become confirmed faces."""

@@ -1,8 +1,8 @@
 """Merge suggestions: "these two may be one person".
 
-Clustering joins two groups only when they are close by Ward's criterion *and* linked by a
-close, well-supported pair of faces (:mod:`.cluster`); it leaves apart pairs of people that
-are near but not that near. :func:`merge_suggestions` lists them for the user, nearest first:
+Clustering joins two groups only when their faces are close on average (the RMS distance over
+all their pairs) *and* linked by a close pair of faces (:mod:`.cluster`); it leaves apart pairs
+of people that are near but not that near. :func:`merge_suggestions` lists them for the user, nearest first:
 pairs of people whose mean templates are within ``max_distance`` (Euclidean, the clustering's
 metric), except pairs that cannot be one person (two names, a photo holding a face of each)
 and pairs the user already said are apart (``person_links``). Accepting merges them
@@ -22,8 +22,8 @@ from .store import LibraryStore
 
 __all__ = ["MergeSuggestion", "merge_suggestions", "keep_apart", "DEFAULT_MERGE_DISTANCE"]
 
-# Between the clustering's pair distance (0.55) and dlib's same-person threshold (0.6) for a
-# single pair: two groups' means are nearer than their faces, so this keeps the list short.
+# dlib's same-person threshold for a single pair, above the clustering's cuts (pairs 0.45, RMS
+# 0.53): two groups' means are nearer than their faces, so this keeps the list short.
 DEFAULT_MERGE_DISTANCE = 0.6
 
 

@@ -26,8 +26,12 @@ from .cluster import ClusterOptions, cluster_faces
 from .oplog import clear_log
 from .store import LibraryError, LibraryStore
 
-__all__ = ["ReclusterSummary", "recluster", "check_name_free", "name_person", "merge_persons", "split_person", "not_this_person",
-           "set_hidden", "confirm_faces", "not_these_persons", "forget_name", "forgotten_marker", "person_label"]
+__all__ = ["ReclusterSummary", "recluster", "mark_clustered", "check_name_free", "name_person", "merge_persons", "split_person",
+           "not_this_person", "set_hidden", "confirm_faces", "not_these_persons", "forget_name", "forgotten_marker", "person_label"]
+
+
+#: The largest size weight in the split's separation (see _most_separable).
+_SEPARATION_SIZE_CAP = 8.0
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,16 @@ def recluster(store: LibraryStore, options: ClusterOptions | None = None) -> Rec
         used = set(person_of_label.values())
         store.delete_persons([pid for pid, (name, _, kept) in persons.items()
                               if not kept and name is None and pid not in used])
+        mark_clustered(store, options or ClusterOptions(), ids)
     return ReclusterSummary(len(ids), clustered, len(store.persons()), new, time.perf_counter() - start)
+
+
+def mark_clustered(store: LibraryStore, options: ClusterOptions, ids: np.ndarray) -> None:
+    """Record the rule the library is clustered by and the last face it has placed (faces after
+    it are new to the next incremental placement)."""
+    store.set_meta("cluster_rule", options.fingerprint())
+    last = max(int(ids.max(initial=0)), int(store.meta("clustered_through") or 0))
+    store.set_meta("clustered_through", str(last))
 
 
 def _confirm_all(store: LibraryStore, person_id: int) -> list[int]:
@@ -99,15 +112,19 @@ def _confirm_all(store: LibraryStore, person_id: int) -> list[int]:
     return faces
 
 
-def name_person(store: LibraryStore, person_id: int, name: str) -> list[int]:
-    """Name ``person_id`` and confirm its faces (they become must-links); returns the face ids.
+def name_person(store: LibraryStore, person_id: int, name: str, *, confirm_all: bool = False) -> list[int]:
+    """Name ``person_id``. Its faces the clustering placed stay unconfirmed (named, but not
+    written to XMP nor taken as must-links) unless ``confirm_all`` says the user saw them all;
+    returns the ids of the faces now confirmed.
 
     Raises LibraryError when another person already has ``name`` (merge them instead)."""
     with store.recording("name") as op:
         name = check_name_free(store, person_id, name)
         store.set_operation_summary(op, f"named {person_label(store, person_id)} {name!r}")
         store.update_person(person_id, name=name, kept=1)
-        return _confirm_all(store, person_id)
+        if confirm_all:
+            return _confirm_all(store, person_id)
+        return [f for f, confirmed in store.person_faces(person_id) if confirmed]
 
 
 def person_label(store: LibraryStore, person_id: int) -> str:
@@ -189,9 +206,8 @@ def _most_separable(store: LibraryStore, members: list[int], options: ClusterOpt
     if len(members) < 2:
         return []
     faces = [store.face(f) for f in members]
-    tight = ClusterOptions(max_distance=options.max_distance * 0.8, max_merge_distance=options.max_merge_distance * 0.8,
-                           merge_size_cap=options.merge_size_cap, neighbours=options.neighbours,
-                           min_shared=min(options.min_shared, 1), min_faces=1)
+    tight = ClusterOptions(max_distance=options.max_distance * 0.8, max_pair_distance=options.max_pair_distance * 0.8,
+                           neighbours=options.neighbours, min_faces=1)
     templates = np.stack([f.template for f in faces]).astype(np.float64)
     labels = cluster_faces(templates.astype(np.float32), np.array([f.photo_id for f in faces]), tight).labels
     groups: dict[int, list[int]] = {}
@@ -203,9 +219,10 @@ def _most_separable(store: LibraryStore, members: list[int], options: ClusterOpt
     largest = templates[ordered[0]].mean(axis=0)
 
     def separation(group: list[int]) -> float:
-        # Ward's criterion against the largest group, as the clustering's merge test uses.
+        # Ward's criterion against the largest group (its size weight capped, so a large group
+        # of one person does not win by size alone).
         h = len(group) * len(ordered[0]) / (len(group) + len(ordered[0]))
-        return float(np.sqrt(2.0 * min(h, options.merge_size_cap)) * np.linalg.norm(templates[group].mean(axis=0) - largest))
+        return float(np.sqrt(2.0 * min(h, _SEPARATION_SIZE_CAP)) * np.linalg.norm(templates[group].mean(axis=0) - largest))
 
     best = max(ordered[1:], key=separation)
     return [faces[k].id for k in best]

@@ -312,7 +312,11 @@ class LibraryStore:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         photos = np.array([r[1] for r in rows], dtype=np.int64)
-        templates = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
+        sizes = {len(r[2]) for r in rows}
+        if len(sizes) == 1:  # one model: one buffer, read at once
+            templates = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        else:
+            templates = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
         return ids, photos, templates
 
     def write_face(self, face_id: int | None, photo_id: int, box: tuple[float, float, float, float], score: float,
@@ -372,6 +376,12 @@ class LibraryStore:
     def assignments(self) -> dict[int, tuple[int, bool]]:
         """``face_id -> (person_id, confirmed)``."""
         return {r[0]: (r[1], bool(r[2])) for r in self.connection.execute("SELECT face_id, person_id, confirmed FROM assignments")}
+
+    def assignment_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every assignment as arrays, by face id: ``(face_ids, person_ids (N,) int64, confirmed (N,) bool)``."""
+        rows = self.connection.execute("SELECT face_id, person_id, confirmed FROM assignments ORDER BY face_id").fetchall()
+        table = np.array(rows, dtype=np.int64).reshape(-1, 3)
+        return table[:, 0], table[:, 1], table[:, 2].astype(bool)
 
     def assign(self, face_id: int, person_id: int, *, confirmed: bool) -> None:
         self.connection.execute("INSERT OR REPLACE INTO assignments VALUES (?, ?, ?)", (face_id, person_id, int(confirmed)))

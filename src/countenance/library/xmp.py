@@ -137,15 +137,16 @@ def _stored_size(photo) -> tuple[int, int]:
     return (photo.height_px, photo.width_px) if photo.orientation in (5, 6, 7, 8) else (photo.width_px, photo.height_px)
 
 
-def write_sidecars(store: LibraryStore) -> XmpWriteSummary:
+def write_sidecars(store: LibraryStore, *, include_unconfirmed: bool = False) -> XmpWriteSummary:
     """Write (merge) the sidecar of every photo with named, confirmed faces, and clear the
-    regions the library wrote before for names it no longer holds."""
+    regions the library wrote before for names it no longer holds. A named face the user has
+    not confirmed (clustering put it in the person) is written only with ``include_unconfirmed``."""
     import pyexiv2
 
     named = {pid: name for pid, name, _, _ in store.persons() if name is not None}
     by_photo: dict[int, list[tuple[str, tuple[float, float, float, float]]]] = {}
     for face_id, (person_id, confirmed) in store.assignments().items():
-        if confirmed and person_id in named:
+        if (confirmed or include_unconfirmed) and person_id in named:
             face = store.face(face_id)
             by_photo.setdefault(face.photo_id, []).append((named[person_id], face.box_ltrb_px))
     written_before: dict[int, set[str]] = {}

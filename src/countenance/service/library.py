@@ -36,8 +36,8 @@ from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pip
 
 __all__ = [
     "LibraryOptions", "open_library", "to_document", "pipeline_keywords",
-    "IndexLibraryOptions", "IndexedLibrary", "index_library", "library_status", "list_people", "face_crop",
-    "write_person_crops", "NameOptions", "NamedPerson", "name_person", "merge_people", "split_person",
+    "IndexLibraryOptions", "IndexedLibrary", "index_library", "recluster_library", "library_status", "list_people", "face_crop",
+    "write_person_crops", "NameOptions", "NamedPerson", "name_person", "disagreeing_faces", "merge_people", "split_person",
     "hide_person", "SuggestRunOptions", "SuggestionItem", "SuggestRun", "suggest_names",
     "list_suggestions", "reject_suggestion", "find_person", "write_xmp", "read_xmp",
     # re-exported for the front ends, which may not import countenance.library
@@ -169,7 +169,8 @@ def index_library(options: IndexLibraryOptions, *,
                   on_progress: Callable[[IndexProgress], None] | None = None,
                   on_aligned: Callable[[AlignedInput], None] | None = None) -> IndexedLibrary:
     """Index, name the faces the photos' own XMP regions name (sidecar or embedded, IoU >=
-    0.5; library names only), re-cluster (keeping every decision) and, with a gallery, suggest names.
+    0.5; library names only), place the new faces in people (incrementally; in full when the
+    clustering rule changed; every decision kept) and, with a gallery, suggest names.
 
     ``on_progress`` gets an :class:`~countenance.library.IndexProgress` after each photo
     detected (files done and to do, faces, rate and ETA); ``on_aligned`` is told whether the
@@ -183,11 +184,18 @@ def index_library(options: IndexLibraryOptions, *,
         summary = library.index(options.roots, workers=options.workers, full=options.full,
                                 pipeline_options=pipeline_keywords(aligned.pipeline), on_progress=on_progress)
         xmp = library.names_from_xmp()
-        clustering = library.recluster()
+        clustering = library.place_new()
         suggestions = None
         if options.gallery is not None:
             suggestions = _suggest(library, options.gallery, options.suggest, required=True)
         return IndexedLibrary(summary, clustering, suggestions, xmp)
+
+
+def recluster_library(options: LibraryOptions) -> ReclusterSummary:
+    """Re-cluster the whole library (the rule or its settings changed, or on demand); every
+    decision of the user is kept."""
+    with open_library(options) as library:
+        return library.recluster()
 
 
 def library_status(options: LibraryOptions) -> LibraryStatus:
@@ -240,32 +248,66 @@ class NameOptions:
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
     enrol: bool = True  # False: name the person in the library only, whatever gallery there is
     allow_duplicate: bool = False  # enrol faces the gallery already names as someone else (audited)
+    confirm_all: bool = False  # the user saw every face of the person: confirm them all
 
 
 @dataclass(frozen=True)
 class NamedPerson:
-    """A person named, and the gallery it was enrolled in (None: named in the library only)."""
+    """A person named, the gallery it was enrolled in (None: named in the library only), and
+    the faces the identity checks found disagree with the rest of the person (to review)."""
 
     result: NameResult
     gallery: Path | None
+    disagreeing_faces: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {**to_document(dataclasses.asdict(self.result)), "gallery": None if self.gallery is None else str(self.gallery)}
+        return {**to_document(dataclasses.asdict(self.result)), "gallery": None if self.gallery is None else str(self.gallery),
+                "disagreeing_faces": list(self.disagreeing_faces)}
 
 
 def name_person(options: NameOptions, *, pipelines: PipelineFactory = build_pipeline) -> NamedPerson:
-    """Name a person: its faces become confirmed; enrolled in the gallery with the consent
-    record (ConsentRequired, and nothing named, when the policy needs one and none is given)."""
+    """Name a person: its faces become confirmed only with ``confirm_all``; enrolled in the
+    gallery with the consent record (ConsentRequired, and nothing named, when the policy needs
+    one and none is given). The person's faces are checked first: when some disagree with the
+    rest (:func:`disagreeing_faces`), ``confirm_all`` is refused
+    (InvalidArgument naming them: split or not-this-person them first) and a plain naming
+    reports them in ``disagreeing_faces``."""
     consent = make_consent(options.consent) if options.consent is not None else None
+    with open_library(options.library) as library:
+        flagged = disagreeing_faces(library, options.person_id)
+    if flagged and options.confirm_all:
+        raise InvalidArgument(f"faces {', '.join(map(str, flagged))} of person {options.person_id} disagree with the "
+                              "rest of the person: review them (library split / not-this-person) before confirming all")
     with open_library(options.library) as library:
         where = _gallery_path(library, options.gallery) if options.enrol else None
         if where is None:
-            return NamedPerson(library.name(options.person_id, options.name), None)
+            return NamedPerson(library.name(options.person_id, options.name, confirm_all=options.confirm_all), None,
+                               flagged)
         with open_gallery(GalleryOptions(where, options.gallery.actor), options.pipeline, pipelines=pipelines) as gallery:
             result = library.name(options.person_id, options.name, gallery=gallery, consent=consent,
-                                  allow_duplicate=options.allow_duplicate)
+                                  allow_duplicate=options.allow_duplicate, confirm_all=options.confirm_all)
             _attach(library, gallery)
-            return NamedPerson(result, Path(gallery.path))
+            return NamedPerson(result, Path(gallery.path), flagged)
+
+
+def disagreeing_faces(library: Library, person_id: int, *, cut_fmr: float = 0.01) -> tuple[int, ...]:
+    """The faces of person ``person_id`` that the dataset-cleaning identity checks
+    (:func:`countenance.clean.check_identities`, pair cut at stranger false-match rate
+    ``cut_fmr`` in the model's shipped calibration) find disagree with the rest of the person:
+    a stranger clustering put there. Empty when the person has under 3 faces, or when the model
+    ships no calibration (nothing to judge by)."""
+    from ..clean import IdentityOptions, check_identities, cut_from_calibration
+    from ..gallery.calibration import load_calibration
+
+    library.store.person(person_id)
+    faces = [library.store.face(face_id) for face_id, _ in library.store.person_faces(person_id)]
+    models = {face.model for face in faces}
+    calibration = load_calibration(next(iter(models))) if len(models) == 1 else None
+    if calibration is None:
+        return ()
+    options = IdentityOptions(cut_distance=cut_from_calibration(faces[0].model, cut_fmr), metric=calibration.metric)
+    found = check_identities({"person": {f"face:{face.id}": face.template for face in faces}}, options).findings
+    return tuple(sorted(int(item.split(":")[1]) for finding in found for item in finding.items if item.startswith("face:")))
 
 
 def merge_people(options: LibraryOptions, target: int, sources: tuple[int, ...]) -> Person:
@@ -368,11 +410,12 @@ def find_person(options: LibraryOptions, name: str) -> tuple[FoundPhoto, ...]:
         return tuple(library.find(name))
 
 
-def write_xmp(options: LibraryOptions) -> XmpWriteSummary:
+def write_xmp(options: LibraryOptions, *, include_unconfirmed: bool = False) -> XmpWriteSummary:
     """Write the named, confirmed faces into ``photo.ext.xmp`` sidecars (MWG and Microsoft
-    regions, merged into what is there; regions of forgotten names removed)."""
+    regions, merged into what is there; regions of forgotten names removed); named faces the
+    user has not confirmed only with ``include_unconfirmed``."""
     with open_library(options) as library:
-        return library.write_xmp()
+        return library.write_xmp(include_unconfirmed=include_unconfirmed)
 
 
 def read_xmp(options: LibraryOptions) -> XmpReadSummary:

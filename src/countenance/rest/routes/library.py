@@ -30,6 +30,8 @@ class NamePerson(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     enrol: bool = Field(default=True, description="Also enrol the person's best faces in the gallery (needs scope enroll).")
     consent: ConsentIn | None = None
+    confirm_all: bool = Field(default=False, description="The user saw every face of the person: confirm them all "
+                              "(refused while some disagree with the rest).")
 
 
 class Merge(BaseModel):
@@ -124,17 +126,18 @@ async def people(request: Request, include_hidden: bool = False, limit: Limit = 
 
 @router.post("/people/{person_id}/name")
 async def name(person_id: int, body: NamePerson, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
-    """Name a person (their faces become confirmed); with ``enrol``, enrol them in the gallery
-    with the consent record (audited). Scope: library (and enroll to enrol)."""
+    """Name a person (their faces become confirmed only with ``confirm_all``); with ``enrol``,
+    enrol them in the gallery with the consent record (audited). Scope: library (and enroll to enrol)."""
     if body.enrol and not key.allows("enroll"):
         raise HTTPException(403, "naming with enrol=true enrols in the gallery: this key lacks the 'enroll' scope")
     runtime = request.app.state.runtime
     consent = body.consent.options() if body.consent is not None else None
     options = photos.NameOptions(person_id, body.name, consent, _options(request, key), runtime.gallery(key),
-                                 runtime.pipeline_options, enrol=body.enrol)
-    named = (await runtime.run(photos.name_person, options, pipelines=runtime.pipelines)).result
+                                 runtime.pipeline_options, enrol=body.enrol, confirm_all=body.confirm_all)
+    result = await runtime.run(photos.name_person, options, pipelines=runtime.pipelines)
+    named = result.result
     return {"person_id": named.person_id, "name": named.name, "confirmed_faces": list(named.confirmed_faces),
-            "enrolled_templates": named.enrolled_templates}
+            "enrolled_templates": named.enrolled_templates, "disagreeing_faces": list(result.disagreeing_faces)}
 
 
 @router.post("/people/{person_id}/merge")

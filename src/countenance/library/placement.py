@@ -1,0 +1,68 @@
+"""Incremental placement: the faces new to the library join a person, start one, or stay
+unclustered, by the same rule as a full re-cluster, without re-clustering the library.
+
+Every face already in a person enters as that person (a seed); only the new faces' neighbour
+edges are taken (:func:`~countenance.library.cluster.cluster_faces` with ``queries``), so the
+cost is one exact search of the new faces against the library and a merge pass over their
+edges. Existing people are never merged or split here (a full re-cluster may do both), and the
+user's decisions stand: confirmed faces and names are untouched, a face is never placed in a
+person it was rejected for. A library clustered under another rule or other settings (the
+stored fingerprint differs) is re-clustered in full instead.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .cluster import ClusterOptions, cluster_faces
+from .people import ReclusterSummary, mark_clustered, recluster
+from .store import LibraryStore
+
+__all__ = ["place_new"]
+
+
+def place_new(store: LibraryStore, options: ClusterOptions | None = None) -> ReclusterSummary:
+    """Place the faces indexed since the last clustering (see the module docstring).
+
+    ``faces``: the new faces; ``clustered``: those now in a person; ``new_persons``: people
+    started by them. Falls back to :func:`~countenance.library.people.recluster` (and returns
+    its summary) when the library was never clustered or under another rule."""
+    options = options or ClusterOptions()
+    if store.meta("cluster_rule") != options.fingerprint():
+        return recluster(store, options)
+    start = time.perf_counter()
+    ids, photos, templates = store.face_arrays()
+    through = int(store.meta("clustered_through") or 0)
+    assigned, persons, _ = store.assignment_arrays()
+    new = np.flatnonzero((ids > through) & ~np.isin(ids, assigned))
+    if len(new) == 0:
+        with store.transaction():
+            mark_clustered(store, options, ids)
+        return ReclusterSummary(0, 0, len(store.persons()), 0, time.perf_counter() - start)
+    # Every face already in a person enters as that person (ids are sorted: one search).
+    seeds = np.full(len(ids), -1, dtype=np.int64)
+    at = np.searchsorted(ids, assigned)
+    found = (at < len(ids)) & (ids[np.minimum(at, len(ids) - 1)] == assigned)
+    seeds[at[found]] = persons[found]
+    rejected = store.rejections()
+    position = {int(ids[k]): k for k in np.searchsorted(ids, [f for f, _ in rejected]).tolist() if k < len(ids)}
+    rejections = [(position[f], p) for f, p in rejected if f in position]
+    clustering = cluster_faces(templates, photos, options, seeds=seeds, rejections=rejections, queries=new)
+    placed = created = 0
+    with store.transaction():
+        person_of_label = dict(clustering.seed_of_label)
+        changed = np.flatnonzero((clustering.labels >= 0) & (seeds < 0))
+        for k in changed.tolist():
+            label = int(clustering.labels[k])
+            if label not in person_of_label:
+                person_of_label[label] = store.new_person()
+                created += 1
+            face_id = int(ids[k])
+            if (face_id, person_of_label[label]) in rejected:
+                continue
+            store.assign(face_id, person_of_label[label], confirmed=False)
+            placed += 1
+        mark_clustered(store, options, ids)
+    return ReclusterSummary(len(new), placed, len(store.persons()), created, time.perf_counter() - start)
