@@ -72,7 +72,7 @@ def _snapshot(library: Library) -> dict[str, list[tuple]]:
 
 
 def test_person_faces_listed_paged_and_on_a_contact_sheet(library, tmp_path):
-    pid = _person_of(library, "Anna_Kournikova")
+    pid = _person_of(library, "Ann_Veneman")  # (Anna_Kournikova's varied photos stay unclustered)
     faces, total = library.person_faces(pid)
     assert total == len(faces) == library.person(pid).faces >= 5
     assert [f.distance for f in faces] == sorted((f.distance for f in faces), reverse=True)
@@ -81,7 +81,7 @@ def test_person_faces_listed_paged_and_on_a_contact_sheet(library, tmp_path):
     assert [f.face_id for f in first + rest] == [f.face_id for f in faces]
     stored = {p.id: p.path for p in library.store.photos()}
     for face in faces:
-        assert face.path == stored[face.photo_id] and Path(face.path).parent.name == "Anna_Kournikova"
+        assert face.path == stored[face.photo_id] and Path(face.path).parent.name == "Ann_Veneman"
         assert face.box_ltrb_px == library.store.face(face.face_id).box_ltrb_px and not face.confirmed
         assert face.source == "detected"
     sheet = Image.open(io.BytesIO(library.contact_sheet(pid)))

@@ -27,7 +27,8 @@ def library(tmp_path_factory, lfw, models):
         patch.setenv("COUNTENANCE_MODEL_DIR", str(models / "yunet"))
         done = index_library(IndexLibraryOptions((root / "photos",), LibraryOptions(root / "library"),
                                                  PipelineOptions(embedder="dlib-onnx"), workers=2))
-    assert done.clustering.persons >= 4
+    # Anna_Kournikova's varied photos stay unclustered under the people-discovery rule (docs/LIBRARY.md).
+    assert done.clustering.persons >= 3
     return root / "library"
 
 
@@ -40,7 +41,7 @@ def api(gallery, fixtures, library, keys):
 
 def test_lists_are_paged(api, keys):
     everyone = api.get("/v1/library/people", params={"limit": 1000}).json()
-    assert everyone["total"] == len(everyone["people"]) >= 4 and everyone["next_offset"] is None
+    assert everyone["total"] == len(everyone["people"]) >= 3 and everyone["next_offset"] is None
     first = api.get("/v1/library/people", params={"limit": 2}).json()
     assert [p["id"] for p in first["people"]] == [p["id"] for p in everyone["people"][:2]] and first["next_offset"] == 2
     rest = api.get("/v1/library/people", params={"limit": 1000, "offset": 2}).json()

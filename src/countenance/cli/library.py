@@ -237,7 +237,7 @@ def split(
     json_output: JsonOpt = False,
 ) -> None:
     """Split a person: the picked faces (confirmed in the new person), or without --faces the
-    most separable tighter sub-group (unconfirmed), become one new person. Undo with `library undo`."""
+    smaller side of the person's widest two-way split (unconfirmed), become one new person. Undo with `library undo`."""
     from ..service.library import split_person
 
     picked = _ids(faces) if faces else None

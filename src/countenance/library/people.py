@@ -30,9 +30,6 @@ __all__ = ["ReclusterSummary", "recluster", "mark_clustered", "check_name_free",
            "not_this_person", "set_hidden", "confirm_faces", "not_these_persons", "forget_name", "forgotten_marker", "person_label"]
 
 
-#: The largest size weight in the split's separation (see _most_separable).
-_SEPARATION_SIZE_CAP = 8.0
-
 
 @dataclass(frozen=True)
 class ReclusterSummary:
@@ -171,11 +168,11 @@ def merge_persons(store: LibraryStore, target: int, sources: list[int], *, kind:
 def split_person(store: LibraryStore, person_id: int, face_ids: list[int] | None = None,
                  options: ClusterOptions | None = None) -> list[int]:
     """Split ``person_id``. With ``face_ids``, the faces picked become a new person, confirmed
-    there (the user said so). Without them, the person is sub-clustered with tighter distances
-    and only the most separable sub-group (the farthest from the largest, by Ward's criterion)
-    becomes a new person, unconfirmed. Either way the faces moved get a cannot-link to
+    there (the user said so). Without them, the smaller side of the person's top two-way split
+    by average linkage becomes a new person, unconfirmed, when the two sides are farther apart
+    than the clustering's cut. Either way the faces moved get a cannot-link to
     ``person_id`` (re-clustering never puts them back) and the faces left are not touched.
-    Returns the ids of the new people: one, or none when sub-clustering finds one group."""
+    Returns the ids of the new people: one, or none when the faces are one group."""
     with store.recording("split") as op:
         store.person(person_id)
         members = [f for f, _ in store.person_faces(person_id)]
@@ -203,29 +200,23 @@ def split_person(store: LibraryStore, person_id: int, face_ids: list[int] | None
 
 
 def _most_separable(store: LibraryStore, members: list[int], options: ClusterOptions) -> list[int]:
+    """The faces of the smaller side of the person's top two-way split by average linkage (the
+    last merge of the person's faces, mean pair distance), when that split is wider than the
+    clustering's cut (``options.max_distance``): else nothing, the faces are one person. Dense
+    over one person's faces (hundreds at most), which is why it is not the library-wide rule."""
     if len(members) < 2:
         return []
+    from scipy.cluster.hierarchy import fcluster, linkage
+
     faces = [store.face(f) for f in members]
-    tight = ClusterOptions(max_distance=options.max_distance * 0.8, max_pair_distance=options.max_pair_distance * 0.8,
-                           neighbours=options.neighbours, min_faces=1)
     templates = np.stack([f.template for f in faces]).astype(np.float64)
-    labels = cluster_faces(templates.astype(np.float32), np.array([f.photo_id for f in faces]), tight).labels
-    groups: dict[int, list[int]] = {}
-    for k, label in enumerate(labels.tolist()):
-        groups.setdefault(label, []).append(k)
-    ordered = sorted(groups.values(), key=len, reverse=True)
-    if len(ordered) < 2:
+    tree = linkage(templates, method="average", metric="euclidean")
+    if tree[-1, 2] <= options.max_distance:
         return []
-    largest = templates[ordered[0]].mean(axis=0)
-
-    def separation(group: list[int]) -> float:
-        # Ward's criterion against the largest group (its size weight capped, so a large group
-        # of one person does not win by size alone).
-        h = len(group) * len(ordered[0]) / (len(group) + len(ordered[0]))
-        return float(np.sqrt(2.0 * min(h, _SEPARATION_SIZE_CAP)) * np.linalg.norm(templates[group].mean(axis=0) - largest))
-
-    best = max(ordered[1:], key=separation)
-    return [faces[k].id for k in best]
+    labels = fcluster(tree, t=2, criterion="maxclust")
+    sides = [np.flatnonzero(labels == label) for label in (1, 2)]
+    smaller = min(sides, key=len)
+    return [faces[k].id for k in smaller.tolist()]
 
 
 def not_this_person(store: LibraryStore, face_id: int) -> int:
