@@ -14,7 +14,7 @@ from ...service import library_review as review
 from ...service.keys import ApiKey
 from ...service.library import to_document
 from ..auth import require
-from ..paging import Limit, Offset
+from ..paging import Limit, Offset, page_document
 from .library import FaceId, _options
 
 router = APIRouter(prefix="/v1/library", tags=["library"])
@@ -70,9 +70,8 @@ async def merge_suggestions(request: Request, limit: Limit = 100, offset: Offset
                             key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
     """Pairs of people that may be one person, nearest first. Scope: library."""
     runtime = request.app.state.runtime
-    page = await runtime.run(review.list_merge_suggestions, _options(request, key), limit=limit, offset=offset)
-    return {"merge_suggestions": to_document(list(page.items)), "total": page.total, "offset": offset, "limit": limit,
-            "next_offset": page.next_offset}
+    return page_document(await runtime.run(review.list_merge_suggestions, _options(request, key), limit=limit, offset=offset),
+                         "merge_suggestions")
 
 
 @router.post("/merge-suggestions/accept")
@@ -94,9 +93,8 @@ async def operations(request: Request, limit: Limit = 100, offset: Offset = 0,
                      key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
     """The decisions that can be undone, newest first. Scope: library."""
     runtime = request.app.state.runtime
-    page = await runtime.run(review.list_operations, _options(request, key), limit=limit, offset=offset)
-    return {"operations": to_document(list(page.items)), "total": page.total, "offset": offset, "limit": limit,
-            "next_offset": page.next_offset}
+    return page_document(await runtime.run(review.list_operations, _options(request, key), limit=limit, offset=offset),
+                         "operations")
 
 
 @router.post("/undo")
