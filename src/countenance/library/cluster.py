@@ -29,10 +29,11 @@ near neighbours, so nothing is O(N^2) in time or memory:
 5. Groups with fewer than ``min_faces`` faces and no seed stay unclustered (-1): most people
    in an album are seen once, and a single face is no person to review.
 
-Incremental placement is the same rule with ``queries``: only the edges of the new faces are
-taken, and faces already in a person enter as that person (a seed), so a new face joins a
-person, starts one with other new or unclustered faces, or stays unclustered, and two existing
-people are never merged by it (a full re-cluster may).
+Incremental placement is the same rule with ``queries``: only the edges and neighbour lists of
+the new faces are taken (for the link test, attach and join too), and faces already in a
+person enter as that person (a seed), so a new face joins a person, starts one with other new
+or unclustered faces, or stays unclustered, and two existing people are never merged by it (a
+full re-cluster may).
 
 Scores (:func:`bcubed`, :func:`pairwise_scores`) and the Immich-style DBSCAN baseline
 (:func:`dbscan_baseline`) live in :mod:`.cluster_metrics` and are re-exported here.
