@@ -103,6 +103,25 @@ def test_bcubed_by_hand():
         bcubed(np.array([0]), np.array([0, 1]))
 
 
+def test_two_people_close_on_average_stay_apart_unless_the_neighbour_graph_links_them(library):
+    _, photos, templates = library.store.face_arrays()
+    base = cluster_faces(templates, photos)
+    sizes = np.bincount(base.labels[base.labels >= 0])
+    first, second = np.argsort(-sizes)[:2]
+    assert sizes[second] >= 4
+    pair = np.flatnonzero(np.isin(base.labels, [first, second]))
+    truth = base.labels[pair]
+    # A cut so loose that the two people's linkage passes it: only the link test keeps them apart.
+    loose = {"max_distance": 2.0, "max_pair_distance": 2.0, "neighbours": len(pair)}
+    linked = cluster_faces(templates[pair], photos[pair], ClusterOptions(**loose)).labels
+    assert bcubed(truth, linked).precision == 1.0 and len(set(linked.tolist())) == 2
+    unlinked = cluster_faces(templates[pair], photos[pair], ClusterOptions(**loose, link_faces=10_000)).labels
+    assert len(set(unlinked.tolist())) == 1
+    with pytest.raises(InvalidArgument):
+        ClusterOptions(link_share=0)
+    assert ClusterOptions(attach_distance=0.4).fingerprint() != ClusterOptions().fingerprint()
+
+
 def test_constraints_on_real_templates(library):
     ids, photos, templates = library.store.face_arrays()
     base = cluster_faces(templates, photos)

@@ -16,14 +16,24 @@ near neighbours, so nothing is O(N^2) in time or memory:
    linkage); two groups merge when their linkage is at most ``max_distance`` and
    - no photo would hold two faces of the group (one person appears once per photo);
    - no face of one group was rejected for the other's person (cannot-link), and the groups
-     are not two different people the user confirmed (must-link seeds, joined from the start).
-4. Groups with fewer than ``min_faces`` faces and no seed stay unclustered (-1): most people
+     are not two different people the user confirmed (must-link seeds, joined from the start);
+   - when both have ``link_faces`` faces or more, the neighbour graph links them: at least
+     ``link_share`` of the smaller group's neighbours (within ``link_distance``) lie in the
+     other. Two look-alike people close on average but each other's neighbours almost never
+     (a share of 0.05-0.11 on LFW) stay apart; two halves of one person share 0.4-0.9.
+4. Refinement (:mod:`.cluster_refine`, on the neighbour lists and group sums only): a face
+   left in a group too small to be a person joins the person most of its close neighbours are
+   in, when it is close to that person's mean face; two groups of ``join_faces`` or more whose
+   neighbour lists point into each other (``join_share``) merge; then left-over faces are
+   placed once more.
+5. Groups with fewer than ``min_faces`` faces and no seed stay unclustered (-1): most people
    in an album are seen once, and a single face is no person to review.
 
-Incremental placement is the same rule with ``queries``: only the edges of the new faces are
-taken, and faces already in a person enter as that person (a seed), so a new face joins a
-person, starts one with other new or unclustered faces, or stays unclustered, and two existing
-people are never merged by it (a full re-cluster may).
+Incremental placement is the same rule with ``queries``: only the edges and neighbour lists of
+the new faces are taken (for the link test, attach and join too), and faces already in a
+person enter as that person (a seed), so a new face joins a person, starts one with other new
+or unclustered faces, or stays unclustered, and two existing people are never merged by it (a
+full re-cluster may).
 
 Scores (:func:`bcubed`, :func:`pairwise_scores`) and the Immich-style DBSCAN baseline
 (:func:`dbscan_baseline`) live in :mod:`.cluster_metrics` and are re-exported here.
@@ -39,12 +49,13 @@ import numpy as np
 
 from ..errors import InvalidArgument
 from .cluster_metrics import BCubed, PairwiseScores, bcubed, dbscan_baseline, pairwise_scores
+from .cluster_refine import NeighbourGraph, refine
 
 __all__ = ["ClusterOptions", "Clustering", "BCubed", "PairwiseScores", "cluster_faces", "nearest_neighbours",
            "bcubed", "pairwise_scores", "dbscan_baseline", "neighbour_index", "RULE"]
 
 # Names the rule and its defaults; a library clustered under another rule is re-clustered in full.
-RULE = "rms-average-linkage-1"
+RULE = "rms-average-linkage-2"
 _EXACT_UP_TO = 50_000
 
 
@@ -56,7 +67,13 @@ class ClusterOptions:
     ``max_distance``: the cut, the largest root-mean-square distance between two groups' faces
     at which they merge; ``max_pair_distance``: two groups are candidates only when a pair of
     their faces is this close (the graph's edges); ``neighbours``: the k of the neighbour graph;
-    ``min_faces``: the smallest group that becomes a person. Defaults chosen on all of LFW, LFW people with 10+
+    ``min_faces``: the smallest group that becomes a person. ``link_distance``: the radius within
+    which neighbours count as links; ``link_faces`` / ``link_share``: two groups of that size
+    merge only when that share of the smaller one's neighbour links lead into the other;
+    ``attach_distance`` / ``attach_share``: a left-over face joins a person when that share of
+    its linked neighbours are in it and it is this close to its mean face; ``join_faces`` /
+    ``join_share``: two groups that large merge when that share of their links join them.
+    Defaults chosen on all of LFW, LFW people with 10+
     photos, a mixed album and the tight-crop fixtures (``scripts/eval_library.py``, docs/LIBRARY.md).
     """
 
@@ -64,13 +81,21 @@ class ClusterOptions:
     max_pair_distance: float = 0.45
     neighbours: int = 10
     min_faces: int = 3
+    link_distance: float = 0.6
+    link_faces: int = 4
+    link_share: float = 0.15
+    attach_distance: float = 0.47
+    attach_share: float = 0.7
+    join_faces: int = 5
+    join_share: float = 0.4
 
     def __post_init__(self) -> None:
-        for name in ("max_distance", "max_pair_distance"):
+        for name in ("max_distance", "max_pair_distance", "link_distance", "attach_distance",
+                     "link_share", "attach_share", "join_share"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise InvalidArgument(f"{name} must be a distance > 0, got {value!r}")
-        for name, low in (("neighbours", 1), ("min_faces", 1)):
+        for name, low in (("neighbours", 1), ("min_faces", 1), ("link_faces", 1), ("join_faces", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InvalidArgument(f"{name} must be an int >= {low}, got {value!r}")
@@ -78,7 +103,8 @@ class ClusterOptions:
     def fingerprint(self) -> str:
         """The rule and its settings, as stored in a library: another one means a full re-cluster."""
         return (f"{RULE} cut={self.max_distance:g} pair={self.max_pair_distance:g} k={self.neighbours} "
-                f"min={self.min_faces}")
+                f"min={self.min_faces} link={self.link_distance:g}/{self.link_faces}/{self.link_share:g} "
+                f"attach={self.attach_distance:g}/{self.attach_share:g} join={self.join_faces}/{self.join_share:g}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,6 +190,7 @@ class _Groups:
                  rejected: dict[int, set[int]]) -> None:
         n = len(templates)
         self.parent = np.arange(n)
+        self.next = np.arange(n)  # circular lists of each group's faces
         self.size = np.ones(n, dtype=np.int64)
         self.sums = templates.astype(np.float64)
         self.squares = np.einsum("ij,ij->i", self.sums, self.sums)
@@ -185,6 +212,7 @@ class _Groups:
             self.squares[roots] = np.add.reduceat(self.squares[seeded[order]], starts)
             for root, faces in zip(roots.tolist(), np.split(seeded[order], starts[1:]), strict=True):
                 if len(faces) > 1:
+                    self.next[faces] = np.roll(faces, -1)
                     self.photos[root] = set(photo_ids[faces].tolist())
                     for face in faces.tolist():
                         if face in self.rejected and face != root:
@@ -215,6 +243,22 @@ class _Groups:
         small, large = (pa, pb) if len(pa) < len(pb) else (pb, pa)
         return not any(p in large for p in small)
 
+    def members(self, a: int) -> np.ndarray:
+        out, face = [a], int(self.next[a])
+        while face != a:
+            out.append(face)
+            face = int(self.next[face])
+        return np.array(out, dtype=np.int64)
+
+    def roots(self, faces: np.ndarray) -> np.ndarray:
+        """The group of each of ``faces`` (vectorised find, no path compression)."""
+        found = self.parent[faces]
+        while True:
+            up = self.parent[found]
+            if np.array_equal(up, found):
+                return found
+            found = up
+
     def linkage(self, a: int, b: int) -> float:
         """Root mean square distance over all pairs of faces of groups ``a`` and ``b``."""
         na, nb = float(self.size[a]), float(self.size[b])
@@ -226,6 +270,7 @@ class _Groups:
         if self.size[a] < self.size[b]:
             a, b = b, a
         self.parent[b] = a
+        self.next[a], self.next[b] = self.next[b], self.next[a]
         self.size[a] += self.size[b]
         self.sums[a] += self.sums[b]
         self.squares[a] += self.squares[b]
@@ -269,32 +314,36 @@ def cluster_faces(
     for face, person in rejections:
         rejected.setdefault(int(face), set()).add(int(person))
     groups = _Groups(templates, photo_ids, seeds, rejected)
-    low, high, distance = _edges(templates, options, queries, index)
-    _merge(groups, low, high, distance, options.max_distance)
-    return _labels(groups, n, options.min_faces)
-
-
-def _edges(templates: np.ndarray, options: ClusterOptions, queries: np.ndarray | None,
-           index: object | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct pairs ``(low, high, distance)`` closer than the cut, shortest first."""
     distances, neighbours = nearest_neighbours(templates, options.neighbours, queries, index)
-    rows = np.arange(len(templates)) if queries is None else np.asarray(queries, dtype=np.int64)
-    close = (distances <= options.max_pair_distance) & (neighbours >= 0)
+    rows = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
+    graph = NeighbourGraph(rows, distances, neighbours, options.link_distance, n)
+    low, high, distance = _edges(graph, options.max_pair_distance)
+    _merge(groups, low, high, distance, options, graph)
+    roots = refine(groups, groups.roots(np.arange(n)), templates, graph, options)
+    return _labels(groups, roots, options.min_faces)
+
+
+def _edges(graph: NeighbourGraph, max_pair_distance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct pairs ``(low, high, distance)`` closer than ``max_pair_distance``, shortest first."""
+    close = (graph.distances <= max_pair_distance) & (graph.neighbours >= 0)
     r, c = np.nonzero(close)
-    a, b, d = rows[r], neighbours[r, c], distances[r, c]
+    a, b, d = graph.rows[r], graph.neighbours[r, c], graph.distances[r, c]
     low, high = np.minimum(a, b), np.maximum(a, b)
-    _, first = np.unique(low * len(templates) + high, return_index=True)
+    _, first = np.unique(low * graph.faces + high, return_index=True)
     low, high, d = low[first], high[first], d[first].astype(np.float64)
     order = np.argsort(d, kind="stable")
     return low[order], high[order], d[order]
 
 
-def _merge(groups: _Groups, low: np.ndarray, high: np.ndarray, distance: np.ndarray, cut: float) -> None:
+def _merge(groups: _Groups, low: np.ndarray, high: np.ndarray, distance: np.ndarray, options: ClusterOptions,
+           graph: NeighbourGraph) -> None:
     """Greedy average linkage over the edges, shortest first; an edge whose groups grew since
-    it was queued is queued again at its current linkage (lazy priority queue)."""
+    it was queued is queued again at its current linkage (lazy priority queue). Two groups of
+    ``link_faces`` or more merge only when the neighbour graph links them (see the module docstring)."""
     queued: list[tuple[float, int, int]] = []
     lows, highs, dists = low.tolist(), high.tolist(), distance.tolist()
     position, total = 0, len(lows)
+    cut, large = options.max_distance, options.link_faces
     while position < total or queued:
         if queued and (position >= total or queued[0][0] < dists[position]):
             key, i, j = heapq.heappop(queued)
@@ -310,17 +359,15 @@ def _merge(groups: _Groups, low: np.ndarray, high: np.ndarray, distance: np.ndar
         if current > key + 1e-9:
             heapq.heappush(queued, (current, i, j))
             continue
+        if groups.size[a] >= large and groups.size[b] >= large and graph.share(groups, a, b) < options.link_share:
+            continue
         groups.union(a, b)
 
 
-def _labels(groups: _Groups, n: int, min_faces: int) -> Clustering:
-    roots = groups.parent.copy()
-    while True:  # pointer jumping: every face to its root
-        up = roots[roots]
-        if np.array_equal(up, roots):
-            break
-        roots = up
-    keep = (groups.size[roots] >= min_faces) | (groups.seed[roots] >= 0)
+def _labels(groups: _Groups, roots: np.ndarray, min_faces: int) -> Clustering:
+    n = len(roots)
+    size = np.bincount(roots, minlength=n)
+    keep = (size[roots] >= min_faces) | (groups.seed[roots] >= 0)
     labels = np.full(n, -1, dtype=np.int64)
     kept_roots, first = np.unique(roots[keep], return_index=True)
     # Number the groups in order of their smallest face index.

@@ -4,8 +4,9 @@ unclustered, by the same rule as a full re-cluster, without re-clustering the li
 Every face already in a person enters as that person (a seed); only the new faces' neighbour
 edges are taken (:func:`~countenance.library.cluster.cluster_faces` with ``queries``), so the
 cost is one exact search of the new faces against the library and a merge pass over their
-edges. Existing people are never merged or split here (a full re-cluster may do both), and the
-user's decisions stand: confirmed faces and names are untouched, a face is never placed in a
+edges (the link test, attach and join stages also read only the new faces' neighbour lists).
+Existing people are never merged or split here (a full re-cluster may do both), and the user's
+decisions stand: confirmed faces and names are untouched, a face is never placed in a
 person it was rejected for. A library clustered under another rule or other settings (the
 stored fingerprint differs) is re-clustered in full instead.
 """
