@@ -34,8 +34,8 @@ import numpy as np
 
 from countenance import Face, Pipeline
 from countenance.datasets import fixtures_dir, lfw_dir, shared_dir
-from countenance.detect import BoxDetector, Detection, FaceDetector, make_box_detector
-from countenance.embed import embed_faces
+from countenance.detection import BoxDetector, Detection, FaceDetector, make_box_detector
+from countenance.embedding import embed_faces
 from countenance.image import iter_image_files, load_image
 from countenance.ingest import embed_paths
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from countenance import datasets
-from countenance.embed import make_embedder
+from countenance.embedding import make_embedder
 from countenance.evaluate import load_lfw_templates
 from countenance.evaluate.lfw_open_set import PROTOCOLS, lfw_open_set
 

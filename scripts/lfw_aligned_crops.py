@@ -37,7 +37,7 @@ def _yunet_path() -> Path | None:
 
 def _init(model_path: str | None) -> None:
     from countenance.backends.yunet import YuNetDetector
-    from countenance.detect import FaceDetector
+    from countenance.detection import FaceDetector
 
     _state["detector"] = FaceDetector(YuNetDetector(model_path=model_path))
 
@@ -47,7 +47,7 @@ def _crop(task: tuple[str, str]) -> str | None:
     import cv2
 
     from countenance.align import arcface_crop
-    from countenance.detect import central_face
+    from countenance.detection import central_face
     from countenance.image import load_image
 
     source, target = task

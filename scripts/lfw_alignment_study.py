@@ -27,7 +27,7 @@ import numpy as np
 from countenance.backends.dlib_backend import dlib_model_path, full_object_detection
 from countenance.backends.dlib_onnx_embedder import DlibOnnxEmbedder, jitter_transforms, jittered_chips
 from countenance.datasets import lfw_dir
-from countenance.detect import FaceDetector
+from countenance.detection import FaceDetector
 from countenance.evaluate import LFW_CENTRE_BOX, central_subject, kfold_accuracy, read_lfw_pairs
 from countenance.faces import Box, Face
 from countenance.ingest import process_map

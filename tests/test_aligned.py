@@ -18,7 +18,7 @@ from countenance import Pipeline, errors
 from countenance.align import arcface_crop
 from countenance.aligned import ALIGNED_ARCFACE112, AlignedFaces
 from countenance.cli import app
-from countenance.detect import FaceDetector, largest_face, resolve_detector_name
+from countenance.detection import FaceDetector, largest_face, resolve_detector_name
 from countenance.image import load_image
 from countenance.service.error_table import rule_for
 
@@ -79,7 +79,7 @@ def test_templates_agree_with_the_source_photos(crops, aligned_pipeline, yunet_d
     """Measured on these 14 crops: cosine median >= 0.99, lowest >= 0.98 (docs/MEASURE.md:
     median 0.9961, lowest 0.985 over 120 LFW faces); dlib's landmarks placed by its predictor
     on the template's box do better than the template's mean positions."""
-    from countenance.embed import embed_faces
+    from countenance.embedding import embed_faces
 
     _, sources = crops
     fixed = AlignedFaces(refine=False)
@@ -100,7 +100,7 @@ def test_an_onnx_recogniser_takes_the_crop_as_its_own_input(crops, models, yunet
     """An ArcFace-style recogniser's input is the template crop itself: from a lossless crop,
     the template equals the source photo's (the test-only MobileFaceNet, never shipped)."""
     from countenance.backends.arcface_onnx import ArcFaceOnnxEmbedder, ArcFaceSpec
-    from countenance.embed import embed_faces
+    from countenance.embedding import embed_faces
 
     spec = ArcFaceSpec(name="mobilefacenet-test", embedding_size=128, thresholds={"default": 0.70}, input_size=112,
                        mean=(127.5,) * 3, std=(128.0,) * 3, colour_order="RGB", layout="NCHW")
@@ -230,7 +230,7 @@ def test_auto_detector_is_decided_in_one_place(models, monkeypatch):
     """"auto" is HOG without YuNet installed and YuNet with it, for the pipeline, the cleaning
     cache key and the measurement toolkit alike."""
     from countenance.clean.templates import TemplateOptions
-    from countenance.detect import make_box_detector
+    from countenance.detection import make_box_detector
     from countenance.service.measurement import _choice
     from countenance.service.options import PipelineOptions
 

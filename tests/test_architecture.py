@@ -40,3 +40,14 @@ def test_no_module_is_over_the_size_limit():
              for path in (REPO / "src" / "countenance").rglob("*.py")}
     too_long = {path: lines for path, lines in sizes.items() if lines > MAX_MODULE_LINES}
     assert not too_long, f"split these modules (limit {MAX_MODULE_LINES} lines): {too_long}"
+
+
+def test_the_package_functions_do_not_shadow_the_modules():
+    """``countenance.detect``/``embed`` are the package's functions; the registries live in
+    ``countenance.detection``/``embedding``, reachable after ``import countenance``."""
+    import countenance
+    import countenance.detection
+    import countenance.embedding
+
+    assert callable(countenance.detect) and callable(countenance.embed)
+    assert "hog" in countenance.detection.DETECTORS and "dlib" in countenance.embedding.EMBEDDERS

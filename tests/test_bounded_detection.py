@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from countenance.backends.yunet import YuNetDetector
-from countenance.detect import FaceDetector
+from countenance.detection import FaceDetector
 from countenance.errors import InvalidArgument
 from countenance.image import load_image
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from countenance import Box, Face
-from countenance.detect import FaceDetector, central_face, largest_face
+from countenance.detection import FaceDetector, central_face, largest_face
 from countenance.errors import UnknownBackend
 from countenance.geometry import rotate_image
 from countenance.geometry import unrotate_box as _unrotate_box

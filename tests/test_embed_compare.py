@@ -9,7 +9,7 @@ import countenance
 from countenance import Template
 from countenance.backends.dlib_backend import DLIB_RESNET_SPEC
 from countenance.decide import compare_templates, cosine_similarity, nearest_subject, pairwise_distances, resolve_threshold
-from countenance.embed import embed_faces, make_embedder
+from countenance.embedding import embed_faces, make_embedder
 from countenance.errors import NoFaceFound, TemplateMismatch, UnknownBackend
 
 

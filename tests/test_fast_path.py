@@ -19,8 +19,8 @@ from countenance.backends.dlib_onnx_embedder import DlibOnnxEmbedder
 from countenance.paths import cache_dir as default_cache_dir
 from countenance.backends.yunet import YuNetDetector, hog_like_box
 from countenance.decide import compare_templates
-from countenance.detect import Detection, FaceDetector, make_box_detector
-from countenance.embed import embed_faces, make_embedder
+from countenance.detection import Detection, FaceDetector, make_box_detector
+from countenance.embedding import embed_faces, make_embedder
 from countenance.errors import ModelError, ModelNotInstalled, TemplateMismatch, UnknownBackend
 from countenance.image import load_image
 

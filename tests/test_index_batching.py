@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from countenance.embed import embed_faces, embed_faces_many
+from countenance.embedding import embed_faces, embed_faces_many
 from countenance.image import iter_image_files, load_image
 from countenance.library import LibraryStore, index_folders
 

@@ -15,7 +15,7 @@ from countenance.backends.dlib_onnx_embedder import DlibOnnxEmbedder
 from countenance.backends.ultraface import UltraFaceDetector, _headless_model_bytes, ultraface_priors
 from countenance.backends.yunet import YuNetDetector
 from countenance.datasets import lfw_dir, shared_dir
-from countenance.detect import FaceDetector, make_box_detector
+from countenance.detection import FaceDetector, make_box_detector
 from countenance.errors import ModelError, ModelNotInstalled
 from countenance.faces import Box
 from countenance.image import load_image

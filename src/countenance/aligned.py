@@ -4,7 +4,7 @@ The large face data sets (MS1M, Glint360K, WebFace260M) are distributed as crops
 keypoints already sit on :data:`~countenance.align.ARCFACE_TEMPLATE_112`. A detector looking
 for a face inside a picture that is all face is the wrong tool (HOG misses ~5% of them): here
 nothing is detected. :class:`AlignedFaces` has the ``detect`` method of
-:class:`~countenance.detect.FaceDetector` and returns, for every crop of an accepted size, one
+:class:`~countenance.detection.FaceDetector` and returns, for every crop of an accepted size, one
 :class:`~countenance.faces.Face` covering the whole crop, whose ``keypoints`` are the
 template's (an ArcFace ONNX recogniser then warps the crop onto itself) and whose dlib
 5-point ``landmarks`` (what dlib's 150 px chip is aligned on) are placed by dlib's shape

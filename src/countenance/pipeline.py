@@ -13,8 +13,8 @@ import threading
 
 from .aligned import ALIGNED_ARCFACE112, AlignedFaces
 from .decide import compare_templates
-from .detect import BoxDetector, FaceDetector, Upsample, largest_face
-from .embed import Embedder, embed_faces, make_embedder
+from .detection import BoxDetector, FaceDetector, Upsample, largest_face
+from .embedding import Embedder, embed_faces, make_embedder
 from .errors import NoFaceFound
 from .faces import Comparison, Face, ModelSpec, Template
 from .image import DEFAULT_MAX_PIXELS, ImageInput, load_image
@@ -35,7 +35,7 @@ class Pipeline:
     embedder: ``"auto"`` (default: ``"dlib-onnx"`` when ONNX Runtime works, else ``"dlib"``;
         both give the same ``dlib-resnet-v1`` templates), ``"dlib"``, ``"dlib-onnx"``,
         ``"arcface:/path/to/model.onnx"``, or an embedder backend object.
-    upsample, try_rotations: see :class:`~countenance.detect.FaceDetector`.
+    upsample, try_rotations: see :class:`~countenance.detection.FaceDetector`.
     max_pixels: images with more pixels are refused (decompression bomb guard).
     threads: intra-op threads of the ONNX backends built from names (1: all work on the
         calling thread; use more for one pipeline on a many-core machine, or keep 1 and run

@@ -1,7 +1,7 @@
 """The detector protocol, checked on every detector backend with its real model (no mocks):
 hog, cnn (dlib), yunet, ultraface, blazeface (ONNX, files from ../shared/models).
 
-Each backend runs behind :class:`~countenance.detect.FaceDetector`, as users run it: the face
+Each backend runs behind :class:`~countenance.detection.FaceDetector`, as users run it: the face
 counts of the group photos (fixtures README), no face -> [], the turned photos of rotated/,
 and typed errors for bad input. Where a backend is documented not to meet the common
 expectation, the test asserts what its documentation says, and says why.
@@ -17,8 +17,8 @@ import pytest
 from countenance.backends.blazeface import BlazeFaceDetector
 from countenance.backends.ultraface import UltraFaceDetector
 from countenance.backends.yunet import YuNetDetector
-from countenance.detect import DETECTORS as DETECTOR_REGISTRY
-from countenance.detect import FaceDetector
+from countenance.detection import DETECTORS as DETECTOR_REGISTRY
+from countenance.detection import FaceDetector
 from countenance.errors import InvalidArgument
 from countenance.image import load_image
 

@@ -19,9 +19,9 @@ from countenance.backends.dlib_backend import DLIB_RESNET_SPEC, DlibResNetEmbedd
 from countenance.backends.dlib_onnx_embedder import DlibOnnxEmbedder
 from countenance.backends.yunet import YuNetDetector
 from countenance.decide import compare_templates
-from countenance.detect import FaceDetector
-from countenance.embed import EMBEDDERS as EMBEDDER_REGISTRY
-from countenance.embed import embed_faces
+from countenance.detection import FaceDetector
+from countenance.embedding import EMBEDDERS as EMBEDDER_REGISTRY
+from countenance.embedding import embed_faces
 from countenance.faces import Metric, ModelSpec
 from countenance.image import load_image
 

@@ -20,7 +20,7 @@ than YuNet's ~11 ms for a 640x480 image from 256 px on). Crowds of small faces s
 reach; faces that fill the whole image (tight crops) too.
 
 Its keypoints have one mouth point, not the two corners of the ArcFace order, so
-:class:`~countenance.detect.Detection` gets no ``keypoints`` (an embedder that wants them falls
+:class:`~countenance.detection.Detection` gets no ``keypoints`` (an embedder that wants them falls
 back to dlib's landmarks). They do place the ``landmark_box``: a HOG-like box for dlib's
 5-point predictor, from the eyes and the mouth centre by a fixed relation fitted on LFW (see
 :func:`hog_like_box`).

@@ -22,7 +22,7 @@ crowd photos (963 against 598; YuNet: 804), most of them real faces of ~10 px in
 UltraFace gives no keypoints, so it cannot tell a sideways or upside-down face from an
 upright one: it finds most of them (35 of the 42 quarter and half turns of the fixture
 portraits, most scoring above 0.9) and reports them as upright, where dlib's landmarks are
-then wrong; all three turned photos of ``rotated/`` come back as upright faces. :class:`~countenance.detect.FaceDetector`'s rotation
+then wrong; all three turned photos of ``rotated/`` come back as upright faces. :class:`~countenance.detection.FaceDetector`'s rotation
 fallback only helps when nothing is found upright; for photos that may be turned, use YuNet
 or BlazeFace.
 

@@ -96,9 +96,9 @@ class TemplateOptions:
 
 
 def resolve_detector(name: str) -> str:
-    """The detector ``name`` builds (:func:`countenance.detect.resolve_detector_name`: ``auto`` is
+    """The detector ``name`` builds (:func:`countenance.detection.resolve_detector_name`: ``auto`` is
     ``yunet`` when its model is installed, else ``hog``)."""
-    from ..detect import resolve_detector_name
+    from ..detection import resolve_detector_name
 
     return resolve_detector_name(name)
 

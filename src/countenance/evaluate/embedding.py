@@ -63,8 +63,8 @@ def _init_worker(config: _WorkerConfig) -> None:
 
 
 def _embed_one(path: str) -> EmbeddingResult:
-    from ..detect import FaceDetector, largest_face
-    from ..embed import embed_faces
+    from ..detection import FaceDetector, largest_face
+    from ..embedding import embed_faces
     from ..faces import Box, Face
 
     config: _WorkerConfig = _worker_state["config"]

@@ -97,7 +97,7 @@ def load_lfw_templates(
 ) -> LfwTemplates:
     """Templates of the first ``limit`` images of :func:`lfw_image_paths` (all by default), from
     cache or computed in ``workers`` processes; ``log`` receives progress lines (None: silent)."""
-    from ..embed import make_embedder
+    from ..embedding import make_embedder
 
     spec = make_embedder(embedder).spec
     images = lfw_dir / "images" if (lfw_dir / "images").is_dir() else lfw_dir

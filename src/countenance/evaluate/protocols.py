@@ -170,7 +170,7 @@ def central_subject(faces: list[Face], width: int, height: int) -> Face | None:
     """The face LFW labels in a ``width`` x ``height`` image: the most central one, if any lies
     within ``CENTRAL_TOLERANCE`` of the image's shorter side from its centre (a bystander at
     the edge is never the subject)."""
-    from ..detect import central_face
+    from ..detection import central_face
 
     limit = CENTRAL_TOLERANCE * min(width, height)
     near = [f for f in faces if np.hypot(f.box.center[0] - width / 2, f.box.center[1] - height / 2) <= limit]

@@ -107,8 +107,8 @@ def evaluate_pairs(
     on_progress: Callable[[int], None] | None = None,
 ) -> EvaluationReport:
     """Embed every image of ``pairs`` once and measure verification accuracy over the folds."""
-    from ..detect import resolve_detector_name
-    from ..embed import make_embedder
+    from ..detection import resolve_detector_name
+    from ..embedding import make_embedder
 
     if not pairs:
         raise InvalidPairsFile("no pairs to evaluate")

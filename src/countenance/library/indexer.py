@@ -132,7 +132,7 @@ class _Task:
 _worker: dict[str, Any] = {}
 
 #: Photos a worker takes at once: their faces are embedded in one batch (see
-#: :func:`countenance.embed.embed_faces_many`).
+#: :func:`countenance.embedding.embed_faces_many`).
 _CHUNK = 16
 
 
@@ -176,7 +176,7 @@ def _decode(pipeline: Any, path: str) -> tuple[np.ndarray, bytes]:
 
 def _index_chunk(tasks: list[_Task]) -> list[_PhotoResult]:
     """Detect every photo of ``tasks``, then embed all their faces in one batch."""
-    from ..embed import embed_faces_many
+    from ..embedding import embed_faces_many
     from ..errors import CountenanceError
 
     pipeline = _worker["pipeline"]

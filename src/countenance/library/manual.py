@@ -62,7 +62,7 @@ def add_face(store: LibraryStore, photo: str | os.PathLike[str] | int, box_ltrb_
     landmarker, template by its embedder (the library's model). With ``name`` the face is
     confirmed as that person (made when missing). InvalidArgument for a box outside the photo,
     under 16 px, or over a face the library holds already (IoU >= 0.5)."""
-    from ..embed import embed_faces
+    from ..embedding import embed_faces
     from .indexer import _iou
     from .quality import face_sharpness
 

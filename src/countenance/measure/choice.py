@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidArgument, ModelError
 
 if TYPE_CHECKING:
-    from ..detect import FaceDetector
-    from ..embed import Embedder
+    from ..detection import FaceDetector
+    from ..embedding import Embedder
     from ..faces import ModelSpec
 
 __all__ = [
@@ -103,8 +103,8 @@ def detector_model_path(choice: PipelineChoice) -> Path | None:
 
 
 def build_face_detector(choice: PipelineChoice, *, threads: int = 1) -> FaceDetector:
-    """A :class:`~countenance.detect.FaceDetector` (default upsampling, rotations tried) for ``choice``."""
-    from ..detect import FaceDetector
+    """A :class:`~countenance.detection.FaceDetector` (default upsampling, rotations tried) for ``choice``."""
+    from ..detection import FaceDetector
 
     path = detector_model_path(choice)
     if choice.detector == "hog":
@@ -123,7 +123,7 @@ def build_face_detector(choice: PipelineChoice, *, threads: int = 1) -> FaceDete
 
 def build_embedder(choice: PipelineChoice, *, threads: int = 1) -> Embedder:
     """The embedder of ``choice`` (ONNX ones with ``threads`` intra-op threads)."""
-    from ..embed import make_embedder
+    from ..embedding import make_embedder
 
     if choice.embedder == "dlib-onnx-int8":
         from ..backends.dlib_onnx_embedder import DlibOnnxEmbedder

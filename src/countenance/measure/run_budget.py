@@ -170,7 +170,7 @@ def time_pipeline(choice: PipelineChoice, images: Sequence[bytes], *, repeats: i
     """Milliseconds per image, one thread: every image ``repeats`` times after ``warmup`` untimed images."""
     import cv2
 
-    from ..embed import embed_faces
+    from ..embedding import embed_faces
     from ..image import load_image
 
     detector = build_face_detector(choice, threads=1)

@@ -131,7 +131,7 @@ def _failed(name: str, error: str) -> FaceRecord:
 
 
 def _embed_job(job: _Job) -> FaceRecord:
-    from ..embed import embed_faces
+    from ..embedding import embed_faces
     from ..evaluate import LFW_CENTRE_BOX, central_subject
     from ..faces import Box, Face
     from ..image import load_image

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..aligned import ALIGNED_ARCFACE112, ALIGNED_SIZES, is_aligned_size
-from ..detect import AUTO
+from ..detection import AUTO
 from ..errors import InvalidArgument
 from .options import ALIGNED_CHOICES, PipelineOptions
 

@@ -146,7 +146,7 @@ def calibrate(
 ) -> CalibrationResult:
     """Build (and write to ``options.out``) a calibration table for the chosen embedder."""
     from ..decide import pairwise_distances
-    from ..embed import make_embedder
+    from ..embedding import make_embedder
     from ..evaluate import read_pairs_csv
     from ..evaluate.subject_calibration import subject_impostor_rates
     from ..gallery import EffectiveTemplates, build_calibration

@@ -71,7 +71,7 @@ class InitOptions:
 
 def init_gallery(options: InitOptions) -> GalleryInfo:
     """Create an empty gallery and return its info (``Gallery.info()``'s result)."""
-    from ..embed import make_embedder
+    from ..embedding import make_embedder
 
     from ..gallery.core import DB_NAME, INDEX_FILES
 

@@ -66,7 +66,7 @@ def evaluate_identification(
     on_aligned: Callable[[AlignedInput], None] | None = None,
 ):
     """Embed, enrol, search, measure: an :class:`~countenance.evaluate.open_set.OpenSetReport`."""
-    from ..embed import make_embedder
+    from ..embedding import make_embedder
     from ..evaluate.open_set import Probe, search_gallery
     from ..faces import Box, Face, Template
     from ..gallery import EmbeddedImage, load_calibration

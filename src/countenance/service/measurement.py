@@ -8,7 +8,7 @@ in docs/MEASURE.md and in the ``run_*`` modules.
 Pipelines: these measurements run the toolkit's pipelines (detector ``hog``, ``yunet`` or
 ``ultraface``; embedder ``dlib``, ``dlib-onnx`` or ``dlib-onnx-int8``), chosen through the
 shared :class:`~.options.PipelineOptions`; ``"auto"`` is what it is in every command (YuNet when
-installed, else HOG: :func:`countenance.detect.resolve_detector_name`; dlib-onnx). Upsampling, rotations and jitters are the toolkit's own (fixed), so other values
+installed, else HOG: :func:`countenance.detection.resolve_detector_name`; dlib-onnx). Upsampling, rotations and jitters are the toolkit's own (fixed), so other values
 there are refused rather than silently ignored.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import datasets
-from ..detect import resolve_detector_name
+from ..detection import resolve_detector_name
 from ..errors import InvalidArgument
 from .options import PipelineOptions
 from .path_args import existing_file, existing_folder, writable_folder, writing
