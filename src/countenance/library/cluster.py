@@ -292,6 +292,7 @@ def cluster_faces(
     rejections: Iterable[tuple[int, int]] = (),
     queries: np.ndarray | None = None,
     index: object | None = None,
+    near: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Clustering:
     """Group faces into candidate people (see the module docstring).
 
@@ -300,6 +301,8 @@ def cluster_faces(
     ``rejections``: ``(face index, person)`` pairs the user rejected (cannot-link).
     ``queries``: ``(Q,) int`` indices of the faces whose edges are taken (incremental
     placement); None takes every face's. ``index``: see :func:`nearest_neighbours`.
+    ``near``: the ``(distances, indices)`` :func:`nearest_neighbours` gave for these faces and
+    ``queries`` (searched already, e.g. in a larger library whose untouched faces were left out).
     """
     options = options or ClusterOptions()
     templates = np.asarray(templates, dtype=np.float32)
@@ -314,7 +317,7 @@ def cluster_faces(
     for face, person in rejections:
         rejected.setdefault(int(face), set()).add(int(person))
     groups = _Groups(templates, photo_ids, seeds, rejected)
-    distances, neighbours = nearest_neighbours(templates, options.neighbours, queries, index)
+    distances, neighbours = near if near is not None else nearest_neighbours(templates, options.neighbours, queries, index)
     rows = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
     graph = NeighbourGraph(rows, distances, neighbours, options.link_distance, n)
     low, high, distance = _edges(graph, options.max_pair_distance)

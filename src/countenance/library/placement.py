@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from .cluster import ClusterOptions, cluster_faces
+from .cluster import ClusterOptions, cluster_faces, nearest_neighbours
 from .people import ReclusterSummary, mark_clustered, recluster
 from .store import LibraryStore
 
@@ -47,20 +47,29 @@ def place_new(store: LibraryStore, options: ClusterOptions | None = None) -> Rec
     at = np.searchsorted(ids, assigned)
     found = (at < len(ids)) & (ids[np.minimum(at, len(ids) - 1)] == assigned)
     seeds[at[found]] = persons[found]
+    # Only the new faces' neighbour edges are taken, so only the faces they reach and every face
+    # of the people those are in can change or weigh in: the rest is left out (same result).
+    near_d, near_i = nearest_neighbours(templates, options.neighbours, new)
+    touched = np.union1d(new, near_i[near_i >= 0])
+    people = np.unique(seeds[touched])
+    keep = np.union1d(touched, np.flatnonzero(np.isin(seeds, people[people >= 0])))
+    near_i = np.where(near_i >= 0, np.searchsorted(keep, np.maximum(near_i, 0)), -1)
     rejected = store.rejections()
-    position = {int(ids[k]): k for k in np.searchsorted(ids, [f for f, _ in rejected]).tolist() if k < len(ids)}
-    rejections = [(position[f], p) for f, p in rejected if f in position]
-    clustering = cluster_faces(templates, photos, options, seeds=seeds, rejections=rejections, queries=new)
+    pairs = sorted(rejected)
+    at = np.searchsorted(ids[keep], [f for f, _ in pairs]).tolist()
+    rejections = [(k, p) for k, (f, p) in zip(at, pairs, strict=True) if k < len(keep) and ids[keep[k]] == f]
+    clustering = cluster_faces(templates[keep], photos[keep], options, seeds=seeds[keep], rejections=rejections,
+                               queries=np.searchsorted(keep, new), near=(near_d, near_i))
     placed = created = 0
     with store.transaction():
         person_of_label = dict(clustering.seed_of_label)
-        changed = np.flatnonzero((clustering.labels >= 0) & (seeds < 0))
+        changed = np.flatnonzero((clustering.labels >= 0) & (seeds[keep] < 0))
         for k in changed.tolist():
             label = int(clustering.labels[k])
             if label not in person_of_label:
                 person_of_label[label] = store.new_person()
                 created += 1
-            face_id = int(ids[k])
+            face_id = int(ids[keep[k]])
             if (face_id, person_of_label[label]) in rejected:
                 continue
             store.assign(face_id, person_of_label[label], confirmed=False)
