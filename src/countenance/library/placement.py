@@ -5,6 +5,8 @@ Every face already in a person enters as that person (a seed); only the new face
 edges are taken (:func:`~countenance.library.cluster.cluster_faces` with ``queries``), so the
 cost is one exact search of the new faces against the library and a merge pass over their
 edges (the link test, attach and join stages also read only the new faces' neighbour lists).
+Only the faces those edges reach and every face of the people they are in are clustered (the
+same result as the whole library: nothing else can merge or weigh in).
 Existing people are never merged or split here (a full re-cluster may do both), and the user's
 decisions stand: confirmed faces and names are untouched, a face is never placed in a
 person it was rejected for. A library clustered under another rule or other settings (the
