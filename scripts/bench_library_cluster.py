@@ -10,6 +10,7 @@ seconds are both printed: on a shared machine the wall time counts the other pro
 (run with OMP_NUM_THREADS=1 there: FAISS's waiting threads then spin for nothing).
 
     python scripts/bench_library_cluster.py [--sizes 100000 1000000] [--cache-dir DIR]
+    python scripts/bench_library_cluster.py --library-case 1000000 [--keep DIR]  # through SQLite
 """
 
 from __future__ import annotations
