@@ -317,7 +317,9 @@ def cluster_faces(
     for face, person in rejections:
         rejected.setdefault(int(face), set()).add(int(person))
     groups = _Groups(templates, photo_ids, seeds, rejected)
-    distances, neighbours = near if near is not None else nearest_neighbours(templates, options.neighbours, queries, index)
+    if near is None:
+        near = nearest_neighbours(templates, options.neighbours, queries, index)
+    distances, neighbours = near
     rows = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
     graph = NeighbourGraph(rows, distances, neighbours, options.link_distance, n)
     low, high, distance = _edges(graph, options.max_pair_distance)
