@@ -145,12 +145,9 @@ def _place(store, size: int) -> dict:
     from countenance.library.cluster import ClusterOptions
     from countenance.library.placement import place_new
 
-    import faiss
-
     start, cpu = time.perf_counter(), time.process_time()
     placed = place_new(store, ClusterOptions())
     return {"faces": size, "new_faces": placed.faces, "placed": placed.clustered,
-            "threads": faiss.omp_get_max_threads(),
             "library_place_s": time.perf_counter() - start, "library_place_cpu_s": time.process_time() - cpu,
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}
 

@@ -122,7 +122,7 @@ class Clustering:
 
 
 def nearest_neighbours(templates: np.ndarray, k: int, queries: np.ndarray | None = None,
-                       index: object | None = None) -> tuple[np.ndarray, np.ndarray]:
+                       index: object | None = None, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest other faces of each face (or of each face in ``queries``, ``(Q,)``
     indices): ``(distances (Q, k) float32, indices (Q, k) int64)``.
 
@@ -130,9 +130,18 @@ def nearest_neighbours(templates: np.ndarray, k: int, queries: np.ndarray | None
     Exact search up to 50,000 faces or for queries; an inverted-file index (FAISS IVF, 16 of
     ~4 sqrt(N) lists probed) above, whose misses are far pairs that could not merge anyway.
     ``index``: a FAISS index already holding ``templates`` in order (a library's neighbour
-    index kept between runs), searched instead of building one.
+    index kept between runs), searched instead of building one. ``threads``: FAISS's threads for
+    this search (None: its default, every core).
     """
     import faiss
+
+    if threads is not None:
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(threads)
+        try:
+            return nearest_neighbours(templates, k, queries, index)
+        finally:
+            faiss.omp_set_num_threads(before)
 
     vectors = np.ascontiguousarray(templates, dtype=np.float32)
     n, dim = vectors.shape

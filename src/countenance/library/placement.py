@@ -51,7 +51,9 @@ def place_new(store: LibraryStore, options: ClusterOptions | None = None) -> Rec
     seeds[at[found]] = persons[found]
     # Only the new faces' neighbour edges are taken, so only the faces they reach and every face
     # of the people those are in can change or weigh in: the rest is left out (same result).
-    near_d, near_i = nearest_neighbours(templates, options.neighbours, new)
+    # One thread: on a busy machine (another process on a core) FAISS's threads wait on each
+    # other and the search takes 3-5 times longer than on one (docs/LIBRARY.md, scale).
+    near_d, near_i = nearest_neighbours(templates, options.neighbours, new, threads=1)
     touched = np.union1d(new, near_i[near_i >= 0])
     people = np.unique(seeds[touched])
     keep = np.union1d(touched, np.flatnonzero(np.isin(seeds, people[people >= 0])))
