@@ -10,6 +10,7 @@ seconds are both printed: on a shared machine the wall time counts the other pro
 (run with OMP_NUM_THREADS=1 there: FAISS's waiting threads then spin for nothing).
 
     python scripts/bench_library_cluster.py [--sizes 100000 1000000] [--cache-dir DIR]
+    python scripts/bench_library_cluster.py --library-case 1000000 [--keep DIR]  # through SQLite
 """
 
 from __future__ import annotations
@@ -86,15 +87,26 @@ def case(size: int, cache: Path) -> dict:
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}
 
 
-def library_case(size: int, cache: Path, folder: Path) -> dict:
+def library_case(size: int, cache: Path, folder: Path, keep: Path | None = None) -> dict:
     """Placement through the library itself (`library index` after indexing): a clustered
     ``size``-face library in SQLite (rows written directly), the faces of 1,000 new photos
-    added, then :func:`~countenance.library.placement.place_new` timed, reading included."""
+    added, then :func:`~countenance.library.placement.place_new` timed, reading included.
+    ``keep``: a folder where the built library (before placement) is kept and, on a later
+    run, copied from instead of built again (building clusters the whole library first)."""
+    import shutil
+
     from countenance.library import LibraryStore
     from countenance.library.cluster import ClusterOptions, cluster_faces
     from countenance.library.people import mark_clustered
-    from countenance.library.placement import place_new
 
+    kept = keep / f"library-{size}.sqlite3" if keep else None
+    if kept is not None and kept.exists():
+        shutil.copyfile(kept, folder / "library.sqlite3")
+        store = LibraryStore.open(folder / "library.sqlite3", create=False)
+        try:
+            return _place(store, size)
+        finally:
+            store.close()
     photos, templates = synthetic(*real_faces(cache), size)
     new = np.isin(photos, np.random.default_rng(1).choice(np.unique(photos), size=NEW_PHOTOS, replace=False))
     order = np.argsort(new, kind="stable")
@@ -121,13 +133,23 @@ def library_case(size: int, cache: Path, folder: Path) -> dict:
                                          [(int(ids[k]), int(labels[k]) + 1) for k in np.flatnonzero(labels >= 0).tolist()])
             mark_clustered(store, options, ids[~new])
             store.connection.executemany(insert, faces(np.flatnonzero(new)))
-        start, cpu = time.perf_counter(), time.process_time()
-        placed = place_new(store, options)
-        return {"faces": size, "new_faces": int(new.sum()), "placed": placed.clustered,
-                "library_place_s": time.perf_counter() - start, "library_place_cpu_s": time.process_time() - cpu,
-                "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}
+        if kept is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            store.connection.execute("VACUUM INTO ?", (str(kept),))
+        return _place(store, size)
     finally:
         store.close()
+
+
+def _place(store, size: int) -> dict:
+    from countenance.library.cluster import ClusterOptions
+    from countenance.library.placement import place_new
+
+    start, cpu = time.perf_counter(), time.process_time()
+    placed = place_new(store, ClusterOptions())
+    return {"faces": size, "new_faces": placed.faces, "placed": placed.clustered,
+            "library_place_s": time.perf_counter() - start, "library_place_cpu_s": time.process_time() - cpu,
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}
 
 
 def peer(cache: Path, size: int = 10_000) -> dict:
@@ -155,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--library-case", type=int, default=None,
                         help="time `library index`'s placement through SQLite in a library of this many faces")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="with --library-case: keep the built library in this folder and reuse it on later runs")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     from countenance.paths import cache_dir
@@ -167,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         import tempfile
 
         with tempfile.TemporaryDirectory() as folder:
-            print(json.dumps(library_case(args.library_case, cache, Path(folder))))
+            print(json.dumps(library_case(args.library_case, cache, Path(folder), args.keep)))
         return 0
     if not (cache / "all" / "library.sqlite3").exists():
         subprocess.run([sys.executable, str(Path(__file__).with_name("eval_library.py")), "--cache-dir", str(cache)], check=True)

@@ -120,6 +120,39 @@ def test_incremental_placement_finds_the_people_a_full_recluster_finds(library, 
         assert len(mine) == 1, f"{name} placed in {len(mine)} people"
 
 
+def test_placement_reads_only_what_it_touches_yet_places_as_the_whole_library_would(library, album):
+    """Placement clusters only the new faces, their neighbours and the people those are in: the
+    same people as the rule run with every face of the library (a rejection included)."""
+    from countenance.library.cluster import cluster_faces
+
+    library.recluster()
+    person = max(library.people(), key=lambda p: p.faces)
+    library.not_this_person(library.store.person_faces(person.id)[0][0])
+    library.index([album[0] / "photos", album[0] / "later"], workers=2)
+    store, options = library.store, library.cluster_options
+    ids, photos, templates = store.face_arrays()
+    assigned, persons, _ = store.assignment_arrays()
+    seeds = np.full(len(ids), -1, dtype=np.int64)
+    seeds[np.searchsorted(ids, assigned)] = persons
+    new = np.flatnonzero((ids > int(store.meta("clustered_through"))) & (seeds < 0))
+    position = {int(f): k for k, f in enumerate(ids.tolist())}
+    whole = cluster_faces(templates, photos, options, seeds=seeds, queries=new,
+                          rejections=[(position[f], p) for f, p in store.rejections()])
+    expected: dict[int, set[int]] = {}
+    for k in np.flatnonzero((whole.labels >= 0) & (seeds < 0)).tolist():
+        label = int(whole.labels[k])
+        expected.setdefault(whole.seed_of_label.get(label, -1 - label), set()).add(int(ids[k]))
+    library.place_new()
+    after = store.assignments()
+    got: dict[int, set[int]] = {}
+    for face_id in set(after) - set(assigned.tolist()):
+        got.setdefault(after[face_id][0], set()).add(face_id)
+    assert expected, "nothing placed: the comparison would prove nothing"
+    assert {p: g for p, g in expected.items() if p >= 0} == {p: g for p, g in got.items() if p in expected}
+    assert sorted(map(sorted, (g for p, g in expected.items() if p < 0))) == \
+        sorted(map(sorted, (g for p, g in got.items() if p not in expected)))
+
+
 def test_a_name_reaches_xmp_only_through_confirmed_faces(library):
     library.recluster()
     person = max(library.people(), key=lambda p: p.faces)

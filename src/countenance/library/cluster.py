@@ -122,7 +122,7 @@ class Clustering:
 
 
 def nearest_neighbours(templates: np.ndarray, k: int, queries: np.ndarray | None = None,
-                       index: object | None = None) -> tuple[np.ndarray, np.ndarray]:
+                       index: object | None = None, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest other faces of each face (or of each face in ``queries``, ``(Q,)``
     indices): ``(distances (Q, k) float32, indices (Q, k) int64)``.
 
@@ -130,9 +130,18 @@ def nearest_neighbours(templates: np.ndarray, k: int, queries: np.ndarray | None
     Exact search up to 50,000 faces or for queries; an inverted-file index (FAISS IVF, 16 of
     ~4 sqrt(N) lists probed) above, whose misses are far pairs that could not merge anyway.
     ``index``: a FAISS index already holding ``templates`` in order (a library's neighbour
-    index kept between runs), searched instead of building one.
+    index kept between runs), searched instead of building one. ``threads``: FAISS's threads for
+    this search (None: its default, every core).
     """
     import faiss
+
+    if threads is not None:
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(threads)
+        try:
+            return nearest_neighbours(templates, k, queries, index)
+        finally:
+            faiss.omp_set_num_threads(before)
 
     vectors = np.ascontiguousarray(templates, dtype=np.float32)
     n, dim = vectors.shape
@@ -292,6 +301,7 @@ def cluster_faces(
     rejections: Iterable[tuple[int, int]] = (),
     queries: np.ndarray | None = None,
     index: object | None = None,
+    near: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Clustering:
     """Group faces into candidate people (see the module docstring).
 
@@ -300,6 +310,8 @@ def cluster_faces(
     ``rejections``: ``(face index, person)`` pairs the user rejected (cannot-link).
     ``queries``: ``(Q,) int`` indices of the faces whose edges are taken (incremental
     placement); None takes every face's. ``index``: see :func:`nearest_neighbours`.
+    ``near``: the ``(distances, indices)`` :func:`nearest_neighbours` gave for these faces and
+    ``queries`` (searched already, e.g. in a larger library whose untouched faces were left out).
     """
     options = options or ClusterOptions()
     templates = np.asarray(templates, dtype=np.float32)
@@ -314,7 +326,9 @@ def cluster_faces(
     for face, person in rejections:
         rejected.setdefault(int(face), set()).add(int(person))
     groups = _Groups(templates, photo_ids, seeds, rejected)
-    distances, neighbours = nearest_neighbours(templates, options.neighbours, queries, index)
+    if near is None:
+        near = nearest_neighbours(templates, options.neighbours, queries, index)
+    distances, neighbours = near
     rows = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
     graph = NeighbourGraph(rows, distances, neighbours, options.link_distance, n)
     low, high, distance = _edges(graph, options.max_pair_distance)
