@@ -91,15 +91,15 @@ def gallery(tmp_path, real_pipeline, people, faces):
     g.close()
 
 
-@pytest.fixture(params=["flat", "hnsw"])
+@pytest.fixture(params=["flat", "ivf"])
 def any_gallery(request, tmp_path, real_pipeline, people, monkeypatch, faces):
-    """The enrolled fixture gallery with an exact index, and with HNSW (forced from 4 vectors up)."""
-    if request.param == "hnsw":
+    """The enrolled fixture gallery with an exact index, and with the IVF (forced from 4 vectors up)."""
+    if request.param == "ivf":
         from countenance.gallery import FaissIndex
 
         monkeypatch.setitem(
             countenance.gallery.index.INDEX_BACKENDS, "faiss",
-            lambda path, **kw: FaissIndex(path, hnsw_above=4, **kw),
+            lambda path, **kw: FaissIndex(path, approximate_above=4, **kw),
         )
     g = new_gallery(tmp_path / "gallery", real_pipeline)
     enrol_people(g, people, faces)

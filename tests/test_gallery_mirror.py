@@ -1,7 +1,7 @@
 """Two gallery objects on one gallery folder (as two REST worker threads, or the service and a
 CLI process, have): a deletion made through one is caught up by the other from the store's
 deletion log, without rebuilding its index; a mirror older than the log is rebuilt. Real
-fixture photos (embedded once per session), real SQLite + FAISS, exact and HNSW indexes.
+fixture photos (embedded once per session), real SQLite + FAISS, exact and IVF indexes.
 """
 
 from __future__ import annotations
@@ -48,14 +48,14 @@ def subjects_in(result: list) -> set[str]:
     return {name for _, candidates in result for name, _ in candidates}
 
 
-@pytest.fixture(params=["flat", "hnsw"])
+@pytest.fixture(params=["flat", "ivf"])
 def kind(request, monkeypatch):
-    """The exact index, and HNSW (forced from 4 vectors up)."""
-    if request.param == "hnsw":
+    """The exact index, and the IVF (forced from 4 vectors up)."""
+    if request.param == "ivf":
         from countenance.gallery import FaissIndex
 
         monkeypatch.setitem(countenance.gallery.index.INDEX_BACKENDS, "faiss",
-                            lambda path, **kw: FaissIndex(path, hnsw_above=4, **kw))
+                            lambda path, **kw: FaissIndex(path, approximate_above=4, **kw))
     return request.param
 
 

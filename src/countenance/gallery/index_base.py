@@ -26,6 +26,7 @@ __all__ = [
     "IndexState",
     "VectorIndex",
     "HNSW_ABOVE",
+    "APPROXIMATE_ABOVE",
     "METRICS",
     "prepare_vectors",
     "as_ids",
@@ -36,10 +37,15 @@ __all__ = [
     "read_state_document",
 ]
 
-#: Above this many vectors an index switches from exact search to HNSW. Measured here
-#: (128-d, one thread, one query, k=10): exact 0.06 ms at 1k, 0.6 ms at 20k, 2.7 ms at 50k;
-#: HNSW (M=32, efSearch=128) 0.5 ms at 20k, 1.3 ms at 50k (random vectors, its worst case).
+#: Above this many vectors an index switches from exact search to HNSW (pgvector, Milvus).
+#: Measured here (128-d, one thread, one query, k=10): exact 0.06 ms at 1k, 0.6 ms at 20k,
+#: 2.7 ms at 50k; HNSW (M=32, efSearch=128) 0.5 ms at 20k, 1.3 ms at 50k (random vectors).
 HNSW_ABOVE = 20_000
+
+#: Above this many vectors the FAISS index adds an inverted file (IVF, 4-bit PQ fast scan)
+#: in front of its exact vectors and re-ranks its candidates exactly: exact search costs
+#: 0.6 ms at 20k and grows with the size; the IVF stays under 1 ms at 1M (docs/GALLERY.md).
+APPROXIMATE_ABOVE = 20_000
 
 #: The metrics every backend supports (lower distance is more alike in both).
 METRICS = ("euclidean", "cosine")

@@ -1,8 +1,10 @@
-"""The embedded vector index: FAISS in one file, exact up to :data:`HNSW_ABOVE` vectors, HNSW above."""
+"""The embedded vector index: FAISS in one file, exact up to :data:`APPROXIMATE_ABOVE` vectors,
+an inverted file with exact re-ranking above."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import struct
 from dataclasses import asdict
@@ -11,36 +13,40 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import Unsupported
 from ..paths import open_private
 from .hugepages import advise_huge_pages
-from .index_base import HNSW_ABOVE, IndexState, as_ids, check_k, check_metric, empty_result, prepare_vectors
+from .index_base import APPROXIMATE_ABOVE, IndexState, as_ids, check_k, check_metric, empty_result, prepare_vectors
+from .ivf import RETRAIN_GROWTH, build_ivf, candidates, probes
 
 __all__ = ["FaissIndex"]
 
 
 _MAGIC = b"CNTNIDX1"
+_log = logging.getLogger(__name__)
 
 
 class FaissIndex:
-    """The embedded backend: a FAISS index in one file (``path``), exact or HNSW by size.
+    """The embedded backend: a FAISS index in one file (``path``), exact or IVF by size.
 
-    Up to ``hnsw_above`` vectors: ``IndexIDMap2(IndexFlat)`` (exact; removal deletes the rows).
-    Above: ``IndexIDMap2(IndexHNSWFlat)``; HNSW cannot delete nodes, so a removed vector is
-    overwritten with zeros in storage (its bytes are gone) and its id excluded from every
-    search; the graph is rebuilt without them once they are a fifth of the index. Euclidean
-    uses L2; cosine uses inner product on L2-normalised copies. With ``huge_pages`` (default)
-    an HNSW index's vectors and graph are backed by 2 MiB pages where Linux allows it
-    (:mod:`.hugepages`: about 15% off a 1M-template query).
+    Every vector is kept as it is in an ``IndexIDMap2(IndexFlat)``: up to ``approximate_above``
+    vectors a search scans them all (exact). Above, an inverted file of 4-bit PQ codes
+    (:mod:`.ivf`) proposes candidates and they are re-ranked on the exact vectors, so the
+    distances returned are always the true ones. Removal deletes a vector from both (its bytes
+    leave the index and its file). Euclidean uses L2; cosine uses inner product on
+    L2-normalised copies. With ``huge_pages`` (default) the exact vectors of an IVF index,
+    which the re-ranking reads at random, are backed by 2 MiB pages where Linux allows it.
 
-    The file is a small header (magic, JSON with the state, dimension, metric) followed by
-    FAISS's serialisation; it is written to a temporary file, fsynced and renamed.
+    The file is a small header (magic, JSON with the state, dimension, metric and the IVF's
+    size) followed by the serialised IVF (if any) and FAISS's serialisation of the exact
+    vectors; it is written to a temporary file, fsynced and renamed. A file from an older
+    version holding an HNSW graph still loads: its vectors are taken over and the IVF built
+    from them (logged once).
 
     With ``mmap``, :meth:`load` maps the file instead of reading it (a private, copy-on-write
-    mapping; FAISS reads the vectors and the graph in place): opening a 100k-template index
-    costs a few milliseconds instead of reading it all, which is what a one-shot command
-    wants. The answers are the same. The first change (add, remove) copies it into memory
-    first; a file replaced by another process's save leaves the mapping on the old one.
+    mapping; FAISS reads the exact vectors in place, the small IVF is read): opening a
+    100k-template index costs a few milliseconds instead of reading it all, which is what a
+    one-shot command wants. The answers are the same. The first change (add, remove) copies it
+    into memory first; a file replaced by another process's save leaves the mapping on the old one.
     """
 
     def __init__(
@@ -49,25 +55,20 @@ class FaissIndex:
         *,
         dimension: int,
         metric: str,
-        hnsw_above: int = HNSW_ABOVE,
-        hnsw_m: int = 48,
-        ef_construction: int = 120,
-        ef_search: int = 256,
+        approximate_above: int = APPROXIMATE_ABOVE,
         huge_pages: bool = True,
         mmap: bool = False,
     ) -> None:
         self.path = Path(path) if path is not None else None
         self.dimension = int(dimension)
         self.metric = check_metric(metric)
-        self.hnsw_above = int(hnsw_above)
-        self.hnsw_m = int(hnsw_m)
-        self.ef_construction = int(ef_construction)
-        self.ef_search = int(ef_search)
+        self.approximate_above = int(approximate_above)
         self.huge_pages = bool(huge_pages)
         self.mmap = bool(mmap)
-        self._mapping: Any = None  # the file mapping a mapped index reads from (kept alive with it)
+        self._mapping: Any = None  # (view of the mapped file, offset of the exact vectors' part)
         self._index = self._new_flat()
-        self._removed: set[int] = set()  # tombstoned ids (HNSW only)
+        self._ivf: Any = None  # the inverted file above approximate_above (labels = ids)
+        self._trained_for = 0  # vectors present when the IVF was trained
 
     # -- construction helpers
 
@@ -82,24 +83,14 @@ class FaissIndex:
         inner = faiss.IndexFlatL2(self.dimension) if self.metric == "euclidean" else faiss.IndexFlatIP(self.dimension)
         return faiss.IndexIDMap2(inner)
 
-    def _new_hnsw(self):
-        import faiss
-
-        inner = faiss.IndexHNSWFlat(self.dimension, self.hnsw_m, self._metric_type())
-        inner.hnsw.efConstruction = self.ef_construction
-        inner.hnsw.efSearch = self.ef_search
-        return faiss.IndexIDMap2(inner)
-
     @property
     def kind(self) -> str:
-        """``"flat"`` (exact) or ``"hnsw"``."""
-        import faiss
-
-        return "hnsw" if isinstance(faiss.downcast_index(self._index.index), faiss.IndexHNSW) else "flat"
+        """``"flat"`` (exact) or ``"ivf"`` (inverted file, exact re-ranking)."""
+        return "flat" if self._ivf is None else "ivf"
 
     @property
     def mapped(self) -> bool:
-        """Whether the index reads its vectors and graph from the mapped file (see ``mmap``)."""
+        """Whether the index reads its exact vectors from the mapped file (see ``mmap``)."""
         return self._mapping is not None
 
     def _own(self) -> None:
@@ -125,39 +116,31 @@ class FaissIndex:
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
         return prepare_vectors(vectors, self.dimension, self.metric)
 
-    def _live_vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(ids, vectors)`` of every vector not removed, as stored (normalised for cosine)."""
+    def _stored(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, vectors)`` as stored (normalised for cosine); the vectors are a view, not a copy."""
         import faiss
 
         ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
-        n = ids.size
-        if n == 0:
+        if ids.size == 0:
             return ids, np.zeros((0, self.dimension), np.float32)
-        vectors = self._index.index.reconstruct_n(0, n)
-        keep = np.array([i not in self._removed for i in ids.tolist()], dtype=bool)
-        return ids[keep], vectors[keep]
+        flat = faiss.downcast_index(self._index.index)
+        return ids, faiss.rev_swig_ptr(flat.get_xb(), ids.size * self.dimension).reshape(-1, self.dimension)
 
-    def _rebuild(self, hnsw: bool) -> None:
-        ids, vectors = self._live_vectors()
-        self._index = self._new_hnsw() if hnsw else self._new_flat()
-        self._removed = set()
-        if ids.size:
-            self._index.add_with_ids(vectors, ids)
-        self._advise_huge_pages()
+    def _build_ivf(self) -> None:
+        ids, vectors = self._stored()
+        self._ivf = build_ivf(vectors, ids, self._metric_type())
+        self._trained_for = int(ids.size)
 
     def search_buffers(self) -> list[tuple[int, int]]:
-        """``(address, nbytes)`` of the large buffers an HNSW search reads at random (its
-        vectors and its graph); empty for an exact index, which reads its rows in order."""
-        import faiss
-
-        if self.kind != "hnsw":
+        """``(address, nbytes)`` of the large buffers a search reads at random: an IVF index's
+        exact vectors (its re-ranking); empty for an exact index, which reads its rows in order."""
+        if self.kind != "ivf" or self.count() == 0:
             return []
-        hnsw = faiss.downcast_index(self._index.index)
-        buffers = (faiss.downcast_index(hnsw.storage).codes, hnsw.hnsw.neighbors)
-        return [(int(b.data()), int(b.byte_size())) for b in buffers if b.size()]
+        _, vectors = self._stored()
+        return [(int(vectors.ctypes.data), int(vectors.nbytes))]
 
     def _advise_huge_pages(self) -> None:
-        """Back the HNSW vectors and graph with huge pages (after they may have moved)."""
+        """Back the re-ranked vectors with huge pages (after they may have moved)."""
         if self.huge_pages and self._mapping is None:
             for address, nbytes in self.search_buffers():
                 advise_huge_pages(address, nbytes)
@@ -170,50 +153,36 @@ class FaissIndex:
         if ids.size == 0:
             return
         self._own()
-        if self.kind == "flat" and self.count() + ids.size > self.hnsw_above:
-            self._rebuild(hnsw=True)
         self._index.add_with_ids(x, ids)
+        if self.count() > self.approximate_above and (self._ivf is None or self.count() > RETRAIN_GROWTH * self._trained_for):
+            self._build_ivf()  # (re)trained on everything there is now
+        elif self._ivf is not None:
+            self._ivf.add_with_ids(x, ids)
         self._advise_huge_pages()
 
     def remove(self, ids: np.ndarray) -> int:
-        import faiss
-
         ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).ravel())
         if ids.size == 0:
             return 0
         self._own()
-        if self.kind == "flat":
-            return int(self._index.remove_ids(ids))
-        # HNSW: scrub the stored vectors, tombstone the ids.
-        stored = faiss.vector_to_array(self._index.id_map).astype(np.int64)
-        position = {int(v): i for i, v in enumerate(stored.tolist())}
-        storage = faiss.downcast_index(faiss.downcast_index(self._index.index).storage)
-        xb = faiss.rev_swig_ptr(storage.get_xb(), storage.ntotal * self.dimension).reshape(-1, self.dimension)
-        removed = 0
-        for value in ids.tolist():
-            if value in position and value not in self._removed:
-                xb[position[value]] = 0.0
-                self._removed.add(value)
-                removed += 1
-        if self._removed and len(self._removed) * 5 >= self._index.ntotal:
-            self._rebuild(hnsw=self._index.ntotal - len(self._removed) > self.hnsw_above)
+        removed = int(self._index.remove_ids(ids))
+        if self._ivf is not None:
+            self._ivf.remove_ids(ids)
+            if self.count() <= self.approximate_above:
+                self._ivf = None
+        self._advise_huge_pages()
         return removed
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        import faiss
-
         k = check_k(k)
         q = self._prepare(queries)
         live = self.count()
         if live == 0:
             return empty_result(q.shape[0], k)
-        params = None
-        if self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW()
-            params.efSearch = max(self.ef_search, k)
-            if self._removed:
-                params.sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.array(sorted(self._removed), dtype=np.int64)))
-        raw, ids = self._index.search(q, min(k, live), params=params)
+        if self._ivf is None or candidates(k) >= live:
+            raw, ids = self._index.search(q, min(k, live))
+        else:
+            raw, ids = self._reranked(q, min(k, live))
         raw = raw.astype(np.float64)
         if self.metric == "euclidean":
             distances = np.sqrt(np.maximum(raw, 0.0))
@@ -226,23 +195,39 @@ class FaissIndex:
             ids = np.hstack([ids, np.full((q.shape[0], pad), -1, dtype=np.int64)])
         return distances, ids.astype(np.int64)
 
+    def _reranked(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The IVF's candidates re-ranked on the exact vectors: ``(raw scores like FAISS's, ids)``."""
+        import faiss
+
+        params = faiss.SearchParametersIVF()
+        params.nprobe = probes(self._ivf.nlist)
+        _, proposed = self._ivf.search(q, candidates(k), params=params)
+        euclidean = self.metric == "euclidean"
+        raw = np.full((q.shape[0], k), np.inf if euclidean else -np.inf, np.float32)
+        ids = np.full((q.shape[0], k), -1, np.int64)
+        for row, (query, found) in enumerate(zip(q, proposed)):
+            found = found[found >= 0]
+            if found.size == 0:
+                continue
+            vectors = self._index.reconstruct_batch(found)
+            score = ((vectors - query) ** 2).sum(axis=1) if euclidean else vectors @ query
+            order = np.argsort(score if euclidean else -score, kind="stable")[:k]
+            raw[row, : order.size], ids[row, : order.size] = score[order], found[order]
+        return raw, ids
+
     def count(self) -> int:
-        return int(self._index.ntotal) - len(self._removed)
+        return int(self._index.ntotal)
 
     def reset(self) -> None:
         self._index = self._new_flat()
-        self._removed = set()
+        self._ivf = None
+        self._trained_for = 0
         if self._mapping is not None:
             self._mapping[0].release()
             self._mapping = None
 
     def range_search(self, queries: np.ndarray, radius: float) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Every vector within ``radius`` of each query (exact indexes only): ``[(distances, ids)]``.
-
-        Raises Unsupported on an HNSW index.
-        """
-        if self.kind != "flat":
-            raise Unsupported("range search needs an exact index; this one is HNSW")
+        """Every vector within ``radius`` of each query, exact at any size: ``[(distances, ids)]``."""
         q = self._prepare(queries)
         threshold = radius * radius if self.metric == "euclidean" else 1.0 - radius
         limits, raw, ids = self._index.range_search(q, threshold)
@@ -259,13 +244,15 @@ class FaissIndex:
 
         if self.path is None:
             return
+        ivf = faiss.serialize_index(self._ivf) if self._ivf is not None else np.zeros(0, np.uint8)
         header = json.dumps({
             "state": asdict(state), "dimension": self.dimension, "metric": self.metric,
-            "removed": sorted(self._removed),  # HNSW tombstones (their vectors are already zeroed)
+            "ivf_bytes": int(ivf.size), "trained_for": self._trained_for,
         }).encode()
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         with open_private(tmp) as handle:  # 0600 like the gallery database
             handle.write(_MAGIC + struct.pack("<Q", len(header)) + header)
+            handle.write(ivf.tobytes())  # PQ codes: a sixteenth of the vectors' size
             # Streamed, not serialised in memory first: no second copy of a 10M-template index.
             faiss.write_index(self._index, faiss.PyCallbackIOWriter(handle.write))
             handle.flush()
@@ -298,9 +285,16 @@ class FaissIndex:
                 header = json.loads(handle.read(size))
                 if header["dimension"] != self.dimension or header["metric"] != self.metric:
                     return None
+                ivf_bytes = int(header.get("ivf_bytes", 0))
+                ivf = None
+                if ivf_bytes:
+                    data = np.frombuffer(handle.read(ivf_bytes), np.uint8)
+                    if data.size != ivf_bytes:
+                        return None
+                    ivf = faiss.deserialize_index(data)
                 if self.mmap:
-                    mapping = _map(handle, 16 + size)
-                    index = faiss.read_index(mapping[2], 0)  # zero copy: vectors and graph stay in the file's pages
+                    mapping = _map(handle, 16 + size + ivf_bytes)
+                    index = faiss.read_index(mapping[2], 0)  # zero copy: the vectors stay in the file's pages
                     mapping = mapping[:2]
                 else:
                     index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))  # streamed, one copy
@@ -312,11 +306,27 @@ class FaissIndex:
             return None
         self._mapping = mapping
         self._index = index
-        self._removed = removed
-        if self.kind == "hnsw":
-            faiss.downcast_index(index.index).hnsw.efSearch = self.ef_search
-            self._advise_huge_pages()
+        self._ivf = ivf
+        self._trained_for = int(header.get("trained_for", 0))
+        if isinstance(faiss.downcast_index(index.index), faiss.IndexHNSW):
+            self._take_over_hnsw(removed)
+        self._advise_huge_pages()
         return state
+
+    def _take_over_hnsw(self, removed: set[int]) -> None:
+        """Turn an older version's HNSW index (with its tombstones) into exact vectors and an IVF."""
+        import faiss
+
+        hnsw = self._index
+        ids = faiss.vector_to_array(hnsw.id_map).astype(np.int64)
+        vectors = hnsw.index.reconstruct_n(0, ids.size) if ids.size else np.zeros((0, self.dimension), np.float32)
+        keep = ~np.isin(ids, np.fromiter(removed, np.int64, len(removed)))
+        _log.warning("%s: an HNSW index from an older version; rebuilding it as an IVF index "
+                     "from its %d vectors", self.path, int(keep.sum()))
+        self.reset()
+        self._index.add_with_ids(np.ascontiguousarray(vectors[keep]), np.ascontiguousarray(ids[keep]))
+        if self.count() > self.approximate_above:
+            self._build_ivf()
 
 
 def _map(handle: Any, offset: int) -> tuple[memoryview, int, Any]:

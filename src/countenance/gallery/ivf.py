@@ -1,0 +1,75 @@
+"""The approximate part of the FAISS index above its exact size: an inverted file (IVF) of
+4-bit product-quantised codes scanned with FAISS's SIMD "fast scan", whose candidates the
+caller re-ranks on its exact vectors.
+
+Why this structure (docs/GALLERY.md, "What was tried"): at 1M 128-d templates it answers in
+about half a millisecond on one core at recall@1 >= 0.99 against exact search, builds in a
+fraction of HNSW's time and deletes entries for real (``remove_ids``), where an HNSW graph
+can only tombstone them.
+
+Sizes: ``nlist`` (the number of lists) is the power of two nearest ``4 sqrt(n)`` (4096 at 1M;
+at most ``n / 40``);
+a search scans :data:`PROBE_SHARE` of the lists and re-ranks ``max(k x RERANK_FACTOR,
+MIN_CANDIDATES)`` candidates. The lists are trained on the vectors present when built; the
+owner rebuilds when the index has grown :data:`RETRAIN_GROWTH` times since.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PROBE_SHARE", "RERANK_FACTOR", "MIN_CANDIDATES", "RETRAIN_GROWTH", "build_ivf", "list_count", "probes", "candidates"]
+
+#: Share of the lists a search scans. Measured at 1M (4096 lists, one core): 128 lists
+#: (3.1%) 0.48 ms at recall@1 0.991; 256 (6.3%) 0.85 ms at 0.998; 4% is between.
+PROBE_SHARE = 0.04
+#: Candidates re-ranked exactly per wanted neighbour, and at least this many in all.
+RERANK_FACTOR = 10
+MIN_CANDIDATES = 100
+#: Rebuild the lists once the index holds this many times the vectors they were trained on.
+RETRAIN_GROWTH = 4
+#: Training sample per list (k-means needs a few dozen points per centroid; more only costs time).
+_TRAIN_PER_LIST = 40
+_SEED = 1234
+
+
+def list_count(n: int) -> int:
+    """The number of IVF lists for ``n`` vectors: the power of two nearest ``4 sqrt(n)``, 1..65536,
+    and at most ``n / 40``: each centroid is the mean of many vectors, never a copy of one
+    (a singleton list's centroid would keep a template's bytes in the file after its removal)."""
+    nearest = 2 ** round(math.log2(max(1.0, 4.0 * math.sqrt(n))))
+    return int(min(65536, nearest, max(1, 2 ** math.floor(math.log2(max(1.0, n / _TRAIN_PER_LIST))))))
+
+
+def probes(nlist: int) -> int:
+    """How many lists a search scans."""
+    return int(min(nlist, max(8, round(nlist * PROBE_SHARE))))
+
+
+def candidates(k: int) -> int:
+    """How many IVF candidates are re-ranked for ``k`` neighbours."""
+    return max(k * RERANK_FACTOR, MIN_CANDIDATES)
+
+
+def build_ivf(vectors: np.ndarray, ids: np.ndarray, metric_type: int) -> Any:
+    """An ``IndexIVFPQFastScan`` over ``vectors`` (labels ``ids``), trained on a seeded sample of them."""
+    import faiss
+
+    n, dimension = vectors.shape
+    nlist = list_count(n)
+    subquantizers = dimension // 2 if dimension % 2 == 0 else dimension  # 2 dimensions (or 1) per 4-bit code
+    index = faiss.index_factory(dimension, f"IVF{nlist},PQ{subquantizers}x4fs", metric_type)
+    ivf = faiss.extract_index_ivf(index)
+    # Small indexes train on few points per centroid on purpose: no warning for it.
+    ivf.cp.min_points_per_centroid = 1
+    faiss.downcast_index(index).pq.cp.min_points_per_centroid = 1
+    rng = np.random.default_rng(_SEED)
+    sample = vectors if n <= _TRAIN_PER_LIST * nlist else vectors[np.sort(rng.choice(n, _TRAIN_PER_LIST * nlist, replace=False))]
+    if sample.shape[0] < 16:  # the 4-bit codebooks need 16 points; repeat a tiny set
+        sample = np.tile(sample, (-(-16 // sample.shape[0]), 1))
+    index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    index.add_with_ids(vectors, ids)
+    return index
