@@ -3,14 +3,16 @@
 For each size N (default 1,000,000; ``--quick``: 100,000) it builds N synthetic 128-d dlib-like
 templates and ``--queries`` mated queries (new samples of enrolled identities), then reports:
 
-- build time of ``FaissIndex.add`` (all cores; exact below ``HNSW_ABOVE``, HNSW above);
+- build time of ``FaissIndex.add`` (``--build-threads``; exact below ``APPROXIMATE_ABOVE``, an
+  IVF of 4-bit PQ fast-scan codes with exact re-ranking above);
 - single-query p50/p99 latency on one core (``faiss.omp_set_num_threads(1)``, one query per
-  ``search`` call, k = 10, as ``Gallery.identify`` does), for a few efSearch values;
+  ``search`` call, k = 10, as ``Gallery.identify`` does), for a few probe scales (a search scans
+  scale x sqrt(lists) of the IVF's lists; the product's default is marked), with the load average;
 - recall@1 (same top-1 id as exact search) and recall@10 (overlap of the top 10) against exact
   search (``faiss.IndexFlatL2`` on all cores, computed once, not timed);
 - memory: the RSS growth while building and the size of the saved index file;
-- huge pages: the share of the HNSW vectors and graph on 2 MiB pages (``FaissIndex`` asks for
-  them), and the largest efSearch again on the same saved index loaded on 4 KiB pages;
+- huge pages: the share of the re-ranked exact vectors on 2 MiB pages (``FaissIndex`` asks for
+  them), and the default probe scale again on the same saved index loaded on 4 KiB pages;
 - the same latency for brute-force numpy (``|x|^2 - 2 X q`` with precomputed norms, then
   ``np.argpartition``; one BLAS thread) and the ratio numpy / index.
 
@@ -25,6 +27,10 @@ identity has ``--per-identity`` templates (default 5: 1M templates = 200k identi
 Latency is the median of ``--rounds`` (3) rounds over all queries: on a shared virtual machine
 one round can be 20% off. ``--index-cache DIR`` keeps each built index (and its build time and
 memory) so a later run times it again without the build (the templates are seeded).
+
+The last lines compare the product's default with the goals (issue 23): p50 under 1 ms at
+1M templates and under 5 ms at 10M, each at recall@1 >= 0.99, on one core; "p50/limit" is the
+ratio against the limit (under 1 meets it).
 
 Run: ``.venv/bin/python scripts/bench_gallery.py [--sizes 1000000 10000000] [--queries 5000]``
 or ``--quick``. Prints one table at the end.
@@ -49,11 +55,20 @@ from threadpoolctl import threadpool_limits
 import faiss
 
 from countenance.gallery.hugepages import huge_page_bytes
-from countenance.gallery.index_base import HNSW_ABOVE, IndexState
+from countenance.gallery.index_base import APPROXIMATE_ABOVE, IndexState
 from countenance.gallery.index_faiss import FaissIndex
+from countenance.gallery.ivf import PROBE_SCALE
 
 DIMENSION = 128
 K = 10
+#: Issue 23's goals: (largest size, p50 limit in ms); recall@1 >= GOAL_RECALL against exact.
+GOALS = ((1_000_000, 1.0), (10_000_000, 5.0))
+GOAL_RECALL = 0.99
+
+
+def load_average() -> str:
+    with open("/proc/loadavg") as handle:
+        return handle.read().split()[0]
 
 
 # ---------------------------------------------------------------- synthetic templates
@@ -245,6 +260,8 @@ class Row:
     rss_mb: float | None
     disk_mb: float | None
     ratio: float | None = None
+    load: str = ""
+    default: bool = False  # the product's default setting
 
 
 def bench_size(n: int, args, model: TemplateModel, real, notes: list[str]) -> list[Row]:
@@ -284,83 +301,83 @@ def bench_size(n: int, args, model: TemplateModel, real, notes: list[str]) -> li
     print(_format(rows[-1]), flush=True)
     del norms
 
-    # The gallery's own index: FaissIndex, built with all cores, ids = row numbers.
-    for m, ef_construction in args.builds:
-        folder = tempfile.TemporaryDirectory()
-        saved = Path(folder.name) / "templates.faiss"
-        cached = (Path(args.index_cache) / f"bench-{n}-{args.per_identity}-m{m}-efc{ef_construction}.faiss"
-                  if args.index_cache else None)
-        if cached is not None and cached.is_file() and cached.with_suffix(".json").is_file():
-            # Built by an earlier run on the same templates (they are seeded): time it, don't rebuild.
-            index = FaissIndex(cached, dimension=DIMENSION, metric="euclidean", hnsw_m=m, ef_construction=ef_construction)
-            if index.load() is None or index.count() != n:
-                raise SystemExit(f"{cached} is not a {n:,}-template index: delete it")
-            recorded = json.loads(cached.with_suffix(".json").read_text())
-            build_s, rss_mb = recorded["build_s"], recorded["rss_mb"]
-            index.path, saved = None, cached
-            print(f"loaded {cached} (built in {build_s:.1f} s by an earlier run)", flush=True)
-        else:
-            index = FaissIndex(None, dimension=DIMENSION, metric="euclidean", hnsw_m=m, ef_construction=ef_construction)
-            gc.collect()
-            before = rss_bytes()
-            faiss.omp_set_num_threads(os.cpu_count() or 1)
-            start = time.perf_counter()
-            index.add(np.arange(n, dtype=np.int64), templates)
-            build_s = time.perf_counter() - start
-            rss_mb = (rss_bytes() - before) / 2**20
-            if cached is not None:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                saved = cached
-            index.path = saved
-            index.save(IndexState(last_id=n - 1, count=n, deletions=0, generation=n))
-            index.path = None
-            if cached is not None:
-                cached.with_suffix(".json").write_text(json.dumps({"build_s": build_s, "rss_mb": rss_mb}))
-        disk_mb = saved.stat().st_size / 2**20
-        print(f"built {index.kind} M={m} efConstruction={ef_construction} in {build_s:.1f} s; "
-              f"{_huge_page_share(index)}", flush=True)
-
-        def timed(index: FaissIndex, ef: int | None, label: str) -> None:
-            faiss.omp_set_num_threads(1)
-            if ef is not None:
-                index.ef_search = ef
-            # Several rounds over all queries; the median round is reported (a shared machine's
-            # neighbours come and go: one round can be 20% off).
-            rounds = [latencies_ms(lambda q: index.search(q, K)[1][0], queries) for _ in range(args.rounds)]
-            found = rounds[-1][1]
-            p50s = sorted(float(np.median(times)) for times, _ in rounds)
-            p99s = sorted(float(np.percentile(times, 99)) for times, _ in rounds)
-            if args.rounds > 1:
-                print(f"  p50 per round: {' '.join(f'{v:.3f}' for v in p50s)} ms", flush=True)
-            row = Row(n, label, build_s, p50s[len(p50s) // 2], p99s[len(p99s) // 2],
-                      recall_at(found, truth, 1), recall_at(found, truth, K),
-                      float(np.mean(labels[found[:, 0]] == query_labels)), rss_mb, disk_mb)
-            row.ratio = numpy_p50 / row.p50_ms
-            rows.append(row)
-            print(_format(row), flush=True)
-
-        name = f"FaissIndex {index.kind}"
-        if index.kind == "flat":
-            timed(index, None, name)
-        for ef in args.ef_search if index.kind == "hnsw" else []:
-            timed(index, ef, f"{name} M={m} efC={ef_construction} efS={ef}")
-        del index
+    # The gallery's own index: FaissIndex, ids = row numbers.
+    folder = tempfile.TemporaryDirectory()
+    saved = Path(folder.name) / "templates.faiss"
+    cached = Path(args.index_cache) / f"bench-{n}-{args.per_identity}-ivf.faiss" if args.index_cache else None
+    if cached is not None and cached.is_file() and cached.with_suffix(".json").is_file():
+        # Built by an earlier run on the same templates (they are seeded): time it, don't rebuild.
+        index = FaissIndex(cached, dimension=DIMENSION, metric="euclidean")
+        if index.load() is None or index.count() != n:
+            raise SystemExit(f"{cached} is not a {n:,}-template index: delete it")
+        recorded = json.loads(cached.with_suffix(".json").read_text())
+        build_s, rss_mb = recorded["build_s"], recorded["rss_mb"]
+        index.path, saved = None, cached
+        print(f"loaded {cached} (built in {build_s:.1f} s by an earlier run)", flush=True)
+    else:
+        index = FaissIndex(None, dimension=DIMENSION, metric="euclidean")
         gc.collect()
-        if args.page_comparison and os.path.exists("/sys/kernel/mm/transparent_hugepage/enabled"):
-            # The same saved index on ordinary 4 KiB pages: what the huge-page advice is worth.
-            small_pages = FaissIndex(saved, dimension=DIMENSION, metric="euclidean", huge_pages=False)
-            small_pages.load()
-            ef = max(args.ef_search) if small_pages.kind == "hnsw" else None
-            timed(small_pages, ef, f"  same, 4 KiB pages ({_huge_page_share(small_pages)})"
-                  if small_pages.kind == "hnsw" else "  same, 4 KiB pages")
-            del small_pages
-            gc.collect()
-        folder.cleanup()
+        before = rss_bytes()
+        faiss.omp_set_num_threads(args.build_threads)
+        start = time.perf_counter()
+        index.add(np.arange(n, dtype=np.int64), templates)
+        build_s = time.perf_counter() - start
+        rss_mb = (rss_bytes() - before) / 2**20
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            saved = cached
+        index.path = saved
+        index.save(IndexState(last_id=n - 1, count=n, deletions=0, generation=n))
+        index.path = None
+        if cached is not None:
+            cached.with_suffix(".json").write_text(json.dumps({"build_s": build_s, "rss_mb": rss_mb}))
+    disk_mb = saved.stat().st_size / 2**20
+    print(f"built {index.kind} ({index.lists[0]} lists) in {build_s:.1f} s on {args.build_threads} thread(s), "
+          f"load {load_average()}; {_huge_page_share(index)}", flush=True)
+
+    def timed(index: FaissIndex, scale: float | None, label: str) -> Row:
+        faiss.omp_set_num_threads(1)
+        if scale is not None:
+            index.probe_scale = scale
+        # Several rounds over all queries; the median round is reported (a shared machine's
+        # neighbours come and go: one round can be 20% off).
+        rounds = [latencies_ms(lambda q: index.search(q, K)[1][0], queries) for _ in range(args.rounds)]
+        found = rounds[-1][1]
+        p50s = sorted(float(np.median(times)) for times, _ in rounds)
+        p99s = sorted(float(np.percentile(times, 99)) for times, _ in rounds)
+        if args.rounds > 1:
+            print(f"  p50 per round: {' '.join(f'{v:.3f}' for v in p50s)} ms", flush=True)
+        row = Row(n, label, build_s, p50s[len(p50s) // 2], p99s[len(p99s) // 2],
+                  recall_at(found, truth, 1), recall_at(found, truth, K),
+                  float(np.mean(labels[found[:, 0]] == query_labels)), rss_mb, disk_mb, load=load_average())
+        row.ratio = numpy_p50 / row.p50_ms
+        rows.append(row)
+        print(_format(row), flush=True)
+        return row
+
+    if index.kind == "flat":
+        timed(index, None, "FaissIndex flat (exact)")
+    else:
+        for scale in sorted(set(args.probe_scale) | {PROBE_SCALE}):
+            index.probe_scale = scale
+            mark = " (default)" if scale == PROBE_SCALE else ""
+            row = timed(index, scale, f"FaissIndex ivf{index.lists[0]} nprobe={index.lists[1]}{mark}")
+            row.default = scale == PROBE_SCALE
+    del index
+    gc.collect()
+    if args.page_comparison and os.path.exists("/sys/kernel/mm/transparent_hugepage/enabled"):
+        # The same saved index on ordinary 4 KiB pages: what the huge-page advice is worth.
+        small_pages = FaissIndex(saved, dimension=DIMENSION, metric="euclidean", huge_pages=False)
+        small_pages.load()
+        timed(small_pages, PROBE_SCALE, f"  same, 4 KiB pages ({_huge_page_share(small_pages)})")
+        del small_pages
+        gc.collect()
+    folder.cleanup()
     return rows
 
 
 def _huge_page_share(index: FaissIndex) -> str:
-    """How much of an HNSW index's vectors and graph sit on huge pages (e.g. "huge 98%")."""
+    """How much of an IVF index's re-ranked vectors sit on huge pages (e.g. "huge 98%")."""
     buffers = index.search_buffers()
     if not buffers:
         return "exact index"
@@ -369,7 +386,7 @@ def _huge_page_share(index: FaissIndex) -> str:
 
 
 HEADER = (f"{'N':>10}  {'method':<44} {'build s':>8} {'p50 ms':>8} {'p99 ms':>8} {'R@1':>7} {'R@10':>6} "
-          f"{'id@1':>6} {'RSS MB':>7} {'disk MB':>8} {'numpy/x':>8}")
+          f"{'id@1':>6} {'RSS MB':>7} {'disk MB':>8} {'numpy/x':>8} {'load':>5}")
 
 
 def _format(row: Row) -> str:
@@ -378,7 +395,7 @@ def _format(row: Row) -> str:
 
     return (f"{row.size:>10,}  {row.method:<44} {opt(row.build_s, '.1f', 8)} {row.p50_ms:8.3f} {row.p99_ms:8.3f} "
             f"{row.recall1:7.4f} {row.recall10:6.3f} {row.identity1:6.3f} {opt(row.rss_mb, '.0f', 7)} "
-            f"{opt(row.disk_mb, '.0f', 8)} {opt(row.ratio, '.1f', 8)}")
+            f"{opt(row.disk_mb, '.0f', 8)} {opt(row.ratio, '.1f', 8)} {row.load:>5}")
 
 
 def main() -> None:
@@ -387,11 +404,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=5000, help="mated queries per size (5,000: recall@1 to about +-0.003)")
     parser.add_argument("--numpy-queries", type=int, default=200, help="queries timed for brute-force numpy")
     parser.add_argument("--per-identity", type=int, default=5, help="templates per enrolled identity")
-    parser.add_argument("--ef-search", type=int, nargs="+", default=[64, 128, 192, 256], help="efSearch values to time")
-    parser.add_argument("--build", action="append", default=None, metavar="M,EFC",
-                        help="HNSW M,efConstruction to build (repeatable; default: FaissIndex's defaults)")
+    parser.add_argument("--probe-scale", type=float, nargs="+", default=[2.0, 4.0],
+                        help=f"scan scale x sqrt(lists) of the IVF's lists: scales timed beside the default {PROBE_SCALE}")
+    parser.add_argument("--build-threads", type=int, default=os.cpu_count() or 1,
+                        help="FAISS threads for the build (1 on a machine other jobs keep busy: OpenMP spins)")
     parser.add_argument("--no-page-comparison", dest="page_comparison", action="store_false",
-                        help="skip re-timing the largest efSearch on 4 KiB pages (needs a second copy in memory)")
+                        help="skip re-timing the default on 4 KiB pages (needs a second copy in memory)")
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds over all queries (median round reported)")
     parser.add_argument("--index-cache", metavar="DIR",
                         help="keep each built index here and time it again on later runs instead of rebuilding")
@@ -399,15 +417,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.queries = [100_000], 300
-    defaults = FaissIndex(None, dimension=DIMENSION, metric="euclidean")
-    args.builds = ([tuple(int(v) for v in b.split(",")) for b in args.build] if args.build
-                   else [(defaults.hnsw_m, defaults.ef_construction)])
 
     real = _real_templates()
     model = fit_template_model(real)
     print(f"synthetic templates: {model.source}; {args.per_identity} per identity; queries are new samples "
-          f"of enrolled identities; exact below {HNSW_ABOVE:,} vectors, HNSW above; "
-          f"{os.cpu_count()} cores for build and ground truth, 1 thread for queries; k = {K}")
+          f"of enrolled identities; exact up to {APPROXIMATE_ABOVE:,} vectors, IVF (4-bit PQ fast scan, "
+          f"exact re-ranking) above; {args.build_threads} thread(s) for the build, {os.cpu_count()} for ground "
+          f"truth, 1 for queries; k = {K}; load average {load_average()}")
     notes: list[str] = []
     rows = [row for n in args.sizes for row in bench_size(n, args, model, real, notes)]
     print("\n" + "\n".join(notes))
@@ -416,6 +432,14 @@ def main() -> None:
     print(HEADER)
     for row in rows:
         print(_format(row))
+    print(f"\ngoals (p50 on one core, recall@1 >= {GOAL_RECALL} vs exact), the product's default:")
+    for row in rows:
+        limit = next((ms for size, ms in GOALS if row.size <= size), None)
+        if row.default and limit is not None:
+            met = row.p50_ms < limit and row.recall1 >= GOAL_RECALL
+            print(f"  {row.size:>10,}: p50 {row.p50_ms:.3f} ms / limit {limit:.0f} ms = {row.p50_ms / limit:.2f}; "
+                  f"recall@1 {row.recall1:.4f}; build {row.build_s:.0f} s, RSS +{row.rss_mb:.0f} MB, "
+                  f"file {row.disk_mb:.0f} MB; load {row.load}: {'met' if met else 'NOT met'}")
 
 
 if __name__ == "__main__":

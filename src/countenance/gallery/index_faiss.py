@@ -16,7 +16,7 @@ import numpy as np
 from ..paths import open_private
 from .hugepages import advise_huge_pages
 from .index_base import APPROXIMATE_ABOVE, IndexState, as_ids, check_k, check_metric, empty_result, prepare_vectors
-from .ivf import RETRAIN_GROWTH, build_ivf, candidates, probes
+from .ivf import PROBE_SCALE, RETRAIN_GROWTH, build_ivf, candidates, probes
 
 __all__ = ["FaissIndex"]
 
@@ -56,6 +56,7 @@ class FaissIndex:
         dimension: int,
         metric: str,
         approximate_above: int = APPROXIMATE_ABOVE,
+        probe_scale: float = PROBE_SCALE,
         huge_pages: bool = True,
         mmap: bool = False,
     ) -> None:
@@ -63,6 +64,7 @@ class FaissIndex:
         self.dimension = int(dimension)
         self.metric = check_metric(metric)
         self.approximate_above = int(approximate_above)
+        self.probe_scale = float(probe_scale)  # a search scans probe_scale x sqrt(lists) of the IVF's lists
         self.huge_pages = bool(huge_pages)
         self.mmap = bool(mmap)
         self._mapping: Any = None  # (view of the mapped file, offset of the exact vectors' part)
@@ -87,6 +89,11 @@ class FaissIndex:
     def kind(self) -> str:
         """``"flat"`` (exact) or ``"ivf"`` (inverted file, exact re-ranking)."""
         return "flat" if self._ivf is None else "ivf"
+
+    @property
+    def lists(self) -> tuple[int, int]:
+        """``(IVF lists, lists a search scans)``; ``(0, 0)`` for an exact index."""
+        return (0, 0) if self._ivf is None else (int(self._ivf.nlist), probes(self._ivf.nlist, self.probe_scale))
 
     @property
     def mapped(self) -> bool:
@@ -200,7 +207,7 @@ class FaissIndex:
         import faiss
 
         params = faiss.SearchParametersIVF()
-        params.nprobe = probes(self._ivf.nlist)
+        params.nprobe = probes(self._ivf.nlist, self.probe_scale)
         _, proposed = self._ivf.search(q, candidates(k), params=params)
         euclidean = self.metric == "euclidean"
         raw = np.full((q.shape[0], k), np.inf if euclidean else -np.inf, np.float32)

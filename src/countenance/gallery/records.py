@@ -196,8 +196,9 @@ class SubjectDetails:
 
 @dataclass(frozen=True)
 class IndexInfo:
-    """The template index: its backend (``faiss``, ``pgvector``, ``milvus``), kind (``flat`` or
-    ``hnsw``; None when the backend does not say) and how many vectors it holds."""
+    """The template index: its backend (``faiss``, ``pgvector``, ``milvus``), kind (``flat``;
+    above its exact size ``ivf`` for FAISS, ``hnsw`` for the others; None when the backend does
+    not say) and how many vectors it holds."""
 
     backend: str
     kind: str | None
