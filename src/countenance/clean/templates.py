@@ -7,7 +7,7 @@ fixed scale, with some of its surroundings) as a perceptual hash and a 16x16 thu
 aligned crop is the same whether the photo was cropped or resized, which a hash of the whole
 image is not.
 Results are cached in SQLite keyed by the file's sha256 (:mod:`countenance.hashing`) and the
-pipeline (detector, embedder, upsampling, jitters): renaming or moving a file keeps its cache
+pipeline's fingerprint (:attr:`countenance.pipeline.PipelineConfig.fingerprint`): renaming or moving a file keeps its cache
 entry, editing it does not, and a re-run with other thresholds decodes nothing.
 
 The cache holds face templates, which are biometric data: it lives under the user's cache
@@ -21,7 +21,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +31,17 @@ from ..errors import CountenanceError, InvalidArgument
 from ..faces import Box
 from ..hashing import sha256_file
 from ..ingest import process_map
+from ..pipeline import PipelineConfig
 from .dataset import Photo
 
 __all__ = ["FaceRecord", "PhotoFaces", "TemplateOptions", "TemplateCache", "TemplateRun", "compute_templates",
-           "resolve_detector", "default_cache_path"]
+           "default_cache_path"]
 
 _SCHEMA_VERSION = 2
 #: The aligned crop: ``_CROP_PX`` square, spanning ``_CROP_SPAN`` eye distances.
 _CROP_PX = 64
 _CROP_SPAN = 4.0
 THUMBNAIL_PX = 16
-# The embedders that make the same dlib-resnet-v1 templates share cache entries.
-_DLIB_FAMILY = frozenset({"auto", "dlib", "dlib-onnx"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,31 +75,14 @@ class PhotoFaces:
 
 @dataclass(frozen=True)
 class TemplateOptions:
-    """How templates are made: names as :class:`~countenance.Pipeline` takes them."""
+    """How templates are made: the pipeline, in ``workers`` processes."""
 
-    detector: str = "auto"
-    embedder: str = "auto"
-    upsample: int | str = "auto"
-    num_jitters: int = 0
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     workers: int = 2
 
-    def pipeline_options(self) -> dict[str, Any]:
-        return {"detector": self.detector, "embedder": self.embedder, "upsample": self.upsample,
-                "num_jitters": self.num_jitters}
-
     def cache_key(self) -> str:
-        """The pipeline part of the cache key (``auto`` detector resolved to what it builds)."""
-        embedder = "dlib-resnet-v1" if self.embedder in _DLIB_FAMILY else self.embedder
-        return (f"v{_SCHEMA_VERSION};detector={resolve_detector(self.detector)};embedder={embedder};"
-                f"upsample={self.upsample};jitters={self.num_jitters}")
-
-
-def resolve_detector(name: str) -> str:
-    """The detector ``name`` builds (:func:`countenance.detection.resolve_detector_name`: ``auto`` is
-    ``yunet`` when its model is installed, else ``hog``)."""
-    from ..detection import resolve_detector_name
-
-    return resolve_detector_name(name)
+        """The pipeline part of the cache key (its fingerprint: ``auto`` resolved)."""
+        return f"v{_SCHEMA_VERSION};{self.pipeline.fingerprint}"
 
 
 def default_cache_path() -> Path:
@@ -185,10 +167,8 @@ class TemplateRun:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(pipeline_options: dict[str, Any]) -> None:
-    from ..pipeline import Pipeline
-
-    _worker["pipeline"] = Pipeline(**pipeline_options)
+def _init_worker(config: PipelineConfig) -> None:
+    _worker["pipeline"] = config.build()
 
 
 def aligned_crop(grey: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -280,7 +260,7 @@ def compute_templates(
         path_digest = {str(photos[indexes[0]].path): digest for digest, indexes in missing.items()}
         results = process_map(
             _process, list(path_digest), workers=min(options.workers, len(missing)), initializer=_init_worker,
-            initargs=(options.pipeline_options(),), on_progress=advance,
+            initargs=(options.pipeline,), on_progress=advance,
         )
         for path, faces, width, height, model, error in results:
             for i in missing[path_digest[path]]:

@@ -29,13 +29,14 @@ import numpy as np
 from ..hashing import sha256_file
 from ..image import IMAGE_SUFFIXES
 from ..ingest import WorkerPool
+from ..pipeline import PipelineConfig
 from .quality import QualityGate, face_sharpness
 from .store import LibraryStore
 
 __all__ = ["IndexProgress", "IndexSummary", "SkippedFile", "index_folders", "FAST_PIPELINE"]
 
 #: The fast pipeline (YuNet when installed, else HOG; dlib's ResNet on ONNX Runtime).
-FAST_PIPELINE: dict[str, Any] = {"detector": "auto", "embedder": "auto"}
+FAST_PIPELINE = PipelineConfig()
 
 _MATCH_IOU = 0.5
 
@@ -136,10 +137,8 @@ _worker: dict[str, Any] = {}
 _CHUNK = 16
 
 
-def _init_worker(pipeline_options: dict[str, Any]) -> None:
-    from ..pipeline import Pipeline
-
-    _worker["pipeline"] = Pipeline(**pipeline_options)
+def _init_worker(config: PipelineConfig) -> None:
+    _worker["pipeline"] = config.build()
 
 
 def _orientation(data: bytes) -> int:
@@ -310,7 +309,7 @@ def index_folders(
     roots: Iterable[str | os.PathLike[str]],
     *,
     workers: int = 2,
-    pipeline_options: dict[str, Any] | None = None,
+    pipeline: PipelineConfig | None = None,
     gate: QualityGate | None = None,
     full: bool = False,
     batch_size: int = 32,
@@ -318,7 +317,7 @@ def index_folders(
 ) -> IndexSummary:
     """Index every image under ``roots`` into ``store`` (see the module docstring).
 
-    ``pipeline_options``: keyword arguments of :class:`countenance.Pipeline`, built once per
+    ``pipeline``: the :class:`~countenance.pipeline.PipelineConfig` built once per
     worker (default :data:`FAST_PIPELINE`). ``full``: re-detect files even when unchanged.
     ``batch_size``: photos per transaction. ``on_progress`` is called after each photo.
     """
@@ -349,7 +348,7 @@ def index_folders(
     touched: list[tuple[int, int]] = []
     seen_sha: dict[str, str] = {}
     pool: WorkerPool | None = None
-    options = dict(FAST_PIPELINE if pipeline_options is None else pipeline_options)
+    options = FAST_PIPELINE if pipeline is None else pipeline
     for path in files:
         stat = found[path]
         if stat is None:
