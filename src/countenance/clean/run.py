@@ -32,7 +32,7 @@ class CleanOptions:
 
     Templates: made by ``pipeline`` (:class:`~countenance.pipeline.PipelineConfig`) in
     ``workers`` processes; cached in
-    ``cache_path`` (default :func:`~countenance.clean.templates.default_cache_path`) unless
+    ``cache_path`` (default :func:`~countenance.ingest.default_cache_path`) unless
     ``use_cache`` is false.
 
     Checks: the pair cut is the distance at stranger false-match rate ``cut_fmr`` in the
@@ -153,7 +153,7 @@ def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: C
             continue
         record = by_item[item]
         face = record.faces[face_index]
-        hashed.append(HashedItem(item, record.photo.label, face.vector, face.face_hash, face.thumbnail,
+        hashed.append(HashedItem(item, record.photo.label, face.vector, face.extras["face_hash"], face.extras["thumbnail"],
                                  record.width_px * record.height_px, face_index, str(record.photo.path)))
     findings += find_near_duplicates(hashed, options.near_duplicates, metric=metric)
     return CheckedRecords(model, metric, cut, cut_fmr, tuple(findings), dict(identities.chosen_face),

@@ -14,7 +14,7 @@ The last three import the gallery; they are loaded on first use, not with this p
 
 from __future__ import annotations
 
-from .embedding import EmbeddingResult, embed_images
+from .embedding import SubjectChoice, embed_images
 from .lfw_templates import LfwTemplates, lfw_image_paths, load_lfw_templates
 from .metrics import DEFAULT_FARS, best_threshold, fnir_at_fpir, kfold_accuracy, roc_auc, tar_at_far
 from .protocols import (
@@ -41,7 +41,7 @@ __all__ = [
     "roc_auc",
     "tar_at_far",
     "fnir_at_fpir",
-    "EmbeddingResult",
+    "SubjectChoice",
     "EvaluationReport",
     "FailedPair",
     "embed_images",

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..detection import FaceDetector
     from ..embedding import Embedder
     from ..faces import ModelSpec
+    from ..pipeline import Pipeline
 
 __all__ = [
     "PipelineChoice", "DETECTORS", "EMBEDDERS", "detector_model_path", "build_face_detector", "build_embedder",
@@ -81,6 +82,21 @@ class PipelineChoice:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "detector": self.detector, "detector_size": self.detector_size, "embedder": self.embedder}
+
+    @property
+    def fingerprint(self) -> str:
+        """The cache key of this pipeline's templates (a :class:`~countenance.ingest.PipelineSource`):
+        its name, and the int8 model file's stem for ``dlib-onnx-int8``."""
+        model = f"-{Path(self.embedder_model).stem}" if self.embedder_model else ""
+        return f"measure:{self.name}{model}"
+
+    def build(self) -> Pipeline:
+        """The pipeline of this choice (default upsampling, rotations tried): what each worker of
+        the batch-embedding layer builds."""
+        from ..pipeline import Pipeline
+
+        backend = "hog" if self.detector == "hog" else build_face_detector(self).backend
+        return Pipeline(detector=backend, embedder=build_embedder(self))
 
 
 def detector_model_path(choice: PipelineChoice) -> Path | None:
