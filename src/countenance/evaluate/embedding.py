@@ -98,4 +98,14 @@ def embed_images(
     source = pipeline if pipeline is not None else PipelineConfig(detector="hog", embedder="dlib")
     jobs = [ImageJob(str(p)) for p in dict.fromkeys(paths)]
     records, _ = embed_files(jobs, source, workers=workers, choice=choice, cache=cache, progress=steps(on_progress))
-    return {r.path: r if r.faces or r.error else replace(r, error="no face found") for r in records}
+    return {r.path: replace(r, error=_reason(r)) for r in records}
+
+
+def _reason(record: ImageRecord) -> str | None:
+    """Why ``record`` has no face, without its path (reports name the path beside it); None when it has one."""
+    if record.faces:
+        return None
+    if record.error is None:
+        return "no face found"
+    prefix = f"{record.path}: "
+    return record.error[len(prefix) :] if record.error.startswith(prefix) else record.error

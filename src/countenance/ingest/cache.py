@@ -33,6 +33,9 @@ from .stages import ALL_FACES, FaceChoice, FaceStage
 
 __all__ = ["TemplateCache", "default_cache_path", "cache_key", "embed_files", "steps"]
 
+# The stand-in digest of a file that could not be read to hash it.
+_UNREAD = "unread:"
+
 #: Bumped whenever the stored layout or the way records are made changes (old entries are dropped).
 SCHEMA_VERSION = 3
 
@@ -166,8 +169,8 @@ def embed_files(
     for i, job in enumerate(jobs):
         try:
             digest = sha256_file(job.path)
-        except OSError as error:
-            records[i] = ImageRecord(job.path, job.name, error=f"{job.path}: {error.strerror or error}", readable=False)
+        except OSError:  # the pipeline's loader says why, as a typed error in the record; nothing cached
+            missing[f"{_UNREAD}{i}"] = [i]
             continue
         cached = cache.get(job, digest, key) if cache is not None else None
         if cached is not None:
@@ -187,10 +190,11 @@ def embed_files(
     try:
         for record in embedder.embed([jobs[indexes[0]] for indexes in missing.values()], choice=choice, stages=stages):
             digest = first[record.name]
+            unread = digest.startswith(_UNREAD)
             for i in missing[digest]:
-                records[i] = replace(record, path=jobs[i].path, name=jobs[i].name, sha256=digest)
+                records[i] = replace(record, path=jobs[i].path, name=jobs[i].name, sha256="" if unread else digest)
                 done += 1
-            if cache is not None:
+            if cache is not None and not unread:
                 cache.put(record, digest, key)
                 unsaved += 1
                 if unsaved >= commit_every or time.perf_counter() - last > 30:
