@@ -18,6 +18,7 @@ from ..paths import open_private, private_folder
 from .core import GalleryCore
 from .images import GalleryImage
 from .mirror import deleting
+from .model_store import parked_sources
 from .policy import MAX_DAYS, check_name, timestamp
 from .records import ForgetResult, OptOutResult, PruneResult, SubjectDetails
 from .search import candidates, optout_distance
@@ -101,7 +102,9 @@ def forget(g: GalleryCore, name: str) -> ForgetResult:
             raise NotEnrolled(name)
         name = record.name
         ids = g.store.template_ids(record.id)
-        sources = g.store.sources(ids)
+        # Templates parked by a model migration go with the subject (ON DELETE CASCADE): their
+        # photos' paths and hashes leave the audit log too.
+        sources = g.store.sources(ids) | parked_sources(g.store.connection, record.id)
         removed = g.store.delete_subject(record.id)
         now = g.log.now()
         spans = name_history(g, name)
