@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import closing
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -112,8 +113,7 @@ def migrate(path: str | os.PathLike[str], pipeline: FacePipeline, *, sources: st
     """Re-embed the gallery in ``path`` with ``pipeline``'s model and cut over (see the module).
     ``on_batch(done, total)`` after each committed batch."""
     target = model_meta(pipeline.spec)
-    store = _open(Path(path))
-    try:
+    with closing(_open(Path(path))) as store:
         with store.transaction() as db:
             active = _active(store)
             if active["model"] == target["model"]:
@@ -134,8 +134,6 @@ def migrate(path: str | os.PathLike[str], pipeline: FacePipeline, *, sources: st
             if report is not None:
                 return MigrationReport(**{**report.to_dict(), "not_reembedded": report.not_reembedded,
                                           "embedded": embedded, "already": already})
-    finally:
-        store.close()
 
 
 def _embed_pending(store: Store, pipeline: FacePipeline, model: str, finder: _SourceFinder, batch_size: int,
@@ -263,8 +261,7 @@ def _cut_over(store: Store, path: Path, active: dict[str, str], target: dict[str
 
 def rollback(path: str | os.PathLike[str]) -> MigrationReport:
     """Switch back to the model migrated away from (rows enrolled since are parked)."""
-    store = _open(Path(path))
-    try:
+    with closing(_open(Path(path))) as store:
         with store.transaction() as db:
             previous = store.meta_json(_PREVIOUS)
             if previous is None:
@@ -275,15 +272,12 @@ def rollback(path: str | os.PathLike[str]) -> MigrationReport:
         return MigrationReport("rollback", active["model"], previous["model"], cut_over=True, templates=templates,
                                optouts=optouts, parked=parked, unparked=unparked, rollback_to=active["model"],
                                message=f"back to {previous['model']}; {parked} row(s) enrolled under {active['model']} parked")
-    finally:
-        store.close()
 
 
 def prune(path: str | os.PathLike[str]) -> MigrationReport:
     """Erase every other model's vectors and every parked row (no rollback after this), and a
     migration under way; the parked templates' photo paths and hashes leave the audit log."""
-    store = _open(Path(path))
-    try:
+    with closing(_open(Path(path))) as store:
         with store.transaction() as db:
             active = store.meta("model")
             sources = model_store.parked_sources(db)
@@ -295,14 +289,11 @@ def prune(path: str | os.PathLike[str]) -> MigrationReport:
         store.erase_freed()
         return MigrationReport("prune", active, active, pruned_vectors=vectors, pruned_rows=rows,
                                message=f"erased {vectors} vector(s) of other models and {rows} parked row(s)")
-    finally:
-        store.close()
 
 
 def status(path: str | os.PathLike[str]) -> dict:
     """The gallery's model, a migration under way (progress) and the model a rollback returns to."""
-    store = _open(Path(path))
-    try:
+    with closing(_open(Path(path))) as store:
         with store.snapshot():
             target, previous = store.meta_json(_TARGET), store.meta_json(_PREVIOUS)
             progress = None
@@ -311,5 +302,3 @@ def status(path: str | os.PathLike[str]) -> dict:
                             for t in model_store.VECTOR_TABLES}
             return {"model": store.meta("model"), "migrating_to": target and target["model"], "progress": progress,
                     "rollback_to": previous and previous["model"], "other_models_held": model_store.has_other_models(store.connection)}
-    finally:
-        store.close()

@@ -15,6 +15,7 @@ under the new model (confirmed faces stay must-links).
 from __future__ import annotations
 
 import os
+from contextlib import closing
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -75,8 +76,7 @@ def migrate(folder: str | os.PathLike[str], pipeline, *, batch_size: int = 32,
             on_batch: Callable[[int, int], None] | None = None) -> MigrationReport:
     """Re-embed the library in ``folder`` with ``pipeline``'s model and cut over (see the module)."""
     target = pipeline.spec.name
-    store = _open(folder)
-    try:
+    with closing(_open(folder)) as store:
         with store.transaction() as db:
             _ensure(db)
             active = _active_model(db)
@@ -103,8 +103,6 @@ def migrate(folder: str | os.PathLike[str], pipeline, *, batch_size: int = 32,
                                    already=already, parked=parked, rollback_to=active, not_reembedded=failed,
                                    message=f"cut over to {target}; `models migrate --rollback` returns to {active} until "
                                            "`models migrate --prune`; index new photos with this model from now on")
-    finally:
-        store.close()
 
 
 def _ensure(db: sqlite3.Connection) -> None:
@@ -206,8 +204,7 @@ def _switch(store: LibraryStore, old: str, new: str) -> int:
 
 def rollback(folder: str | os.PathLike[str]) -> MigrationReport:
     """Switch back to the model migrated away from (faces indexed since are gated not-migrated)."""
-    store = _open(folder)
-    try:
+    with closing(_open(folder)) as store:
         with store.transaction() as db:
             previous = store.meta(_PREVIOUS)
             if previous is None:
@@ -218,14 +215,11 @@ def rollback(folder: str | os.PathLike[str]) -> MigrationReport:
         return MigrationReport("rollback", active, previous, cut_over=True, templates=faces, parked=parked,
                                rollback_to=active, message=f"back to {previous}; {parked} face(s) without a {previous} "
                                                            "template gated not-migrated")
-    finally:
-        store.close()
 
 
 def prune(folder: str | os.PathLike[str]) -> MigrationReport:
     """Erase every other model's templates (no rollback after this) and a migration under way."""
-    store = _open(folder)
-    try:
+    with closing(_open(folder)) as store:
         with store.transaction() as db:
             active = _active_model(db)
             vectors = 0
@@ -236,14 +230,11 @@ def prune(folder: str | os.PathLike[str]) -> MigrationReport:
         store.erase_freed()
         return MigrationReport("prune", active, active, pruned_vectors=vectors,
                                message=f"erased {vectors} template(s) of other models")
-    finally:
-        store.close()
 
 
 def status(folder: str | os.PathLike[str]) -> dict:
     """The library's model, a migration under way (progress) and the model a rollback returns to."""
-    store = _open(folder)
-    try:
+    with closing(_open(folder)) as store:
         db = store.connection
         target = store.meta(_TARGET)
         progress = None
@@ -253,5 +244,3 @@ def status(folder: str | os.PathLike[str]) -> dict:
                                   "failed": _count(db, "migration_outcomes", target)}}
         return {"model": _active_model(db), "migrating_to": target, "progress": progress,
                 "rollback_to": store.meta(_PREVIOUS), "other_models_held": _held(db)}
-    finally:
-        store.close()
