@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -104,11 +105,12 @@ def test_gallery_migrates_to_arcface_and_back(tmp_path, fixtures, pipeline, arcf
     shutil.copytree(fixtures / "people" / "rose_leslie", optout_photos)
     db = folder / "gallery.sqlite3"
     with Gallery.create(folder, model=pipeline.spec, pipeline=pipeline) as g:
+        # Enrolled from a face alone: no photo, no crop, so it cannot be re-embedded.
+        kate = g.enroll("kate", [pipeline.embed_largest(next((fixtures / "people" / "kate_siegel").iterdir()))],
+                        consent=Consent("I agree", consenter="kate")).templates[0]
+        kate_dlib = {g.subject_templates()["kate"][kate.id].astype("<f4").tobytes(): "kate's template"}
         g.enroll_folder(photos, {"*": Consent("I agree", consenter="x", evidence="form 1")})
         g.optout(next(optout_photos.iterdir()))
-        # Enrolled from a face alone: no photo, no crop, so it cannot be re-embedded.
-        g.enroll("kate", [pipeline.embed_largest(next((fixtures / "people" / "kate_siegel").iterdir()))],
-                 consent=Consent("I agree", consenter="kate"))
         g.rename("kit_harington", "kit")
         kit_dlib = {v.astype("<f4").tobytes(): f"kit dlib {i}" for i, v in g.subject_templates()["kit"].items()}
     moved = sorted((photos / "obama").iterdir())[0]  # gone from its path: re-embedded from its crop
@@ -167,10 +169,15 @@ def test_gallery_migrates_to_arcface_and_back(tmp_path, fixtures, pipeline, arcf
         g.forget("kit")  # after the cut-over: the copies kept for a rollback go too
     assert scan(folder, {**kit_dlib, **kit_new, b"kit_harington": "name"}) == []
 
+    # Retention reaches parked templates: kate's (enrolled first) goes, nobody else's.
+    with Gallery(folder) as g:
+        pruned = g.prune(older_than_days=1, now=datetime.fromisoformat(kate.created_at) + timedelta(days=1, microseconds=1))
+    assert pruned.templates_removed == 0 and rows(db, "SELECT count(*) FROM parked_templates") == [(0,)]
+    assert scan(folder, kate_dlib) == []
     obama_old = rows(db, "SELECT v.vector FROM model_vectors v JOIN templates t ON t.id = v.id AND v.vector_table = 'templates'")
     assert len(obama_old) == len(obama_new) == 3
     code, report = migrate("--prune", "--gallery", str(folder))
-    assert report["pruned_vectors"] == 3 + 1 and report["pruned_rows"] == 1  # obama, the opt-out; kate's parked one
+    assert report["pruned_vectors"] == 3 + 1 and report["pruned_rows"] == 0  # obama's and the opt-out's
     assert scan(folder, {blob: "an old template" for (blob,) in obama_old}) == []
     assert CliRunner().invoke(app, ["models", "migrate", "--rollback", "--gallery", str(folder)]).exit_code == 2
     assert [a[0][0] for a in answers(folder, arc_probes)] == ["obama", "unknown", "unknown"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 
 __all__ = ["VECTOR_TABLES", "ensure", "pending", "record_vector", "record_outcome", "switch", "counts",
-           "outcomes", "has_other_models", "drop_other_models", "parked_sources", "make_stale"]
+           "outcomes", "has_other_models", "drop_other_models", "parked_sources", "drop_parked_before", "make_stale"]
 
 VECTOR_TABLES = ("templates", "optouts")
 _COLUMNS = {
@@ -159,6 +159,18 @@ def parked_sources(db: sqlite3.Connection, subject_id: int | None = None) -> set
         return set()
     where, args = ("WHERE subject_id = ?", (subject_id,)) if subject_id is not None else ("", ())
     rows = db.execute(f"SELECT source_path, source_sha256 FROM parked_templates {where}", args)
+    return {value for row in rows for value in row if value}
+
+
+def drop_parked_before(db: sqlite3.Connection, cutoff: str, *, dry_run: bool = False) -> set[str]:
+    """Delete the parked templates enrolled before ``cutoff`` (retention reaches them too);
+    returns their source paths and photo hashes, never empty when there were some (``dry_run``:
+    only those, nothing deleted)."""
+    if not _exists(db, "parked_templates"):
+        return set()
+    rows = db.execute("SELECT source_path, source_sha256 FROM parked_templates WHERE created_at < ?", (cutoff,)).fetchall()
+    if not dry_run:
+        db.execute("DELETE FROM parked_templates WHERE created_at < ?", (cutoff,))
     return {value for row in rows for value in row if value}
 
 
