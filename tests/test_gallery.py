@@ -16,7 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from countenance.errors import ConsentRequired, InvalidArgument, NotEnrolled, Op
 from countenance.faces import ModelSpec
 from countenance.gallery import Consent, EmbeddedImage, Gallery, Policy, load_calibration
 from countenance.gallery.gallery import DB_NAME
+from support import Clock, T0
 
 runner = CliRunner()
 
@@ -46,15 +47,6 @@ EXPECTED = {  # probe -> the names its faces must get (fixtures README)
     "lin-manuel-miranda.png": ["unknown"],
     "obama_and_biden.jpg": ["biden", "obama", "unknown"],
 }
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 

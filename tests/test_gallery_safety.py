@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -25,15 +25,6 @@ from countenance.gallery import Consent, Gallery, Policy
 from countenance.gallery.gallery import DB_NAME
 
 runner = CliRunner()
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 
@@ -87,6 +78,7 @@ def pausing(g, name, image, choice):
 
 enrolment._prepare = pausing
 from countenance.cli import app
+from support import Clock, T0
 app()
 """
 
