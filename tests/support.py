@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timezone
+from pathlib import Path
 
 #: A fixed start for tests that move a clock.
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -25,3 +27,18 @@ def one_error_line(result, code: int = 2) -> str:
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert "Traceback" not in result.output
     return lines[0]
+
+
+def folder_of_faces(library) -> dict[int, str]:
+    """Each face id of a library to the name of its photo's folder (an LFW person)."""
+    paths = {p.id: Path(p.path).parent.name for p in library.store.photos()}
+    return {f.id: paths[f.photo_id] for f in library.store.faces()}
+
+
+def open_library_copy(indexed: Path, tmp_path: Path):
+    """A copy of the library folder ``indexed``, opened (a fixture's body: yields the library)."""
+    from countenance.library import Library
+
+    shutil.copytree(indexed, tmp_path / "lib")
+    with Library.open(tmp_path / "lib") as library:
+        yield library
