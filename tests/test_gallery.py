@@ -21,17 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 import countenance.gallery.index
-from countenance.cli import app
 from countenance.errors import ConsentRequired, InvalidArgument, NotEnrolled, OptedOut, TemplateMismatch
 from countenance.faces import ModelSpec
 from countenance.gallery import Consent, EmbeddedImage, Gallery, Policy, load_calibration
 from countenance.gallery.gallery import DB_NAME
 from support import Clock, T0
 
-runner = CliRunner()
 
 EXPECTED = {  # probe -> the names its faces must get (fixtures README)
     "obama1.jpg": ["obama"],
@@ -463,18 +460,6 @@ def test_a_crash_between_index_save_and_commit_loses_nothing(gallery, probes, re
 
 
 # ---------------------------------------------------------------- CLI
-
-
-@pytest.fixture
-def cli(monkeypatch, real_pipeline, tmp_path):
-    """Run the CLI in-process against a gallery in tmp_path, with the module's real pipeline."""
-    monkeypatch.setattr("countenance.cli.gallery._pipeline", lambda *args, **kwargs: real_pipeline)
-    monkeypatch.setenv("COUNTENANCE_GALLERY", str(tmp_path / "cli-gallery"))
-
-    def run(*args):
-        return runner.invoke(app, [str(a) for a in args])
-
-    return run
 
 
 def test_cli_enrol_identify_and_manage(cli, people, probes, tmp_path):
