@@ -247,6 +247,8 @@ def _switch(store: Store, path: Path, old: dict[str, str], new: dict[str, str]) 
 def _cut_over(store: Store, path: Path, active: dict[str, str], target: dict[str, str]) -> MigrationReport | None:
     """Switch to ``target`` if every row has its vector or outcome (None: rows came meanwhile)."""
     with store.transaction() as db:
+        if store.meta("model") != active["model"] or store.meta_json(_TARGET) != target:
+            raise GalleryError("another run cut over, rolled back or pruned this migration meanwhile: see models migrate --status")
         if any(model_store.pending(db, target["model"], t, 1) for t in model_store.VECTOR_TABLES):
             return None
         failed = tuple(NotReembedded(t, i, o, d, _PARKED.format(model=active["model"]))

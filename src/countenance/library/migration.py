@@ -93,6 +93,9 @@ def migrate(folder: str | os.PathLike[str], pipeline, *, batch_size: int = 32,
         while True:
             embedded += _embed_pending(store, pipeline, target, batch_size, on_batch)
             with store.transaction() as db:
+                if _active_model(db) != active or store.meta(_TARGET) != target:
+                    raise LibraryError("another run cut over, rolled back or pruned this migration meanwhile: "
+                                       "see models migrate --status")
                 if db.execute(_PENDING, (target, target, 1)).fetchone() is not None:
                     continue  # faces indexed meanwhile
                 failed = tuple(NotReembedded("faces", i, o, d, _THEN.format(model=active)) for i, o, d in db.execute(
