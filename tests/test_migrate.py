@@ -100,8 +100,8 @@ GALLERY_KEPT = {
 
 def test_gallery_migrates_to_arcface_and_back(tmp_path, fixtures, pipeline, arcface):
     photos, optout_photos, folder = tmp_path / "photos", tmp_path / "optout-photos", tmp_path / "g"
-    for name in ("biden", "kit_harington", "obama"):
-        shutil.copytree(fixtures / "people" / name, photos / name)
+    for name in ("biden", "kit_harington", "obama"):  # obama3.jpg left out: 3 MP, slow to detect
+        shutil.copytree(fixtures / "people" / name, photos / name, ignore=shutil.ignore_patterns("obama3.jpg"))
     shutil.copytree(fixtures / "people" / "rose_leslie", optout_photos)
     db = folder / "gallery.sqlite3"
     with Gallery.create(folder, model=pipeline.spec, pipeline=pipeline) as g:
@@ -141,7 +141,7 @@ def test_gallery_migrates_to_arcface_and_back(tmp_path, fixtures, pipeline, arcf
     remaining = rows(db, "SELECT count(*) FROM model_vectors WHERE model LIKE 'arcface%'")  # none: switched in
     assert remaining == [(0,)] and report["cut_over"] and code == 1
     assert report["already"] == done - len(biden_new)  # nothing re-embedded twice
-    assert report["embedded"] + report["already"] == report["templates"] + report["optouts"] == 5 + 1
+    assert report["embedded"] + report["already"] == report["templates"] + report["optouts"] == 4 + 1
     (failed,) = report["not_reembedded"]
     assert (failed["table"], failed["outcome"], report["parked"]) == ("templates", "no-source", 1)
     kept = {table: rows(db, sql) for table, sql in GALLERY_KEPT.items()}
@@ -162,7 +162,7 @@ def test_gallery_migrates_to_arcface_and_back(tmp_path, fixtures, pipeline, arcf
     assert {table: rows(db, sql) for table, sql in GALLERY_KEPT.items()} == before
 
     code, report = migrate("--to", arcface, "--gallery", str(folder), "--detector", "hog")
-    assert report["embedded"] == 0 and report["already"] == 6  # the vectors kept for the rollback
+    assert report["embedded"] == 0 and report["already"] == 5  # the vectors kept for the rollback
     with Gallery(folder, pipeline=arc) as g:
         kit_new = {v.astype("<f4").tobytes(): f"kit new {i}" for i, v in g.subject_templates()["kit"].items()}
         obama_new = g.subject_templates()["obama"]
@@ -175,9 +175,9 @@ def test_gallery_migrates_to_arcface_and_back(tmp_path, fixtures, pipeline, arcf
     assert pruned.templates_removed == 0 and rows(db, "SELECT count(*) FROM parked_templates") == [(0,)]
     assert scan(folder, kate_dlib) == []
     obama_old = rows(db, "SELECT v.vector FROM model_vectors v JOIN templates t ON t.id = v.id AND v.vector_table = 'templates'")
-    assert len(obama_old) == len(obama_new) == 3
+    assert len(obama_old) == len(obama_new) == 2
     code, report = migrate("--prune", "--gallery", str(folder))
-    assert report["pruned_vectors"] == 3 + 1 and report["pruned_rows"] == 0  # obama's and the opt-out's
+    assert report["pruned_vectors"] == 2 + 1 and report["pruned_rows"] == 0  # obama's and the opt-out's
     assert scan(folder, {blob: "an old template" for (blob,) in obama_old}) == []
     assert CliRunner().invoke(app, ["models", "migrate", "--rollback", "--gallery", str(folder)]).exit_code == 2
     assert [a[0][0] for a in answers(folder, arc_probes)] == ["obama", "unknown", "unknown"]
@@ -195,13 +195,14 @@ LIBRARY_KEPT = {
     "rejections": "SELECT * FROM rejections ORDER BY face_id",
     "operations": "SELECT * FROM operations ORDER BY id",
     "operation_changes": "SELECT * FROM operation_changes ORDER BY seq",
+    "face_origins": "SELECT * FROM face_origins ORDER BY face_id",
     "faces": "SELECT id, photo_id, left_px, top_px, right_px, bottom_px, landmarks FROM faces ORDER BY id",
 }
 
 
-def test_library_migrates_to_arcface_and_back(tmp_path, fixtures, arcface):
+def test_library_migrates_to_arcface_and_back(tmp_path, fixtures, pipeline, arcface):
     photos, folder = tmp_path / "photos", tmp_path / "lib"
-    shutil.copytree(fixtures / "people" / "obama", photos / "obama")
+    shutil.copytree(fixtures / "people" / "obama", photos / "obama", ignore=shutil.ignore_patterns("obama3.jpg"))
     shutil.copyfile(fixtures / "groups" / "two_people.jpg", photos / "two_people.jpg")
     db = folder / "library.sqlite3"
     with Library.open(folder) as library:
@@ -211,6 +212,7 @@ def test_library_migrates_to_arcface_and_back(tmp_path, fixtures, arcface):
         library.name(people[0].id, "obama", confirm_all=True)
         assigned = [r[0] for r in rows(db, f"SELECT face_id FROM assignments WHERE person_id = {people[0].id}")]
         library.not_this_person(assigned[-1])
+        library.add_face(photos / "obama" / "obama2.jpg", (0, 0, 120, 120), pipeline, name="drawn by hand")
 
     start_killed_run(["--to", arcface, "--library", str(folder)], db, "model_templates", 2)
     done = rows(db, "SELECT face_id, template FROM model_templates")
@@ -226,6 +228,7 @@ def test_library_migrates_to_arcface_and_back(tmp_path, fixtures, arcface):
     store.close()
     assert scan(folder, {blob: "template of a dropped photo" for blob in dropped}) == []
     before = {table: rows(db, sql) for table, sql in LIBRARY_KEPT.items()}
+    assert all(before.values())  # a name, a confirmation, a rejection, a face added by hand, their log
     old_templates = rows(db, "SELECT id, template, model, gate FROM faces ORDER BY id")
     missing = photos / "two_people.jpg"
     missing.unlink()  # still in the library: its faces cannot be re-embedded
