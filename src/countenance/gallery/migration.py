@@ -21,7 +21,7 @@ import json
 import os
 from contextlib import closing
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -132,8 +132,7 @@ def migrate(path: str | os.PathLike[str], pipeline: FacePipeline, *, sources: st
             embedded += _embed_pending(store, pipeline, target["model"], finder, batch_size, on_batch)
             report = _cut_over(store, Path(path), active, target)
             if report is not None:
-                return MigrationReport(**{**report.to_dict(), "not_reembedded": report.not_reembedded,
-                                          "embedded": embedded, "already": already})
+                return replace(report, embedded=embedded, already=already)
 
 
 def _embed_pending(store: Store, pipeline: FacePipeline, model: str, finder: _SourceFinder, batch_size: int,
