@@ -27,7 +27,8 @@ import countenance.gallery.index
 from countenance.cli import app
 from countenance.errors import ConsentRequired, InvalidArgument, NotEnrolled, OptedOut, TemplateMismatch
 from countenance.faces import ModelSpec
-from countenance.gallery import Consent, EmbeddedImage, Gallery, Policy, load_calibration
+from countenance.calibration import load_calibration
+from countenance.gallery import Consent, EmbeddedImage, Gallery, Policy
 from countenance.gallery.gallery import DB_NAME
 
 runner = CliRunner()
