@@ -16,6 +16,7 @@ from countenance.calibration import (
     install_calibration,
     installed_calibration_path,
     load_calibration,
+    lfw_subject_calibration,
     save_calibration,
     table_from_folders,
 )
@@ -91,6 +92,23 @@ def test_a_table_from_labelled_folders_on_any_scale():
     assert table.effective.distances.min() >= table.distances[0] and table.effective.distances.max() <= table.distances[-1]
     with pytest.raises(InvalidArgument):
         table_from_folders(vectors[:4], people[:4], model="m", metric="cosine", source="one person")
+
+
+def test_an_lfw_style_table_leaves_out_label_errors_and_uses_first_images():
+    """Two names of one person (an LFW label error) are no impostor pair; each person's first
+    template is their one in the per-comparison table; the rest feed the effective templates."""
+    names = ["Bart_Hendricks", "Ricky_Ray", "C", "D", "E"]  # the first two: one LFW label error
+    people = [n for n in names for _ in range(3)]
+    centres = {n: RNG.normal(size=8) for n in names}
+    vectors = np.stack([centres[p] + 0.3 * RNG.normal(size=8) for p in people])
+    result, rates = lfw_subject_calibration(vectors, people, model="m", metric="euclidean")
+    assert result.people == 5 and result.excluded_pairs == (("Bart_Hendricks", "Ricky_Ray"),)
+    assert result.calibration.impostor_pairs == 5 * 4 // 2 - 1 == result.distances.size
+    first = vectors[::3]
+    assert np.isclose(result.distances, np.linalg.norm(first[2] - first[3]), rtol=1e-5).any()  # C's and D's first
+    assert result.calibration.effective is not None and list(rates.templates) == [1, 2, 3]
+    subset, _ = lfw_subject_calibration(vectors, people, model="m", metric="euclidean", subset={"C", "D", "E"})
+    assert subset.people == 3 and subset.excluded_pairs == () and subset.calibration.impostor_pairs == 3
 
 
 # ---------------------------------------------------------------- one function per rate

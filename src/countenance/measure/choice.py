@@ -11,6 +11,7 @@ is downloaded.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,9 +143,10 @@ def build_embedder(choice: PipelineChoice, *, threads: int = 1) -> Embedder:
     return make_embedder(choice.embedder, threads=threads)
 
 
+@functools.lru_cache(maxsize=32)
 def embedding_spec(choice: PipelineChoice) -> ModelSpec:
     """The :class:`~countenance.faces.ModelSpec` of ``choice``'s templates: its embedder's own
-    (built here, as the registry builds it; int8 templates carry the fp32 graph's spec)."""
+    (built once per choice, as the registry builds it; int8 templates carry the fp32 graph's spec)."""
     return build_embedder(choice).spec
 
 
