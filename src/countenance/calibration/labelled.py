@@ -40,7 +40,9 @@ def table_from_pairs(distances: np.ndarray, same: np.ndarray, *, model: str, met
     return _table(d[~y], d[y], model=model, metric=metric, source=source)
 
 
-def table_from_folders(vectors: np.ndarray, people: Sequence[str], *, model: str, metric: str, source: str) -> Calibration:
+def table_from_folders(
+    vectors: np.ndarray, people: Sequence[str], *, model: str, metric: str, source: str
+) -> Calibration:
     """The table of all pairs of ``vectors`` ``(N, D)`` labelled by ``people`` ``(N,)``: same
     person genuine, else impostor; with the effective number of templates when some person has
     two or more (measured on a grid of impostor quantiles, columns with 5+ events)."""

@@ -152,7 +152,8 @@ def _threshold_at_share(ordered: np.ndarray, targets: Any) -> np.ndarray:
     """The largest thresholds at which at most ``targets`` of ``ordered`` (sorted, may hold
     ``inf``) are ``<=`` it: with ``k = floor(target * n)``, the float just below ``ordered[k]``;
     ``inf`` where the target allows every score."""
-    allowed = np.floor(np.asarray(targets, dtype=np.float64) * ordered.size + 1e-9).astype(np.int64)  # the 1e-9 keeps 0.3 * 10 from flooring to 2
+    # The 1e-9 keeps 0.3 * 10 from flooring to 2.
+    allowed = np.floor(np.asarray(targets, dtype=np.float64) * ordered.size + 1e-9).astype(np.int64)
     out = np.full(allowed.shape, np.inf)
     inside = allowed < ordered.size
     out[inside] = np.nextafter(ordered[allowed[inside]], -np.inf)

@@ -18,8 +18,9 @@ A table may also carry ``fnmr`` (the fraction of genuine comparisons farther tha
 when it was built from labelled pairs (``countenance calibrate``).
 
 Tables ship in ``countenance/calibration/<model>.json`` (``scripts/calibrate.py`` rebuilds them
-from LFW) or are installed by the user (:mod:`.store`). Outside the measured range the figures are clamped: below the smallest impostor
-distance FMR is reported as the table's floor ``1 / impostor_pairs`` (an upper bound).
+from LFW) or are installed by the user (:mod:`.store`). Outside the measured range the figures
+are clamped: below the smallest impostor distance FMR is reported as the table's floor
+``1 / impostor_pairs`` (an upper bound).
 """
 
 from __future__ import annotations

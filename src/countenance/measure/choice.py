@@ -2,11 +2,12 @@
 
 :class:`PipelineChoice` is a small picklable value (it crosses into worker processes); the
 models are built from it in each process by :func:`build_face_detector` and
-:func:`build_embedder`. Embedders are named as everywhere (:func:`countenance.embedding.make_embedder`:
-the registry's names and ``arcface:<model.onnx>``), plus ``dlib-onnx-int8``, the measurement's
-own int8 copy of the ``dlib-onnx`` graph; their spec is the built embedder's own. ONNX detector files come from the installed model registry when they
-are installed there, else from ``<shared>/models`` (the project's test data folder); nothing
-is downloaded.
+:func:`build_embedder`. Embedders are named as everywhere
+(:func:`countenance.embedding.make_embedder`: the registry's names and ``arcface:<model.onnx>``),
+plus ``dlib-onnx-int8``, the measurement's own int8 copy of the ``dlib-onnx`` graph; their spec
+is the built embedder's own. ONNX detector files come from the installed model registry when
+they are installed there, else from ``<shared>/models`` (the project's test data folder);
+nothing is downloaded.
 """
 
 from __future__ import annotations
