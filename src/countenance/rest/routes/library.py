@@ -60,11 +60,6 @@ def _suggestion(s: Any) -> dict[str, Any]:
             "expected_false_match_rate": float(f"{rate:.3g}") if rate is not None else None, "state": s.state}
 
 
-def _person(p: Any) -> dict[str, Any]:
-    return {"id": p.id, "name": p.name, "faces": p.faces, "confirmed": p.confirmed, "hidden": p.hidden,
-            "representative_face": p.representative_face}
-
-
 @router.get("/status", response_model=LibraryStatus)
 async def status(request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
     """Whether this server has a photo library, and its counts. Scope: library."""
@@ -124,7 +119,7 @@ async def people(request: Request, include_hidden: bool = False, limit: Limit = 
     """People found in the library, largest first, a page at a time. Scope: library."""
     runtime = request.app.state.runtime
     found = await runtime.run(photos.list_people, _options(request, key), include_hidden=include_hidden)
-    return paged([_person(p) for p in found], limit, offset, "people")
+    return paged(photos.to_document(list(found)), limit, offset, "people")
 
 
 @router.post("/people/{person_id}/name", response_model=Named)
@@ -147,7 +142,7 @@ async def name(person_id: int, body: NamePerson, request: Request, key: ApiKey =
 async def merge(person_id: int, body: Merge, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
     """Merge other people into this one. Scope: library."""
     runtime = request.app.state.runtime
-    return _person(await runtime.run(photos.merge_people, _options(request, key), person_id, tuple(body.sources)))
+    return photos.to_document(await runtime.run(photos.merge_people, _options(request, key), person_id, tuple(body.sources)))
 
 
 @router.post("/people/{person_id}/split", response_model=SplitResult)

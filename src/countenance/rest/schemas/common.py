@@ -3,12 +3,16 @@ answer; and :class:`Router`, whose routes answer only the keys their result has.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import types
+import typing
 from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-__all__ = ["Shape", "Box", "Point", "Number", "paged", "Problem", "PROBLEMS", "binary", "Router"]
+__all__ = ["Shape", "Box", "Point", "Number", "shape_of", "paged", "Problem", "PROBLEMS", "binary", "Router"]
 
 
 class Shape(BaseModel):
@@ -22,6 +26,38 @@ Box = Annotated[list[float], Field(min_length=4, max_length=4, description="[lef
 Point = Annotated[list[float], Field(min_length=2, max_length=2, description="[x, y] in pixels.")]
 #: A number kept as given: an integer stays an integer in the answer.
 Number = int | float
+
+
+def shape_of(record: type, *, drop: tuple[str, ...] = (), optional: bool = False, leading: dict[str, Any] | None = None,
+             doc: str | None = None, **json_types: Any) -> type[Shape]:
+    """The shape of a service record's JSON (its ``to_dict``, ``asdict`` or ``to_document``): its
+    dataclass fields in order, typed from their annotations (a nested record becomes its shape,
+    a tuple a list), so a field is declared once. ``drop``: fields the answer leaves out;
+    ``json_types``: fields whose JSON is not their annotation; ``leading``: fields before them;
+    ``optional``: the record's fields may all be absent; ``doc``: the description (default: the record's)."""
+    hints = typing.get_type_hints(record)
+    fields: dict[str, Any] = dict(leading or {})
+    for field in dataclasses.fields(record):
+        if field.name not in drop:
+            kind = json_types.get(field.name, _json_type(hints[field.name]))
+            fields[field.name] = (kind | None, None) if optional else (kind, ...)
+    return create_model(record.__name__, __base__=Shape, __doc__=doc or record.__doc__, __module__=__name__, **fields)
+
+
+@functools.cache
+def _record_shape(record: type) -> type[Shape]:  # once per record: one schema in the document
+    return shape_of(record)
+
+
+def _json_type(hint: Any) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _record_shape(hint)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        return functools.reduce(lambda a, b: a | b, (_json_type(a) for a in args))
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return list[_json_type(args[0])]  # type: ignore[misc]
+    return hint
 
 
 def paged(name: str, key: str, item: Any, doc: str, **leading: Any) -> type[Shape]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
-from .common import Box, Number, Shape, paged
+from ...service.enrolment import EnrolResult
+from ...service.gallery import GalleryInfo as Info
+from ...service.keys import ApiKey
+from ...service.privacy import AuditEntry, ForgetResult, OptOutRecord
+from ...service.server_state import Outcome as OutcomeRecord
+from .common import Box, Shape, paged, shape_of
 
 __all__ = ["Health", "Version", "GalleryInfo", "Key", "Outcome", "Subject", "SubjectPage", "SubjectDetails",
            "Enrolment", "Forgotten", "NewOptOut", "OptOutPage", "Removed", "Audit"]
@@ -21,62 +24,11 @@ class Version(Shape):
     version: str
 
 
-class Policy(Shape):
-    consent_required: bool
-    retention_days: int | None
-    target_fpir: Number
-    target_fmr: Number
-    keep_crops: bool
-    optout_distance: Number | None
-    top_k: int
-    min_face_px: Number | None = Field(description="Faces with fewer pixels between the eyes are refused (null: flagged).")
-
-
-class IndexInfo(Shape):
-    backend: str
-    kind: str | None
-    vectors: int
-
-
-class CalibrationInfo(Shape):
-    source: str
-    impostor_pairs: int
-    fmr_floor: float
-
-
-class GalleryInfo(Shape):
-    """The gallery's model, policy, size and identification threshold (distances in the model's metric)."""
-
-    model: str
-    metric: str
-    embedding_size: int
-    created_at: str
-    policy: Policy
-    subjects: int
-    templates: int
-    optouts: int
-    index: IndexInfo
-    identification_threshold: Number
-    expected_fpir: Number | None
-    optout_distance: Number
-    calibration: CalibrationInfo | None
-
-
-class Key(Shape):
-    """An API key (never its token)."""
-
-    id: str
-    name: str
-    scopes: list[str]
-    created_at: str
-    revoked_at: str | None
-
-
-class Outcome(Shape):
-    id: str
-    state: str = Field(description="running, succeeded or failed.")
-    status: int | None = Field(description="failed: the HTTP status the error would have had.")
-    title: str | None = Field(description="failed: the error's title.")
+#: The server's folders are not the caller's business: no ``path``, no ``files``.
+GalleryInfo = shape_of(Info, drop=("path", "files"),
+                       doc="The gallery's model, policy, size and identification threshold (distances in the model's metric).")
+Key = shape_of(ApiKey)
+Outcome = shape_of(OutcomeRecord)
 
 
 class Subject(Shape):
@@ -126,30 +78,12 @@ class FailedPhoto(Shape):
     error: str
 
 
-class Enrolment(Shape):
-    subject: str
-    templates: list[Template]
-    already_enrolled: list[str]
-    failed: list[FailedPhoto]
+Enrolment = shape_of(EnrolResult, templates=list[Template], failed=list[FailedPhoto])
+Forgotten = shape_of(ForgetResult)
+OptOut = shape_of(OptOutRecord)
 
 
-class Forgotten(Shape):
-    subject: str
-    templates_removed: int
-    erased: bool = Field(description="Whether the freed bytes left the database files already.")
-
-
-class OptOut(Shape):
-    id: int
-    model: str
-    source_sha256: str
-    box: Box
-    note: str
-    created_at: str
-    recorded_by: str
-
-
-class NewOptOut(OptOut):
+class NewOptOut(OptOut):  # type: ignore[misc, valid-type]
     matches_enrolled: list[str] = Field(description="Enrolled subjects the face matches (to review).")
 
 
@@ -160,14 +94,5 @@ class Removed(Shape):
     removed: int = Field(description="The id of the opt-out withdrawn.")
 
 
-class AuditEntry(Shape):
-    id: int
-    at: str
-    actor: str = Field(description="Who: key:<id> for a REST call.")
-    action: str
-    query: Any = Field(description="What was asked (image SHA-256s, never images).")
-    result: Any = Field(description="What came back.")
-
-
 class Audit(Shape):
-    entries: list[AuditEntry]
+    entries: list[shape_of(AuditEntry)]  # type: ignore[valid-type]

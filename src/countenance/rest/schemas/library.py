@@ -4,29 +4,19 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .common import Box, Shape, paged
+from ...service.library import LibraryStatus as Counts
+from ...service.library import Person as PersonRecord
+from ...service.library_review import MergeSuggestion as MergeSuggestionRecord
+from ...service.library_review import Operation as OperationRecord
+from .common import Box, Shape, paged, shape_of
 
 __all__ = ["LibraryStatus", "SuggestionPage", "Accepted", "Rejected", "RemovedFromPerson", "Person", "PeoplePage",
            "Named", "SplitResult", "PersonFaces", "Decision", "MergeSuggestionPage", "OperationPage", "Undone", "Photo",
            "AddedFace"]
 
 
-class LibraryStatus(Shape):
-    """Without a library only ``available`` (false); with one, its counts."""
-
-    available: bool
-    photos: int | None = None
-    unreadable: int | None = None
-    faces: int | None = None
-    gated: int | None = None
-    assigned: int | None = None
-    confirmed: int | None = None
-    persons: int | None = None
-    named: int | None = None
-    open_suggestions: int | None = None
-    xmp_named: int | None = None
-    faces_added: int | None = None
-    operations: int | None = None
+LibraryStatus = shape_of(Counts, optional=True, leading={"available": (bool, ...)},
+                         doc="Without a library only ``available`` (false); with one, its counts.")
 
 
 class Suggestion(Shape):
@@ -67,15 +57,7 @@ class RemovedFromPerson(Shape):
     message: str
 
 
-class Person(Shape):
-    id: int
-    name: str | None
-    faces: int
-    confirmed: int
-    hidden: bool
-    representative_face: int | None
-
-
+Person = shape_of(PersonRecord)
 PeoplePage = paged("PeoplePage", "people", Person, "People found in the library, largest first.")
 
 
@@ -105,31 +87,12 @@ PersonFaces = paged("PersonFaces", "faces", PersonFace, "A person and a page of 
                     person=(Person, ...), photos=(int, Field(description="How many photos hold the person's faces.")))
 
 
-class MergeSuggestion(Shape):
-    person_a: int
-    person_b: int
-    name_a: str | None
-    name_b: str | None
-    faces_a: int
-    faces_b: int
-    distance: float = Field(description="Between the two people's mean templates.")
-    closest: float = Field(description="Between their closest pair of faces (face_a, face_b).")
-    face_a: int
-    face_b: int
-
-
+MergeSuggestion = shape_of(MergeSuggestionRecord)
 MergeSuggestionPage = paged("MergeSuggestionPage", "merge_suggestions", MergeSuggestion,
                             "Pairs of people that may be one person, nearest first.")
 
 
-class Operation(Shape):
-    id: int
-    kind: str
-    summary: str
-    at: str
-    changes: int
-
-
+Operation = shape_of(OperationRecord)
 OperationPage = paged("OperationPage", "operations", Operation, "The decisions that can be undone, newest first.")
 
 
