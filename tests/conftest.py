@@ -136,3 +136,21 @@ def obama_biden_gallery(tmp_path_factory, fixtures) -> Path:
     result = runner.invoke(app, ["enroll-folder", str(people), "--consent-file", str(consent), "--gallery", str(folder)])
     assert result.exit_code == 0, result.output
     return folder
+
+
+@pytest.fixture
+def cli(monkeypatch, real_pipeline, tmp_path):
+    """Run the CLI in-process against a gallery in ``tmp_path/"G"``, with the session's real (hog)
+    pipeline: ``cli("enroll", ...)`` gives Typer's result."""
+    from typer.testing import CliRunner
+
+    from countenance.cli import app
+
+    monkeypatch.setattr("countenance.cli.gallery._pipeline", lambda *args, **kwargs: real_pipeline)
+    monkeypatch.setenv("COUNTENANCE_GALLERY", str(tmp_path / "G"))
+    runner = CliRunner()
+
+    def run(*args, **options):
+        return runner.invoke(app, [str(a) for a in args], **options)
+
+    return run
