@@ -25,7 +25,8 @@ import pytest
 import countenance.gallery.index
 from countenance.errors import ConsentRequired, InvalidArgument, NotEnrolled, OptedOut, TemplateMismatch
 from countenance.faces import ModelSpec
-from countenance.gallery import Consent, EmbeddedImage, Gallery, Policy, load_calibration
+from countenance.calibration import load_calibration
+from countenance.gallery import Consent, EmbeddedImage, Gallery, Policy
 from countenance.gallery.gallery import DB_NAME
 from support import Clock, T0
 
