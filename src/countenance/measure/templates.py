@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CountenanceError, InvalidArgument
-from ..ingest import ImageJob, ImageRecord, TemplateCache, embed_files, steps
+from ..ingest import BatchEmbedder, ImageJob, ImageRecord, TemplateCache, embed_files, steps
 from .choice import PipelineChoice
 
 __all__ = ["Variant", "VariantChoice", "GivenFace", "apply_variant", "embed_variant", "reembed", "VARIANT_KINDS"]
@@ -160,7 +160,7 @@ def _anchor(record: ImageRecord | None) -> tuple[tuple[float, ...], list[list[fl
     return tuple(float(v) for v in face.box.to_list()), np.asarray(face.landmarks, np.float64).tolist()
 
 
-def _run(jobs: list[ImageJob], choice: PipelineChoice, face_choice: Any, *,
+def _run(jobs: list[ImageJob], choice: PipelineChoice | BatchEmbedder, face_choice: Any, *,
          cache_dir: str | os.PathLike[str], workers: int, on_progress: Callable[[int], None] | None) -> dict[str, ImageRecord]:
     with TemplateCache(Path(cache_dir) / "templates.sqlite") as cache:
         records, _ = embed_files(jobs, choice, workers=workers, choice=face_choice, cache=cache,
@@ -171,7 +171,7 @@ def _run(jobs: list[ImageJob], choice: PipelineChoice, face_choice: Any, *,
 def embed_variant(
     root: str | os.PathLike[str],
     names: Sequence[str],
-    choice: PipelineChoice,
+    choice: PipelineChoice | BatchEmbedder,
     variant: Variant,
     *,
     cache_dir: str | os.PathLike[str],
@@ -182,7 +182,8 @@ def embed_variant(
 ) -> dict[str, ImageRecord]:
     """An :class:`~countenance.ingest.ImageRecord` for each image ``root/name`` under ``variant``
     (its one face: ``vector``, ``how``, ``face.box``/``face.landmarks``), from the template cache
-    under ``cache_dir`` or computed through the batch-embedding layer in ``workers`` processes.
+    under ``cache_dir`` or computed through the batch-embedding layer: a running batch embedder
+    (the caller's, reused across variants), or one of ``choice`` in ``workers`` processes.
 
     ``anchors`` are the clean records (required for any variant but ``clean``);
     ``on_progress(n)`` after each batch of n images.
