@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 __all__ = [
-    "data_dir", "cache_dir", "model_dir", "gallery_dir", "library_dir",
+    "data_dir", "cache_dir", "model_dir", "gallery_dir", "library_dir", "calibration_dir",
     "PRIVATE_FOLDER_MODE", "PRIVATE_FILE_MODE", "private_folder", "private_file", "open_private",
 ]
 
@@ -65,6 +65,15 @@ def library_dir() -> Path:
     if explicit:
         return Path(explicit).expanduser()
     return data_dir() / "library"
+
+
+def calibration_dir() -> Path:
+    """Calibration tables the user measured and installed: ``$COUNTENANCE_CALIBRATION_DIR``,
+    else ``<data_dir>/calibration``."""
+    explicit = os.environ.get("COUNTENANCE_CALIBRATION_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    return data_dir() / "calibration"
 
 
 def private_folder(path: str | os.PathLike[str]) -> Path:

@@ -23,7 +23,7 @@ from ..errors import GalleryError, TemplateMismatch
 from ..faces import ModelSpec
 from ..paths import private_folder
 from .audit import AuditLog
-from .calibration import Calibration, load_calibration
+from ..calibration import Calibration, load_calibration
 from .images import EmbeddedImage, FacePipeline, GalleryImage, read_image
 from .index import SERVER_BACKENDS, check_backend, make_index
 from .index_base import VectorIndex

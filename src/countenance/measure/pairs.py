@@ -26,8 +26,18 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgument
-from .rates import ErrorRates, OperatingPoint, best_accuracy_threshold, fnmr_at_fmr, rates_at_threshold
-from .templates import FaceRecord
+from ..calibration.rates import (
+    ErrorRates,
+    OperatingPoint,
+    best_accuracy_threshold,
+    fmr_at,
+    fnmr_at,
+    fnmr_at_fmr,
+    rates_at_threshold,
+    thresholds_at_fmr,
+)
+from ..faces import inter_ocular_px
+from ..ingest import ImageRecord
 
 __all__ = ["ConditionResult", "pair_names", "score_condition", "person_of", "lfw_subset"]
 
@@ -80,7 +90,7 @@ class ConditionResult:
         }
 
 
-def _matrix(records: dict[str, FaceRecord], names: list[str]) -> tuple[list[str], np.ndarray]:
+def _matrix(records: dict[str, ImageRecord], names: list[str]) -> tuple[list[str], np.ndarray]:
     ok = [n for n in dict.fromkeys(names) if records[n].vector is not None]
     vectors = np.stack([records[n].vector for n in ok]).astype(np.float64) if ok else np.zeros((0, 1))
     return ok, vectors
@@ -91,8 +101,8 @@ def score_condition(
     pairs: Sequence[Any],
     x_names: Sequence[str],
     y_names: Sequence[str],
-    x_records: dict[str, FaceRecord],
-    y_records: dict[str, FaceRecord],
+    x_records: dict[str, ImageRecord],
+    y_records: dict[str, ImageRecord],
     *,
     metric: str,
     target_fmr: float = 1e-3,
@@ -129,7 +139,7 @@ def score_condition(
     at_target = fnmr_at_fmr(genuine, impostor, target_fmr)
     fixed = None if fixed_threshold is None else rates_at_threshold(genuine, impostor, fixed_threshold)
     changed = [x_records[n] for n in dict.fromkeys(x_names)]
-    iods = [r.iod_px for r in changed if r.vector is not None]
+    iods = [inter_ocular_px(r.face.landmarks) for r in changed if r.face is not None and r.face.landmarks is not None]
     best, _ = best_accuracy_threshold(genuine, distances[~same & ~failed]) if (~same & ~failed).any() else (0.0, 0.0)
     return ConditionResult(
         condition=condition,
@@ -147,13 +157,11 @@ def score_condition(
 
 
 def _det_summary(genuine: np.ndarray, impostor: np.ndarray, points: int = 60) -> tuple[tuple[float, float], ...]:
-    """``(FMR, FNMR)`` at thresholds for FMR from 1/impostors to 1, log-spaced: a DET curve small enough for JSON."""
-    ordered = np.sort(impostor)
-    fmrs = np.unique(np.geomspace(1.0 / ordered.size, 1.0, points))
-    out = []
-    for target in fmrs[fmrs < 1.0]:
-        rates = rates_at_threshold(genuine, ordered, float(np.nextafter(ordered[int(target * ordered.size)], -np.inf)))
-        out.append((rates.fmr, rates.fnmr))
+    """``(FMR, FNMR)`` at the thresholds for target FMRs from 1/impostors to 1, log-spaced: a DET
+    curve small enough for JSON."""
+    fmrs = np.unique(np.geomspace(1.0 / impostor.size, 1.0, points))
+    thresholds = thresholds_at_fmr(impostor, fmrs[fmrs < 1.0])
+    out = zip(fmr_at(impostor, thresholds).tolist(), fnmr_at(genuine, thresholds).tolist(), strict=True)
     return tuple(dict.fromkeys(out))
 
 

@@ -58,11 +58,8 @@ def clean_dataset(options: CleanDatasetOptions, *, progress: Callable[[int, int]
     aligned = resolve_aligned(options.pipeline, iter_image_files(options.dataset))
     if on_aligned:
         on_aligned(aligned)
-    pipeline = aligned.pipeline
-    checks = replace(
-        CleanOptions(), detector=pipeline.detector, embedder=pipeline.embedder, upsample=pipeline.upsample,
-        num_jitters=pipeline.jitters, workers=options.workers, use_cache=options.use_cache,
-    )
+    checks = replace(CleanOptions(), pipeline=aligned.pipeline.config(), workers=options.workers,
+                     use_cache=options.use_cache)
     return clean_command(options.dataset, options=checks, html_path=options.report, manifest_path=options.manifest,
                          apply_to=options.apply_to, progress=progress)
 
@@ -119,7 +116,7 @@ def _not_judged(templates: dict[str, dict[str, np.ndarray]], min_items: int) -> 
 
 def _check(source: str, path: Path, model: str, templates: dict[str, dict[str, np.ndarray]],
            options: IdentityCheckOptions) -> IdentityReport:
-    from ..gallery.calibration import load_calibration
+    from ..calibration import load_calibration
 
     calibration = load_calibration(model) if model else None
     metric = calibration.metric if calibration is not None else "euclidean"
