@@ -64,7 +64,7 @@ class FaissIndex:
         self.dimension = int(dimension)
         self.metric = check_metric(metric)
         self.approximate_above = int(approximate_above)
-        self.probe_scale = float(probe_scale)  # a search scans probe_scale x sqrt(lists) of the IVF's lists
+        self.probe_scale = float(probe_scale)  # scans probe_scale x lists ** 0.68 of the IVF's lists
         self.huge_pages = bool(huge_pages)
         self.mmap = bool(mmap)
         self._mapping: Any = None  # (view of the mapped file, offset of the exact vectors' part)
