@@ -26,8 +26,8 @@ __all__ = ["PROBE_SCALE", "RERANK_FACTOR", "MIN_CANDIDATES", "RETRAIN_GROWTH", "
 #: A search scans ``PROBE_SCALE x nlist ** PROBE_EXPONENT`` lists (224 of 4,096, 571 of 16,384):
 #: the lists needed for a given recall grow slower than their number. Fitted to what reached
 #: recall@1 >= 0.99 against exact (one core, isotropic synthetic templates, docs/GALLERY.md):
-#: 1M, 4,096 lists: 160 scanned 0.46 ms at 0.987, 224 0.63 ms at 0.992, 288 0.79 ms at 0.996;
-#: 10M, 16,384 lists: 448 2.4 ms at 0.988, 576 2.8 ms at 0.993. Recall is lost in the lists
+#: 1M, 4,096 lists: 160 scanned 0.47 ms at 0.987, 223 0.61 ms at 0.992, 286 0.74 ms at 0.996;
+#: 10M, 16,384 lists: 448 2.4 ms at 0.988, 573 2.76 ms at 0.993. Recall is lost in the lists
 #: not scanned: the same figures with 40 or 100 candidates re-ranked, residual codes or not.
 PROBE_SCALE = 0.78
 PROBE_EXPONENT = 0.68
