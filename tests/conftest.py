@@ -23,13 +23,14 @@ os.environ.setdefault("COUNTENANCE_SHARED", str(SHARED))
 
 @pytest.fixture(scope="session", autouse=True)
 def private_model_and_cache_dirs(tmp_path_factory):
-    """Every test runs with an empty model folder and its own cache folder, not the user's:
+    """Every test runs with an empty model folder and its own cache and calibration folders, not the user's:
     "auto" backends then choose the same way on every machine. The dlib ONNX conversion is
     made once per session in that cache (about a second)."""
     root = tmp_path_factory.mktemp("countenance-home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("COUNTENANCE_MODEL_DIR", str(root / "models"))
         patch.setenv("COUNTENANCE_CACHE_DIR", str(root / "cache"))
+        patch.setenv("COUNTENANCE_CALIBRATION_DIR", str(root / "calibration"))
         yield root
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import InvalidArgument
 
-__all__ = ["Box", "Detection", "Template", "Face", "Comparison", "Metric", "ModelSpec", "inter_ocular_px"]
+__all__ = ["Box", "Detection", "Template", "Face", "Comparison", "Metric", "ModelSpec", "ModelRecord", "inter_ocular_px"]
 
 
 @dataclass(frozen=True)
@@ -217,6 +217,48 @@ class ModelSpec:
     def default_distance(self) -> float:
         """The threshold named ``default_threshold``, in ``metric`` units."""
         return self.thresholds[self.default_threshold]
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What a gallery or library stores of the model its templates came from: the part of a
+    :class:`ModelSpec` that using stored templates needs (no weights, no preprocessing).
+
+    ``threshold``: the model's default same-person distance; ``tie_margin`` and
+    ``min_interocular_px`` as in :class:`ModelSpec`.
+    """
+
+    name: str
+    metric: Metric
+    embedding_size: int
+    threshold: float
+    tie_margin: float = 0.0
+    min_interocular_px: float | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "metric", Metric(self.metric))
+        except ValueError:
+            raise InvalidArgument(f"metric must be 'euclidean' or 'cosine', got {self.metric!r}") from None
+
+    @classmethod
+    def of(cls, spec: ModelSpec) -> ModelRecord:
+        return cls(spec.name, spec.metric, spec.embedding_size, spec.default_distance, spec.tie_margin,
+                   spec.min_interocular_px)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "metric": str(self.metric), "embedding_size": self.embedding_size,
+                "threshold": self.threshold, "tie_margin": self.tie_margin, "min_interocular_px": self.min_interocular_px}
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> ModelRecord:
+        try:
+            limit = document.get("min_interocular_px")
+            return cls(str(document["name"]), document["metric"], int(document["embedding_size"]),
+                       float(document["threshold"]), float(document.get("tie_margin") or 0.0),
+                       None if limit is None else float(limit))
+        except (KeyError, TypeError, ValueError) as error:
+            raise InvalidArgument(f"not a model record ({error})") from None
 
 
 def inter_ocular_px(landmarks: np.ndarray) -> float:

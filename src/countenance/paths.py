@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 __all__ = [
-    "data_dir", "cache_dir", "model_dir", "gallery_dir", "library_dir",
+    "data_dir", "cache_dir", "model_dir", "calibration_dir", "gallery_dir", "library_dir",
     "PRIVATE_FOLDER_MODE", "PRIVATE_FILE_MODE", "private_folder", "private_file", "open_private",
 ]
 
@@ -49,6 +49,15 @@ def model_dir() -> Path:
     if explicit:
         return Path(explicit).expanduser()
     return data_dir() / "models"
+
+
+def calibration_dir() -> Path:
+    """Calibration tables measured here (``countenance calibrate --install``):
+    ``$COUNTENANCE_CALIBRATION_DIR``, else ``<data_dir>/calibration``."""
+    explicit = os.environ.get("COUNTENANCE_CALIBRATION_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    return data_dir() / "calibration"
 
 
 def gallery_dir() -> Path:

@@ -38,7 +38,8 @@ import numpy as np
 from ..errors import GalleryError, InvalidArgument
 from .effective import EffectiveTemplates
 
-__all__ = ["Calibration", "fmr_for_fpir", "fpir_for_fmr", "build_calibration", "load_calibration"]
+__all__ = ["Calibration", "fmr_for_fpir", "fpir_for_fmr", "build_calibration", "load_calibration", "install_calibration",
+           "installed_path"]
 
 
 def fmr_for_fpir(fpir: float, n_templates: int) -> float:
@@ -211,12 +212,35 @@ class Calibration:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
 
 
+def installed_path(model: str) -> Path:
+    """Where :func:`install_calibration` puts the table of ``model`` (in :func:`countenance.paths.calibration_dir`)."""
+    from ..paths import calibration_dir
+
+    if not model or any(c in model for c in "/\\") or model.startswith("."):
+        raise InvalidArgument(f"not a model name: {model!r}")
+    return calibration_dir() / f"{model}.json"
+
+
+def install_calibration(calibration: Calibration) -> Path:
+    """Install ``calibration`` as its model's table (:func:`load_calibration` finds it, before
+    any shipped one); the path written. The file is replaced atomically."""
+    target = installed_path(calibration.model)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    calibration.save(partial)
+    os.replace(partial, target)
+    return target
+
+
 def load_calibration(model: str, path: str | os.PathLike[str] | None = None) -> Calibration | None:
-    """The calibration table of ``model``: from ``path``, else the one shipped in the package.
+    """The calibration table of ``model``: from ``path``, else the one installed here
+    (:func:`install_calibration`), else the one shipped in the package.
 
     None when the package ships none for this model (a model it was never calibrated for).
     Raises GalleryError if the file is for another model or unreadable.
     """
+    if path is None and installed_path(model).is_file():
+        path = installed_path(model)
     if path is None:
         resource = resources.files("countenance.calibration").joinpath(f"{model}.json")
         if not resource.is_file():

@@ -29,6 +29,8 @@ import numpy as np
 from ..hashing import sha256_file
 from ..image import IMAGE_SUFFIXES
 from ..ingest import WorkerPool
+from ..faces import ModelRecord
+from .model import record_model
 from .quality import QualityGate, face_sharpness
 from .store import LibraryStore
 
@@ -119,6 +121,7 @@ class _PhotoResult:
     orientation: int = 1
     faces: list[_FoundFace] = field(default_factory=list)
     error: str | None = None
+    model: ModelRecord | None = None  # of the pipeline that embedded the faces
 
 
 @dataclass(frozen=True)
@@ -204,7 +207,7 @@ def _index_chunk(tasks: list[_Task]) -> list[_PhotoResult]:
         ]
         height, width = pixels.shape[:2]
         results[i] = _PhotoResult(task.path, task.sha256, task.size_bytes, task.mtime_ns, width, height,
-                                  orientation, found)
+                                  orientation, found, model=ModelRecord.of(pipeline.spec))
     return [result for result in results if result is not None]
 
 
@@ -223,7 +226,10 @@ def _under(path: str, roots: Sequence[str]) -> bool:
 
 
 def _write(store: LibraryStore, result: _PhotoResult, gate: QualityGate) -> tuple[int, int]:
-    """Store one photo and its faces (inside the caller's transaction); ``(faces added, gated)``."""
+    """Store one photo and its faces (inside the caller's transaction); ``(faces added, gated)``.
+    Raises TemplateMismatch, before writing anything, for templates of another model than the library's."""
+    if result.model is not None:
+        record_model(store, result.model)
     photo_id = store.upsert_photo(result.path, result.sha256, result.size_bytes, result.mtime_ns,
                                   result.width_px, result.height_px, result.orientation, result.error)
     old = {f.id: f.box_ltrb_px for f in store.faces(photo_id=photo_id)}

@@ -107,20 +107,6 @@ class _OpenTrack:
     decisions: list[tuple[str | None, float | None, float | None]] = field(default_factory=list)
 
 
-class _GivenFaces:
-    """A gallery pipeline that returns faces already embedded (see :class:`.suggest.StoredFaces`)."""
-
-    def __init__(self, spec: Any) -> None:
-        self.spec = spec
-        self.faces: list = []
-
-    def load(self, image: Any) -> np.ndarray:
-        return image if isinstance(image, np.ndarray) else np.zeros((1, 1, 3), dtype=np.uint8)
-
-    def embed(self, image: Any) -> list:
-        return list(self.faces)
-
-
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     from .indexer import _iou as iou
 
@@ -137,7 +123,8 @@ def tag_video(path: str | os.PathLike[str], gallery: Any, *, pipeline: Any = Non
     import cv2
     from scipy.optimize import linear_sum_assignment
 
-    from ..gallery import Gallery
+    from ..gallery import EmbeddedImage
+    from ..hashing import sha256_bytes
 
     options = options or VideoOptions()
     pipeline = pipeline or gallery.pipeline
@@ -147,8 +134,6 @@ def tag_video(path: str | os.PathLike[str], gallery: Any, *, pipeline: Any = Non
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     step = max(1, int(round(fps / options.sample_fps)))
-    given = _GivenFaces(pipeline.spec)
-    searcher = Gallery(gallery.path, pipeline=given, actor=gallery.actor, calibration=gallery.calibration)
     open_tracks: list[_OpenTrack] = []
     closed: list[_OpenTrack] = []
     sampled = frame_index = 0
@@ -170,8 +155,8 @@ def tag_video(path: str | os.PathLike[str], gallery: Any, *, pipeline: Any = Non
                 closed.append(track)
             if not faces:
                 continue
-            given.faces = faces
-            found = searcher.identify(rgb).faces
+            # The frame's faces are embedded already: the gallery searches them as they are.
+            found = gallery.identify(EmbeddedImage(tuple(faces), sha256_bytes(rgb.tobytes()), None, rgb)).faces
             cost = np.full((len(faces), max(1, len(open_tracks))), np.inf)
             for i, face in enumerate(faces):
                 box = tuple(face.box.to_list())
@@ -195,7 +180,6 @@ def tag_video(path: str | os.PathLike[str], gallery: Any, *, pipeline: Any = Non
                                         best.expected_false_match_rate if best else None))
     finally:
         capture.release()
-        searcher.close()
     tracks = []
     for track in sorted(closed + open_tracks, key=lambda t: t.id):
         votes = Counter(d for d, _, _ in track.decisions if d is not None)
