@@ -144,7 +144,7 @@ def check_gallery(options: GalleryOptions, check: IdentityCheckOptions | None = 
 
     with open_gallery(options) as gallery:
         by_subject = gallery.subject_templates()
-        model, path = gallery.model, Path(gallery.path)
+        model, path = gallery.model.name, Path(gallery.path)
     templates = {name: {f"template:{tid}": vector for tid, vector in items.items()} for name, items in by_subject.items()}
     return _check("gallery", path, model, templates, check or IdentityCheckOptions())
 
