@@ -20,6 +20,7 @@ from countenance.calibration.cuts import REFERENCE_MODEL, cuts_for
 from countenance.clean import CleanOptions
 from countenance.errors import CalibrationMissing
 from countenance.faces import Metric, ModelRecord
+from countenance.gallery import Gallery
 from countenance.gallery.calibration import load_calibration
 from countenance.library.cluster import ClusterOptions
 
@@ -105,6 +106,9 @@ def gallery(arcface, fixtures) -> Path:
 def test_identify_names_a_known_probe_and_not_a_stranger(arcface, gallery, fixtures):
     info = run_json("gallery", "info", "--gallery", gallery)
     assert info["model"] == arcface["model"] and info["calibration"] is not None
+    with Gallery(gallery) as opened:  # the model declares no tie margin: dlib's 0.04, carried
+        table, dlib = load_calibration(arcface["model"]), load_calibration(REFERENCE_MODEL)
+        assert opened.model.tie_margin == table.carried_margin(dlib, 0.04, at=0.6) > 0
     probes = fixtures / "probes"
     found = run_json("identify", probes / "obama1.jpg", probes / "johnsnow_test1.jpg", probes / "lin-manuel-miranda.png",
                      "--gallery", gallery, "--embedder", arcface["embedder"], "--detector", "yunet")

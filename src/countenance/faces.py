@@ -137,7 +137,9 @@ class ModelSpec:
     - ``tie_margin``: two *different* subjects whose distances to a probe differ by no more
       than this (in ``metric``) cannot be told apart by the model: the open-set decision
       (:func:`countenance.decide.open_set_decision`) calls such a probe ambiguous instead of
-      picking one. 0 only makes exact ties ambiguous.
+      picking one. 0 only makes exact ties ambiguous; a gallery of a model other than dlib's
+      that declares 0 and has a calibration table takes dlib's margin carried through it
+      (:mod:`countenance.calibration.cuts`).
     - ``min_interocular_px``: the smallest face the model still recognises at its measured
       error rates, as the distance in pixels between the eye centres (:func:`inter_ocular_px`,
       in the image as given to the pipeline). Identification answers "too small to identify"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..backends.dlib_backend import DLIB_RESNET_SPEC
 from ..errors import CalibrationMissing, InvalidArgument
 from ..faces import Metric
 from ..gallery.calibration import Calibration, load_calibration
@@ -29,8 +30,8 @@ from ..gallery.calibration import Calibration, load_calibration
 __all__ = ["REFERENCE_MODEL", "REFERENCE_THRESHOLD", "Cuts", "cuts_for"]
 
 #: The model every shipped cut was measured on, and its same-person threshold (Euclidean).
-REFERENCE_MODEL = "dlib-resnet-v1"
-REFERENCE_THRESHOLD = 0.6
+REFERENCE_MODEL = DLIB_RESNET_SPEC.name
+REFERENCE_THRESHOLD = DLIB_RESNET_SPEC.default_distance
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +53,7 @@ class Cuts:
         """``reference_distance`` carried to the model's own metric (same false-match rate)."""
         if self.target is None or self.reference is None:
             return reference_distance
-        return self.target.distance_at_fmr(self.reference.false_match_rate(reference_distance))
+        return self.target.carried_distance(self.reference, reference_distance)
 
     def euclidean(self, reference_distance: float) -> float:
         """``reference_distance`` carried to the Euclidean distance between the model's stored
@@ -65,11 +66,12 @@ class Cuts:
     def margin(self, reference_margin: float, *, euclidean: bool = False) -> float:
         """A difference of distances carried at the reference's threshold: the width of
         ``[t - m/2, t + m/2]`` once both ends are carried (in Euclidean with ``euclidean``)."""
-        if self.identity:
+        if self.target is None or self.reference is None:
             return reference_margin
-        carry = self.euclidean if euclidean else self.distance
+        if not euclidean or self.metric is Metric.EUCLIDEAN:
+            return self.target.carried_margin(self.reference, reference_margin, at=REFERENCE_THRESHOLD)
         half = reference_margin / 2.0
-        return carry(REFERENCE_THRESHOLD + half) - carry(REFERENCE_THRESHOLD - half)
+        return self.euclidean(REFERENCE_THRESHOLD + half) - self.euclidean(REFERENCE_THRESHOLD - half)
 
 
 def cuts_for(model: str, metric: str | Metric, calibration: Calibration | None = None) -> Cuts:

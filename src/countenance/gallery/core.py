@@ -15,10 +15,12 @@ import json
 import os
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Self
 
+from ..backends.dlib_backend import DLIB_RESNET_SPEC
 from ..errors import GalleryError, TemplateMismatch
 from ..faces import ModelRecord, ModelSpec
 from ..paths import private_folder
@@ -91,6 +93,7 @@ class GalleryCore:
             self.calibration = calibration if calibration is not None else load_calibration(self.model.name)
             if self.calibration is not None and self.calibration.model != self.model.name:
                 raise GalleryError(f"calibration for {self.calibration.model!r} given to a gallery of {self.model.name!r}")
+            self.model = _with_tie_margin(self.model, self.calibration)
             self.log = AuditLog(self.store, self.actor, self.clock)
             _remove_stale_temporaries(self.path)
             self.mirrors = {
@@ -246,6 +249,19 @@ def _stored_model(store: Store, pipeline: FacePipeline | None) -> ModelRecord:
         minimum = None if limit == "none" else float(limit)
     return ModelRecord(name, store.meta("metric"), int(store.meta("embedding_size")), float(store.meta("model_threshold")),
                        float(store.meta("tie_margin") or 0.0), minimum)
+
+
+def _with_tie_margin(model: ModelRecord, calibration: Calibration | None) -> ModelRecord:
+    """``model`` with dlib's measured tie margin carried through its calibration when it
+    declares none (0) and has a table (as the library's cuts are: :mod:`countenance.calibration.cuts`);
+    dlib's own, a declared margin and a model without a table are kept as they are."""
+    if model.tie_margin > 0 or calibration is None or model.name == DLIB_RESNET_SPEC.name:
+        return model
+    reference = load_calibration(DLIB_RESNET_SPEC.name)
+    if reference is None:  # pragma: no cover - the package ships it
+        return model
+    margin = calibration.carried_margin(reference, DLIB_RESNET_SPEC.tie_margin, at=DLIB_RESNET_SPEC.default_distance)
+    return replace(model, tie_margin=max(margin, 0.0))
 
 
 def _remove_stale_temporaries(folder: Path) -> None:
