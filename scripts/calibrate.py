@@ -5,9 +5,9 @@
 Takes the first image of each LFW person (5,749 people: 16.5 million impostor pairs, so FMR
 is measured down to ~6e-8), computes the distance of every pair of them (all different
 people) and writes the distance quantiles to ``src/countenance/calibration/<model>.json``
-(see :mod:`countenance.evaluate.calibration`). Then every LFW image is an impostor probe
+(see :mod:`countenance.calibration.impostors`). Then every LFW image is an impostor probe
 against each other person with 2+ images, which measures the effective number of templates
-of a subject with several (:mod:`countenance.evaluate.subject_calibration`), written to the
+of a subject with several (:mod:`countenance.calibration.subjects`), written to the
 same file. Templates come from the LFW template cache; computing them the first time takes a
 while (~0.15 s per image per core with dlib).
 """
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from countenance import datasets
+from countenance.calibration import lfw_subject_calibration, save_calibration
 from countenance.evaluate import load_lfw_templates
-from countenance.evaluate.calibration import lfw_subject_calibration
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,10 @@ def main() -> None:
     )
     people = sorted(set(templates.people))[: args.people] if args.people else None
     start = time.perf_counter()
-    result, rates = lfw_subject_calibration(templates, people=people, extra={
+    ok = templates.ok
+    result, rates = lfw_subject_calibration(
+        templates.vectors[ok], [p for p, good in zip(templates.people, ok, strict=True) if good],
+        model=templates.model, metric=templates.metric, subset=people, extra={
         "created": date.today().isoformat(), "embedder": args.embedder,
         "detector": "hog (cnn, then LFW centre box, as fallbacks)",
     })
@@ -54,7 +57,7 @@ def main() -> None:
     print(f"{distances.size:,} impostor distances, effective templates measured in {time.perf_counter() - start:.1f} s "
           f"({len(result.excluded_pairs)} pairs left out as LFW label errors)", file=sys.stderr)
     out = args.out or ROOT / "src" / "countenance" / "calibration" / f"{templates.model}.json"
-    calibration.save(out)
+    save_calibration(calibration, out)
     print(f"wrote {out} ({len(calibration.distances)} points)")
     print(f"smallest impostor distance {distances.min():.4f}; median {np.median(distances):.4f}")
     for d in (0.4, 0.45, 0.5, 0.55, 0.6):

@@ -23,8 +23,9 @@ os.environ.setdefault("COUNTENANCE_SHARED", str(SHARED))
 
 @pytest.fixture(scope="session", autouse=True)
 def private_model_and_cache_dirs(tmp_path_factory):
-    """Every test runs with an empty model folder and its own cache and calibration folders, not the user's:
-    "auto" backends then choose the same way on every machine. The dlib ONNX conversion is
+    """Every test runs with an empty model folder, its own cache folder and no installed
+    calibration table, not the user's: "auto" backends then choose the same way on every
+    machine, and galleries read the shipped tables. The dlib ONNX conversion is
     made once per session in that cache (about a second)."""
     root = tmp_path_factory.mktemp("countenance-home")
     with pytest.MonkeyPatch.context() as patch:
@@ -137,3 +138,21 @@ def obama_biden_gallery(tmp_path_factory, fixtures) -> Path:
     result = runner.invoke(app, ["enroll-folder", str(people), "--consent-file", str(consent), "--gallery", str(folder)])
     assert result.exit_code == 0, result.output
     return folder
+
+
+@pytest.fixture
+def cli(monkeypatch, real_pipeline, tmp_path):
+    """Run the CLI in-process against a gallery in ``tmp_path/"G"``, with the session's real (hog)
+    pipeline: ``cli("enroll", ...)`` gives Typer's result."""
+    from typer.testing import CliRunner
+
+    from countenance.cli import app
+
+    monkeypatch.setattr("countenance.cli.gallery._pipeline", lambda *args, **kwargs: real_pipeline)
+    monkeypatch.setenv("COUNTENANCE_GALLERY", str(tmp_path / "G"))
+    runner = CliRunner()
+
+    def run(*args, **options):
+        return runner.invoke(app, [str(a) for a in args], **options)
+
+    return run

@@ -21,7 +21,7 @@ from countenance.clean import CleanOptions
 from countenance.errors import CalibrationMissing
 from countenance.faces import Metric, ModelRecord
 from countenance.gallery import Gallery
-from countenance.gallery.calibration import load_calibration
+from countenance.calibration import load_calibration
 from countenance.library.cluster import ClusterOptions
 
 from countenance.cli import app

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from countenance.cli import app
-from countenance.gallery import load_calibration
+from countenance.calibration import load_calibration
 
 runner = CliRunner()
 

@@ -121,7 +121,7 @@ def test_eval_pairs_json(tmp_path, fixtures):
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["pairs"] == 4 and document["failures"] == 0 and document["accuracy"] == 1.0
-    assert set(document["tar_at_far"]) == {"0.01", "0.001"}
+    assert set(document["fnmr_at_fmr"]) == {"0.01", "0.001"}
     assert {"accuracy_std", "auc", "seconds"} <= set(document)
 
 

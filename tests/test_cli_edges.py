@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from countenance.cli import app
 from countenance.cli.output import short_paths
+from support import one_error_line
 
 runner = CliRunner()
 
@@ -25,13 +26,6 @@ def run(*args, input: str | None = None):
     return runner.invoke(app, [str(a) for a in args], input=input)
 
 
-def one_error_line(result, code: int = 2) -> str:
-    """The result failed with ``code`` and exactly one line on stderr, no traceback."""
-    assert result.exit_code == code, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 # ---------------------------------------------------------------- item 5: honest evaluation

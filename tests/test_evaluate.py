@@ -1,4 +1,4 @@
-"""Verification metrics (pure functions) and the pairs readers, on real files."""
+"""Evaluation summaries (pure functions) and the pairs readers, on real files."""
 
 from __future__ import annotations
 
@@ -7,36 +7,34 @@ import shutil
 import numpy as np
 import pytest
 
-from countenance.errors import InvalidPairsFile
+from countenance.calibration.rates import best_accuracy_threshold
+from countenance.errors import InvalidArgument, InvalidPairsFile
 from countenance.evaluate import (
     assign_folds,
-    best_threshold,
     evaluate_pairs,
     kfold_accuracy,
     read_lfw_pairs,
     read_pairs_csv,
     roc_auc,
-    tar_at_far,
 )
 
 
-def test_best_threshold_separable():
-    d = np.array([0.1, 0.2, 0.3, 0.7, 0.8])
-    y = np.array([True, True, True, False, False])
-    t = best_threshold(d, y)
-    assert 0.3 < t < 0.7 and t == pytest.approx(0.5)
+def test_best_accuracy_threshold_separable():
+    t, accuracy = best_accuracy_threshold([0.1, 0.2, 0.3], [0.7, 0.8])
+    assert 0.3 < t < 0.7 and t == pytest.approx(0.5) and accuracy == 1.0
 
 
-def test_best_threshold_edges_and_ties():
-    assert best_threshold(np.array([]), np.array([], dtype=bool)) == 0.0
-    assert best_threshold(np.array([0.5, 0.6]), np.array([False, False])) < 0.5  # accept nothing
-    assert best_threshold(np.array([0.5, 0.6]), np.array([True, True])) > 0.6  # accept all
+def test_best_accuracy_threshold_edges_and_ties():
+    with pytest.raises(InvalidArgument):
+        best_accuracy_threshold([], [])
+    assert best_accuracy_threshold([], [0.5, 0.6])[0] < 0.5  # one class (a fold): accept nothing
+    assert best_accuracy_threshold([0.5, 0.6], [])[0] >= 0.6  # accept all
     # A threshold never cuts inside a run of equal distances.
     d = np.array([0.4, 0.4, 0.4, 0.9])
     y = np.array([True, False, True, False])
-    t = best_threshold(d, y)
+    t, accuracy = best_accuracy_threshold(d[y], d[~y])
     assert t < 0.4 or t > 0.4
-    assert np.mean((d <= t) == y) == pytest.approx(0.75)
+    assert np.mean((d <= t) == y) == pytest.approx(0.75) == accuracy
 
 
 def test_kfold_threshold_comes_from_the_other_folds():
@@ -50,14 +48,11 @@ def test_kfold_threshold_comes_from_the_other_folds():
     assert thresholds[0] == pytest.approx(0.5)
 
 
-def test_roc_auc_and_tar_at_far():
+def test_roc_auc():
     d = np.array([0.1, 0.2, 0.3, 0.4, 0.35, 0.5, 0.6, 0.7])
     y = np.array([True, True, True, True, False, False, False, False])
     assert roc_auc(d, y) == pytest.approx(15 / 16)
-    # FAR 0 allowed: threshold below the closest impostor (0.35) accepts 3 of 4 genuine.
-    assert tar_at_far(d, y, 0.0) == pytest.approx(0.75)
-    assert tar_at_far(d, y, 0.25) == pytest.approx(1.0)
-    assert np.isnan(tar_at_far(d[:4], y[:4], 0.1)) and np.isnan(roc_auc(d[:4], y[:4]))
+    assert np.isnan(roc_auc(d[:4], y[:4]))
 
 
 def test_assign_folds_is_stratified():
@@ -169,7 +164,7 @@ def test_first_per_fold_keeps_every_fold_and_class(lfw):
 
 
 def test_fnir_at_fpir_edges():
-    from countenance.evaluate import fnir_at_fpir
+    from countenance.calibration.rates import fnir_at_fpir
 
     nonmated = np.array([0.5, 0.6, 0.7, 0.8])
     mated = np.array([0.3, 0.55, 0.9])

@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from countenance.cli import app
+from support import one_error_line
 
 runner = CliRunner()
 
@@ -24,12 +25,6 @@ def run(*args, input: str | None = None, width: int = 80):
     return runner.invoke(app, [str(a) for a in args], input=input, terminal_width=width)
 
 
-def one_error_line(result, code: int = 2) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

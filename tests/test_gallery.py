@@ -16,21 +16,20 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 import countenance.gallery.index
-from countenance.cli import app
 from countenance.errors import ConsentRequired, InvalidArgument, NotEnrolled, OptedOut, TemplateMismatch
 from countenance.faces import ModelSpec
-from countenance.gallery import Consent, EmbeddedImage, Gallery, Policy, load_calibration
+from countenance.calibration import load_calibration
+from countenance.gallery import Consent, EmbeddedImage, Gallery, Policy
 from countenance.gallery.gallery import DB_NAME
+from support import Clock, T0
 
-runner = CliRunner()
 
 EXPECTED = {  # probe -> the names its faces must get (fixtures README)
     "obama1.jpg": ["obama"],
@@ -46,15 +45,6 @@ EXPECTED = {  # probe -> the names its faces must get (fixtures README)
     "lin-manuel-miranda.png": ["unknown"],
     "obama_and_biden.jpg": ["biden", "obama", "unknown"],
 }
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 
@@ -471,18 +461,6 @@ def test_a_crash_between_index_save_and_commit_loses_nothing(gallery, probes, re
 
 
 # ---------------------------------------------------------------- CLI
-
-
-@pytest.fixture
-def cli(monkeypatch, real_pipeline, tmp_path):
-    """Run the CLI in-process against a gallery in tmp_path, with the module's real pipeline."""
-    monkeypatch.setattr("countenance.cli.gallery._pipeline", lambda *args, **kwargs: real_pipeline)
-    monkeypatch.setenv("COUNTENANCE_GALLERY", str(tmp_path / "cli-gallery"))
-
-    def run(*args):
-        return runner.invoke(app, [str(a) for a in args])
-
-    return run
 
 
 def test_cli_enrol_identify_and_manage(cli, people, probes, tmp_path):

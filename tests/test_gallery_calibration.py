@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from countenance.gallery import Calibration, build_calibration, fmr_for_fpir, fpir_for_fmr, load_calibration
+from countenance.calibration import Calibration, build_calibration, fmr_for_fpir, fpir_for_fmr, load_calibration
 
 
 def test_fpir_formula_round_trips():

@@ -7,7 +7,7 @@ fixture photos (embedded once per session), real SQLite + FAISS, exact and HNSW 
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,18 +15,10 @@ import pytest
 import countenance.gallery.index
 from countenance.gallery import Consent, EmbeddedImage, Gallery, Policy
 from countenance.gallery.gallery import DB_NAME
+from support import Clock, T0
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 PROBES = ("obama1.jpg", "obama_and_biden.jpg", "kit_with_rose.jpg", "johnsnow_test1.jpg", "alex_lacamoire1.jpg",
           "lin-manuel-miranda.png")
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def consent_for(name: str) -> Consent:

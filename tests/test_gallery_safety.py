@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -23,17 +23,9 @@ from countenance.cli import app
 from countenance.errors import DuplicateIdentity, GalleryError, MultipleFaces, SubjectForgotten
 from countenance.gallery import Consent, Gallery, Policy
 from countenance.gallery.gallery import DB_NAME
+from support import Clock, T0
 
 runner = CliRunner()
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 
@@ -221,18 +213,6 @@ def test_prune_leaves_no_trace_of_the_subjects_it_removes(tmp_path, real_pipelin
 
 
 # ---------------------------------------------------------------- gallery destroy
-
-
-@pytest.fixture
-def cli(monkeypatch, real_pipeline, tmp_path):
-    """The CLI in-process against ``tmp_path/G``, with the module's real (hog) pipeline."""
-    monkeypatch.setattr("countenance.cli.gallery._pipeline", lambda *args, **kwargs: real_pipeline)
-    monkeypatch.setenv("COUNTENANCE_GALLERY", str(tmp_path / "G"))
-
-    def run(*args, **options):
-        return runner.invoke(app, [str(a) for a in args], **options)
-
-    return run
 
 
 def test_gallery_destroy_leaves_nothing(cli, tmp_path, fixtures):

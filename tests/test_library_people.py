@@ -13,6 +13,7 @@ import pytest
 
 from countenance.errors import InvalidArgument
 from countenance.library import ClusterOptions, Library, LibraryError, bcubed, cluster_faces, dbscan_baseline
+from support import folder_of_faces, open_library_copy
 
 PEOPLE = ["Adrien_Brody", "Ann_Veneman", "Anna_Kournikova", "Ari_Fleischer", "Catherine_Zeta-Jones", "Condoleezza_Rice"]
 LATE = "Gordon_Brown"
@@ -38,14 +39,7 @@ def indexed(photos, tmp_path_factory):
 
 @pytest.fixture
 def library(indexed, tmp_path):
-    shutil.copytree(indexed, tmp_path / "lib")
-    with Library.open(tmp_path / "lib") as library:
-        yield library
-
-
-def _folder_of(library: Library) -> dict[int, str]:
-    paths = {p.id: Path(p.path).parent.name for p in library.store.photos()}
-    return {f.id: paths[f.photo_id] for f in library.store.faces()}
+    yield from open_library_copy(indexed, tmp_path)
 
 
 def _members(library: Library) -> dict[int, set[int]]:
@@ -68,7 +62,7 @@ def test_people_found_are_pure_and_never_hold_one_photo_twice(library):
     # The rule favours precision (a stranger never joins a person): BCubed recall ~0.91 on LFW
     # 10+; here Anna Kournikova's varied photos (no three within 0.45 of each other) stay unclustered.
     assert summary.persons >= len(PEOPLE) - 1 and summary.clustered >= 0.7 * n_photos
-    folder = _folder_of(library)
+    folder = folder_of_faces(library)
     photo_of = {f.id: f.photo_id for f in library.store.faces()}
     for person in library.people():
         assert person.faces >= 3 and person.representative_face is not None
@@ -155,7 +149,7 @@ def test_constraints_on_real_templates(library):
 
 def test_user_decisions_survive_reindex_and_reclustering(library, photos):
     library.recluster()
-    folder = _folder_of(library)
+    folder = folder_of_faces(library)
     by_person = {pid: Counter(folder[f] for f in faces).most_common(1)[0][0] for pid, faces in _members(library).items()}
     person = {name: pid for pid, name in by_person.items()}
     found = [n for n in PEOPLE if n in person]
@@ -193,7 +187,7 @@ def test_user_decisions_survive_reindex_and_reclustering(library, photos):
 
 def test_split_by_sub_clustering_separates_two_people(library):
     library.recluster()
-    folder = _folder_of(library)
+    folder = folder_of_faces(library)
     members = _members(library)
     pids = sorted(members, key=lambda p: -len(members[p]))[:2]
     library.merge(pids[0], [pids[1]])
@@ -217,5 +211,5 @@ def test_new_photos_join_and_people_keep_their_ids(library, photos):
     for pid, faces in before.items():
         assert pid in after and len(faces & after[pid]) >= 0.9 * len(faces)
     assert result.new_persons >= 1
-    folder = _folder_of(library)
+    folder = folder_of_faces(library)
     assert any({folder[f] for f in after[pid]} == {LATE} for pid in after if pid not in before)

@@ -17,6 +17,7 @@ from PIL import Image
 from countenance.errors import InvalidArgument
 from countenance.library import Library, LibraryError
 from countenance.library.store import TRACKED
+from support import folder_of_faces, open_library_copy
 
 PEOPLE = ["Adrien_Brody", "Ann_Veneman", "Anna_Kournikova", "Ari_Fleischer"]
 
@@ -42,19 +43,12 @@ def indexed(photos, tmp_path_factory):
 
 @pytest.fixture
 def library(indexed, tmp_path):
-    shutil.copytree(indexed, tmp_path / "lib")
-    with Library.open(tmp_path / "lib") as opened:
-        yield opened
-
-
-def _folder_of(library: Library) -> dict[int, str]:
-    paths = {p.id: Path(p.path).parent.name for p in library.store.photos()}
-    return {f.id: paths[f.photo_id] for f in library.store.faces()}
+    yield from open_library_copy(indexed, tmp_path)
 
 
 def _person_of(library: Library, folder: str) -> int:
     """The person holding most faces of an LFW folder."""
-    of = _folder_of(library)
+    of = folder_of_faces(library)
     counts: dict[int, int] = {}
     for face_id, (person_id, _) in library.store.assignments().items():
         counts[person_id] = counts.get(person_id, 0) + (of[face_id] == folder)
@@ -115,7 +109,7 @@ def test_split_without_faces_makes_at_most_one_new_person_and_confirms_nothing(l
     created = library.split(a)
     assert len(created) == 1
     assert library.status().confirmed == before == 0
-    of = _folder_of(library)
+    of = folder_of_faces(library)
     moved = [f for f, _ in library.store.person_faces(created[0])]
     assert len({of[f] for f in moved}) == 1 and all(not c for _, c in library.store.person_faces(created[0]))
     assert {(f, a) for f in moved} <= library.store.rejections()

@@ -101,6 +101,25 @@ def test_pipeline_choice_validation():
         PipelineChoice("ultraface", detector_size=480)
     with pytest.raises(InvalidArgument):
         PipelineChoice("yunet", "dlib-onnx-int8")  # needs its model file
+    with pytest.raises(InvalidArgument, match="dlib-onnx, dlib-onnx-int8, arcface:"):
+        PipelineChoice("yunet", "facenet")  # names come from the embedder registry
+
+
+def test_pipeline_choice_takes_the_real_spec_of_its_embedder(models, tmp_path):
+    """Any registered embedder, not dlib's spec for all: the test-only ArcFace-style model."""
+    import json
+
+    from countenance.measure.choice import embedding_spec
+
+    model = tmp_path / "mobilefacenet.onnx"
+    model.symlink_to(models / "test-only" / "mobilefacenet_112_128d.onnx")
+    (tmp_path / "mobilefacenet.json").write_text(json.dumps(
+        {"name": "mobilefacenet-test", "embedding_size": 128, "thresholds": {"default": 0.7}, "std": [128.0] * 3}))
+    choice = PipelineChoice("yunet", f"arcface:{model}")
+    spec = embedding_spec(choice)
+    assert spec.name.startswith("arcface-mobilefacenet-test-") and spec.metric == "cosine" and spec.embedding_size == 128
+    assert "/" not in choice.name and choice.name.startswith("yunet-640+arcface-mobilefacenet-")
+    assert embedding_spec(PipelineChoice("hog", "dlib-onnx")).name == "dlib-resnet-v1"
 
 
 def test_report_writes_json_and_offline_html(labelled, tmp_path):
@@ -116,7 +135,7 @@ def test_report_writes_json_and_offline_html(labelled, tmp_path):
 
 def _condition(name: str, fnmr: float, fmr: float):
     from countenance.measure.pairs import ConditionResult
-    from countenance.measure.rates import ErrorRates, OperatingPoint
+    from countenance.calibration.rates import ErrorRates, OperatingPoint
 
     point = OperatingPoint(1e-3, 0.5, 1e-3, fnmr, 10_000, 300, True)
     rates = ErrorRates(0.5, fmr, fnmr, int(fmr * 10_000), 10_000, int(fnmr * 300), 300)

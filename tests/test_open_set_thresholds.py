@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from countenance.errors import InvalidArgument
-from countenance.evaluate.metrics import cmc, fnir_at_threshold, fpir_at_threshold, wilson_interval
-from countenance.evaluate.subject_calibration import subject_impostor_rates
-from countenance.gallery import Calibration, EffectiveTemplates, build_calibration
+from countenance.calibration import Calibration, EffectiveTemplates, build_calibration, subject_impostor_rates
+from countenance.calibration.rates import fnir_at_threshold, fpir_at_threshold
+from countenance.evaluate.metrics import cmc, wilson_interval
 
 # ---------------------------------------------------------------- metrics
 

@@ -15,9 +15,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from countenance.cli import app
 from countenance.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -31,7 +29,6 @@ from countenance.gallery import privacy, search
 from countenance.gallery.gallery import DB_NAME
 from countenance.gallery.store import Store
 
-runner = CliRunner()
 
 OLD_NAME = "Ada Lovelace-Byron"
 NEW_NAME = "Beatrix Quillfeather"
@@ -47,18 +44,6 @@ def new_gallery(path: Path, pipeline, **options) -> Gallery:
 
 def files_holding(folder: Path, needle: bytes) -> list[str]:
     return [p.name for p in sorted(folder.rglob("*")) if p.is_file() and needle in p.read_bytes()]
-
-
-@pytest.fixture
-def cli(monkeypatch, real_pipeline, tmp_path):
-    """The CLI in-process against ``tmp_path/G``, with the session's real (hog) pipeline."""
-    monkeypatch.setattr("countenance.cli.gallery._pipeline", lambda *args, **kwargs: real_pipeline)
-    monkeypatch.setenv("COUNTENANCE_GALLERY", str(tmp_path / "G"))
-
-    def run(*args):
-        return runner.invoke(app, [str(a) for a in args])
-
-    return run
 
 
 # ---------------------------------------------------------------- 1. every name a subject had

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 __all__ = [
-    "data_dir", "cache_dir", "model_dir", "calibration_dir", "gallery_dir", "library_dir",
+    "data_dir", "cache_dir", "model_dir", "gallery_dir", "library_dir", "calibration_dir",
     "PRIVATE_FOLDER_MODE", "PRIVATE_FILE_MODE", "private_folder", "private_file", "open_private",
 ]
 
@@ -51,15 +51,6 @@ def model_dir() -> Path:
     return data_dir() / "models"
 
 
-def calibration_dir() -> Path:
-    """Calibration tables measured here (``countenance calibrate --install``):
-    ``$COUNTENANCE_CALIBRATION_DIR``, else ``<data_dir>/calibration``."""
-    explicit = os.environ.get("COUNTENANCE_CALIBRATION_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    return data_dir() / "calibration"
-
-
 def gallery_dir() -> Path:
     """The default gallery: ``$COUNTENANCE_GALLERY``, else ``<data_dir>/gallery``."""
     explicit = os.environ.get("COUNTENANCE_GALLERY")
@@ -74,6 +65,15 @@ def library_dir() -> Path:
     if explicit:
         return Path(explicit).expanduser()
     return data_dir() / "library"
+
+
+def calibration_dir() -> Path:
+    """Calibration tables the user measured and installed: ``$COUNTENANCE_CALIBRATION_DIR``,
+    else ``<data_dir>/calibration``."""
+    explicit = os.environ.get("COUNTENANCE_CALIBRATION_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    return data_dir() / "calibration"
 
 
 def private_folder(path: str | os.PathLike[str]) -> Path:

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from ..backends.dlib_backend import DLIB_RESNET_SPEC
 from ..errors import CalibrationMissing, InvalidArgument
 from ..faces import Metric
-from ..gallery.calibration import Calibration, load_calibration
+from .store import load_calibration
+from .table import Calibration
 
 __all__ = ["REFERENCE_MODEL", "REFERENCE_THRESHOLD", "Cuts", "cuts_for"]
 

@@ -132,7 +132,7 @@ class IdentityCheck:
 def cut_from_calibration(model: str, fmr: float) -> float:
     """The distance at which a fraction ``fmr`` of stranger comparisons fall closer, from the
     calibration table of ``model`` (installed or shipped). Raises CalibrationMissing when it has none."""
-    from ..gallery.calibration import load_calibration
+    from ..calibration import load_calibration
 
     if not 0.0 < fmr < 1.0:
         raise InvalidArgument(f"a false-match rate must be in (0, 1), got {fmr!r}")

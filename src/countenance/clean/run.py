@@ -125,7 +125,7 @@ def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: C
         cut = float(options.cut_distance)
         agree = cut if agree is None else agree
     else:
-        from ..gallery.calibration import load_calibration
+        from ..calibration import load_calibration
 
         calibration = load_calibration(model) if model else None
         if model and calibration is None:

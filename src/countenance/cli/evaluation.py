@@ -32,8 +32,8 @@ def _show(report, json_output: bool, title: str) -> None:
         table = Table(title=title, show_header=False)
         table.add_row("accuracy", f"{report.accuracy:.4f} ± {report.accuracy_std:.4f}")
         table.add_row("AUC", _figure(report.auc))
-        for far, tar in report.tar_at_far.items():
-            table.add_row(f"TAR @ FAR={far}", _figure(tar))
+        for fmr, fnmr in report.fnmr_at_fmr.items():
+            table.add_row(f"FNMR @ FMR={fmr}", _figure(fnmr))
         table.add_row("threshold (mean)", f"{report.threshold:.4f}")
         table.add_row("pairs / failed pairs", f"{report.pairs} / {report.failures}")
         found_by = report.found_by

@@ -1,22 +1,23 @@
 """Evaluation: verification benchmarks (LFW's 10-fold protocol, any labelled pairs CSV),
-open-set identification on LFW through a gallery, and the LFW impostor calibration.
+and open-set identification on LFW through a gallery. The error rates themselves (FMR, FNMR,
+FPIR, FNIR) and calibration tables are :mod:`countenance.calibration`'s.
 
 - :mod:`.protocols`: pairs readers, fold assignment and subsetting, LFW's central subject;
-- :mod:`.metrics`: pure metric functions over distances and labels;
+- :mod:`.metrics`: k-fold accuracy, ROC AUC, CMC and confidence intervals (pure);
 - :mod:`.embedding`: one template per image in parallel processes, with the fallbacks;
 - :mod:`.verification`: :func:`evaluate_pairs` and its report;
 - :mod:`.lfw_templates`: LFW templates cached on disk;
-- :mod:`.open_set`, :mod:`.lfw_open_set` and :mod:`.calibration`: open-set identification
-  through a gallery (any folders; LFW's one-template and all-but-one protocols) and the FMR tables.
+- :mod:`.open_set` and :mod:`.lfw_open_set`: open-set identification through a gallery (any
+  folders; LFW's one-template and all-but-one protocols).
 
-The last three import the gallery; they are loaded on first use, not with this package.
+The last two import the gallery; they are loaded on first use, not with this package.
 """
 
 from __future__ import annotations
 
 from .embedding import EmbeddingResult, embed_images
 from .lfw_templates import LfwTemplates, lfw_image_paths, load_lfw_templates
-from .metrics import DEFAULT_FARS, best_threshold, fnir_at_fpir, kfold_accuracy, roc_auc, tar_at_far
+from .metrics import kfold_accuracy, roc_auc
 from .protocols import (
     CENTRAL_TOLERANCE,
     LFW_CENTRE_BOX,
@@ -27,7 +28,7 @@ from .protocols import (
     read_lfw_pairs,
     read_pairs_csv,
 )
-from .verification import EvaluationReport, FailedPair, evaluate_pairs
+from .verification import DEFAULT_FMRS, EvaluationReport, FailedPair, evaluate_pairs
 
 __all__ = [
     "Pair",
@@ -36,11 +37,8 @@ __all__ = [
     "read_pairs_csv",
     "assign_folds",
     "first_per_fold",
-    "best_threshold",
     "kfold_accuracy",
     "roc_auc",
-    "tar_at_far",
-    "fnir_at_fpir",
     "EmbeddingResult",
     "EvaluationReport",
     "FailedPair",
@@ -49,7 +47,7 @@ __all__ = [
     "LfwTemplates",
     "lfw_image_paths",
     "load_lfw_templates",
-    "DEFAULT_FARS",
+    "DEFAULT_FMRS",
     "LFW_CENTRE_BOX",
     "CENTRAL_TOLERANCE",
 ]

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import InvalidArgument
 from ..faces import Box, Face, ModelSpec, Template
-from .calibration import lfw_subject_calibration
+from ..calibration import lfw_subject_calibration
 from .lfw_templates import LfwTemplates
 from .metrics import wilson_interval
 from .open_set import OpenSetReport, Probe, search_gallery
@@ -157,7 +157,11 @@ def lfw_open_set(
     if splits:
         halves = split_people(templates.people, seed)
         for calibrate_on, measure_on in (halves, halves[::-1]):
-            calibration, _ = lfw_subject_calibration(templates, people=calibrate_on)
+            ok = templates.ok
+            calibration, _ = lfw_subject_calibration(
+                templates.vectors[ok], [p for p, good in zip(templates.people, ok, strict=True) if good],
+                model=templates.model, metric=templates.metric, subset=calibrate_on,
+            )
             enrol, probes = _protocol_sets(templates, images, spec, protocol, measure_on)
             report = search_gallery(spec, enrol, probes, calibration=calibration.calibration, targets=targets)
             runs.append(SplitRun(len(calibrate_on), report))

@@ -6,7 +6,7 @@ gallery's own calibrated threshold), searches it with every probe, and measures:
 
 - the CMC (rank 1..R): mated probes whose right subject is among the first ``r`` candidates;
 - FNIR at FPIR, with the threshold set empirically on the non-mated probes
-  (:func:`~countenance.evaluate.metrics.fnir_at_fpir`);
+  (:func:`~countenance.calibration.rates.fnir_at_fpir`);
 - at the gallery's own threshold for each target FPIR: the FPIR it expects, the FPIR measured
   on the non-mated probes (with a 95% Wilson interval), the false names and the FNIR. For the
   policy's target the gallery's own decisions are counted; for the others, the same rule
@@ -42,7 +42,8 @@ import numpy as np
 from ..errors import InvalidArgument
 from ..faces import ModelSpec
 from ..decide import open_set_decision
-from .metrics import cmc, fnir_at_fpir, wilson_interval
+from ..calibration.rates import fnir_at_fpir
+from .metrics import cmc, wilson_interval
 
 __all__ = ["Probe", "FnirAtFpir", "GalleryThresholdPoint", "OpenSetReport", "search_gallery"]
 
@@ -162,7 +163,7 @@ def search_gallery(
     ranks: int = 10,
 ) -> OpenSetReport:
     """Enrol ``enrol`` (subject -> images, each an ``EmbeddedImage``), search with ``probes``,
-    measure (module docstring). ``calibration``: a :class:`~countenance.gallery.Calibration`
+    measure (module docstring). ``calibration``: a :class:`~countenance.calibration.Calibration`
     (default: the one shipped for ``spec``'s model); ``targets``: the target FPIRs at which the
     gallery's own threshold is checked (the first is the policy's); ``fpirs``: where FNIR is
     measured at an empirical threshold."""

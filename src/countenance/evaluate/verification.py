@@ -20,10 +20,14 @@ import numpy as np
 
 from ..errors import InvalidPairsFile
 from .embedding import embed_images
-from .metrics import DEFAULT_FARS, kfold_accuracy, roc_auc, tar_at_far
+from ..calibration.rates import fnmr_at_fmr
+from .metrics import kfold_accuracy, roc_auc
 from .protocols import Pair
 
-__all__ = ["FailedPair", "EvaluationReport", "evaluate_pairs"]
+__all__ = ["DEFAULT_FMRS", "FailedPair", "EvaluationReport", "evaluate_pairs"]
+
+#: Target false match rates at which the false non-match rate is reported.
+DEFAULT_FMRS = (0.01, 0.001)
 
 
 def _finite(value: float) -> float | None:
@@ -50,12 +54,14 @@ class EvaluationReport:
     """What :func:`evaluate_pairs` measured. ``to_dict`` gives a JSON document (NaN figures as null).
 
     ``failures`` pairs could not be measured (listed in ``failed_pairs``; they count as wrong).
+    ``fnmr_at_fmr``: ``{target FMR: FNMR}`` at the threshold set on all pairs' impostor distances
+    for that target (:func:`~countenance.calibration.rates.fnmr_at_fmr`; NaN with one class).
     """
 
     accuracy: float
     accuracy_std: float
     auc: float
-    tar_at_far: dict[str, float]
+    fnmr_at_fmr: dict[str, float]
     threshold: float
     fold_accuracies: list[float]
     pairs: int
@@ -75,7 +81,7 @@ class EvaluationReport:
             "accuracy": round(self.accuracy, 6),
             "accuracy_std": round(self.accuracy_std, 6),
             "auc": _finite(round(self.auc, 6)),
-            "tar_at_far": {k: _finite(round(v, 6)) for k, v in self.tar_at_far.items()},
+            "fnmr_at_fmr": {k: _finite(round(v, 6)) for k, v in self.fnmr_at_fmr.items()},
             "threshold": round(self.threshold, 6),
             "fold_accuracies": [round(a, 6) for a in self.fold_accuracies],
             "pairs": self.pairs,
@@ -101,7 +107,7 @@ def evaluate_pairs(
     centre_box: tuple[float, float, float, float] | None = None,
     workers: int = 1,
     num_jitters: int = 0,
-    fars: Sequence[float] = DEFAULT_FARS,
+    fmrs: Sequence[float] = DEFAULT_FMRS,
     protocol: str = "pairs",
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
@@ -154,7 +160,7 @@ def evaluate_pairs(
         accuracy=float(accuracies.mean()),
         accuracy_std=float(accuracies.std()),
         auc=roc_auc(distances, same),
-        tar_at_far={str(far): tar_at_far(distances, same, far) for far in fars},
+        fnmr_at_fmr={str(fmr): _fnmr_at_fmr(distances, same, fmr) for fmr in fmrs},
         threshold=float(np.mean(thresholds)),
         fold_accuracies=[float(a) for a in accuracies],
         pairs=len(pairs),
@@ -169,6 +175,13 @@ def evaluate_pairs(
         protocol=protocol,
         extra={"embedder": embedder_name, "num_jitters": num_jitters},
     )
+
+
+def _fnmr_at_fmr(distances: np.ndarray, same: np.ndarray, target_fmr: float) -> float:
+    """FNMR at the threshold for ``target_fmr``; NaN when the pairs hold one class only."""
+    if same.all() or not same.any():
+        return math.nan
+    return fnmr_at_fmr(distances[same], distances[~same], target_fmr).fnmr
 
 
 def _nothing_measured(results: list[Any]) -> str:

@@ -3,9 +3,7 @@
 See docs/GALLERY.md for the design and the identification threshold method.
 """
 
-from .calibration import Calibration, build_calibration, fmr_for_fpir, fpir_for_fmr, load_calibration
 from .destroy import DestroyReport
-from .effective import EffectiveTemplates
 from .gallery import Gallery
 from .identify import TOO_SMALL, Candidate, FaceIdentification, Identification, Verification
 from .images import EmbeddedImage, FacePipeline, GalleryImage
@@ -50,12 +48,6 @@ __all__ = [
     "TOO_SMALL",
     "Identification",
     "Verification",
-    "Calibration",
-    "EffectiveTemplates",
-    "build_calibration",
-    "load_calibration",
-    "fmr_for_fpir",
-    "fpir_for_fmr",
     "VectorIndex",
     "IndexState",
     "FaissIndex",

@@ -25,7 +25,8 @@ from ..errors import GalleryError, TemplateMismatch
 from ..faces import ModelRecord, ModelSpec
 from ..paths import private_folder
 from .audit import AuditLog
-from .calibration import Calibration, load_calibration
+from ..calibration import Calibration, load_calibration
+from ..calibration.cuts import REFERENCE_MODEL, cuts_for
 from .images import EmbeddedImage, FacePipeline, GalleryImage, read_image
 from .index import SERVER_BACKENDS, check_backend, make_index
 from .index_base import VectorIndex
@@ -253,14 +254,11 @@ def _stored_model(store: Store, pipeline: FacePipeline | None) -> ModelRecord:
 
 def _with_tie_margin(model: ModelRecord, calibration: Calibration | None) -> ModelRecord:
     """``model`` with dlib's measured tie margin carried through its calibration when it
-    declares none (0) and has a table (as the library's cuts are: :mod:`countenance.calibration.cuts`);
+    declares none (0) and has a table, as the library's cuts are (:mod:`countenance.calibration.cuts`);
     dlib's own, a declared margin and a model without a table are kept as they are."""
-    if model.tie_margin > 0 or calibration is None or model.name == DLIB_RESNET_SPEC.name:
+    if model.tie_margin > 0 or calibration is None or model.name == REFERENCE_MODEL:
         return model
-    reference = load_calibration(DLIB_RESNET_SPEC.name)
-    if reference is None:  # pragma: no cover - the package ships it
-        return model
-    margin = calibration.carried_margin(reference, DLIB_RESNET_SPEC.tie_margin, at=DLIB_RESNET_SPEC.default_distance)
+    margin = cuts_for(model.name, model.metric, calibration).margin(DLIB_RESNET_SPEC.tie_margin)
     return replace(model, tie_margin=max(margin, 0.0))
 
 

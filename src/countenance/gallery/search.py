@@ -37,7 +37,7 @@ def identification_threshold(
 ) -> float:
     """The identification threshold (a distance) for ``fpir`` (default: the policy's) over the
     gallery's subjects and the templates each holds
-    (:meth:`~countenance.gallery.Calibration.threshold_for_subjects`); ``subjects``
+    (:meth:`~countenance.calibration.Calibration.threshold_for_subjects`); ``subjects``
     (``{templates per subject: subjects}``) or ``templates`` (that many one-template subjects)
     ask about another gallery.
 

@@ -2,13 +2,17 @@
 
 :class:`PipelineChoice` is a small picklable value (it crosses into worker processes); the
 models are built from it in each process by :func:`build_face_detector` and
-:func:`build_embedder`. ONNX detector files come from the installed model registry when they
-are installed there, else from ``<shared>/models`` (the project's test data folder); nothing
-is downloaded.
+:func:`build_embedder`. Embedders are named as everywhere
+(:func:`countenance.embedding.make_embedder`: the registry's names and ``arcface:<model.onnx>``),
+plus ``dlib-onnx-int8``, the measurement's own int8 copy of the ``dlib-onnx`` graph; their spec
+is the built embedder's own. ONNX detector files come from the installed model registry when
+they are installed there, else from ``<shared>/models`` (the project's test data folder);
+nothing is downloaded.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,14 +25,14 @@ if TYPE_CHECKING:
     from ..faces import ModelSpec
 
 __all__ = [
-    "PipelineChoice", "DETECTORS", "EMBEDDERS", "detector_model_path", "build_face_detector", "build_embedder",
+    "PipelineChoice", "DETECTORS", "INT8", "detector_model_path", "build_face_detector", "build_embedder",
     "embedding_spec", "measure_cache_dir",
 ]
 
 #: Detectors a measurement can run: dlib's HOG and the two ONNX detectors with a working size.
 DETECTORS = ("hog", "yunet", "ultraface")
-#: Embedders: dlib's ResNet run by dlib, by ONNX Runtime in fp32, and the same graph in int8.
-EMBEDDERS = ("dlib", "dlib-onnx", "dlib-onnx-int8")
+#: The int8 copy of ``dlib-onnx`` (made by :func:`countenance.measure.quantize.ensure_int8_model`).
+INT8 = "dlib-onnx-int8"
 
 # Registry name and file under <shared>/models for the ONNX detectors.
 _YUNET = ("yunet", "yunet/face_detection_yunet_2023mar.onnx")
@@ -45,8 +49,8 @@ class PipelineChoice:
 
     ``detector_size`` is YuNet's working long side (a multiple of 32; 640 by default) or
     UltraFace's model input width (320 or 640); None for HOG (which upsamples by its own
-    policy). ``embedder_model`` is the ONNX file of ``dlib-onnx-int8`` (made by
-    :func:`countenance.measure.quantize.ensure_int8_model`); None otherwise.
+    policy). ``embedder``: a name of the embedder registry, ``arcface:<model.onnx>`` or
+    :data:`INT8`; ``embedder_model`` is the ONNX file of :data:`INT8`; None otherwise.
     """
 
     detector: str = "yunet"
@@ -57,8 +61,7 @@ class PipelineChoice:
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
             raise InvalidArgument(f"detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}")
-        if self.embedder not in EMBEDDERS:
-            raise InvalidArgument(f"embedder must be one of {', '.join(EMBEDDERS)}, got {self.embedder!r}")
+        _check_embedder(self.embedder)
         size = self.detector_size
         if self.detector == "hog":
             if size is not None:
@@ -70,14 +73,23 @@ class PipelineChoice:
             if self.detector == "ultraface" and size not in _ULTRAFACE:
                 raise InvalidArgument(f"ultraface comes in input widths {sorted(_ULTRAFACE)}, got {size}")
             object.__setattr__(self, "detector_size", size)
-        if (self.embedder == "dlib-onnx-int8") != (self.embedder_model is not None):
+        if (self.embedder == INT8) != (self.embedder_model is not None):
             raise InvalidArgument("embedder_model is the int8 ONNX file: required by dlib-onnx-int8, and only by it")
 
     @property
     def name(self) -> str:
-        """e.g. ``yunet-320+dlib-onnx-int8``: the key of caches and report rows."""
+        """e.g. ``yunet-320+dlib-onnx-int8``: the key of caches and report rows (an ArcFace-style
+        model by its file's stem and a hash of its path, so the key is one file name)."""
         detector = self.detector if self.detector_size is None else f"{self.detector}-{self.detector_size}"
-        return f"{detector}+{self.embedder}"
+        embedder = self.embedder
+        from ..embedding import ARCFACE_PREFIX
+
+        if embedder.startswith(ARCFACE_PREFIX):
+            from ..hashing import sha256_bytes
+
+            path = embedder[len(ARCFACE_PREFIX) :]
+            embedder = f"arcface-{Path(path).stem}-{sha256_bytes(path.encode())[:8]}"
+        return f"{detector}+{embedder}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "detector": self.detector, "detector_size": self.detector_size, "embedder": self.embedder}
@@ -125,22 +137,29 @@ def build_embedder(choice: PipelineChoice, *, threads: int = 1) -> Embedder:
     """The embedder of ``choice`` (ONNX ones with ``threads`` intra-op threads)."""
     from ..embedding import make_embedder
 
-    if choice.embedder == "dlib-onnx-int8":
+    if choice.embedder == INT8:
         from ..backends.dlib_onnx_embedder import DlibOnnxEmbedder
 
         return DlibOnnxEmbedder(model_path=choice.embedder_model, threads=threads)
     return make_embedder(choice.embedder, threads=threads)
 
 
+@functools.lru_cache(maxsize=32)
 def embedding_spec(choice: PipelineChoice) -> ModelSpec:
-    """The :class:`~countenance.faces.ModelSpec` of ``choice``'s templates, without loading a model.
+    """The :class:`~countenance.faces.ModelSpec` of ``choice``'s templates: its embedder's own
+    (built once per choice, as the registry builds it; int8 templates carry the fp32 graph's spec)."""
+    return build_embedder(choice).spec
 
-    Every embedder of :data:`EMBEDDERS` runs dlib's ResNet, so they share its spec (metric,
-    thresholds); int8 templates are compared the same way as fp32 ones.
-    """
-    from ..backends.dlib_backend import DLIB_RESNET_SPEC
 
-    return DLIB_RESNET_SPEC
+def _check_embedder(name: str) -> None:
+    """InvalidArgument (naming the choices) unless ``name`` is one the embedder registry builds or :data:`INT8`."""
+    from ..embedding import ARCFACE_PREFIX, AUTO, EMBEDDERS
+
+    if name in EMBEDDERS or name == INT8 or (name.startswith(ARCFACE_PREFIX) and len(name) > len(ARCFACE_PREFIX)):
+        return
+    known = ", ".join([*sorted(EMBEDDERS), INT8, f"{ARCFACE_PREFIX}<model.onnx>"])
+    why = " (measurements name the backend they run)" if name == AUTO else ""
+    raise InvalidArgument(f"embedder must be one of {known}, got {name!r}{why}")
 
 
 def measure_cache_dir(explicit: str | Path | None = None) -> Path:

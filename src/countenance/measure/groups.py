@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgument
-from .rates import as_scores
+from ..calibration.rates import as_scores, error_counts
 from .subject_bootstrap import subject_rate_draws
 
 __all__ = [
@@ -221,7 +221,7 @@ def group_rates(comparisons: LabelledComparisons, threshold: float) -> tuple[Gro
         here = within & (c.group_x == label)
         impostor = c.distances[here & ~c.same]
         genuine = c.distances[here & c.same]
-        fm, fnm = int((impostor <= t).sum()), int((genuine > t).sum())
+        fm, fnm = error_counts(genuine, impostor, t)
         out.append(GroupRates(label, _rate(fm, impostor.size), fm, impostor.size, _rate(fnm, genuine.size), fnm, genuine.size))
     return tuple(out)
 

@@ -26,7 +26,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgument
-from .rates import ErrorRates, OperatingPoint, best_accuracy_threshold, fnmr_at_fmr, rates_at_threshold
+from ..calibration.rates import (
+    ErrorRates,
+    OperatingPoint,
+    best_accuracy_threshold,
+    fmr_at,
+    fnmr_at,
+    fnmr_at_fmr,
+    rates_at_threshold,
+    thresholds_at_fmr,
+)
 from .templates import FaceRecord
 
 __all__ = ["ConditionResult", "pair_names", "score_condition", "person_of", "lfw_subset"]
@@ -147,13 +156,11 @@ def score_condition(
 
 
 def _det_summary(genuine: np.ndarray, impostor: np.ndarray, points: int = 60) -> tuple[tuple[float, float], ...]:
-    """``(FMR, FNMR)`` at thresholds for FMR from 1/impostors to 1, log-spaced: a DET curve small enough for JSON."""
-    ordered = np.sort(impostor)
-    fmrs = np.unique(np.geomspace(1.0 / ordered.size, 1.0, points))
-    out = []
-    for target in fmrs[fmrs < 1.0]:
-        rates = rates_at_threshold(genuine, ordered, float(np.nextafter(ordered[int(target * ordered.size)], -np.inf)))
-        out.append((rates.fmr, rates.fnmr))
+    """``(FMR, FNMR)`` at the thresholds for target FMRs from 1/impostors to 1, log-spaced: a DET
+    curve small enough for JSON."""
+    fmrs = np.unique(np.geomspace(1.0 / impostor.size, 1.0, points))
+    thresholds = thresholds_at_fmr(impostor, fmrs[fmrs < 1.0])
+    out = zip(fmr_at(impostor, thresholds).tolist(), fnmr_at(genuine, thresholds).tolist(), strict=True)
     return tuple(dict.fromkeys(out))
 
 

@@ -1,17 +1,18 @@
 """Use case: calibrate a model's identification threshold on your own labelled images.
 
 ``calibrate`` embeds each image once (largest face) and builds the table the gallery reads
-(:class:`~countenance.gallery.Calibration`): distance -> FMR from the impostor comparisons and
-FNMR from the genuine ones, and, given a folder per person with several images, the effective
-number of templates of a subject with several (docs/GALLERY.md). The written file is loaded with
-:func:`countenance.gallery.load_calibration` (``path=``) and given to a gallery as ``calibration=``.
+(:class:`~countenance.calibration.Calibration`, measured by :mod:`countenance.calibration.labelled`):
+distance -> FMR from the impostor comparisons and FNMR from the genuine ones, and, given a folder
+per person with several images, the effective number of templates of a subject with several
+(docs/GALLERY.md). The written file is loaded with :func:`countenance.calibration.load_calibration`
+(``path=``) and given to a gallery as ``calibration=``.
 
 - ``pairs_csv``: columns ``file_x,file_y,same``; each row one comparison.
 - ``folders``: ``DIR/<person>/<images>`` (LFW: its folder or its ``images/``); every pair of images is a comparison
   (same folder: genuine, else impostor); ``max_people`` / ``max_images_per_person`` take the
   first people (by folder name) and the first images of each, for a quick table.
 
-``install``: the table becomes the model's own (:func:`countenance.gallery.calibration.install_calibration`):
+``install``: the table becomes the model's own (:func:`countenance.calibration.install_calibration`):
 every later command finds it (thresholds, the library's cluster cuts, the cleaning cuts; see
 :mod:`countenance.calibration.cuts`).
 """
@@ -151,14 +152,6 @@ def embed_paths(paths: list[Path], run: EvaluationRun, on_start: Callable[[int],
     return {p: found[str(p)] for p in distinct}
 
 
-def _grid(impostor: np.ndarray, points: int = 30) -> np.ndarray:
-    """Distances at impostor quantiles log-spaced from ``max(1/n, 1e-6)`` to 0.3 (any model's scale)."""
-    d = np.sort(impostor)
-    low = max(1.0 / d.size, 1e-6)
-    levels = np.logspace(np.log10(low), np.log10(0.3), points)
-    return np.unique(d[np.clip((levels * d.size).astype(np.int64), 0, d.size - 1)])
-
-
 def calibrate(
     options: CalibrateOptions,
     *,
@@ -167,12 +160,10 @@ def calibrate(
     on_aligned: Callable[[AlignedInput], None] | None = None,
 ) -> CalibrationResult:
     """Build (and write to ``options.out``) a calibration table for the chosen embedder."""
+    from ..calibration import install_calibration, save_calibration, table_from_folders, table_from_pairs
     from ..decide import pairwise_distances
     from ..embedding import make_embedder
     from ..evaluate import read_pairs_csv
-    from ..evaluate.subject_calibration import subject_impostor_rates
-    from ..gallery import EffectiveTemplates, build_calibration
-    from ..gallery.calibration import install_calibration
 
     spec = make_embedder(options.run.pipeline.embedder).spec
     people_of: dict[Path, str] = {}
@@ -187,35 +178,23 @@ def calibrate(
     results = embed_paths(paths, options.run, on_start, on_progress, on_aligned)
     ok = {p: r.vector for p, r in results.items() if r.vector is not None}
     failed = len(results) - len(ok)
-    effective, people = None, None
+    people, source = None, f"countenance calibrate {options.pairs_csv or options.folders}"
     if options.pairs_csv is not None:
         kept = [(a, b, s) for a, b, s in pairs if a in ok and b in ok]
         d = np.array([pairwise_distances(ok[a], ok[b][None, :], spec.metric)[0, 0] for a, b, _ in kept])
-        same = np.array([s for *_, s in kept], dtype=bool)
-        impostor, genuine = d[~same] if d.size else d, d[same] if d.size else d
+        table = table_from_pairs(d, np.array([s for *_, s in kept], dtype=bool), model=spec.name, metric=spec.metric,
+                                 source=source)
     else:
         order = sorted(ok)
         labels = [people_of[p] for p in order]
         x = np.stack([ok[p] for p in order]) if order else np.zeros((0, spec.embedding_size))
-        full = pairwise_distances(x, x, spec.metric) if order else np.zeros((0, 0))
-        i, j = np.triu_indices(len(order), k=1)
-        same = np.array(labels)[i] == np.array(labels)[j] if order else np.zeros(0, bool)
-        impostor, genuine = full[i, j][~same], full[i, j][same]
         people = len(set(labels))
-        if impostor.size >= 2 and genuine.size >= 1:
-            rates = subject_impostor_rates(x, labels, spec.metric, distances=_grid(impostor), min_events=5)
-            effective = EffectiveTemplates(rates.templates, rates.distances, rates.effective,
-                                           source=f"{options.folders}: {len(order)} images of {people} people")
-    if impostor.size < 2:
-        raise InvalidArgument(f"need at least 2 impostor comparisons with a face on both sides, got {impostor.size}")
-    table = build_calibration(
-        impostor, model=spec.name, metric=spec.metric, genuine_distances=genuine if genuine.size else None,
-        effective=effective, source=f"countenance calibrate {options.pairs_csv or options.folders}",
-    )
+        table = table_from_folders(x, labels, model=spec.name, metric=spec.metric, source=source)
     if options.out is not None:
         options.out.parent.mkdir(parents=True, exist_ok=True)
-        table.save(options.out)
+        save_calibration(table, options.out)
     installed = str(install_calibration(table)) if options.install else None
+    effective = table.effective
     points = tuple(
         CalibrationPoint(f, table.distance_at_fmr(f), table.false_non_match_rate(table.distance_at_fmr(f)))
         for f in REPORT_FMRS if f >= table.floor
@@ -224,6 +203,6 @@ def calibrate(
         (int(k), effective.at(int(k), table.distance_at_fmr(1e-3))) for k in effective.templates
     )
     return CalibrationResult(
-        spec.name, str(spec.metric), len(results), failed, int(impostor.size), int(genuine.size), people, points, k_eff,
+        spec.name, str(spec.metric), len(results), failed, table.impostor_pairs, table.genuine_pairs, people, points, k_eff,
         str(options.out) if options.out is not None else None, installed,
     )

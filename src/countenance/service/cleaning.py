@@ -120,7 +120,7 @@ def _not_judged(templates: dict[str, dict[str, np.ndarray]], min_items: int) -> 
 
 def _check(source: str, path: Path, model: str, templates: dict[str, dict[str, np.ndarray]],
            options: IdentityCheckOptions) -> IdentityReport:
-    from ..gallery.calibration import load_calibration
+    from ..calibration import load_calibration
 
     calibration = load_calibration(model) if model else None
     metric = calibration.metric if calibration is not None else "euclidean"

@@ -76,7 +76,7 @@ def evaluate_pairs_csv(
     """Verification accuracy on labelled pairs (stratified k-fold, k <= 10; largest face of each image).
 
     Raises InvalidPairsFile when the file holds only one class of pairs (no threshold, AUC or
-    TAR@FAR can be measured from it), or when no pair could be measured (with the hint to use
+    FNMR at an FMR can be measured from it), or when no pair could be measured (with the hint to use
     ``--root`` when no image could be read).
     """
     csv_path = existing_file(options.pairs_csv, "pairs file")
@@ -86,7 +86,7 @@ def evaluate_pairs_csv(
     if same in (0, len(pairs)):
         kind = "same-person" if same else "different-people"
         raise InvalidPairsFile(
-            f"{csv_path}: all {len(pairs)} pairs are {kind} pairs; a threshold, AUC and TAR@FAR need both "
+            f"{csv_path}: all {len(pairs)} pairs are {kind} pairs; a threshold, AUC and FNMR at an FMR need both "
             "same-person and different-people pairs"
         )
     n_folds = len({p.fold for p in pairs})

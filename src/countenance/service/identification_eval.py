@@ -69,7 +69,8 @@ def evaluate_identification(
     from ..embedding import make_embedder
     from ..evaluate.open_set import Probe, search_gallery
     from ..faces import Box, Face, Template
-    from ..gallery import EmbeddedImage, load_calibration
+    from ..calibration import load_calibration
+    from ..gallery import EmbeddedImage
     from ..hashing import sha256_file
 
     spec = make_embedder(options.run.pipeline.embedder).spec

@@ -297,7 +297,7 @@ def disagreeing_faces(library: Library, person_id: int, *, cut_fmr: float = 0.01
     a stranger clustering put there. Empty when the person has under 3 faces, or when the model
     ships no calibration (nothing to judge by)."""
     from ..clean import IdentityOptions, check_identities, cut_from_calibration
-    from ..gallery.calibration import load_calibration
+    from ..calibration import load_calibration
 
     library.store.person(person_id)
     faces = [library.store.face(face_id) for face_id, _ in library.store.person_faces(person_id)]

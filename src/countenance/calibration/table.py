@@ -6,7 +6,7 @@ different people) whose distance is ``<= distance[i]``. From it:
 
 - :meth:`Calibration.false_match_rate` ``FMR(d)``: how often one comparison with a stranger
   comes out at distance ``d`` or closer (log-linear interpolation between table points);
-- :func:`fmr_for_fpir` and :meth:`Calibration.threshold_for_fpir`: the per-comparison FMR and
+- :func:`~.rates.fmr_for_fpir` and :meth:`Calibration.threshold_for_fpir`: the per-comparison FMR and
   the distance threshold at which a search of ``N`` independent templates has a false-positive
   identification rate ``FPIR = 1 - (1 - FMR)^N`` equal to the target;
 - :meth:`Calibration.subject_false_match_rate`, :meth:`Calibration.identification_fpir` and
@@ -17,47 +17,26 @@ different people) whose distance is ``<= distance[i]``. From it:
 A table may also carry ``fnmr`` (the fraction of genuine comparisons farther than each distance),
 when it was built from labelled pairs (``countenance calibrate``).
 
-Tables ship in ``countenance/calibration/<model>.json``; ``scripts/calibrate.py`` rebuilds them
-from LFW. Outside the measured range the figures are clamped: below the smallest impostor
-distance FMR is reported as the table's floor ``1 / impostor_pairs`` (an upper bound).
+Tables ship in ``countenance/calibration/<model>.json`` (``scripts/calibrate.py`` rebuilds them
+from LFW) or are installed by the user (:mod:`.store`). Outside the measured range the figures
+are clamped: below the smallest impostor distance FMR is reported as the table's floor
+``1 / impostor_pairs`` (an upper bound).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import GalleryError, InvalidArgument
 from .effective import EffectiveTemplates
+from .rates import fmr_at, fmr_for_fpir, fnmr_at, fpir_for_fmr
 
-__all__ = ["Calibration", "fmr_for_fpir", "fpir_for_fmr", "build_calibration", "load_calibration", "install_calibration",
-           "installed_path"]
-
-
-def fmr_for_fpir(fpir: float, n_templates: int) -> float:
-    """Per-comparison FMR at which ``n_templates`` independent comparisons give ``fpir``.
-
-    ``FMR = 1 - (1 - FPIR)^(1/N)``; with ``N <= 1`` it is ``fpir`` itself.
-    """
-    if not 0.0 < fpir < 1.0:
-        raise InvalidArgument(f"a target FPIR must be in (0, 1), got {fpir!r}")
-    n = max(int(n_templates), 1)
-    return -math.expm1(math.log1p(-fpir) / n)
-
-
-def fpir_for_fmr(fmr: float, n_templates: float) -> float:
-    """``1 - (1 - fmr)^N``: the chance that a stranger matches at least one of ``N`` templates
-    (``N`` may be fractional: an effective number of independent comparisons)."""
-    n = max(float(n_templates), 0.0)
-    return -math.expm1(n * math.log1p(-min(max(fmr, 0.0), 1.0 - 1e-16)))
+__all__ = ["Calibration", "build_calibration"]
 
 
 @dataclass(frozen=True)
@@ -219,58 +198,6 @@ class Calibration:
         except (KeyError, TypeError, ValueError) as error:
             raise GalleryError(f"not a calibration table ({error})") from None
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-
-
-def installed_path(model: str) -> Path:
-    """Where :func:`install_calibration` puts the table of ``model`` (in :func:`countenance.paths.calibration_dir`)."""
-    from ..paths import calibration_dir
-
-    if not model or any(c in model for c in "/\\") or model.startswith("."):
-        raise InvalidArgument(f"not a model name: {model!r}")
-    return calibration_dir() / f"{model}.json"
-
-
-def install_calibration(calibration: Calibration) -> Path:
-    """Install ``calibration`` as its model's table (:func:`load_calibration` finds it, before
-    any shipped one); the path written. The file is replaced atomically."""
-    target = installed_path(calibration.model)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    calibration.save(partial)
-    os.replace(partial, target)
-    return target
-
-
-def load_calibration(model: str, path: str | os.PathLike[str] | None = None) -> Calibration | None:
-    """The calibration table of ``model``: from ``path``, else the one installed here
-    (:func:`install_calibration`), else the one shipped in the package.
-
-    None when the package ships none for this model (a model it was never calibrated for).
-    Raises GalleryError if the file is for another model or unreadable.
-    """
-    if path is None and installed_path(model).is_file():
-        path = installed_path(model)
-    if path is None:
-        resource = resources.files("countenance.calibration").joinpath(f"{model}.json")
-        if not resource.is_file():
-            return None
-        text, where = resource.read_text(), f"package calibration {model}.json"
-    else:
-        where = os.fspath(path)
-        try:
-            text = Path(path).read_text()
-        except OSError as error:
-            raise GalleryError(f"{where}: cannot read calibration ({error.strerror or error})") from None
-    try:
-        calibration = Calibration.from_dict(json.loads(text))
-    except json.JSONDecodeError as error:
-        raise GalleryError(f"{where}: not JSON ({error})") from None
-    if calibration.model != model:
-        raise GalleryError(f"{where}: calibration is for model {calibration.model!r}, not {model!r}")
-    return calibration
-
 
 def build_calibration(
     impostor_distances: np.ndarray,
@@ -303,17 +230,14 @@ def build_calibration(
     ]))
     ranks = np.unique(np.clip(np.ceil(levels * n - 1e-9).astype(np.int64), 1, n))  # k-th smallest, 1-based
     ranks = np.unique(np.concatenate([[1], ranks]))
-    distances = d[ranks - 1]
-    # Exact FMR at each distance: the count of distances <= it (accounts for ties).
-    counts = np.searchsorted(d, distances, side="right")
-    distances, index = np.unique(distances, return_index=True)
-    fmr = counts[index] / n
+    distances = np.unique(d[ranks - 1])
+    fmr = fmr_at(d, distances)  # exact, ties counted
     fnmr, genuine_pairs = None, 0
     if genuine_distances is not None:
-        g = np.sort(np.asarray(genuine_distances, dtype=np.float64).ravel())
+        g = np.asarray(genuine_distances, dtype=np.float64).ravel()
         g = g[np.isfinite(g)]
         if g.size == 0:
             raise InvalidArgument("need at least 1 genuine distance for an FNMR column")
-        fnmr = 1.0 - np.searchsorted(g, distances, side="right") / g.size
+        fnmr = fnmr_at(g, distances)
         genuine_pairs = int(g.size)
     return Calibration(model, metric, distances, fmr, n, source, dict(extra or {}), effective, fnmr, genuine_pairs)

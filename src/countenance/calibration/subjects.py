@@ -6,7 +6,7 @@ A subject enrolled with ``k`` of its ``m`` images, drawn at random, is matched (
 within ``t``) with probability ``1 - C(m - c, k) / C(m, k)``; averaging that over the pairs gives
 ``FMR_k(t)`` exactly over every ``k``-subset, without drawing any. ``FMR_1`` over the *same*
 subjects (those with ``m >= k``) is the mean of ``c / m``; the effective number of templates is
-``log(1 - FMR_k) / log(1 - FMR_1)`` (:mod:`countenance.gallery.effective`), applied by the gallery
+``log(1 - FMR_k) / log(1 - FMR_1)`` (:mod:`.effective`), applied by the gallery
 to its per-comparison table.
 
 Where too few impostor pairs fall within ``t`` to measure (fewer than ``min_events`` with one
@@ -24,12 +24,10 @@ import numpy as np
 from ..decide import pairwise_distances
 from ..errors import InvalidArgument
 
-__all__ = ["DEFAULT_TEMPLATE_COUNTS", "DEFAULT_DISTANCES", "SubjectImpostorRates", "subject_impostor_rates"]
+__all__ = ["DEFAULT_TEMPLATE_COUNTS", "SubjectImpostorRates", "subject_impostor_rates"]
 
 #: Templates per subject at which ``k_eff`` is measured (people with that many images are needed).
 DEFAULT_TEMPLATE_COUNTS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32)
-#: The distance grid (dlib's Euclidean distances; other models pass their own).
-DEFAULT_DISTANCES = tuple(round(0.30 + 0.01 * i, 2) for i in range(41))
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,7 @@ def subject_impostor_rates(
     metric: str,
     *,
     templates: Iterable[int] = DEFAULT_TEMPLATE_COUNTS,
-    distances: Iterable[float] = DEFAULT_DISTANCES,
+    distances: Iterable[float] | None = None,
     same_person: Iterable[tuple[str, str]] = (),
     min_events: int = 20,
     block: int = 512,
@@ -75,19 +73,20 @@ def subject_impostor_rates(
     """Measure ``FMR_k`` and ``k_eff`` (module docstring) on ``vectors`` ``(N, D)`` labelled by
     ``people`` ``(N,)``: every image is a probe against every other person with at least two
     images; pairs of names in ``same_person`` (label errors) are left out. Template counts with
-    no person holding that many images are dropped (1 always stays)."""
+    no person holding that many images are dropped (1 always stays). ``distances``: the grid, in
+    the model's metric (:func:`~.impostors.distance_grid` places one on any model's scale)."""
     x = np.asarray(vectors, dtype=np.float64)
     labels = np.asarray(list(people))
     if x.ndim != 2 or labels.shape != (x.shape[0],):
         raise InvalidArgument("subject_impostor_rates needs (N, D) vectors and N labels")
-    grid = np.asarray(sorted(set(float(t) for t in distances)), dtype=np.float64)
-    if grid.size == 0:
-        raise InvalidArgument("subject_impostor_rates needs at least one distance")
     names, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
     ks = np.array(sorted({1, *(int(k) for k in templates if int(k) >= 1 and int(k) <= sizes.max(initial=0))}))
     subject_ids = np.flatnonzero(sizes >= 2)
     if subject_ids.size == 0 or len(names) < 2:
         raise InvalidArgument("need at least one person with two or more images and another person")
+    grid = np.asarray(sorted(set(float(t) for t in (() if distances is None else distances))), dtype=np.float64)
+    if grid.size == 0:
+        raise InvalidArgument("subject_impostor_rates needs at least one distance")
     columns = np.concatenate([np.flatnonzero(inverse == s) for s in subject_ids])
     m = sizes[subject_ids]
     starts = np.concatenate([[0], np.cumsum(m)[:-1]])
