@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..calibration.cuts import Cuts, cuts_for
+from ..calibration.cuts import cuts_for
 from ..errors import CalibrationMissing, InvalidArgument
 from .dataset import read_dataset
 from .findings import UNREADABLE, Finding
@@ -120,7 +120,7 @@ def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: C
     model = models[0] if models else ""
     metric, cut_fmr = options.metric, None
     agree = options.agree_distance
-    margins, near = options, options.near_duplicates
+    cuts = None  # with the cut from a calibration: dlib's margins carried to the model
     if options.cut_distance is not None:
         cut = float(options.cut_distance)
         agree = cut if agree is None else agree
@@ -135,14 +135,17 @@ def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: C
             agree = max(cut_from_calibration(model, options.agree_fmr), cut) if model else cut
         metric = calibration.metric if calibration is not None else metric
         cut_fmr = options.cut_fmr
-        if model:
-            margins, near = _carried(options, cuts_for(model, metric, calibration))
+        cuts = cuts_for(model, metric, calibration) if model else None
     identity_options = IdentityOptions(
-        cut_distance=cut, metric=metric, ambiguity_margin=margins.ambiguity_margin, min_items=options.min_photos,
-        duplicate_centre_distance=margins.duplicate_centre_distance,
-        duplicate_within_ratio=options.duplicate_within_ratio, mislabel_margin=margins.mislabel_margin,
+        cut_distance=cut, metric=metric, ambiguity_margin=options.ambiguity_margin, min_items=options.min_photos,
+        duplicate_centre_distance=options.duplicate_centre_distance,
+        duplicate_within_ratio=options.duplicate_within_ratio, mislabel_margin=options.mislabel_margin,
         agree_distance=agree,
     )
+    near = options.near_duplicates
+    if cuts is not None:
+        identity_options = identity_options.carried(cuts)
+        near = replace(near, template_distance=cuts.distance(near.template_distance))
     findings: list[Finding] = []
     candidates: dict[str, dict[str, np.ndarray]] = {}
     by_item: dict[str, PhotoFaces] = {}
@@ -168,16 +171,3 @@ def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: C
     return CheckedRecords(model, metric, cut, cut_fmr, tuple(findings), dict(identities.chosen_face),
                           time.perf_counter() - start)
 
-
-def _carried(options: CleanOptions, cuts: Cuts) -> tuple[CleanOptions, NearDuplicateOptions]:
-    """The options' margins and distances (dlib's units) carried to the model of ``cuts``; the
-    margins are Euclidean between (unit, for a cosine model) templates, the distances in the
-    model's metric (see :class:`~countenance.clean.identity.IdentityOptions`)."""
-    if cuts.identity:
-        return options, options.near_duplicates
-    mislabel = options.mislabel_margin
-    carried = replace(options, ambiguity_margin=cuts.margin(options.ambiguity_margin, euclidean=True),
-                      duplicate_centre_distance=cuts.distance(options.duplicate_centre_distance),
-                      mislabel_margin=None if mislabel is None else cuts.margin(mislabel, euclidean=True))
-    near = replace(options.near_duplicates, template_distance=cuts.distance(options.near_duplicates.template_distance))
-    return carried, near

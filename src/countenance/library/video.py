@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..calibration.cuts import cuts_for
 from ..errors import InvalidArgument, InvalidImage
 
 __all__ = ["VideoOptions", "Track", "Appearance", "VideoTagResult", "tag_video"]
@@ -29,7 +30,9 @@ __all__ = ["VideoOptions", "Track", "Appearance", "VideoTagResult", "tag_video"]
 class VideoOptions:
     """``sample_fps``: frames looked at per second of video; ``max_gap_s``: the longest gap a
     track or a time range bridges; ``min_frames``: identified faces a track needs to be named;
-    ``link_distance``: the largest template distance linking a face to a track without overlap."""
+    ``link_distance``: the largest template distance linking a face to a track without overlap
+    (Euclidean in dlib-resnet-v1's units, carried to the gallery's model through its
+    calibration: :mod:`countenance.calibration.cuts`)."""
 
     sample_fps: float = 5.0
     max_gap_s: float = 1.0
@@ -128,6 +131,7 @@ def tag_video(path: str | os.PathLike[str], gallery: Any, *, pipeline: Any = Non
 
     options = options or VideoOptions()
     pipeline = pipeline or gallery.pipeline
+    link_distance = cuts_for(gallery.model.name, gallery.model.metric, gallery.calibration).euclidean(options.link_distance)
     capture = cv2.VideoCapture(os.fspath(path))
     if not capture.isOpened():
         raise InvalidImage(path, "not a video OpenCV can read")
@@ -162,7 +166,7 @@ def tag_video(path: str | os.PathLike[str], gallery: Any, *, pipeline: Any = Non
                 box = tuple(face.box.to_list())
                 for j, track in enumerate(open_tracks):
                     distance = float(np.linalg.norm(face.template.vector - track.last_template))
-                    if _iou(box, track.last_box) >= 0.3 or distance <= options.link_distance:
+                    if _iou(box, track.last_box) >= 0.3 or distance <= link_distance:
                         cost[i, j] = distance
             links: dict[int, _OpenTrack] = {}
             if open_tracks and np.isfinite(cost).any():
