@@ -168,3 +168,22 @@ def test_eval_lfw_on_a_subset(arcface, lfw):
                       "--per-fold", 4, "--workers", 1)
     assert report["model"] == arcface["model"] and report["pairs"] == 80 and report["failures"] == 0
     assert report["accuracy"] >= 0.85 and report["auc"] >= 0.9
+
+
+def test_a_library_refuses_to_cluster_two_models(tmp_path):
+    """Faces of two models in one library (written around the indexer's check) are never
+    stacked: clustering refuses them, naming both models and the migration."""
+    import numpy as np
+
+    from countenance.errors import TemplateMismatch
+    from countenance.library import Library
+
+    with Library.open(tmp_path / "library") as library:
+        store = library.store
+        with store.transaction():
+            photo = store.upsert_photo(str(tmp_path / "a.jpg"), "0" * 64, 1, 1, 100, 100, 1, None)
+            for k, model in enumerate((REFERENCE_MODEL, "arcface-other")):
+                store.write_face(None, photo, (k, 0, k + 50, 50), 1.0, 100.0, 0, None, np.ones(128, np.float32), model, None)
+        with pytest.raises(TemplateMismatch, match="models migrate") as refused:
+            library.recluster()
+        assert REFERENCE_MODEL in str(refused.value) and "arcface-other" in str(refused.value)
