@@ -1,8 +1,10 @@
 """Model-dependent cuts: values measured on the reference model, carried to any model.
 
-The library's clustering cuts, its merge-suggestion distance and the cleaning checks' margins
-were measured on dlib's ResNet (``dlib-resnet-v1``, Euclidean; docs/LIBRARY.md, docs/CLEAN.md)
-and stay written in its units. For another model each value is carried through the two
+The library's clustering cuts (:meth:`countenance.library.ClusterOptions.for_model`), its
+merge-suggestion distance and video track linking, the cleaning checks' margins
+(:meth:`countenance.clean.IdentityOptions.carried`) and a gallery's tie margin (for a model
+that declares none) were measured on dlib's ResNet (``dlib-resnet-v1``, Euclidean;
+docs/LIBRARY.md) and stay written in its units. For another model each value is carried through the two
 models' calibration tables (impostor distance -> false-match rate): a distance ``d`` on the
 reference becomes the distance at the same false-match rate on the model,
 ``distance_at_fmr_model(FMR_reference(d))``; a margin (a difference of distances) becomes
