@@ -32,9 +32,12 @@ def library_model(store: LibraryStore) -> ModelRecord | None:
     """The library's model, None while it holds no face. Raises TemplateMismatch when its faces
     hold templates of several models, LibraryError for a library of a non-reference model made
     before the model was recorded (re-index it with ``--full``)."""
-    held = [row[0] for row in store.connection.execute("SELECT DISTINCT model FROM faces ORDER BY model")]
     text = store.meta(MODEL_META)
     record = ModelRecord.from_dict(json.loads(text)) if text is not None else None
+    # Every writer of faces (the indexer, faces added by hand) checks the record first, so a
+    # library that has one holds no other model's faces: only its first face is read.
+    query = "SELECT model FROM faces LIMIT 1" if record is not None else "SELECT DISTINCT model FROM faces ORDER BY model"
+    held = [row[0] for row in store.connection.execute(query)]
     names = set(held) | ({record.name} if record is not None else set())
     if len(names) > 1:
         held_name = record.name if record is not None else sorted(names)[0]
