@@ -104,11 +104,6 @@ def test_verify_bad_files(tmp_path, fixtures, kind, reason):
     assert line.startswith(f"error: {bad}: ") and reason in line and "\n" not in line
 
 
-def test_unknown_backend_is_a_clean_error(fixtures):
-    result = run("detect", fixtures / "probes" / "obama1.jpg", "--detector", "nope")
-    assert result.exit_code == 2 and "unknown detector 'nope'" in result.stderr
-
-
 def test_eval_pairs_json(tmp_path, fixtures):
     for name in ("obama.jpg", "obama2.jpg", "obama3.jpg"):
         shutil.copy(fixtures / "people" / "obama" / name, tmp_path / name)

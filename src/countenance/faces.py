@@ -47,6 +47,13 @@ class Box:
     def center(self) -> tuple[float, float]:
         return ((self.left + self.right) / 2.0, (self.top + self.bottom) / 2.0)
 
+    def iou(self, other: Box) -> float:
+        """Intersection over union of the two boxes (0 when they do not overlap)."""
+        inter = Box(max(self.left, other.left), max(self.top, other.top),
+                    min(self.right, other.right), min(self.bottom, other.bottom)).area
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
     def clipped(self, width: int, height: int) -> Box:
         """The box clipped to an image of ``width`` x ``height`` pixels."""
         return Box(

@@ -1,6 +1,7 @@
 """schemathesis over the OpenAPI schema, against the real app on a loopback port: without a
 key every route but the public ones is refused (401), with a key of another scope too (403);
-with an admin key no generated request, valid or not, gets a 5xx."""
+with an admin key no generated request, valid or not, gets a 5xx, and every answer, success or
+error, has the status, media type and shape the document declares."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
 from countenance.rest import create_app
 
@@ -16,6 +18,7 @@ from .conftest import auth, running_server, settings_for
 PUBLIC = {"/v1/health", "/v1/version"}
 ANY_KEY = {"/v1/outcomes/{outcome_id}", "/v1/me"}  # any valid key, whatever its scopes (the page asks /v1/me which sections to show)
 LIBRARY = "/v1/library/"
+CONFORMS = [status_code_conformance, content_type_conformance, response_schema_conformance]
 BOUNDED = settings(max_examples=6, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 
 
@@ -69,6 +72,7 @@ def test_no_route_without_its_scope_and_no_5xx(case, server, keys):
         assert wrong.status_code == 403, (case.method, case.path, wrong.status_code)
     admin = case.call(base_url=server, headers=auth(keys["admin"]))
     assert admin.status_code < 500, (case.method, case.path, admin.status_code, admin.text[:300])
+    case.validate_response(admin, checks=CONFORMS)
 
 
 @invalid.parametrize()
@@ -79,3 +83,4 @@ def test_invalid_requests_get_4xx_never_5xx(case, server, keys):
     assert admin.status_code < 500, (case.method, case.path, admin.status_code, admin.text[:300])
     if admin.status_code >= 400:
         assert "Traceback" not in admin.text
+    case.validate_response(admin, checks=CONFORMS)

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..service.options import PipelineOptions, build_pipeline
-from .options import ActorOpt, AlignedOpt, DetectorOpt, EmbedderOpt, GalleryOpt, JsonOpt, gallery_options, pipeline_options
+from .options import ActorOpt, AlignedOpt, DetectorOpt, EmbedderOpt, GalleryOpt, IndexOpt, JsonOpt, gallery_options, pipeline_options
 from . import subjects_edit
 from .consent import consent_hint
 from .output import (
@@ -57,7 +57,7 @@ def gallery_init(
     retention_days: Annotated[Optional[int], typer.Option(min=1, help="`gallery prune` deletes templates older than this.")] = None,
     target_fpir: Annotated[float, typer.Option(min=1e-6, max=0.5, help="False-positive identification rate to set the threshold for.")] = 0.01,
     keep_crops: Annotated[bool, typer.Option(help="Store a small crop of each enrolled face (exported on request).")] = True,
-    index: Annotated[str, typer.Option(help="Vector index: faiss (embedded), pgvector or milvus.")] = "faiss",
+    index: IndexOpt = "faiss",
     index_uri: Annotated[Optional[str], typer.Option(
         help="Server of a pgvector/milvus index: postgresql://..., http://host:19530, or a Milvus Lite file (*.db).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace index files an earlier gallery left here without its database.")] = False,

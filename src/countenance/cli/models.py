@@ -1,7 +1,9 @@
-"""``countenance models``: list, pull, verify and locate the optional ONNX models."""
+"""``countenance models``: list, pull, verify and locate the optional ONNX models; migrate a gallery or
+a library to another recogniser."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -10,8 +12,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
+from ..errors import InvalidArgument
 from ..service import models as service
-from .options import JsonOpt
+from .options import DetectorOpt, JsonOpt
 from .output import EXIT_PARTIAL, handle_errors, print_json, stderr
 
 __all__ = ["models_app"]
@@ -125,3 +128,59 @@ def path_command(
         print_json({"name": name, "path": str(path)})
         return
     typer.echo(str(path))
+
+
+@models_app.command("migrate")
+@handle_errors
+def migrate_command(
+    to: Annotated[Optional[str], typer.Option("--to", help="The embedder to move to (dlib, dlib-onnx, arcface:PATH, auto).")] = None,
+    gallery: Annotated[Optional[Path], typer.Option("--gallery", help="The gallery folder to migrate.")] = None,
+    library: Annotated[Optional[Path], typer.Option("--library", help="The library folder to migrate.")] = None,
+    detector: DetectorOpt = "auto",
+    sources: Annotated[Optional[Path], typer.Option(
+        "--sources", help="Gallery: a folder searched by content for enrolment photos that moved and for opt-out photos.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=10_000, help="Rows per committed batch.")] = 32,
+    rollback: Annotated[bool, typer.Option("--rollback", help="Switch back to the model migrated from.")] = False,
+    prune: Annotated[bool, typer.Option("--prune", help="Erase the other models' templates (no rollback after).")] = False,
+    show_status: Annotated[bool, typer.Option("--status", help="Show the model, a migration under way, the rollback.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Move a gallery or a library to another recogniser: re-embed from the stored photos (a
+    gallery's crops when a photo is gone), beside the old templates; cut over in one
+    transaction. Killed midway, run it again: it continues. Exit 1 when some rows could not be
+    re-embedded (listed; kept under the old model until --prune)."""
+    from ..service import migration
+
+    target = migration.MigrationTarget(gallery=gallery, library=library)
+    chosen = [name for name, on in (("--to", to is not None), ("--rollback", rollback), ("--prune", prune),
+                                     ("--status", show_status)) if on]
+    if len(chosen) != 1:
+        raise InvalidArgument("give one of --to MODEL, --rollback, --prune, --status")
+    if show_status:
+        document = migration.status(target)
+        if json_output:
+            print_json(document)
+        else:
+            for key, value in document.items():
+                stderr.print(f"{key}: {value}", highlight=False, soft_wrap=True)
+        return
+    if rollback:
+        report = migration.rollback(target)
+    elif prune:
+        report = migration.prune(target)
+    else:
+        options = migration.MigrateOptions(to=to, detector=detector, sources=sources, batch_size=batch_size)
+        report = migration.migrate(target, options, on_batch=None if json_output else _progress)
+    if json_output:
+        print_json(migration.report_document(report))
+    else:
+        stderr.print(report.message, highlight=False, soft_wrap=True)
+        for row in report.not_reembedded:
+            stderr.print(f"not re-embedded: {row.table} {row.id}: {row.outcome} ({row.detail}); {row.then}",
+                         highlight=False, soft_wrap=True)
+    if report.not_reembedded:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _progress(done: int, total: int) -> None:
+    stderr.print(f"re-embedded {done} of {total}", highlight=False, soft_wrap=True)

@@ -1,22 +1,27 @@
 """The CLI's options shared by several commands, declared once, and what they build.
 
-Backend names are checked against the registries when the pipeline is built, so a new
-backend needs no CLI change.
+Backend options are choices read from the registries (:mod:`countenance.service.backends`):
+``--help`` lists them, a name outside them is a one-line usage error, and a new backend needs
+no CLI change.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from ..errors import UnknownBackend
+from ..service import backends
 from ..service.options import GalleryOptions, PipelineOptions
 
 __all__ = [
     "JsonOpt",
     "DetectorOpt",
     "EmbedderOpt",
+    "IndexOpt",
     "UpsampleOpt",
     "RotateOpt",
     "WorkersOpt",
@@ -29,8 +34,35 @@ __all__ = [
 ]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-DetectorOpt = Annotated[str, typer.Option("--detector", help="Face detector backend (hog, cnn, yunet, ...).")]
-EmbedderOpt = Annotated[str, typer.Option("--embedder", help="Face embedding backend (dlib, dlib-onnx, ...).")]
+
+
+def _choice(check: Callable[[str], str]) -> Callable[[str], str]:
+    """A parser that lets through the names ``check`` accepts: any other is a usage error (exit 2)."""
+
+    def parse(value: str) -> str:
+        try:
+            return check(value)
+        except UnknownBackend as error:
+            raise typer.BadParameter(str(error)) from None
+
+    return parse
+
+
+def _metavar(*choices: str) -> str:
+    return "[" + "|".join(choices) + "]"
+
+
+DetectorOpt = Annotated[str, typer.Option(
+    "--detector", parser=_choice(backends.check_detector), metavar=_metavar(*backends.DETECTOR_CHOICES),
+    help="Face detector backend ('auto': yunet when its model is installed, else hog).")]
+EmbedderOpt = Annotated[str, typer.Option(
+    "--embedder", parser=_choice(backends.check_embedder),
+    metavar=_metavar(*backends.EMBEDDER_CHOICES, backends.ARCFACE_FORM),
+    help="Face embedding backend ('auto': dlib's model, on ONNX Runtime when it runs), or arcface:PATH "
+         "(an ArcFace-style ONNX model file).")]
+IndexOpt = Annotated[str, typer.Option(
+    "--index", parser=_choice(backends.check_index), metavar=_metavar(*backends.INDEX_CHOICES),
+    help="Vector index: faiss (embedded) or a server's (pgvector, milvus: give --index-uri).")]
 UpsampleOpt = Annotated[
     str, typer.Option("--upsample", help="Times to double the image before detecting (0-3), or 'auto'.")
 ]

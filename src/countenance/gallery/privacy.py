@@ -18,6 +18,7 @@ from ..paths import open_private, private_folder
 from .core import GalleryCore
 from .images import GalleryImage
 from .mirror import deleting
+from .model_store import drop_parked_before, parked_sources
 from .policy import MAX_DAYS, check_name, timestamp
 from .records import ForgetResult, OptOutResult, PruneResult, SubjectDetails
 from .search import candidates, optout_distance
@@ -101,7 +102,9 @@ def forget(g: GalleryCore, name: str) -> ForgetResult:
             raise NotEnrolled(name)
         name = record.name
         ids = g.store.template_ids(record.id)
-        sources = g.store.sources(ids)
+        # Templates parked by a model migration go with the subject (ON DELETE CASCADE): their
+        # photos' paths and hashes leave the audit log too.
+        sources = g.store.sources(ids) | parked_sources(g.store.connection, record.id)
         removed = g.store.delete_subject(record.id)
         now = g.log.now()
         spans = name_history(g, name)
@@ -145,13 +148,14 @@ def prune(g: GalleryCore, *, now: datetime | None = None, older_than_days: int |
     if isinstance(days, bool) or not isinstance(days, numbers.Integral) or not 0 <= days <= MAX_DAYS:
         raise InvalidArgument(f"older_than_days must be a whole number from 0 to {MAX_DAYS}, got {days!r}")
     cutoff = timestamp((now or g.clock()) - timedelta(days=days))
-    if not g.store.template_ids_before(cutoff):
+    if not g.store.template_ids_before(cutoff) and not drop_parked_before(g.store.connection, cutoff, dry_run=True):
         return PruneResult(cutoff, 0, (), True)
     mirror = g.mirrors["templates"]
     with deleting(g.store, mirror):
         ids = g.store.template_ids_before(cutoff)
         before = {s.name for s in g.store.subjects()}
-        sources = g.store.sources(ids)
+        # Templates parked by a model migration are kept no longer than the others.
+        sources = g.store.sources(ids) | drop_parked_before(g.store.connection, cutoff)
         removed = g.store.delete_templates(ids)
         gone = tuple(sorted(before - {s.name for s in g.store.subjects()}))
         aliases = {name: g.store.pseudonym(name) for name in gone}

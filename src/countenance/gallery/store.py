@@ -52,7 +52,7 @@ class Store:
 
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
-        self._db = connection
+        self._db = self.connection = connection  # public for the modules with SQL of their own (model_store)
 
     # ------------------------------------------------------------ opening
 

@@ -18,9 +18,13 @@ from ..faces import Metric, ModelRecord
 from .cluster import ClusterOptions
 from .store import LibraryError, LibraryStore
 
-__all__ = ["MODEL_META", "library_model", "record_model", "cluster_options", "carried_distance"]
+__all__ = ["MODEL_META", "NOT_MIGRATED", "library_model", "record_model", "switch_model", "cluster_options",
+           "carried_distance"]
 
 MODEL_META = "model"
+#: The gate of a face that has no template of the library's model (left behind by ``models
+#: migrate``: kept with its old template, never clustered, compared or suggested).
+NOT_MIGRATED = "not-migrated"
 
 
 def _mismatch(held: str, given: str) -> TemplateMismatch:
@@ -36,8 +40,10 @@ def library_model(store: LibraryStore) -> ModelRecord | None:
     record = ModelRecord.from_dict(json.loads(text)) if text is not None else None
     # Every writer of faces (the indexer, faces added by hand) checks the record first, so a
     # library that has one holds no other model's faces: only its first face is read.
-    query = "SELECT model FROM faces LIMIT 1" if record is not None else "SELECT DISTINCT model FROM faces ORDER BY model"
-    held = [row[0] for row in store.connection.execute(query)]
+    # Faces a migration left behind (gated not-migrated) keep their old model and never count.
+    query = ("SELECT model FROM faces WHERE gate IS NOT ? LIMIT 1" if record is not None
+             else "SELECT DISTINCT model FROM faces WHERE gate IS NOT ? ORDER BY model")
+    held = [row[0] for row in store.connection.execute(query, (NOT_MIGRATED,))]
     names = set(held) | ({record.name} if record is not None else set())
     if len(names) > 1:
         held_name = record.name if record is not None else sorted(names)[0]
@@ -59,6 +65,22 @@ def record_model(store: LibraryStore, record: ModelRecord) -> None:
         raise _mismatch(held.name, record.name)
     if text is None:
         store.set_meta(MODEL_META, json.dumps(record.to_dict()))
+
+
+def switch_model(store: LibraryStore, record: ModelRecord | None, name: str) -> None:
+    """Make model ``name`` the library's (a migration's cut-over or rollback, inside its
+    transaction): ``record``, else the record kept when the library moved away from it, else
+    none (a library from before records: read from its faces). The record left is kept for a
+    rollback."""
+    old = store.meta(MODEL_META)
+    if old is not None:
+        store.set_meta(f"{MODEL_META}:{json.loads(old)['name']}", old)
+    kept = store.meta(f"{MODEL_META}:{name}")
+    text = json.dumps(record.to_dict()) if record is not None else kept
+    if text is None:
+        store.connection.execute("DELETE FROM meta WHERE key = ?", (MODEL_META,))
+    else:
+        store.set_meta(MODEL_META, text)
 
 
 def carried_distance(store: LibraryStore, reference_distance: float) -> float:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgument
+from .backends import check_detector, check_embedder
 from .options import GalleryOptions, PipelineOptions
 
 __all__ = ["ServerSettings", "SETTINGS_ENV", "check_can_serve", "uvicorn_log_config"]
@@ -47,7 +48,7 @@ class ServerSettings:
       not started, else with an outcome id: ``GET /v1/outcomes/{id}``).
     - ``threads``: worker threads per process, each with its own pipeline and open gallery
       (the most requests computed at once).
-    - ``detector``, ``embedder``: the pipeline's backends (registry names, ``auto`` picks).
+    - ``detector``, ``embedder``: the pipeline's backends (:mod:`.backends`'s choices; UnknownBackend otherwise).
     - ``library``: the photo library folder (None: no library routes answer).
     """
 
@@ -75,6 +76,8 @@ class ServerSettings:
                 object.__setattr__(self, name, Path(value))
         if self.image_root is not None and not self.image_root.is_dir():
             raise InvalidArgument(f"--image-root {self.image_root}: no such folder")
+        check_detector(self.detector)
+        check_embedder(self.embedder)
 
     @property
     def max_request_bytes(self) -> int:

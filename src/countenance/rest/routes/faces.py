@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import Depends, File, Form, Request, UploadFile
 
 from ...service import detection, identification, verification
 from ...service.keys import ApiKey
 from ..auth import require
+from ..schemas.common import PROBLEMS, Router
+from ..schemas.faces import Detection, Identification, PairVerification, SubjectVerification
 from ..uploads import client_paths, one_image
 
-router = APIRouter(prefix="/v1", tags=["faces"])
+router = Router(prefix="/v1", tags=["faces"], responses=PROBLEMS)
 
 Upload = Annotated[UploadFile | None, File(description="The image (JPEG, PNG, WebP, HEIC, ...).")]
 ImagePath = Annotated[str | None, Form(description="Or: a path relative to the server's --image-root.")]
@@ -23,7 +25,7 @@ UNKNOWN_EXPLAINED = (
 )
 
 
-@router.post("/detect")
+@router.post("/detect", response_model=Detection)
 async def detect(request: Request, image: Upload = None, image_path: ImagePath = None,
                  key: ApiKey = Depends(require("identify"))) -> dict[str, Any]:
     """Every face of the image: box, landmarks, detection score, rotation. Scope: identify."""
@@ -33,7 +35,7 @@ async def detect(request: Request, image: Upload = None, image_path: ImagePath =
     return client_paths(found.to_dict(), runtime.settings)
 
 
-@router.post("/verify")
+@router.post("/verify", response_model=PairVerification | SubjectVerification)
 async def verify(
     request: Request,
     image: Upload = None,
@@ -62,7 +64,7 @@ async def verify(
     return client_paths(compared.to_dict(), runtime.settings)
 
 
-@router.post("/identify")
+@router.post("/identify", response_model=Identification)
 async def identify(
     request: Request,
     image: Upload = None,

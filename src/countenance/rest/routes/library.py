@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -14,10 +14,13 @@ from ...service import library as photos
 from ...service import library_review as review
 from ...service.keys import ApiKey
 from ..auth import require
+from ..schemas.common import PROBLEMS, Router, binary
+from ..schemas.library import (Accepted, LibraryStatus, Named, PeoplePage, Person, Rejected, RemovedFromPerson,
+                               SplitResult, SuggestionPage)
 from ..paging import Limit, Offset, paged
 from .subjects import ConsentIn
 
-router = APIRouter(prefix="/v1/library", tags=["library"])
+router = Router(prefix="/v1/library", tags=["library"], responses=PROBLEMS)
 
 FaceId = Annotated[int, Field(ge=1)]
 
@@ -57,12 +60,7 @@ def _suggestion(s: Any) -> dict[str, Any]:
             "expected_false_match_rate": float(f"{rate:.3g}") if rate is not None else None, "state": s.state}
 
 
-def _person(p: Any) -> dict[str, Any]:
-    return {"id": p.id, "name": p.name, "faces": p.faces, "confirmed": p.confirmed, "hidden": p.hidden,
-            "representative_face": p.representative_face}
-
-
-@router.get("/status")
+@router.get("/status", response_model=LibraryStatus)
 async def status(request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
     """Whether this server has a photo library, and its counts. Scope: library."""
     runtime = request.app.state.runtime
@@ -72,7 +70,7 @@ async def status(request: Request, key: ApiKey = Depends(require("library"))) ->
     return {"available": True, **vars(counts)}
 
 
-@router.get("/suggestions")
+@router.get("/suggestions", response_model=SuggestionPage)
 async def suggestions(request: Request, state: Annotated[str, Query(pattern="^(open|accepted|rejected)$")] = "open",
                       limit: Limit = 100, offset: Offset = 0, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
     """Enrolled subjects suggested for library faces, with distance and false-match rate, a
@@ -82,7 +80,7 @@ async def suggestions(request: Request, state: Annotated[str, Query(pattern="^(o
     return paged([_suggestion(s) for s in found], limit, offset, "suggestions")
 
 
-@router.post("/suggestions/{face_id}/accept")
+@router.post("/suggestions/{face_id}/accept", response_model=Accepted)
 async def accept(face_id: int, body: SuggestionChoice, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
     """Accept: the face is confirmed as the person named after the subject. Scope: library."""
     runtime = request.app.state.runtime
@@ -90,7 +88,7 @@ async def accept(face_id: int, body: SuggestionChoice, request: Request, key: Ap
     return {"face_id": face_id, "person_id": done.person_id, "name": done.name, "message": done.message}
 
 
-@router.post("/suggestions/{face_id}/reject")
+@router.post("/suggestions/{face_id}/reject", response_model=Rejected)
 async def reject(face_id: int, body: SuggestionChoice, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
     """Reject: never suggested again, never clustered into that person. Scope: library."""
     runtime = request.app.state.runtime
@@ -98,7 +96,7 @@ async def reject(face_id: int, body: SuggestionChoice, request: Request, key: Ap
     return {"face_id": face_id, "rejected": True}
 
 
-@router.get("/faces/{face_id}/crop", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+@router.get("/faces/{face_id}/crop", response_class=Response, responses=binary("image/jpeg", "The face, at most 160 px"))
 async def crop(face_id: int, request: Request, key: ApiKey = Depends(require("library", budget="thumbnail_limiter"))) -> Response:
     """A JPEG of one library face (at most 160 px), cached; crops spend their own rate budget
     (a page of faces is never refused). Scope: library."""
@@ -107,7 +105,7 @@ async def crop(face_id: int, request: Request, key: ApiKey = Depends(require("li
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
 
 
-@router.post("/faces/{face_id}/not-this-person")
+@router.post("/faces/{face_id}/not-this-person", response_model=RemovedFromPerson)
 async def not_this_person(face_id: int, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
     """The face is not the person it was put in (named or not), and never will be. Scope: library."""
     runtime = request.app.state.runtime
@@ -115,16 +113,16 @@ async def not_this_person(face_id: int, request: Request, key: ApiKey = Depends(
     return {"face_id": face_id, "removed_from": done.person_id, "name": done.name, "message": done.message}
 
 
-@router.get("/people")
+@router.get("/people", response_model=PeoplePage)
 async def people(request: Request, include_hidden: bool = False, limit: Limit = 100, offset: Offset = 0,
                  key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
     """People found in the library, largest first, a page at a time. Scope: library."""
     runtime = request.app.state.runtime
     found = await runtime.run(photos.list_people, _options(request, key), include_hidden=include_hidden)
-    return paged([_person(p) for p in found], limit, offset, "people")
+    return paged(photos.to_document(list(found)), limit, offset, "people")
 
 
-@router.post("/people/{person_id}/name")
+@router.post("/people/{person_id}/name", response_model=Named)
 async def name(person_id: int, body: NamePerson, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
     """Name a person (their faces become confirmed only with ``confirm_all``); with ``enrol``,
     enrol them in the gallery with the consent record (audited). Scope: library (and enroll to enrol)."""
@@ -140,14 +138,14 @@ async def name(person_id: int, body: NamePerson, request: Request, key: ApiKey =
             "enrolled_templates": named.enrolled_templates, "disagreeing_faces": list(result.disagreeing_faces)}
 
 
-@router.post("/people/{person_id}/merge")
+@router.post("/people/{person_id}/merge", response_model=Person)
 async def merge(person_id: int, body: Merge, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
     """Merge other people into this one. Scope: library."""
     runtime = request.app.state.runtime
-    return _person(await runtime.run(photos.merge_people, _options(request, key), person_id, tuple(body.sources)))
+    return photos.to_document(await runtime.run(photos.merge_people, _options(request, key), person_id, tuple(body.sources)))
 
 
-@router.post("/people/{person_id}/split")
+@router.post("/people/{person_id}/split", response_model=SplitResult)
 async def split(person_id: int, body: Split, request: Request, key: ApiKey = Depends(require("library"))) -> dict[str, Any]:
     """Split faces off a person into one new person (without face_ids: the most separable
     sub-group, unconfirmed; none when there is one group); returns it. Scope: library."""

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import Depends, File, Form, Query, Request, UploadFile
 
 from ...service import privacy
 from ...service.keys import ApiKey
 from ..auth import require
+from ..schemas.common import PROBLEMS, Router
+from ..schemas.gallery import Audit, NewOptOut, OptOutPage, Removed
 from ..paging import Limit, Offset, paged
 from ..uploads import client_paths, one_image
 
-router = APIRouter(prefix="/v1", tags=["privacy"])
+router = Router(prefix="/v1", tags=["privacy"], responses=PROBLEMS)
 
 
-@router.post("/optouts", status_code=201)
+@router.post("/optouts", status_code=201, response_model=NewOptOut)
 async def add_optout(
     request: Request,
     image: Annotated[UploadFile | None, File(description="A photo of the person (largest face).")] = None,
@@ -32,7 +34,7 @@ async def add_optout(
     return result.to_dict()
 
 
-@router.get("/optouts")
+@router.get("/optouts", response_model=OptOutPage)
 async def list_optouts(request: Request, limit: Limit = 100, offset: Offset = 0,
                        key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
     """The opt-out records, a page at a time. Scope: admin."""
@@ -41,14 +43,14 @@ async def list_optouts(request: Request, limit: Limit = 100, offset: Offset = 0,
     return paged([r.to_dict() for r in records], limit, offset, "optouts")
 
 
-@router.delete("/optouts/{optout_id}")
+@router.delete("/optouts/{optout_id}", response_model=Removed)
 async def remove_optout(optout_id: int, request: Request, key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
     """Withdraw an opt-out (its template is erased). Scope: admin."""
     runtime = request.app.state.runtime
     return {"removed": await runtime.run(privacy.remove_optout, runtime.gallery(key), optout_id)}
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=Audit)
 async def audit(
     request: Request,
     since: Annotated[str | None, Query(max_length=64, description="ISO 8601, or a span back from now (24h, 7d).")] = None,

@@ -6,17 +6,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ...service import enrolment, privacy
 from ...service.keys import ApiKey
 from ..auth import require
+from ..schemas.common import PROBLEMS, Router, binary
+from ..schemas.gallery import Enrolment, Forgotten, Subject, SubjectDetails, SubjectPage
 from ..paging import Limit, Offset, paged
 from ..uploads import client_paths, many_images
 
-router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
+router = Router(prefix="/v1/subjects", tags=["subjects"], responses=PROBLEMS)
 
 SubjectName = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -44,7 +46,7 @@ class Rename(BaseModel):
     new_name: SubjectName
 
 
-@router.get("")
+@router.get("", response_model=SubjectPage)
 async def list_subjects(request: Request, limit: Limit = 100, offset: Offset = 0,
                         key: ApiKey = Depends(require("read"))) -> dict[str, Any]:
     """Enrolled people and how many templates each has, a page at a time. Scope: read."""
@@ -54,7 +56,7 @@ async def list_subjects(request: Request, limit: Limit = 100, offset: Offset = 0
                  limit, offset, "subjects")
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=Subject)
 async def create_subject(body: NewSubject, request: Request, key: ApiKey = Depends(require("enroll"))) -> dict[str, Any]:
     """A new subject with its consent record (needed when the gallery's policy requires
     consent); faces are added with POST /v1/subjects/{name}/faces. 409 if the name is taken. Scope: enroll."""
@@ -64,7 +66,7 @@ async def create_subject(body: NewSubject, request: Request, key: ApiKey = Depen
     return {"name": record.name, "templates": record.templates, "created_at": record.created_at}
 
 
-@router.get("/{name}")
+@router.get("/{name}", response_model=SubjectDetails)
 async def show_subject(name: str, request: Request, key: ApiKey = Depends(require("read"))) -> dict[str, Any]:
     """One person's consent records and templates (provenance, not the vectors). Scope: read."""
     runtime = request.app.state.runtime
@@ -72,7 +74,7 @@ async def show_subject(name: str, request: Request, key: ApiKey = Depends(requir
     return client_paths(details.to_dict(), runtime.settings)
 
 
-@router.patch("/{name}")
+@router.patch("/{name}", response_model=SubjectDetails)
 async def rename_subject(name: str, body: Rename, request: Request, key: ApiKey = Depends(require("enroll"))) -> dict[str, Any]:
     """Rename a subject (templates and consent records follow); 409 if the new name is taken. Scope: enroll."""
     runtime = request.app.state.runtime
@@ -80,7 +82,7 @@ async def rename_subject(name: str, body: Rename, request: Request, key: ApiKey 
     return client_paths(details.to_dict(), runtime.settings)
 
 
-@router.delete("/{name}")
+@router.delete("/{name}", response_model=Forgotten)
 async def forget_subject(name: str, request: Request, key: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
     """Forget a person: templates, crops, index entries and consent records deleted and erased
     from disk (and, with a photo library, its person and suggestions of the name); no later
@@ -91,7 +93,7 @@ async def forget_subject(name: str, request: Request, key: ApiKey = Depends(requ
     return result.to_dict()
 
 
-@router.post("/{name}/faces", status_code=201)
+@router.post("/{name}/faces", status_code=201, response_model=Enrolment)
 async def enrol_faces(
     name: str,
     request: Request,
@@ -121,8 +123,7 @@ async def enrol_faces(
     return client_paths(result.to_dict(), runtime.settings)
 
 
-@router.get("/{name}/export", response_class=Response,
-            responses={200: {"content": {"application/zip": {}}, "description": "subject.json and the face crops"}})
+@router.get("/{name}/export", response_class=Response, responses=binary("application/zip", "subject.json and the face crops"))
 async def export_subject(name: str, request: Request, key: ApiKey = Depends(require("admin"))) -> Response:
     """Everything held about a person (an access request), as a zip: ``<name>/subject.json``
     (record, consents, templates with vectors and provenance, audit entries) and face crops.
