@@ -12,33 +12,27 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
+from countenance.aligned import ALIGNED_ARCFACE112
 from countenance.datasets import lfw_dir
 from countenance.evaluate import kfold_accuracy, read_lfw_pairs
-from countenance.ingest import process_map
-
-_state: dict = {}
-
-
-def _init() -> None:
-    from countenance.aligned import AlignedFaces
-    from countenance.backends.dlib_onnx_embedder import DlibOnnxEmbedder
-
-    _state["embedder"] = DlibOnnxEmbedder()
-    _state["placed"] = AlignedFaces(refine=True)
-    _state["fixed"] = AlignedFaces(refine=False)
+from countenance.ingest import LARGEST_FACE, BatchEmbedder, ImageJob
+from countenance.pipeline import PipelineConfig
 
 
-def _embed(path: str) -> tuple[str, np.ndarray, np.ndarray]:
-    from countenance.image import load_image
+@dataclass(frozen=True)
+class FixedLandmarks:
+    """The aligned crop's face with dlib's landmarks at the template's mean positions (no predictor)."""
 
-    pixels = load_image(path)
-    embedder = _state["embedder"]
-    placed = embedder.embed(pixels, _state["placed"].detect(pixels))[0]
-    fixed = embedder.embed(pixels, _state["fixed"].detect(pixels))[0]
-    return path, placed, fixed
+    key: str = "aligned-fixed-landmarks"
+
+    def choose(self, pipeline, pixels, job):
+        from countenance.aligned import AlignedFaces
+
+        return pixels, [(face, "fixed") for face in AlignedFaces(refine=False).detect(pixels)]
 
 
 def main() -> int:
@@ -48,8 +42,12 @@ def main() -> int:
     pairs = read_lfw_pairs(lfw_dir())
     paths = sorted({str(p.path_x) for p in pairs} | {str(p.path_y) for p in pairs})
     start = time.perf_counter()
-    found = {path: (placed, fixed) for path, placed, fixed in process_map(_embed, paths, workers=args.workers,
-                                                                           initializer=_init)}
+    config = PipelineConfig(detector=ALIGNED_ARCFACE112, embedder="dlib-onnx")
+    jobs = [ImageJob(path) for path in paths]
+    with BatchEmbedder(config, workers=args.workers) as embedder:  # one set of workers for both ways
+        placed = {r.path: r.vector for r in embedder.embed(jobs, choice=LARGEST_FACE)}
+        fixed = {r.path: r.vector for r in embedder.embed(jobs, choice=FixedLandmarks())}
+    found = {path: (placed[path], fixed[path]) for path in paths}
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
     print(f"{len(paths)} images, {len(pairs)} pairs, {time.perf_counter() - start:.0f} s")

@@ -45,6 +45,7 @@ from PIL import Image
 from countenance.clean import CleanOptions, clean_dataset
 from countenance.clean.findings import DUPLICATE_IDENTITY, MISLABEL, NEAR_DUPLICATE, OUTLIER
 from countenance.datasets import lfw_dir, shared_dir
+from countenance.pipeline import PipelineConfig
 
 # Pairs of LFW photos that are the same picture twice, verified by eye on 2026-12-01 (helper L):
 # every near-duplicate pair the check reported on the un-noised set with the defaults of that
@@ -298,7 +299,7 @@ def main() -> int:
     people = lfw_people()
     work = Path(tempfile.mkdtemp(prefix="countenance-eval-clean-"))
     cache = args.cache or work / "templates.sqlite"
-    options = CleanOptions(detector=detector, embedder="dlib-onnx", workers=args.workers, cache_path=cache)
+    options = CleanOptions(PipelineConfig(detector=detector, embedder="dlib-onnx"), workers=args.workers, cache_path=cache)
     print(f"LFW people with >= {MIN_PHOTOS} photos: {len(people)} people, {sum(map(len, people.values()))} photos; "
           f"{detector} + dlib-onnx, {args.workers} workers; cache {cache}", file=sys.stderr)
     results = []

@@ -20,6 +20,7 @@ from countenance.aligned import ALIGNED_ARCFACE112, AlignedFaces
 from countenance.cli import app
 from countenance.detection import FaceDetector, largest_face, resolve_detector_name
 from countenance.image import load_image
+from countenance.pipeline import PipelineConfig
 from countenance.service.error_table import rule_for
 
 runner = CliRunner()
@@ -239,6 +240,7 @@ def test_auto_detector_is_decided_in_one_place(models, monkeypatch):
         assert resolve_detector_name("auto") == expected
         assert make_box_detector("auto").name == expected
         assert f"detector={expected};" in TemplateOptions().cache_key()
+        assert PipelineConfig().resolved().detector == expected
         assert _choice(PipelineOptions()).detector == expected
 
 

@@ -20,6 +20,7 @@ from countenance.clean import (AMBIGUOUS_FACE, DUPLICATE_IDENTITY, MISLABEL, NEA
                                clean_dataset, read_dataset, write_html, write_manifest)
 from countenance.clean.near_duplicates import HashedItem, NearDuplicateOptions, find_near_duplicates
 from countenance.errors import InvalidArgument
+from countenance.pipeline import PipelineConfig
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def dataset(fixtures, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def options(yunet_models, tmp_path_factory) -> CleanOptions:
-    return CleanOptions(detector="yunet", embedder="dlib-onnx", workers=1,
+    return CleanOptions(PipelineConfig(detector="yunet", embedder="dlib-onnx"), workers=1,
                         cache_path=tmp_path_factory.mktemp("cache") / "templates.sqlite")
 
 

@@ -139,13 +139,15 @@ def test_a_pair_without_a_face_counts_as_wrong(tmp_path, fixtures):
 
 def test_lfw_bystander_at_the_edge_is_not_taken_for_the_labelled_person(lfw):
     from countenance.evaluate import LFW_CENTRE_BOX, embed_images
+    from countenance.pipeline import PipelineConfig
 
     # HOG finds only a bystander at the left edge of this image; the labelled (central)
     # face must come from the CNN fallback instead.
     path = str(lfw / "images" / "Tung_Chee-hwa" / "Tung_Chee-hwa_0001.jpg")
-    result = embed_images([path], detector="hog", embedder="dlib-onnx", choose="central", centre_box=LFW_CENTRE_BOX)[path]
+    config = PipelineConfig(detector="hog", embedder="dlib-onnx")
+    result = embed_images([path], config, choose="central", centre_box=LFW_CENTRE_BOX)[path]
     assert result.how == "cnn" and result.vector is not None
-    largest = embed_images([path], detector="hog", embedder="dlib-onnx", choose="largest")[path]
+    largest = embed_images([path], config, choose="largest")[path]
     assert largest.how == "detected"
     assert np.linalg.norm(largest.vector - result.vector) > 0.6  # two different people
 

@@ -169,12 +169,12 @@ def test_reembed_keeps_the_faces_and_changes_only_the_embedder(fixtures, tmp_pat
     root = fixtures / "people"
     names = ["obama/obama.jpg", "biden/biden.jpg"]
     onnx = embed_variant(root, names, PipelineChoice("yunet"), Variant("clean"), cache_dir=tmp_path, choose="largest")
-    again = reembed(root, onnx, PipelineChoice("yunet", "dlib"), cache_dir=tmp_path, choose="largest")
+    again = reembed(root, onnx, PipelineChoice("yunet", "dlib"), made_by=PipelineChoice("yunet"), cache_dir=tmp_path)
     for name in names:
-        assert np.array_equal(again[name].landmarks, onnx[name].landmarks)
+        assert np.array_equal(again[name].face.landmarks, onnx[name].face.landmarks)
         a, b = again[name].vector, onnx[name].vector
         assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.9999  # dlib and dlib-onnx: one network
-    assert (tmp_path / "v1-yunet-640+dlib" / "largest-clean.npz").is_file()
+    assert (tmp_path / "templates.sqlite").is_file()
 
 
 def test_cli_eval_groups_writes_reports_and_prints_json(labelled, tmp_path):

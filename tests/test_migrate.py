@@ -31,6 +31,7 @@ from countenance.gallery.images import EmbeddedImage
 from countenance.library import Library
 from countenance.library.model import library_model
 from countenance.library.store import LibraryStore
+from countenance.pipeline import PipelineConfig
 
 SIDECAR = {"name": "mobilefacenet-test", "embedding_size": 128, "thresholds": {"default": 0.70}, "input_size": 112,
            "mean": [127.5] * 3, "std": [128.0] * 3, "colour_order": "RGB", "layout": "NCHW", "metric": "cosine"}
@@ -207,7 +208,7 @@ def test_library_migrates_to_arcface_and_back(tmp_path, fixtures, pipeline, arcf
     shutil.copyfile(fixtures / "groups" / "two_people.jpg", photos / "two_people.jpg")
     db = folder / "library.sqlite3"
     with Library.open(folder) as library:
-        library.index([photos], workers=1, pipeline_options={"detector": "hog", "embedder": "dlib-onnx"})
+        library.index([photos], workers=1, pipeline=PipelineConfig(detector="hog", embedder="dlib-onnx"))
         library.recluster()
         people = sorted(library.people(), key=lambda p: -p.faces)
         library.name(people[0].id, "obama", confirm_all=True)
@@ -221,7 +222,7 @@ def test_library_migrates_to_arcface_and_back(tmp_path, fixtures, pipeline, arcf
     first = rows(db, f"SELECT p.path FROM photos p JOIN faces f ON f.photo_id = p.id WHERE f.id = {done[0][0]}")[0][0]
     Path(first).unlink()
     with Library.open(folder) as library:
-        library.index([photos], workers=1, pipeline_options={"detector": "hog", "embedder": "dlib-onnx"})
+        library.index([photos], workers=1, pipeline=PipelineConfig(detector="hog", embedder="dlib-onnx"))
     dropped = [blob for face_id, blob in done if not rows(db, f"SELECT 1 FROM faces WHERE id = {face_id}")]
     assert dropped and rows(db, "SELECT count(*) FROM model_templates") == [(len(done) - len(dropped),)]
     store = LibraryStore.open(db)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from countenance.pipeline import PipelineConfig
 from countenance.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -436,7 +437,7 @@ def test_the_library_keeps_the_paths_given_not_their_symlink_targets(tmp_path, f
     link.symlink_to(fixtures / "people" / "biden", target_is_directory=True)
     store = LibraryStore.open(tmp_path / "lib" / "library.sqlite3")
     try:
-        index_folders(store, [link], workers=1, pipeline_options={"detector": "hog", "embedder": "dlib-onnx"})
+        index_folders(store, [link], workers=1, pipeline=PipelineConfig(detector="hog", embedder="dlib-onnx"))
         paths = sorted(p.path for p in store.photos())
     finally:
         store.close()

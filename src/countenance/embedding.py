@@ -25,7 +25,7 @@ from .errors import InvalidArgument, UnknownBackend
 from .faces import Face, ModelSpec, Template
 
 __all__ = [
-    "Embedder", "ChipEmbedder", "EMBEDDERS", "AUTO", "ARCFACE_PREFIX", "make_embedder", "embed_faces", "embed_faces_many",
+    "Embedder", "ChipEmbedder", "EMBEDDERS", "AUTO", "ARCFACE_PREFIX", "make_embedder", "template_model", "embed_faces", "embed_faces_many",
 ]
 
 _log = logging.getLogger(__name__)
@@ -118,6 +118,22 @@ def make_embedder(name: str, *, threads: int = 1, num_jitters: int = 0) -> Embed
             f"unknown embedder {name!r}; choose one of {known}, {AUTO!r} or '{ARCFACE_PREFIX}/path/to/model.onnx'"
         ) from None
     return factory(threads, num_jitters)
+
+
+def template_model(name: str) -> str:
+    """The model name (``spec.name``) the templates of embedder ``name`` carry, without loading
+    it: ``auto``, ``dlib`` and ``dlib-onnx`` all give ``dlib-resnet-v1`` templates; an
+    ``arcface:<path>`` model is named from its sidecar and its file's hash."""
+    if name.startswith(ARCFACE_PREFIX):
+        from .backends.arcface_onnx import template_model_name
+
+        return template_model_name(name[len(ARCFACE_PREFIX) :])
+    if name != AUTO and name not in EMBEDDERS:
+        known = ", ".join(sorted(EMBEDDERS))
+        raise UnknownBackend(f"unknown embedder {name!r}; choose one of {known}, {AUTO!r} or '{ARCFACE_PREFIX}/path/to/model.onnx'")
+    from .backends.dlib_backend import DLIB_RESNET_SPEC
+
+    return DLIB_RESNET_SPEC.name
 
 
 def embed_faces(embedder: Embedder, image: np.ndarray, faces: list[Face]) -> list[Face]:

@@ -1,5 +1,8 @@
 """The whole flow for one image: load -> detect (+ landmarks) -> align + embed -> faces.
 
+:class:`PipelineConfig` is how a pipeline is described everywhere above this module: a frozen,
+picklable value whose fields are :class:`Pipeline`'s own parameters, resolved once ("auto"
+decided), with a :attr:`~PipelineConfig.fingerprint` that keys template caches.
 :class:`Pipeline` holds the models (loaded once, in the constructor). It is not
 thread-safe (dlib detectors are not): use one per thread or process. The module-level
 :func:`detect`, :func:`embed` and :func:`compare` use :func:`default_pipeline`: one per
@@ -10,16 +13,17 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass, fields, replace
 
 from .aligned import ALIGNED_ARCFACE112, AlignedFaces
 from .decide import compare_templates
-from .detection import BoxDetector, FaceDetector, Upsample, largest_face
-from .embedding import Embedder, embed_faces, make_embedder
-from .errors import NoFaceFound
+from .detection import BoxDetector, FaceDetector, Upsample, largest_face, resolve_detector_name
+from .embedding import Embedder, embed_faces, make_embedder, template_model
+from .errors import InvalidArgument, NoFaceFound
 from .faces import Comparison, Face, ModelSpec, Template
 from .image import DEFAULT_MAX_PIXELS, ImageInput, load_image
 
-__all__ = ["Pipeline", "default_pipeline", "detect", "embed", "compare"]
+__all__ = ["PipelineConfig", "Pipeline", "default_pipeline", "detect", "embed", "compare"]
 
 
 class Pipeline:
@@ -94,6 +98,58 @@ class Pipeline:
     def compare(self, a: Face | Template, b: Face | Template, threshold: str | float | None = None) -> Comparison:
         """Compare two templates of this pipeline's model at a named or numeric threshold."""
         return compare_templates(a, b, self.spec, threshold)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """A :class:`Pipeline` described by value: the fields are the constructor's parameters
+    (detector and embedder by registry name), so nothing is renamed or dropped between a
+    front end's options and the models. Picklable: it is what worker processes build from.
+
+    :meth:`resolved` decides ``detector="auto"`` (through
+    :func:`~countenance.detection.resolve_detector_name`, the one place); embedder ``"auto"``
+    stays a name (:func:`~countenance.embedding.make_embedder` picks dlib-onnx or dlib, which
+    give the same templates). :attr:`fingerprint` names everything that changes the faces or
+    templates a pipeline gives, for caches; ``threads`` changes only the speed and is left out.
+    """
+
+    detector: str = "auto"
+    embedder: str = "auto"
+    upsample: Upsample = "auto"
+    try_rotations: bool = True
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    threads: int = 1
+    num_jitters: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.detector, str) or not isinstance(self.embedder, str):
+            raise InvalidArgument("PipelineConfig names its detector and embedder (registry names)")
+        for name, low in (("max_pixels", 1), ("threads", 1), ("num_jitters", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InvalidArgument(f"{name} must be an integer >= {low}, got {value!r}")
+
+    def resolved(self) -> PipelineConfig:
+        """This configuration with ``detector="auto"`` decided (what :meth:`build` would build)."""
+        if self.detector == ALIGNED_ARCFACE112:
+            return self
+        return replace(self, detector=resolve_detector_name(self.detector))
+
+    @property
+    def fingerprint(self) -> str:
+        """``detector=yunet;model=dlib-resnet-v1;upsample=auto;...``: every field that changes
+        what the pipeline finds (auto resolved; embedders named by the model their templates
+        carry, so ``dlib`` and ``dlib-onnx`` share entries), for cache keys. Computed on each
+        call (an installed model may change between calls): keep it for a run."""
+        config = self.resolved()
+        parts = [f"detector={config.detector}", f"model={template_model(config.embedder)}"]
+        parts += [f"{f.name}={getattr(config, f.name)}" for f in fields(config)
+                  if f.name not in ("detector", "embedder", "threads")]
+        return ";".join(parts)
+
+    def build(self) -> Pipeline:
+        """A new :class:`Pipeline` of this configuration (models load here)."""
+        return Pipeline(**{f.name: getattr(self, f.name) for f in fields(self)})
 
 
 # One default pipeline per thread: dlib's detectors crash when two threads share one.

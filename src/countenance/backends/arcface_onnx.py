@@ -51,7 +51,7 @@ from ..geometry import rotate_image, unrotate_box, unrotate_points
 from ..hashing import sha256_file
 from ._ort import check_threads, make_session
 
-__all__ = ["ArcFaceSpec", "ArcFaceOnnxEmbedder", "Keypointer", "sidecar_path", "keypoints_from_68"]
+__all__ = ["ArcFaceSpec", "ArcFaceOnnxEmbedder", "template_model_name", "Keypointer", "sidecar_path", "keypoints_from_68"]
 
 _log = logging.getLogger(__name__)
 
@@ -154,6 +154,18 @@ def sidecar_path(model_path: str | os.PathLike[str]) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def template_model_name(model_path: str | os.PathLike[str]) -> str:
+    """The ``spec.name`` an :class:`ArcFaceOnnxEmbedder` of ``model_path`` gives its templates
+    (``arcface-<name>-<sha256[:12]>``), read from the sidecar and the file, without loading the model."""
+    path = Path(model_path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    found = sidecar_path(path)
+    if found is None:
+        raise ModelError(f"{path}: no spec for this model; write {path.with_suffix('.json')}")
+    return f"arcface-{ArcFaceSpec.from_json(found).name}-{sha256_file(path)[:12]}"
 
 
 class ArcFaceOnnxEmbedder:

@@ -4,7 +4,7 @@ Two photos are near-duplicates when their labelled faces agree and the whole pic
 up. The faces agree when the templates are very close, the perceptual hashes (imagehash's DCT ``phash``, 64 bits) of the
 faces' aligned crops differ in few bits, and the crops' 16x16 thumbnails correlate almost
 perfectly (normalised cross-correlation). The crops are aligned on the landmarks (see
-:func:`countenance.clean.templates.aligned_crop`), so cropping or resizing the photo hardly
+:func:`countenance.ingest.aligned_crop`), so cropping or resizing the photo hardly
 changes them; two different photos of one session (the same person a second later) have
 close templates but, mostly, different pixels, which the hash and the correlation see.
 

@@ -21,7 +21,8 @@ from .findings import UNREADABLE, Finding
 from .identity import IdentityOptions, check_identities, cut_from_calibration
 from .near_duplicates import HashedItem, NearDuplicateOptions, find_near_duplicates
 from .report import CleanReport
-from .templates import PhotoFaces, TemplateCache, TemplateOptions, compute_templates, default_cache_path, resolve_detector
+from ..pipeline import PipelineConfig
+from .templates import PhotoFaces, TemplateCache, TemplateOptions, compute_templates, default_cache_path
 
 __all__ = ["CleanOptions", "clean_dataset", "check_records", "CheckedRecords"]
 
@@ -30,9 +31,9 @@ __all__ = ["CleanOptions", "clean_dataset", "check_records", "CheckedRecords"]
 class CleanOptions:
     """Settings of :func:`clean_dataset` (the shipped defaults were tuned on LFW, see README).
 
-    Templates: ``detector``, ``embedder``, ``upsample``, ``num_jitters`` as
-    :class:`~countenance.Pipeline` takes them, ``workers`` processes; cached in
-    ``cache_path`` (default :func:`~countenance.clean.templates.default_cache_path`) unless
+    Templates: made by ``pipeline`` (:class:`~countenance.pipeline.PipelineConfig`) in
+    ``workers`` processes; cached in
+    ``cache_path`` (default :func:`~countenance.ingest.default_cache_path`) unless
     ``use_cache`` is false.
 
     Checks: the pair cut is the distance at stranger false-match rate ``cut_fmr`` in the
@@ -48,10 +49,7 @@ class CleanOptions:
     :class:`~countenance.clean.near_duplicates.NearDuplicateOptions` for the rest.
     """
 
-    detector: str = "auto"
-    embedder: str = "auto"
-    upsample: int | str = "auto"
-    num_jitters: int = 0
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     workers: int = 2
     cache_path: Path | None = None
     use_cache: bool = True
@@ -68,7 +66,7 @@ class CleanOptions:
     near_duplicates: NearDuplicateOptions = field(default_factory=NearDuplicateOptions)
 
     def template_options(self) -> TemplateOptions:
-        return TemplateOptions(self.detector, self.embedder, self.upsample, self.num_jitters, self.workers)
+        return TemplateOptions(self.pipeline, self.workers)
 
 
 def clean_dataset(
@@ -89,7 +87,7 @@ def clean_dataset(
     report = check_records(run.records, options)
     return CleanReport(
         root=str(dataset.root), photos=len(dataset.photos), labels=len(dataset.labels), model=report.model,
-        detector=resolve_detector(options.detector), metric=report.metric, cut_distance=report.cut_distance,
+        detector=options.pipeline.resolved().detector, metric=report.metric, cut_distance=report.cut_distance,
         cut_fmr=report.cut_fmr, findings=report.findings, chosen_faces=report.chosen_faces, records=run.records, cache_hits=run.cache_hits,
         computed=run.computed, template_seconds=run.seconds, check_seconds=report.check_seconds,
     )
@@ -165,7 +163,7 @@ def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: C
             continue
         record = by_item[item]
         face = record.faces[face_index]
-        hashed.append(HashedItem(item, record.photo.label, face.vector, face.face_hash, face.thumbnail,
+        hashed.append(HashedItem(item, record.photo.label, face.vector, face.extras["face_hash"], face.extras["thumbnail"],
                                  record.width_px * record.height_px, face_index, str(record.photo.path)))
     findings += find_near_duplicates(hashed, near, metric=metric)
     return CheckedRecords(model, metric, cut, cut_fmr, tuple(findings), dict(identities.chosen_face),

@@ -15,7 +15,7 @@ The last two import the gallery; they are loaded on first use, not with this pac
 
 from __future__ import annotations
 
-from .embedding import EmbeddingResult, embed_images
+from .embedding import SubjectChoice, embed_images
 from .lfw_templates import LfwTemplates, lfw_image_paths, load_lfw_templates
 from .metrics import kfold_accuracy, roc_auc
 from .protocols import (
@@ -39,7 +39,7 @@ __all__ = [
     "first_per_fold",
     "kfold_accuracy",
     "roc_auc",
-    "EmbeddingResult",
+    "SubjectChoice",
     "EvaluationReport",
     "FailedPair",
     "embed_images",

@@ -1,4 +1,4 @@
-"""One template per image, in parallel worker processes, with the benchmark's fallbacks.
+"""One template per image, through the batch-embedding layer, with the benchmark's fallbacks.
 
 Each image is embedded once with the pipeline (HOG, upsampled, other rotations); if that
 finds no (central) face, dlib's CNN detector is tried; for LFW only, a final fallback uses the
@@ -9,119 +9,103 @@ HOG box over LFW), as dlib's own LFW test does. An image that is still faceless 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..aligned import ALIGNED_ARCFACE112
-from ..errors import CountenanceError, ImageError, InvalidArgument
+from ..errors import InvalidArgument
+from ..ingest import BatchEmbedder, ImageJob, ImageRecord, TemplateCache, embed_files, steps
+from ..pipeline import PipelineConfig
 from .protocols import central_subject
 
-__all__ = ["EmbeddingResult", "embed_images"]
-
-
-@dataclass(frozen=True)
-class EmbeddingResult:
-    """The template found for one image, and how: ``detected``, ``cnn``, ``centre-box`` or ``failed``.
-
-    ``error`` says why it failed; ``readable`` is False when the file itself could not be read
-    (missing, not an image), True when it was read and held no usable face. ``box``: the face's
-    ``(left, top, right, bottom)`` in pixels (None when it failed).
-    """
-
-    path: str
-    vector: np.ndarray | None
-    how: str
-    error: str = ""
-    readable: bool = True
-    box: tuple[float, float, float, float] | None = None
-
-
-@dataclass(frozen=True)
-class _WorkerConfig:
-    detector: str
-    embedder: str
-    choose: str  # "largest" or "central"
-    centre_box: tuple[float, float, float, float] | None
-    num_jitters: int = 0
-
-
-# Per worker process (set by the pool initializer; each process has its own), never shared.
-_worker_state: dict[str, Any] = {}
-
-
-def _init_worker(config: _WorkerConfig) -> None:
-    # Per-process models: built once in each worker, never shared between processes.
+if TYPE_CHECKING:
+    from ..faces import Face
     from ..pipeline import Pipeline
 
-    _worker_state["config"] = config
-    _worker_state["pipeline"] = Pipeline(
-        detector=config.detector, embedder=config.embedder, num_jitters=config.num_jitters
-    )
-    _worker_state["cnn"] = None
+__all__ = ["SubjectChoice", "embed_images"]
+
+# dlib's CNN detector for the fallback, loaded on first need in each process (a model, not state).
+_cnn: dict[str, Any] = {}
 
 
-def _embed_one(path: str) -> EmbeddingResult:
-    from ..detection import FaceDetector, largest_face
-    from ..embedding import embed_faces
-    from ..faces import Box, Face
+@dataclass(frozen=True)
+class SubjectChoice:
+    """The face choice of the benchmarks (a :class:`~countenance.ingest.FaceChoice`): the
+    ``largest`` face or LFW's ``central`` subject (``rule``); when the detector finds none, dlib's CNN
+    (``how="cnn"``), then, given, the fixed ``centre_box`` with landmarks placed in it
+    (``how="centre-box"``)."""
 
-    config: _WorkerConfig = _worker_state["config"]
-    pipeline = _worker_state["pipeline"]
-    try:
-        pixels = pipeline.load(path)
-    except ImageError as error:
-        return EmbeddingResult(path, None, "failed", error.reason, readable=False)
-    except CountenanceError as error:
-        return EmbeddingResult(path, None, "failed", str(error), readable=False)
-    height, width = pixels.shape[:2]
+    rule: str = "largest"
+    centre_box: tuple[float, float, float, float] | None = None
 
-    def choose(faces: list[Face]) -> Face | None:
-        return central_subject(faces, width, height) if config.choose == "central" else largest_face(faces)
+    def __post_init__(self) -> None:
+        if self.rule not in ("largest", "central"):
+            raise InvalidArgument(f"choose must be 'largest' or 'central', got {self.rule!r}")
 
-    try:
-        face, how = choose(pipeline.face_detector.detect(pixels)), "detected"
-    except CountenanceError as error:  # aligned input that is not an aligned crop
-        return EmbeddingResult(path, None, "failed", str(error))
-    if face is None and config.detector not in ("cnn", ALIGNED_ARCFACE112):
-        if _worker_state["cnn"] is None:
-            _worker_state["cnn"] = FaceDetector("cnn")
-        face, how = choose(_worker_state["cnn"].detect(pixels)), "cnn"
-    if face is None and config.centre_box is not None:
-        box = Box(*config.centre_box)
-        landmarks = pipeline.face_detector.landmarker.landmarks(pixels, box)
-        face, how = Face(box=box, detection_score=0.0, landmarks=landmarks, detector="centre-box"), "centre-box"
-    if face is None:
-        return EmbeddingResult(path, None, "failed", "no face found")
-    vector = embed_faces(pipeline.embedder, pixels, [face])[0].template.vector
-    b = face.box
-    return EmbeddingResult(path, vector, how, box=(float(b.left), float(b.top), float(b.right), float(b.bottom)))
+    @property
+    def key(self) -> str:
+        box = "" if self.centre_box is None else "+box" + ",".join(f"{v:g}" for v in self.centre_box)
+        return f"subject-{self.rule}+cnn{box}"
+
+    def _pick(self, faces: list[Face], pixels: np.ndarray) -> Face | None:
+        from ..detection import largest_face
+
+        height, width = pixels.shape[:2]
+        return central_subject(faces, width, height) if self.rule == "central" else largest_face(faces)
+
+    def choose_faces(self, pipeline: Pipeline, pixels: np.ndarray) -> list[tuple[Face, str]]:
+        from ..aligned import AlignedFaces
+        from ..detection import FaceDetector
+        from ..faces import Box, Face
+
+        face, how = self._pick(pipeline.face_detector.detect(pixels), pixels), "detected"
+        if isinstance(pipeline.face_detector, AlignedFaces):  # aligned input: one face or an error, no fallback
+            return [] if face is None else [(face, how)]
+        if face is None and pipeline.face_detector.backend.name != "cnn":
+            if "cnn" not in _cnn:
+                _cnn["cnn"] = FaceDetector("cnn")
+            face, how = self._pick(_cnn["cnn"].detect(pixels), pixels), "cnn"
+        if face is None and self.centre_box is not None:
+            box = Box(*self.centre_box)
+            landmarks = pipeline.face_detector.landmarker.landmarks(pixels, box)
+            face, how = Face(box=box, detection_score=0.0, landmarks=landmarks, detector="centre-box"), "centre-box"
+        return [] if face is None else [(face, how)]
+
+    def choose(self, pipeline: Pipeline, pixels: np.ndarray, job: ImageJob) -> tuple[np.ndarray, list[tuple[Face, str]]]:
+        return pixels, self.choose_faces(pipeline, pixels)
 
 
 def embed_images(
     paths: Sequence[str],
+    pipeline: PipelineConfig | BatchEmbedder | None = None,
     *,
-    detector: str = "hog",
-    embedder: str = "dlib",
     choose: str = "largest",
     centre_box: tuple[float, float, float, float] | None = None,
     workers: int = 1,
-    num_jitters: int = 0,
+    cache: TemplateCache | None = None,
     on_progress: Callable[[int], None] | None = None,
-) -> dict[str, EmbeddingResult]:
-    """One template per image path (with the fallbacks described above), in ``workers`` processes.
+) -> dict[str, ImageRecord]:
+    """One :class:`~countenance.ingest.ImageRecord` per image path (its one face, with the
+    fallbacks described above; ``how`` says which; ``error`` why none), in ``workers`` processes
+    or through a running batch embedder; cached in ``cache`` when given.
 
-    ``choose``: ``"largest"`` face, or ``"central"`` (LFW's labelled subject, see
+    ``pipeline`` default: HOG and dlib's ResNet. ``choose``: ``"largest"`` face, or
+    ``"central"`` (LFW's labelled subject, see
     :func:`~countenance.evaluate.protocols.central_subject`).
     """
-    if choose not in ("largest", "central"):
-        raise InvalidArgument(f"choose must be 'largest' or 'central', got {choose!r}")
-    from ..ingest import process_map
+    choice = SubjectChoice(choose, centre_box)
+    source = pipeline if pipeline is not None else PipelineConfig(detector="hog", embedder="dlib")
+    jobs = [ImageJob(str(p)) for p in dict.fromkeys(paths)]
+    records, _ = embed_files(jobs, source, workers=workers, choice=choice, cache=cache, progress=steps(on_progress))
+    return {r.path: replace(r, error=_reason(r)) for r in records}
 
-    config = _WorkerConfig(detector, embedder, choose, centre_box, num_jitters)
-    results = process_map(
-        _embed_one, list(paths), workers=workers, initializer=_init_worker, initargs=(config,),
-        chunk=16, on_progress=on_progress,
-    )
-    return {result.path: result for result in results}
+
+def _reason(record: ImageRecord) -> str | None:
+    """Why ``record`` has no face, without its path (reports name the path beside it); None when it has one."""
+    if record.faces:
+        return None
+    if record.error is None:
+        return "no face found"
+    prefix = f"{record.path}: "
+    return record.error[len(prefix) :] if record.error.startswith(prefix) else record.error

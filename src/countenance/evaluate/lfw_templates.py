@@ -1,17 +1,15 @@
 """LFW templates, computed once and cached: shared by calibration and open-set identification.
 
-The cache is one ``.npz`` per model under the cache folder (``cache_dir``, else
-:func:`countenance.paths.cache_dir`): ``lfw-<model>-v<N>.npz`` holding
-``paths`` (relative to LFW's ``images/``), ``vectors`` ``(N, D) float32`` (NaN rows for images
-where no face was found) and ``how`` (``detected``, ``cnn``, ``centre-box`` or ``failed``).
-It is written every few hundred images, atomically, so an interrupted run resumes where it
-stopped. Templates come from :func:`~countenance.evaluate.embedding.embed_images` with LFW's centre-box
-fallback, exactly as ``countenance eval lfw`` makes them.
+Templates come from :func:`~countenance.evaluate.embedding.embed_images` (HOG, LFW's central
+subject with the CNN and centre-box fallbacks, exactly as ``countenance eval lfw`` makes
+them), through one batch embedder for the whole run, and are kept in the template cache
+(:class:`countenance.ingest.TemplateCache`, ``templates.sqlite`` under ``cache_dir``, else
+:func:`countenance.paths.cache_dir`) keyed by each file's content and the pipeline. It is
+committed every few hundred images, so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +19,8 @@ import numpy as np
 
 from .. import paths
 from ..errors import InvalidArgument
+from ..ingest import BatchEmbedder, TemplateCache
+from ..pipeline import PipelineConfig
 from .embedding import embed_images
 from .protocols import LFW_CENTRE_BOX
 
@@ -43,10 +43,6 @@ class LfwTemplates:
         return ~np.isnan(self.vectors).any(axis=1)
 
 
-# Bumped whenever the way LFW templates are made changes (v2: only a central face counts).
-TEMPLATES_VERSION = 2
-
-
 def default_cache_dir() -> Path:
     """Where LFW templates are cached: :func:`countenance.paths.cache_dir`."""
     return paths.cache_dir()
@@ -63,26 +59,6 @@ def lfw_image_paths(images: Path) -> list[str]:
     first = [f"{person}/{files[0]}" for person, files in by_person.items() if files]
     rest = [f"{person}/{name}" for person, files in by_person.items() for name in files[1:]]
     return first + rest
-
-
-def _read(path: Path) -> dict[str, tuple[np.ndarray, str]]:
-    if not path.is_file():
-        return {}
-    with np.load(path, allow_pickle=False) as data:
-        return {str(p): (v, str(h)) for p, v, h in zip(data["paths"], data["vectors"], data["how"], strict=True)}
-
-
-def _write(path: Path, done: dict[str, tuple[np.ndarray, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    names = sorted(done)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(
-        tmp,
-        paths=np.array(names),
-        vectors=np.stack([done[n][0] for n in names]).astype(np.float32),
-        how=np.array([done[n][1] for n in names]),
-    )
-    os.replace(tmp, path)
 
 
 def load_lfw_templates(
@@ -102,27 +78,23 @@ def load_lfw_templates(
     spec = make_embedder(embedder).spec
     images = lfw_dir / "images" if (lfw_dir / "images").is_dir() else lfw_dir
     wanted = lfw_image_paths(images)[:limit]
-    cache = (cache_dir or default_cache_dir()) / f"lfw-{spec.name}-v{TEMPLATES_VERSION}.npz"
-    done = _read(cache)
-    todo = [p for p in wanted if p not in done]
-    if todo and log:
-        log(f"embedding {len(todo)} LFW images ({len(wanted) - len(todo)} cached in {cache})")
+    config = PipelineConfig(detector="hog", embedder=embedder)
+    done: dict[str, np.ndarray] = {}
     start = time.perf_counter()
-    for i in range(0, len(todo), chunk):
-        part = todo[i : i + chunk]
-        results = embed_images(
-            [str(images / p) for p in part], embedder=embedder, choose="central",
-            centre_box=LFW_CENTRE_BOX, workers=workers,
-        )
-        for rel in part:
-            r = results[str(images / rel)]
-            vector = r.vector if r.vector is not None else np.full(spec.embedding_size, np.nan, np.float32)
-            done[rel] = (np.asarray(vector, dtype=np.float32), r.how)
-        _write(cache, done)
+    # One batch embedder for the run, started only if the cache lacks something.
+    with TemplateCache((cache_dir or default_cache_dir()) / "templates.sqlite") as cache, \
+            BatchEmbedder(config, workers=workers, lazy=True) as embedder_pool:
         if log:
-            n = i + len(part)
-            rate = n / (time.perf_counter() - start)
-            log(f"  {n}/{len(todo)} ({rate:.1f} images/s, ~{(len(todo) - n) / rate / 60:.0f} min left)")
-    vectors = np.stack([done[p][0] for p in wanted]) if wanted else np.zeros((0, spec.embedding_size), np.float32)
+            log(f"LFW templates of {len(wanted)} images (cache {cache.path})")
+        for i in range(0, len(wanted), chunk):
+            part = wanted[i : i + chunk]
+            results = embed_images([str(images / p) for p in part], embedder_pool, choose="central",
+                                   centre_box=LFW_CENTRE_BOX, cache=cache)
+            for rel in part:
+                vector = results[str(images / rel)].vector
+                done[rel] = np.full(spec.embedding_size, np.nan, np.float32) if vector is None else vector
+            if log and i + len(part) < len(wanted):
+                n = i + len(part)
+                log(f"  {n}/{len(wanted)} ({n / (time.perf_counter() - start):.1f} images/s)")
+    vectors = np.stack([done[p] for p in wanted]).astype(np.float32) if wanted else np.zeros((0, spec.embedding_size), np.float32)
     return LfwTemplates(wanted, vectors, [p.split("/")[0] for p in wanted], spec.name, spec.metric)
-

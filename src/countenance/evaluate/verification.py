@@ -13,12 +13,13 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidPairsFile
+from ..pipeline import PipelineConfig
 from .embedding import embed_images
 from ..calibration.rates import fnmr_at_fmr
 from .metrics import kfold_accuracy, roc_auc
@@ -100,36 +101,33 @@ class EvaluationReport:
 
 def evaluate_pairs(
     pairs: Sequence[Pair],
+    pipeline: PipelineConfig | None = None,
     *,
-    detector: str = "hog",
-    embedder: str = "dlib",
     choose: str = "largest",
     centre_box: tuple[float, float, float, float] | None = None,
     workers: int = 1,
-    num_jitters: int = 0,
     fmrs: Sequence[float] = DEFAULT_FMRS,
     protocol: str = "pairs",
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> EvaluationReport:
-    """Embed every image of ``pairs`` once and measure verification accuracy over the folds."""
-    from ..detection import resolve_detector_name
+    """Embed every image of ``pairs`` once (``pipeline`` default: HOG and dlib's ResNet) and
+    measure verification accuracy over the folds."""
     from ..embedding import make_embedder
 
     if not pairs:
         raise InvalidPairsFile("no pairs to evaluate")
-    # Resolve "auto" here so the report names the backends that really ran.
-    embedding = make_embedder(embedder)
-    spec, detector_name = embedding.spec, resolve_detector_name(detector)
-    embedder_name = _embedder_name(embedding) if embedder == "auto" else embedder
+    config = (pipeline or PipelineConfig(detector="hog", embedder="dlib")).resolved()
+    # Resolve the embedder's "auto" here too, so the report names the backends that really ran.
+    embedding = make_embedder(config.embedder)
+    spec, detector_name = embedding.spec, config.detector
+    embedder_name = _embedder_name(embedding) if config.embedder == "auto" else config.embedder
+    config = replace(config, embedder=embedder_name)
     start = time.perf_counter()
     paths = sorted({str(p.path_x) for p in pairs} | {str(p.path_y) for p in pairs})
     if on_start:
         on_start(len(paths))
-    results = embed_images(
-        paths, detector=detector_name, embedder=embedder_name,
-        choose=choose, centre_box=centre_box, workers=workers, num_jitters=num_jitters, on_progress=on_progress,
-    )
+    results = embed_images(paths, config, choose=choose, centre_box=centre_box, workers=workers, on_progress=on_progress)
     from ..decide import pairwise_distances
 
     same = np.array([p.same for p in pairs], dtype=bool)
@@ -173,7 +171,7 @@ def evaluate_pairs(
         model=spec.name,
         detector=detector_name,
         protocol=protocol,
-        extra={"embedder": embedder_name, "num_jitters": num_jitters},
+        extra={"embedder": embedder_name, "num_jitters": config.num_jitters},
     )
 
 

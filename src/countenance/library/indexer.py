@@ -6,7 +6,9 @@ What a run does, per file under the roots (JPEG, PNG, WebP, HEIC, TIFF, ...):
 - otherwise its sha256 is taken: the same content as a stored photo whose file is gone is a
   move (the row takes the new path; faces, names and decisions stay); the same content as a
   stored photo at this path is an mtime change only (``unchanged``); anything else is detected
-  and embedded, in ``workers`` processes (this one and ``workers - 1`` started for the run);
+  and embedded through the batch-embedding layer (:class:`countenance.ingest.BatchEmbedder`:
+  ``workers`` processes, this one and ``workers - 1`` started for the run; the faces of many
+  photos embedded in one network batch);
 - stored photos under the roots whose files are gone are dropped, with their faces.
 
 Results are written in batches, each batch one transaction (a photo with all its faces, or
@@ -20,24 +22,23 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..hashing import sha256_file
 from ..image import IMAGE_SUFFIXES
-from ..ingest import WorkerPool
+from ..ingest import BatchEmbedder, ImageJob, ImageRecord, Sharpness
+from ..pipeline import PipelineConfig
 from ..faces import ModelRecord
 from .model import record_model
-from .quality import QualityGate, face_sharpness
+from .quality import QualityGate
 from .store import LibraryStore
 
 __all__ = ["IndexProgress", "IndexSummary", "SkippedFile", "index_folders", "FAST_PIPELINE"]
 
 #: The fast pipeline (YuNet when installed, else HOG; dlib's ResNet on ONNX Runtime).
-FAST_PIPELINE: dict[str, Any] = {"detector": "auto", "embedder": "auto"}
+FAST_PIPELINE = PipelineConfig()
 
 _MATCH_IOU = 0.5
 
@@ -99,31 +100,6 @@ class IndexSummary:
         }
 
 
-@dataclass(frozen=True, eq=False)
-class _FoundFace:
-    box: tuple[float, float, float, float]
-    score: float
-    rotation: int
-    landmarks: np.ndarray | None
-    template: np.ndarray
-    model: str
-    sharpness: float
-
-
-@dataclass(frozen=True, eq=False)
-class _PhotoResult:
-    path: str
-    sha256: str
-    size_bytes: int
-    mtime_ns: int
-    width_px: int = 0
-    height_px: int = 0
-    orientation: int = 1
-    faces: list[_FoundFace] = field(default_factory=list)
-    error: str | None = None
-    model: ModelRecord | None = None  # of the pipeline that embedded the faces
-
-
 @dataclass(frozen=True)
 class _Task:
     path: str
@@ -132,83 +108,8 @@ class _Task:
     mtime_ns: int
 
 
-_worker: dict[str, Any] = {}
-
-#: Photos a worker takes at once: their faces are embedded in one batch (see
-#: :func:`countenance.embedding.embed_faces_many`).
-_CHUNK = 16
-
-
-def _init_worker(pipeline_options: dict[str, Any]) -> None:
-    from ..pipeline import Pipeline
-
-    _worker["pipeline"] = Pipeline(**pipeline_options)
-
-
-def _orientation(data: bytes) -> int:
-    """The EXIF orientation tag (1..8) in the file's bytes already read; 1 when there is none."""
-    import io
-
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:  # parses the header only; decodes nothing
-            return int(image.getexif().get(0x0112, 1) or 1)
-    except Exception:  # noqa: BLE001 - orientation is informative; the loader reports real errors
-        return 1
-
-
-def _decode(pipeline: Any, path: str) -> tuple[np.ndarray, bytes]:
-    """The upright pixels of ``path`` and its bytes, reading the file once; errors name the path."""
-    from ..errors import ImageError
-
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return pipeline.load(path), b""  # raises the loader's typed error for this path
-    try:
-        return pipeline.load(data), data
-    except ImageError as error:
-        try:
-            named = type(error)(path, error.reason)  # the loader named it "<bytes>"
-        except TypeError:  # an error type built another way: as it is
-            raise error from None
-        raise named from None
-
-
-def _index_chunk(tasks: list[_Task]) -> list[_PhotoResult]:
-    """Detect every photo of ``tasks``, then embed all their faces in one batch."""
-    from ..embedding import embed_faces_many
-    from ..errors import CountenanceError
-
-    pipeline = _worker["pipeline"]
-    results: list[_PhotoResult | None] = []
-    decoded: list[tuple[_Task, np.ndarray, int, list]] = []
-    for task in tasks:
-        try:
-            pixels, data = _decode(pipeline, task.path)
-            faces = pipeline.face_detector.detect(pixels)
-        except CountenanceError as error:
-            results.append(_PhotoResult(task.path, task.sha256, task.size_bytes, task.mtime_ns, error=str(error)))
-            continue
-        decoded.append((task, pixels, _orientation(data), faces))
-        results.append(None)
-    embedded = embed_faces_many(pipeline.embedder, [(pixels, faces) for _, pixels, _, faces in decoded])
-    done = iter(zip(decoded, embedded))
-    for i, result in enumerate(results):
-        if result is not None:
-            continue
-        (task, pixels, orientation, _), faces = next(done)
-        found = [
-            _FoundFace(tuple(face.box.to_list()), float(face.detection_score), face.rotation, face.landmarks,
-                       face.template.vector, face.template.model, face_sharpness(pixels, tuple(face.box.to_list())))
-            for face in faces if face.template is not None
-        ]
-        height, width = pixels.shape[:2]
-        results[i] = _PhotoResult(task.path, task.sha256, task.size_bytes, task.mtime_ns, width, height,
-                                  orientation, found, model=ModelRecord.of(pipeline.spec))
-    return [result for result in results if result is not None]
+#: The extras the library keeps per face: the quality gate's sharpness.
+_STAGES = (Sharpness(),)
 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -225,29 +126,28 @@ def _under(path: str, roots: Sequence[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
-def _write(store: LibraryStore, result: _PhotoResult, gate: QualityGate) -> tuple[int, int]:
-    """Store one photo and its faces (inside the caller's transaction); ``(faces added, gated)``.
-    Raises TemplateMismatch, before writing anything, for templates of another model than the library's."""
-    if result.model is not None:
-        record_model(store, result.model)
-    photo_id = store.upsert_photo(result.path, result.sha256, result.size_bytes, result.mtime_ns,
+def _write(store: LibraryStore, task: _Task, result: ImageRecord, gate: QualityGate) -> tuple[int, int]:
+    """Store one photo and its faces (inside the caller's transaction); ``(faces added, gated)``."""
+    photo_id = store.upsert_photo(task.path, task.sha256, task.size_bytes, task.mtime_ns,
                                   result.width_px, result.height_px, result.orientation, result.error)
     old = {f.id: f.box_ltrb_px for f in store.faces(photo_id=photo_id)}
+    boxes = [tuple(face.box.to_list()) for face in result.faces]
     added = gated = 0
     # Greedy by overlap: each re-detected face takes the stored face it overlaps most.
-    pairs = sorted(((_iou(face.box, box), fid, i) for i, face in enumerate(result.faces) for fid, box in old.items()),
+    pairs = sorted(((_iou(face, box), fid, i) for i, face in enumerate(boxes) for fid, box in old.items()),
                    reverse=True)
     reuse: dict[int, int] = {}
     for iou, fid, i in pairs:
         if iou >= _MATCH_IOU and i not in reuse and fid not in reuse.values():
             reuse[i] = fid
     for i, face in enumerate(result.faces):
-        reason = gate.reason(face.box, face.sharpness)
+        sharpness = float(face.extras["sharpness"])
+        reason = gate.reason(boxes[i], sharpness)
         gated += reason is not None
         face_id = reuse.get(i)
         added += face_id is None
-        store.write_face(face_id, photo_id, face.box, face.score, face.sharpness, face.rotation, face.landmarks,
-                         face.template, face.model, reason)
+        store.write_face(face_id, photo_id, boxes[i], face.detection_score, sharpness, face.rotation, face.landmarks,
+                         face.vector, face.model, reason)
     store.delete_faces([fid for fid in old if fid not in reuse.values()])
     return added, gated
 
@@ -298,17 +198,18 @@ def _stat(path: str) -> tuple[int, int] | None:
     return stat.st_size, stat.st_mtime_ns
 
 
-def _results(pool: WorkerPool | None, tasks: list[_Task], workers: int) -> Iterator[_PhotoResult]:
-    """Every task's result from ``pool``, in chunks of up to :data:`_CHUNK` photos; the pool is
-    closed when this ends, normally or not (also when the caller drops it half-way)."""
-    if pool is None:
+def _results(embedder: BatchEmbedder | None, tasks: list[_Task]) -> Iterator[tuple[_Task, ImageRecord]]:
+    """Every task's record from ``embedder``, in chunks of photos whose faces are embedded in one
+    batch; the workers are stopped when this ends, normally or not (also when the caller drops
+    it half-way)."""
+    if embedder is None:
         return
-    chunk = max(1, min(_CHUNK, -(-len(tasks) // workers)))  # every worker gets a share of a small run
+    by_path = {task.path: task for task in tasks}
     try:
-        for part in pool.map(_index_chunk, [tasks[i : i + chunk] for i in range(0, len(tasks), chunk)]):
-            yield from part
+        for record in embedder.embed([ImageJob(task.path) for task in tasks], stages=_STAGES):
+            yield by_path[record.path], record
     finally:
-        pool.close()
+        embedder.close()
 
 
 def index_folders(
@@ -316,7 +217,7 @@ def index_folders(
     roots: Iterable[str | os.PathLike[str]],
     *,
     workers: int = 2,
-    pipeline_options: dict[str, Any] | None = None,
+    pipeline: PipelineConfig | None = None,
     gate: QualityGate | None = None,
     full: bool = False,
     batch_size: int = 32,
@@ -324,7 +225,7 @@ def index_folders(
 ) -> IndexSummary:
     """Index every image under ``roots`` into ``store`` (see the module docstring).
 
-    ``pipeline_options``: keyword arguments of :class:`countenance.Pipeline`, built once per
+    ``pipeline``: the :class:`~countenance.pipeline.PipelineConfig` built once per
     worker (default :data:`FAST_PIPELINE`). ``full``: re-detect files even when unchanged.
     ``batch_size``: photos per transaction. ``on_progress`` is called after each photo.
     """
@@ -354,8 +255,8 @@ def index_folders(
     moves: list[tuple[int, str, int]] = []
     touched: list[tuple[int, int]] = []
     seen_sha: dict[str, str] = {}
-    pool: WorkerPool | None = None
-    options = dict(FAST_PIPELINE if pipeline_options is None else pipeline_options)
+    embedder: BatchEmbedder | None = None
+    config = FAST_PIPELINE if pipeline is None else pipeline
     for path in files:
         stat = found[path]
         if stat is None:
@@ -384,11 +285,18 @@ def index_folders(
             skipped.append(SkippedFile(path, f"duplicate of {seen_sha[sha]}"))
         else:
             tasks.append(_Task(path, sha, size, mtime))
-            if pool is None and workers > 1:
+            if embedder is None:
                 # The first photo to detect starts the workers (this process is one of them):
                 # the others load their models while the rest of the folder is hashed.
-                pool = WorkerPool(workers=workers, initializer=_init_worker, initargs=(options,), local=True)
+                embedder = BatchEmbedder(config, workers=workers)
         seen_sha.setdefault(sha, path)
+    if embedder is not None:  # another model's templates are refused before anything is written
+        try:
+            with store.transaction():
+                record_model(store, ModelRecord.of(embedder.spec))
+        except BaseException:
+            embedder.close()
+            raise
     with store.transaction():
         for photo_id, path, mtime in moves:
             store.move_photo(photo_id, path, mtime)
@@ -396,26 +304,23 @@ def index_folders(
             store.connection.execute("UPDATE photos SET mtime_ns=? WHERE id=?", (mtime, photo_id))
         store.delete_photos([row.id for row in missing.values()])
     faces_added = gated = done = 0
-    pending: list[_PhotoResult] = []
+    pending: list[tuple[_Task, ImageRecord]] = []
 
     def flush() -> None:
         nonlocal faces_added, gated
         with store.transaction():
-            for result in pending:
-                added, low = _write(store, result, gate)
+            for task, result in pending:
+                added, low = _write(store, task, result, gate)
                 faces_added += added
                 gated += low
         pending.clear()
 
-    if pool is None and tasks:
-        pool = WorkerPool(workers=1, initializer=_init_worker, initargs=(options,))
-    results = _results(pool, tasks, workers)
     last_flush = time.perf_counter()
-    for result in results:
+    for task, result in _results(embedder, tasks):
         done += 1
         if result.error is not None:
-            skipped.append(SkippedFile(result.path, f"unreadable: {result.error}"))
-        pending.append(result)
+            skipped.append(SkippedFile(task.path, f"unreadable: {result.error}"))
+        pending.append((task, result))
         if len(pending) >= batch_size or time.perf_counter() - last_flush > 2.0:
             flush()
             last_flush = time.perf_counter()

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import InvalidArgument
 from ..faces import Box
 from .cluster import ClusterOptions
+from ..pipeline import PipelineConfig
 from .indexer import IndexProgress, IndexSummary, index_folders
 from .manual import AddedFace, XmpNames, add_face, names_from_xmp
 from .merges import DEFAULT_MERGE_DISTANCE, MergeSuggestion, keep_apart, merge_suggestions
@@ -142,11 +143,11 @@ class Library:
     # ------------------------------------------------------------ indexing and clustering
 
     def index(self, roots: Iterable[str | os.PathLike[str]], *, workers: int = 2, full: bool = False,
-              pipeline_options: dict[str, Any] | None = None,
+              pipeline: PipelineConfig | None = None,
               on_progress: Callable[[IndexProgress], None] | None = None) -> IndexSummary:
         """Index the photos under ``roots`` (see :func:`~countenance.library.index_folders`)."""
         return index_folders(self.store, roots, workers=workers, full=full, gate=self.gate,
-                             pipeline_options=pipeline_options, on_progress=on_progress)
+                             pipeline=pipeline, on_progress=on_progress)
 
     def recluster(self) -> ReclusterSummary:
         """Group the faces not confirmed by the user into people (keeps every decision)."""

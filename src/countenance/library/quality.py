@@ -9,36 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
 from ..errors import InvalidArgument
+from ..ingest import SHARPNESS_SIDE_PX, face_sharpness  # the one definition; the index computes it in its workers
 
 __all__ = ["QualityGate", "face_sharpness", "SHARPNESS_SIDE_PX"]
-
-#: Faces are resized to this square before measuring sharpness, so the measure does not grow
-#: with the face's size in pixels (a large face is not "sharper" for being large).
-SHARPNESS_SIDE_PX = 64
-
-
-def face_sharpness(pixels: np.ndarray, box_ltrb_px: tuple[float, float, float, float]) -> float:
-    """Variance of the Laplacian of the face, in grey levels squared, on a 64 x 64 resize.
-
-    ``pixels`` is ``(H, W, 3) uint8`` RGB, the box in its pixel coordinates. Returns 0.0 for a
-    box with no pixels inside the image. Higher is sharper; a blurred face scores near 0.
-    """
-    import cv2
-
-    height, width = pixels.shape[:2]
-    left, top, right, bottom = box_ltrb_px
-    x0, y0 = max(0, int(round(left))), max(0, int(round(top)))
-    x1, y1 = min(width, int(round(right))), min(height, int(round(bottom)))
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        return 0.0
-    grey = cv2.cvtColor(np.ascontiguousarray(pixels[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
-    # INTER_AREA when shrinking (averages, no aliasing); INTER_LINEAR when enlarging a small face.
-    interpolation = cv2.INTER_AREA if min(grey.shape) >= SHARPNESS_SIDE_PX else cv2.INTER_LINEAR
-    square = cv2.resize(grey, (SHARPNESS_SIDE_PX, SHARPNESS_SIDE_PX), interpolation=interpolation)
-    return float(cv2.Laplacian(square.astype(np.float32), cv2.CV_32F).var())
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..detection import FaceDetector
     from ..embedding import Embedder
     from ..faces import ModelSpec
+    from ..pipeline import Pipeline
 
 __all__ = [
     "PipelineChoice", "DETECTORS", "INT8", "detector_model_path", "build_face_detector", "build_embedder",
@@ -93,6 +94,27 @@ class PipelineChoice:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "detector": self.detector, "detector_size": self.detector_size, "embedder": self.embedder}
+
+    @property
+    def fingerprint(self) -> str:
+        """The cache key of this pipeline's templates (a :class:`~countenance.ingest.PipelineSource`):
+        the detector and its size, the embedder and the model its templates carry (an
+        ``arcface:`` model by its file's hash; the int8 model by its file's stem)."""
+        from ..embedding import ARCFACE_PREFIX, template_model
+
+        detector = self.detector if self.detector_size is None else f"{self.detector}-{self.detector_size}"
+        if self.embedder == INT8:
+            return f"measure:{detector}+{INT8};model={Path(self.embedder_model or '').stem}"
+        embedder = "arcface" if self.embedder.startswith(ARCFACE_PREFIX) else self.embedder
+        return f"measure:{detector}+{embedder};model={template_model(self.embedder)}"
+
+    def build(self) -> Pipeline:
+        """The pipeline of this choice (default upsampling, rotations tried): what each worker of
+        the batch-embedding layer builds."""
+        from ..pipeline import Pipeline
+
+        backend = "hog" if self.detector == "hog" else build_face_detector(self).backend
+        return Pipeline(detector=backend, embedder=build_embedder(self))
 
 
 def detector_model_path(choice: PipelineChoice) -> Path | None:

@@ -36,7 +36,8 @@ from ..calibration.rates import (
     rates_at_threshold,
     thresholds_at_fmr,
 )
-from .templates import FaceRecord
+from ..faces import inter_ocular_px
+from ..ingest import ImageRecord
 
 __all__ = ["ConditionResult", "pair_names", "score_condition", "person_of", "lfw_subset"]
 
@@ -89,7 +90,7 @@ class ConditionResult:
         }
 
 
-def _matrix(records: dict[str, FaceRecord], names: list[str]) -> tuple[list[str], np.ndarray]:
+def _matrix(records: dict[str, ImageRecord], names: list[str]) -> tuple[list[str], np.ndarray]:
     ok = [n for n in dict.fromkeys(names) if records[n].vector is not None]
     vectors = np.stack([records[n].vector for n in ok]).astype(np.float64) if ok else np.zeros((0, 1))
     return ok, vectors
@@ -100,8 +101,8 @@ def score_condition(
     pairs: Sequence[Any],
     x_names: Sequence[str],
     y_names: Sequence[str],
-    x_records: dict[str, FaceRecord],
-    y_records: dict[str, FaceRecord],
+    x_records: dict[str, ImageRecord],
+    y_records: dict[str, ImageRecord],
     *,
     metric: str,
     target_fmr: float = 1e-3,
@@ -138,7 +139,7 @@ def score_condition(
     at_target = fnmr_at_fmr(genuine, impostor, target_fmr)
     fixed = None if fixed_threshold is None else rates_at_threshold(genuine, impostor, fixed_threshold)
     changed = [x_records[n] for n in dict.fromkeys(x_names)]
-    iods = [r.iod_px for r in changed if r.vector is not None]
+    iods = [inter_ocular_px(r.face.landmarks) for r in changed if r.face is not None and r.face.landmarks is not None]
     best, _ = best_accuracy_threshold(genuine, distances[~same & ~failed]) if (~same & ~failed).any() else (0.0, 0.0)
     return ConditionResult(
         condition=condition,

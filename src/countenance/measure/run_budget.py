@@ -248,7 +248,7 @@ def run_budget(options: BudgetOptions, on_progress: Callable[[str, int, int], No
         if choice.embedder == "dlib-onnx-int8":  # same detection as fp32: re-embed its faces only
             fp32 = replace(choice, embedder="dlib-onnx", embedder_model=None)
             clean = embed_variant(root, names, fp32, Variant("clean"), cache_dir=cache, workers=options.workers, on_progress=tick)
-            records = reembed(root, clean, choice, cache_dir=cache)
+            records = reembed(root, clean, choice, made_by=fp32, cache_dir=cache)
         else:
             records = embed_variant(root, names, choice, Variant("clean"), cache_dir=cache, workers=options.workers,
                                     on_progress=tick)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgument
+from ..ingest import BatchEmbedder
 from .choice import PipelineChoice, embedding_spec, measure_cache_dir
 from .pairs import ConditionResult, lfw_subset, pair_names, score_condition
 from .templates import Variant, embed_variant
@@ -135,7 +136,14 @@ class DegradeResult:
 
 
 def run_degrade(options: DegradeOptions, on_progress: Callable[[str, int, int], None] | None = None) -> DegradeResult:
-    """Measure every degradation of ``options``; ``on_progress(step, done, total)`` reports images."""
+    """Measure every degradation of ``options``; ``on_progress(step, done, total)`` reports images.
+    One set of workers serves every variant (started only if the cache lacks something)."""
+    with BatchEmbedder(options.pipeline, workers=options.workers, lazy=True) as pool:
+        return _run_degrade(options, on_progress, pool)
+
+
+def _run_degrade(options: DegradeOptions, on_progress: Callable[[str, int, int], None] | None,
+                 pool: BatchEmbedder) -> DegradeResult:
     start = time.perf_counter()
     root, pairs = lfw_subset(options.lfw_dir, options.folds)
     xs, ys = pair_names(pairs, root)
@@ -151,8 +159,7 @@ def run_degrade(options: DegradeOptions, on_progress: Callable[[str, int, int], 
             if on_progress:
                 on_progress(variant.key, done[0], len(which))
 
-        return embed_variant(root, which, choice, variant, cache_dir=cache, anchors=anchors,
-                             workers=options.workers, on_progress=tick)
+        return embed_variant(root, which, pool, variant, cache_dir=cache, anchors=anchors, on_progress=tick)
 
     clean_records = embed(Variant("clean"), names)
     metric = embedding_spec(choice).metric

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgument
+from ..ingest import BatchEmbedder
 from .choice import PipelineChoice, build_face_detector, embedding_spec, measure_cache_dir
 from .pairs import ConditionResult, lfw_subset, pair_names, score_condition
 from .templates import Variant, embed_variant
@@ -130,12 +131,13 @@ def run_masks(options: MasksOptions, on_progress: Callable[[str, int, int], None
             if on_progress:
                 on_progress(variant.key, done[0], len(names))
 
-        return embed_variant(root, names, choice, variant, cache_dir=cache, anchors=anchors,
-                             workers=options.workers, on_progress=tick)
+        return embed_variant(root, names, pool, variant, cache_dir=cache, anchors=anchors, on_progress=tick)
 
     metric = embedding_spec(choice).metric
-    clean_records = embed(Variant("clean"))
-    masked_records = embed(Variant("mask", options.seed), clean_records)
+    # One set of workers for both passes (started only if the cache lacks something).
+    with BatchEmbedder(choice, workers=options.workers, lazy=True) as pool:
+        clean_records = embed(Variant("clean"))
+        masked_records = embed(Variant("mask", options.seed), clean_records)
     first = score_condition("clean", pairs, xs, ys, clean_records, clean_records, metric=metric, target_fmr=options.target_fmr)
     threshold = first.at_target.threshold
     conditions = tuple(

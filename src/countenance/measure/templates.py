@@ -12,9 +12,11 @@ Which face of the clean image: ``choose="central"`` takes the face nearest the c
 LFW's tolerance, with LFW's fixed centre box as the fallback (as ``countenance eval lfw`` does,
 without its slow CNN retry); ``choose="largest"`` the largest face, no fallback.
 
-The cache: one ``.npz`` per pipeline, variant and choice rule under ``cache_dir``, keyed by the
-image's name (its path relative to the image root), written after every chunk so an
-interrupted run resumes. Vectors are float32 ``(N, D)``; NaN rows mark images without a face.
+Images go through the batch-embedding layer (:mod:`countenance.ingest`) with the choice of
+face above as its :class:`VariantChoice`; records are kept in the layer's template cache
+(``templates.sqlite`` under ``cache_dir``), keyed by the file's content, the pipeline, the
+variant and the choice rule, and committed every few hundred images so an interrupted run
+resumes. A record without a face has ``vector`` None.
 """
 
 from __future__ import annotations
@@ -28,12 +30,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import CountenanceError, InvalidArgument
+from ..ingest import BatchEmbedder, ImageJob, ImageRecord, TemplateCache, embed_files, steps
 from .choice import PipelineChoice
 
-__all__ = ["Variant", "FaceRecord", "apply_variant", "embed_variant", "reembed", "VARIANT_KINDS"]
-
-#: Bumped whenever the way templates are made changes (invalidates the cache).
-TEMPLATES_VERSION = 1
+__all__ = ["Variant", "VariantChoice", "GivenFace", "apply_variant", "embed_variant", "reembed", "VARIANT_KINDS"]
 
 #: What a variant does; ``level`` is the target inter-ocular distance in px (iod), the blur's
 #: sigma in inter-ocular distances (blur), the JPEG quality (jpeg), the mask seed (mask).
@@ -84,214 +84,145 @@ def apply_variant(image: np.ndarray, landmarks: np.ndarray, variant: Variant, na
     return draw_mask(image, landmarks, choose_style(name, int(level))), 1.0
 
 
-@dataclass(frozen=True, eq=False)
-class FaceRecord:
-    """The face used for one image: ``vector`` (D,) float32 or None; ``how`` is ``detected``,
-    ``centre-box`` (LFW's fixed box), ``anchor`` (the detector missed the changed face) or
-    ``failed``; ``box`` (left, top, right, bottom) and ``landmarks`` (5, 2) in the pixels of the
-    image the pipeline saw; ``iod_px`` its inter-ocular distance there (0 when failed)."""
-
-    name: str
-    vector: np.ndarray | None
-    how: str
-    box: np.ndarray
-    landmarks: np.ndarray
-    iod_px: float
-    error: str = ""
-
-
 @dataclass(frozen=True)
-class _Job:
-    path: str
-    name: str
-    anchor_box: tuple[float, float, float, float] | None
-    anchor_landmarks: tuple[tuple[float, float], ...] | None
+class VariantChoice:
+    """The face choice of a measurement (a :class:`~countenance.ingest.FaceChoice`): on the clean
+    image the central subject (LFW's centre box as the fallback) or the largest face (``rule``); on a
+    variant, the image is changed around the job's anchor ``(box, landmarks)`` first, and the
+    face the detector finds nearest the anchor is taken, else the anchor itself (``how="anchor"``)."""
 
-
-@dataclass(frozen=True)
-class _Config:
-    choice: PipelineChoice
     variant: Variant
-    choose: str
+    rule: str = "central"
 
+    @property
+    def key(self) -> str:
+        return f"measure-{self.rule}-{self.variant.key}"
 
-_state: dict[str, Any] = {}
+    def choose(self, pipeline: Any, pixels: np.ndarray, job: Any) -> tuple[np.ndarray, list[tuple[Any, str]]]:
+        from ..evaluate import LFW_CENTRE_BOX, central_subject
+        from ..faces import Box, Face
 
-
-def _init(config: _Config) -> None:
-    from .choice import build_embedder, build_face_detector
-
-    _state["config"] = config
-    _state["detector"] = build_face_detector(config.choice)
-    _state["embedder"] = build_embedder(config.choice)
-
-
-def _failed(name: str, error: str) -> FaceRecord:
-    return FaceRecord(name, None, "failed", np.zeros(4, np.float32), np.zeros((5, 2), np.float32), 0.0, error)
-
-
-def _embed_job(job: _Job) -> FaceRecord:
-    from ..embedding import embed_faces
-    from ..evaluate import LFW_CENTRE_BOX, central_subject
-    from ..faces import Box, Face
-    from ..image import load_image
-    from .face_frame import inter_ocular_px
-
-    config: _Config = _state["config"]
-    detector, embedder = _state["detector"], _state["embedder"]
-    try:
-        pixels = load_image(job.path)
-    except CountenanceError as error:
-        return _failed(job.name, str(error))
-    how = "detected"
-    if config.variant.kind == "clean":
-        height, width = pixels.shape[:2]
-        faces = detector.detect(pixels)
-        if config.choose == "central":
+        detector = pipeline.face_detector
+        if self.variant.kind == "clean":
+            height, width = pixels.shape[:2]
+            faces = detector.detect(pixels)
+            if self.rule == "largest":
+                face = max(faces, key=lambda f: f.box.area, default=None)
+                return pixels, [] if face is None else [(face, "detected")]
             face = central_subject(faces, width, height)
-            if face is None:
-                box = Box(*LFW_CENTRE_BOX)
-                face = Face(box=box, detection_score=0.0, landmarks=detector.landmarker.landmarks(pixels, box))
-                how = "centre-box"
-        else:
-            face = max(faces, key=lambda f: f.box.area, default=None)
-        if face is None:
-            return _failed(job.name, "no face found")
-    else:
-        if job.anchor_box is None or job.anchor_landmarks is None:
-            return _failed(job.name, "no face in the clean image")
-        landmarks = np.array(job.anchor_landmarks, dtype=np.float32)
-        pixels, scale = apply_variant(pixels, landmarks, config.variant, job.name)
-        anchor = Box(*(v * scale for v in job.anchor_box))
+            if face is not None:
+                return pixels, [(face, "detected")]
+            box = Box(*LFW_CENTRE_BOX)
+            return pixels, [(Face(box=box, detection_score=0.0, landmarks=detector.landmarker.landmarks(pixels, box)),
+                             "centre-box")]
+        if job.context is None:
+            raise CountenanceError("no face in the clean image")
+        anchor_box, anchor_landmarks = job.context
+        pixels, scale = apply_variant(pixels, np.array(anchor_landmarks, dtype=np.float32), self.variant, job.name)
+        anchor = Box(*(v * scale for v in anchor_box))
         cx, cy = anchor.center
-        near = [f for f in detector.detect(pixels) if np.hypot(f.box.center[0] - cx, f.box.center[1] - cy) <= 0.5 * anchor.width]
-        face = min(near, key=lambda f: np.hypot(f.box.center[0] - cx, f.box.center[1] - cy), default=None)
+
+        def off(face: Any) -> float:
+            return float(np.hypot(face.box.center[0] - cx, face.box.center[1] - cy))
+
+        face = min((f for f in detector.detect(pixels) if off(f) <= 0.5 * anchor.width), key=off, default=None)
         if face is None:
-            face = Face(box=anchor, detection_score=0.0, landmarks=detector.landmarker.landmarks(pixels, anchor))
-            how = "anchor"
-    vector = embed_faces(embedder, pixels, [face])[0].template.vector
-    return FaceRecord(job.name, vector, how, np.array(face.box.to_list(), np.float32), face.landmarks.astype(np.float32),
-                      inter_ocular_px(face.landmarks))
+            return pixels, [(Face(box=anchor, detection_score=0.0, landmarks=detector.landmarker.landmarks(pixels, anchor)),
+                             "anchor")]
+        return pixels, [(face, "detected")]
 
 
-def _cache_file(cache_dir: Path, choice: PipelineChoice, variant: Variant, choose: str) -> Path:
-    model = f"-{Path(choice.embedder_model).stem}" if choice.embedder_model else ""
-    return cache_dir / f"v{TEMPLATES_VERSION}-{choice.name}{model}" / f"{choose}-{variant.key}.npz"
+
+@dataclass(frozen=True)
+class GivenFace:
+    """The face given in the job's context ``(box, landmarks)``, embedded without detection; the
+    key names the pipeline that placed it (``made_by``)."""
+
+    made_by: str
+
+    @property
+    def key(self) -> str:
+        return f"given-by:{self.made_by}"
+
+    def choose(self, pipeline: Any, pixels: np.ndarray, job: Any) -> tuple[np.ndarray, list[tuple[Any, str]]]:
+        from ..faces import Box, Face
+
+        if job.context is None:
+            return pixels, []
+        box, landmarks, how = job.context
+        return pixels, [(Face(box=Box(*box), detection_score=0.0, landmarks=np.array(landmarks, np.float32)), how)]
 
 
-def _read(path: Path) -> dict[str, FaceRecord]:
-    if not path.is_file():
-        return {}
-    with np.load(path, allow_pickle=False) as data:
-        out = {}
-        for name, vector, how, box, landmarks, iod in zip(
-            data["names"], data["vectors"], data["how"], data["boxes"], data["landmarks"], data["iod_px"], strict=True
-        ):
-            out[str(name)] = FaceRecord(str(name), None if np.isnan(vector).any() else vector, str(how), box, landmarks, float(iod))
-        return out
+def _anchor(record: ImageRecord | None) -> tuple[tuple[float, ...], list[list[float]]] | None:
+    face = None if record is None else record.face
+    if face is None or face.landmarks is None:
+        return None
+    return tuple(float(v) for v in face.box.to_list()), np.asarray(face.landmarks, np.float64).tolist()
 
 
-def _write(path: Path, records: dict[str, FaceRecord], dimension: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    names = sorted(records)
-    empty = np.full(dimension, np.nan, np.float32)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(
-        tmp,
-        names=np.array(names),
-        vectors=np.stack([records[n].vector if records[n].vector is not None else empty for n in names]).astype(np.float32),
-        how=np.array([records[n].how for n in names]),
-        boxes=np.stack([records[n].box for n in names]).astype(np.float32),
-        landmarks=np.stack([records[n].landmarks for n in names]).astype(np.float32),
-        iod_px=np.array([records[n].iod_px for n in names], np.float64),
-    )
-    os.replace(tmp, path)
+def _run(jobs: list[ImageJob], choice: PipelineChoice | BatchEmbedder, face_choice: Any, *,
+         cache_dir: str | os.PathLike[str], workers: int, on_progress: Callable[[int], None] | None) -> dict[str, ImageRecord]:
+    with TemplateCache(Path(cache_dir) / "templates.sqlite") as cache:
+        records, _ = embed_files(jobs, choice, workers=workers, choice=face_choice, cache=cache,
+                                 progress=steps(on_progress))
+    return {r.name: r for r in records}
 
 
 def embed_variant(
     root: str | os.PathLike[str],
     names: Sequence[str],
-    choice: PipelineChoice,
+    choice: PipelineChoice | BatchEmbedder,
     variant: Variant,
     *,
     cache_dir: str | os.PathLike[str],
-    anchors: dict[str, FaceRecord] | None = None,
+    anchors: dict[str, ImageRecord] | None = None,
     choose: str = "central",
     workers: int = 1,
-    chunk: int = 200,
     on_progress: Callable[[int], None] | None = None,
-) -> dict[str, FaceRecord]:
-    """A :class:`FaceRecord` for each image ``root/name`` under ``variant``, from cache or computed.
+) -> dict[str, ImageRecord]:
+    """An :class:`~countenance.ingest.ImageRecord` for each image ``root/name`` under ``variant``
+    (its one face: ``vector``, ``how``, ``face.box``/``face.landmarks``), from the template cache
+    under ``cache_dir`` or computed through the batch-embedding layer: a running batch embedder
+    (the caller's, reused across variants), or one of ``choice`` in ``workers`` processes.
 
-    ``anchors`` are the clean records (required for any variant but ``clean``). ``workers``
-    processes (one pipeline each); ``on_progress(n)`` after each batch of n images.
+    ``anchors`` are the clean records (required for any variant but ``clean``);
+    ``on_progress(n)`` after each batch of n images.
     """
-    from ..ingest import process_map
-
     if choose not in ("central", "largest"):
         raise InvalidArgument(f"choose must be 'central' or 'largest', got {choose!r}")
     if variant.kind != "clean" and anchors is None:
         raise InvalidArgument(f"variant {variant.key} needs the clean records as anchors")
     base = Path(root)
-    path = _cache_file(Path(cache_dir), choice, variant, choose)
-    done = _read(path)
-    todo = [n for n in dict.fromkeys(names) if n not in done]
-    if on_progress and len(todo) < len(names):
-        on_progress(len(names) - len(todo))
-    dimension = next((r.vector.size for r in done.values() if r.vector is not None), 128)
-    for start in range(0, len(todo), chunk):
-        jobs = []
-        for name in todo[start : start + chunk]:
-            anchor = anchors.get(name) if anchors is not None else None
-            ok = anchor is not None and anchor.vector is not None
-            jobs.append(_Job(
-                str(base / name), name,
-                tuple(float(v) for v in anchor.box) if ok else None,
-                tuple((float(x), float(y)) for x, y in anchor.landmarks) if ok else None,
-            ))
-        config = _Config(choice, variant, choose)
-        for record in process_map(_embed_job, jobs, workers=workers, initializer=_init, initargs=(config,),
-                                  chunk=16, on_progress=on_progress):
-            done[record.name] = record
-            if record.vector is not None:
-                dimension = record.vector.size
-        _write(path, done, dimension)
-    return {n: done[n] for n in names}
+    jobs = [ImageJob(str(base / name), name, None if anchors is None else _anchor(anchors.get(name)))
+            for name in dict.fromkeys(names)]
+    found = _run(jobs, choice, VariantChoice(variant, choose), cache_dir=cache_dir, workers=workers,
+                 on_progress=on_progress)
+    return {n: found[n] for n in names}
 
 
 def reembed(
     root: str | os.PathLike[str],
-    records: dict[str, FaceRecord],
+    records: dict[str, ImageRecord],
     choice: PipelineChoice,
     *,
+    made_by: PipelineChoice,
     cache_dir: str | os.PathLike[str],
-    choose: str = "central",
     on_progress: Callable[[int], None] | None = None,
-) -> dict[str, FaceRecord]:
-    """The faces of clean ``records`` (same boxes and landmarks) embedded by ``choice``'s embedder.
+) -> dict[str, ImageRecord]:
+    """The faces of clean ``records`` (made by ``made_by``; same boxes and landmarks) embedded by
+    ``choice``'s embedder.
 
     For a pipeline that differs from the one that made ``records`` only in its embedder's
     numeric precision (``dlib-onnx-int8`` against ``dlib-onnx``): the detection would be
     identical, so it is not run again. Cached like :func:`embed_variant`.
     """
-    from ..faces import Box, Face
-    from ..image import load_image
-    from .choice import build_embedder
-
-    path = _cache_file(Path(cache_dir), choice, Variant("clean"), choose)
-    done = _read(path)
-    todo = [n for n in records if n not in done]
-    if todo:
-        embedder = build_embedder(choice)
-        for k, name in enumerate(todo):
-            record = records[name]
-            if record.vector is None:
-                done[name] = record
-                continue
-            face = Face(box=Box(*(float(v) for v in record.box)), detection_score=0.0, landmarks=record.landmarks)
-            vector = embedder.embed(load_image(Path(root) / name), [face])[0]
-            done[name] = FaceRecord(name, vector, record.how, record.box, record.landmarks, record.iod_px)
-            if on_progress and (k + 1) % 100 == 0:
-                on_progress(100)
-        _write(path, done, embedder.spec.embedding_size)
-    return {n: done[n] for n in records}
+    base = Path(root)
+    jobs = []
+    for name, record in records.items():
+        face = record.face
+        context = None if face is None or face.landmarks is None else (tuple(float(v) for v in face.box.to_list()),
+                                             np.asarray(face.landmarks, np.float64).tolist(), face.how)
+        jobs.append(ImageJob(str(base / name), name, context))
+    found = _run(jobs, choice, GivenFace(made_by.fingerprint), cache_dir=cache_dir, workers=1,
+                 on_progress=on_progress)
+    return {n: found[n] for n in records}

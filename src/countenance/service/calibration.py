@@ -135,8 +135,9 @@ def person_folders(root: Path, *, max_people: int | None = None, max_images: int
 def embed_paths(paths: list[Path], run: EvaluationRun, on_start: Callable[[int], None] | None,
                 on_progress: Callable[[int], None] | None, on_aligned: Callable[[AlignedInput], None] | None = None,
                 ) -> dict[Path, Any]:
-    """Each distinct image embedded once (largest face): ``{path: EmbeddingResult}``; aligned
-    input (``run.pipeline.aligned``) is resolved over the whole set and told to ``on_aligned``."""
+    """Each distinct image embedded once (largest face) through the batch-embedding layer:
+    ``{path: ImageRecord}``; aligned input (``run.pipeline.aligned``) is resolved over the
+    whole set and told to ``on_aligned``."""
     from ..evaluate import embed_images
 
     distinct = sorted(set(paths))
@@ -145,10 +146,8 @@ def embed_paths(paths: list[Path], run: EvaluationRun, on_start: Callable[[int],
         on_aligned(aligned)
     if on_start:
         on_start(len(distinct))
-    found = embed_images(
-        [str(p) for p in distinct], detector=aligned.pipeline.detector, embedder=run.pipeline.embedder, choose="largest",
-        workers=run.workers, num_jitters=run.pipeline.jitters, on_progress=on_progress,
-    )
+    found = embed_images([str(p) for p in distinct], aligned.pipeline.config(), choose="largest", workers=run.workers,
+                         on_progress=on_progress)
     return {p: found[str(p)] for p in distinct}
 
 

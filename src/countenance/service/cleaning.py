@@ -59,11 +59,8 @@ def clean_dataset(options: CleanDatasetOptions, *, progress: Callable[[int, int]
     aligned = resolve_aligned(options.pipeline, iter_image_files(options.dataset))
     if on_aligned:
         on_aligned(aligned)
-    pipeline = aligned.pipeline
-    checks = replace(
-        CleanOptions(), detector=pipeline.detector, embedder=pipeline.embedder, upsample=pipeline.upsample,
-        num_jitters=pipeline.jitters, workers=options.workers, use_cache=options.use_cache,
-    )
+    checks = replace(CleanOptions(), pipeline=aligned.pipeline.config(), workers=options.workers,
+                     use_cache=options.use_cache)
     return clean_command(options.dataset, options=checks, html_path=options.report, manifest_path=options.manifest,
                          apply_to=options.apply_to, progress=progress)
 

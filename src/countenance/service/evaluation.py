@@ -115,6 +115,6 @@ def _evaluate(
     if on_aligned:
         on_aligned(aligned)
     return evaluate_pairs(
-        pairs, detector=aligned.pipeline.detector, embedder=run.pipeline.embedder, choose=choose, centre_box=centre_box,
-        workers=run.workers, num_jitters=run.pipeline.jitters, protocol=protocol, on_start=on_start, on_progress=on_progress,
+        pairs, aligned.pipeline.config(), choose=choose, centre_box=centre_box, workers=run.workers, protocol=protocol,
+        on_start=on_start, on_progress=on_progress,
     )

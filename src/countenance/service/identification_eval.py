@@ -68,7 +68,7 @@ def evaluate_identification(
     """Embed, enrol, search, measure: an :class:`~countenance.evaluate.open_set.OpenSetReport`."""
     from ..embedding import make_embedder
     from ..evaluate.open_set import Probe, search_gallery
-    from ..faces import Box, Face, Template
+    from ..faces import Face, Template
     from ..calibration import load_calibration
     from ..gallery import EmbeddedImage
     from ..hashing import sha256_file
@@ -83,7 +83,7 @@ def evaluate_identification(
 
     def image(path: Path) -> EmbeddedImage:
         r = found[path]
-        faces = () if r.vector is None else (Face(box=Box(*r.box), detection_score=1.0, template=Template(r.vector, spec.name)),)
+        faces = () if r.face is None else (Face(box=r.face.box, detection_score=1.0, template=Template(r.vector, spec.name)),)
         return EmbeddedImage(faces, sha256_file(path), str(path.resolve()))
 
     enrol = {person: [image(f) for f in files] for person, files in gallery.items()}

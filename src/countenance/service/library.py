@@ -35,7 +35,7 @@ from .aligned_input import AlignedInput, resolve_aligned
 from .options import GalleryOptions, PipelineFactory, PipelineOptions, build_pipeline
 
 __all__ = [
-    "LibraryOptions", "open_library", "to_document", "pipeline_keywords",
+    "LibraryOptions", "open_library", "to_document",
     "IndexLibraryOptions", "IndexedLibrary", "index_library", "recluster_library", "library_status", "list_people", "face_crop",
     "write_person_crops", "NameOptions", "NamedPerson", "name_person", "disagreeing_faces", "merge_people", "split_person",
     "hide_person", "SuggestRunOptions", "SuggestionItem", "SuggestRun", "suggest_names",
@@ -87,13 +87,6 @@ def to_document(value: Any) -> Any:
 
 #: Field names shown under the name every JSON output uses.
 _KEYS = {"box_ltrb_px": "box"}
-
-
-def pipeline_keywords(options: PipelineOptions) -> dict[str, Any]:
-    """``options`` as the keyword arguments of :class:`countenance.Pipeline` (what the
-    library's index workers build their pipelines from)."""
-    return {"detector": options.detector, "embedder": options.embedder, "upsample": options.upsample,
-            "try_rotations": options.rotate, "threads": options.threads, "num_jitters": options.jitters}
 
 
 def _gallery_path(library: Library, options: GalleryOptions) -> Path | None:
@@ -182,7 +175,7 @@ def index_library(options: IndexLibraryOptions, *,
         on_aligned(aligned)
     with open_library(options.library, create=True) as library:
         summary = library.index(options.roots, workers=options.workers, full=options.full,
-                                pipeline_options=pipeline_keywords(aligned.pipeline), on_progress=on_progress)
+                                pipeline=aligned.pipeline.config(), on_progress=on_progress)
         xmp = library.names_from_xmp()
         clustering = library.place_new()
         suggestions = None

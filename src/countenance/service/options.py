@@ -18,7 +18,7 @@ from ..errors import InvalidArgument
 
 if TYPE_CHECKING:
     from ..gallery import FacePipeline
-    from ..pipeline import Pipeline
+    from ..pipeline import Pipeline, PipelineConfig
     from ..gallery import Gallery
 
 __all__ = [
@@ -90,18 +90,24 @@ class PipelineOptions:
                 isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) or self.max_pixels < 1):
             raise InvalidArgument(f"max_pixels must be an integer >= 1, got {self.max_pixels!r}")
 
+    def config(self) -> PipelineConfig:
+        """These options as the pipeline's own configuration: the one translation from the
+        front ends' names (``rotate``, ``jitters``, ``aligned``) to the pipeline's; every
+        field reaches the pipeline (``--aligned arcface112`` is its detector)."""
+        from ..aligned import ALIGNED_ARCFACE112
+        from ..pipeline import PipelineConfig
+
+        detector = ALIGNED_ARCFACE112 if self.aligned == "arcface112" else self.detector
+        return PipelineConfig(
+            detector=detector, embedder=self.embedder, upsample=self.upsample, try_rotations=self.rotate,
+            threads=self.threads, num_jitters=self.jitters,
+            **({"max_pixels": self.max_pixels} if self.max_pixels is not None else {}),
+        )
+
 
 def build_pipeline(options: PipelineOptions) -> Pipeline:
     """A new :class:`~countenance.pipeline.Pipeline` for ``options`` (models load here)."""
-    from ..aligned import ALIGNED_ARCFACE112
-    from ..pipeline import Pipeline
-
-    detector = ALIGNED_ARCFACE112 if options.aligned == "arcface112" else options.detector
-    return Pipeline(
-        detector=detector, embedder=options.embedder, upsample=options.upsample,
-        try_rotations=options.rotate, threads=options.threads, num_jitters=options.jitters,
-        **({"max_pixels": options.max_pixels} if options.max_pixels is not None else {}),
-    )
+    return options.config().build()
 
 
 class GalleryLender(Protocol):

@@ -1,9 +1,8 @@
-"""Many images through the pipeline on every core: one pipeline per worker process.
+"""Worker processes: :class:`WorkerPool` (started once, reused) and :func:`process_map` (a pool
+for one map).
 
-``process_map`` is the shared pool runner (evaluation uses it too); ``embed_paths`` runs the
-full pipeline over a list of files and yields, per file, its faces with templates or the
-error that made it skip. Workers are started with ``spawn``: a ``fork`` of a process where
-dlib's CNN already ran can hang, and dlib objects cannot be shared between processes anyway.
+Workers are started with ``spawn``: a ``fork`` of a process where dlib's CNN already ran can
+hang, and dlib objects cannot be shared between processes anyway.
 """
 
 from __future__ import annotations
@@ -11,15 +10,10 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import multiprocessing
-import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .errors import CountenanceError
-from .faces import Face
-
-__all__ = ["process_map", "WorkerPool", "ImageFaces", "embed_paths"]
+__all__ = ["process_map", "WorkerPool"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -130,58 +124,3 @@ def _ready() -> None:
 
 def _run_chunk(function: Callable[[T], R], part: list[T]) -> list[R]:
     return [function(item) for item in part]
-
-
-@dataclass(frozen=True)
-class ImageFaces:
-    """The faces found in one file (with templates), or why it was skipped."""
-
-    path: str
-    faces: list[Face]
-    width: int = 0
-    height: int = 0
-    error: str | None = None
-    seconds: float = 0.0
-
-
-_worker: dict[str, Any] = {}
-
-
-def _init_pipeline(pipeline_options: dict[str, Any]) -> None:
-    from .pipeline import Pipeline
-
-    _worker["pipeline"] = Pipeline(**pipeline_options)
-
-
-def _embed_path(path: str) -> ImageFaces:
-    pipeline = _worker["pipeline"]
-    start = time.perf_counter()
-    try:
-        pixels = pipeline.load(path)
-        faces = pipeline.embed(pixels)
-    except CountenanceError as error:
-        return ImageFaces(path, [], error=str(error), seconds=time.perf_counter() - start)
-    height, width = pixels.shape[:2]
-    return ImageFaces(path, faces, width, height, seconds=time.perf_counter() - start)
-
-
-def embed_paths(
-    paths: Sequence[str],
-    *,
-    workers: int = 1,
-    pipeline_options: dict[str, Any] | None = None,
-    on_progress: Callable[[int], None] | None = None,
-) -> Iterator[ImageFaces]:
-    """Every face of every file with its template, ``workers`` processes at once.
-
-    ``pipeline_options`` are keyword arguments of :class:`~countenance.Pipeline` (built once
-    per worker). Bad files are yielded with ``error`` set; they never stop the run.
-    """
-    yield from process_map(
-        _embed_path,
-        [str(p) for p in paths],
-        workers=workers,
-        initializer=_init_pipeline,
-        initargs=(dict(pipeline_options or {}),),
-        on_progress=on_progress,
-    )

@@ -1,0 +1,83 @@
+"""The one pipeline configuration: every option reaches the pipeline, and the cache key follows
+every field that changes what a pipeline finds."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import shutil
+
+import pytest
+
+from countenance.errors import InvalidArgument
+from countenance.pipeline import PipelineConfig
+from countenance.service.library import IndexLibraryOptions, LibraryOptions, index_library
+from countenance.service.options import PipelineOptions, build_pipeline
+
+
+def test_service_options_reach_the_pipeline_whole():
+    """rotate, threads, max_pixels, jitters and upsample are not dropped on the way."""
+    options = PipelineOptions(detector="hog", embedder="dlib-onnx", upsample=1, rotate=False, threads=3,
+                              jitters=2, max_pixels=5000)
+    config = options.config()
+    assert config == PipelineConfig(detector="hog", embedder="dlib-onnx", upsample=1, try_rotations=False,
+                                    max_pixels=5000, threads=3, num_jitters=2)
+    pipeline = build_pipeline(options)
+    assert pipeline.face_detector.try_rotations is False
+    assert pipeline.face_detector.upsample == 1
+    assert pipeline.max_pixels == 5000
+    assert pipeline.embedder.threads == 3
+    assert pipeline.embedder.num_jitters == 2
+    assert PipelineOptions(aligned="arcface112").config().detector == "aligned-arcface112"
+    assert pickle.loads(pickle.dumps(config)) == config  # it crosses into worker processes
+
+
+def test_library_index_workers_get_max_pixels(fixtures, tmp_path):
+    """The library's index workers build their pipelines from the same configuration: a
+    max_pixels below the photo's size refuses it (it was dropped by an adapter before)."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(fixtures / "people" / "biden" / "biden.jpg", photos / "biden.jpg")
+    options = IndexLibraryOptions((photos,), LibraryOptions(tmp_path / "library"),
+                                  PipelineOptions(detector="hog", max_pixels=100), workers=1)
+    summary = index_library(options).index
+    assert summary.faces_added == 0
+    assert [s.path for s in summary.skipped] == [str(photos / "biden.jpg")]
+    assert "pixels" in summary.skipped[0].reason
+
+
+def test_fingerprint_changes_with_every_field_that_changes_results():
+    base = PipelineConfig(detector="hog", embedder="dlib")
+    changed = {"detector": "cnn", "upsample": 2, "try_rotations": False, "max_pixels": 1000, "num_jitters": 1}
+    assert set(changed) | {"embedder", "threads"} == {f.name for f in dataclasses.fields(PipelineConfig)}
+    prints = {base.fingerprint}
+    for name, value in changed.items():
+        prints.add(dataclasses.replace(base, **{name: value}).fingerprint)
+    assert len(prints) == len(changed) + 1
+    # Same templates, same key: dlib and dlib-onnx run one model; threads change only the speed.
+    assert dataclasses.replace(base, embedder="dlib-onnx", threads=4).fingerprint == base.fingerprint
+    assert "model=dlib-resnet-v1" in base.fingerprint
+
+
+def test_fingerprint_names_another_model(models, tmp_path):
+    """An ArcFace-style model is keyed by its own name and file hash, not dlib's."""
+    model = tmp_path / "m.onnx"
+    shutil.copy(models / "test-only" / "mobilefacenet_112_128d.onnx", model)
+    model.with_suffix(".json").write_text('{"name": "mfn", "embedding_size": 128, "thresholds": {"default": 0.7}}')
+    fingerprint = PipelineConfig(detector="hog", embedder=f"arcface:{model}").fingerprint
+    assert "model=arcface-mfn-" in fingerprint
+    assert fingerprint != PipelineConfig(detector="hog").fingerprint
+
+
+def test_auto_detector_resolved_once(models, monkeypatch):
+    monkeypatch.setenv("COUNTENANCE_MODEL_DIR", str(models / "yunet"))
+    assert PipelineConfig().resolved().detector == "yunet"
+    assert PipelineConfig().fingerprint.startswith("detector=yunet;")
+    monkeypatch.setenv("COUNTENANCE_MODEL_DIR", str(models / "nowhere"))
+    assert PipelineConfig().resolved().detector == "hog"
+
+
+@pytest.mark.parametrize("bad", [{"threads": 0}, {"num_jitters": -1}, {"max_pixels": True}])
+def test_bad_values_are_refused(bad):
+    with pytest.raises(InvalidArgument):
+        PipelineConfig(**bad)
