@@ -41,8 +41,8 @@ class CleanOptions:
     names the model's metric). ``ambiguity_margin``, ``duplicate_centre_distance``,
     ``mislabel_margin`` and the near duplicates' ``template_distance`` are in dlib-resnet-v1's
     units, where they were measured; with the cut from a calibration they are carried to the
-    model's (:mod:`countenance.calibration.cuts`), with ``cut_distance`` they are used as given. A photo beyond its folder's cut is a ``mislabel`` only when another
-    folder is ``mislabel_margin`` closer and within the distance at stranger FMR
+    model's (:mod:`countenance.calibration.cuts`), with ``cut_distance`` they are used as given.
+    A photo beyond its folder's cut is a ``mislabel`` only when another folder is ``mislabel_margin`` closer and within the distance at stranger FMR
     ``agree_fmr`` (or ``agree_distance``; with ``cut_distance`` given and no
     ``agree_distance``, the cut), else an ``outlier``; see
     :class:`~countenance.clean.identity.IdentityOptions` and
