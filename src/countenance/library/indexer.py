@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..faces import Box
 from ..hashing import sha256_file
 from ..image import IMAGE_SUFFIXES
 from ..ingest import BatchEmbedder, ImageJob, ImageRecord, Sharpness
@@ -110,16 +111,6 @@ class _Task:
 _STAGES = (Sharpness(),)
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _under(path: str, roots: Sequence[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
@@ -129,10 +120,10 @@ def _write(store: LibraryStore, task: _Task, result: ImageRecord, gate: QualityG
     photo_id = store.upsert_photo(task.path, task.sha256, task.size_bytes, task.mtime_ns,
                                   result.width_px, result.height_px, result.orientation, result.error)
     old = {f.id: f.box_ltrb_px for f in store.faces(photo_id=photo_id)}
-    boxes = [tuple(face.box.to_list()) for face in result.faces]
+    boxes = [face.box for face in result.faces]
     added = gated = 0
     # Greedy by overlap: each re-detected face takes the stored face it overlaps most.
-    pairs = sorted(((_iou(face, box), fid, i) for i, face in enumerate(boxes) for fid, box in old.items()),
+    pairs = sorted(((face.iou(Box(*box)), fid, i) for i, face in enumerate(boxes) for fid, box in old.items()),
                    reverse=True)
     reuse: dict[int, int] = {}
     for iou, fid, i in pairs:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgument, InvalidImage
+from ..faces import Box
 
 __all__ = ["VideoOptions", "Track", "Appearance", "VideoTagResult", "tag_video"]
 
@@ -121,12 +122,6 @@ class _GivenFaces:
         return list(self.faces)
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    from .indexer import _iou as iou
-
-    return iou(a, b)
-
-
 def tag_video(path: str | os.PathLike[str], gallery: Any, *, pipeline: Any = None,
               options: VideoOptions | None = None) -> VideoTagResult:
     """Who appears in the clip at ``path`` and when (see the module docstring).
@@ -177,7 +172,7 @@ def tag_video(path: str | os.PathLike[str], gallery: Any, *, pipeline: Any = Non
                 box = tuple(face.box.to_list())
                 for j, track in enumerate(open_tracks):
                     distance = float(np.linalg.norm(face.template.vector - track.last_template))
-                    if _iou(box, track.last_box) >= 0.3 or distance <= options.link_distance:
+                    if face.box.iou(Box(*track.last_box)) >= 0.3 or distance <= options.link_distance:
                         cost[i, j] = distance
             links: dict[int, _OpenTrack] = {}
             if open_tracks and np.isfinite(cost).any():
