@@ -169,7 +169,6 @@ def tag_video(path: str | os.PathLike[str], gallery: Any, *, pipeline: Any = Non
             found = searcher.identify(rgb).faces
             cost = np.full((len(faces), max(1, len(open_tracks))), np.inf)
             for i, face in enumerate(faces):
-                box = tuple(face.box.to_list())
                 for j, track in enumerate(open_tracks):
                     distance = float(np.linalg.norm(face.template.vector - track.last_template))
                     if face.box.iou(Box(*track.last_box)) >= 0.3 or distance <= options.link_distance:
