@@ -119,11 +119,11 @@ def _write(store: LibraryStore, task: _Task, result: ImageRecord, gate: QualityG
     """Store one photo and its faces (inside the caller's transaction); ``(faces added, gated)``."""
     photo_id = store.upsert_photo(task.path, task.sha256, task.size_bytes, task.mtime_ns,
                                   result.width_px, result.height_px, result.orientation, result.error)
-    old = {f.id: f.box_ltrb_px for f in store.faces(photo_id=photo_id)}
-    boxes = [face.box for face in result.faces]
+    old = {f.id: Box(*f.box_ltrb_px) for f in store.faces(photo_id=photo_id)}
+    boxes = [tuple(face.box.to_list()) for face in result.faces]
     added = gated = 0
     # Greedy by overlap: each re-detected face takes the stored face it overlaps most.
-    pairs = sorted(((face.iou(Box(*box)), fid, i) for i, face in enumerate(boxes) for fid, box in old.items()),
+    pairs = sorted(((face.box.iou(box), fid, i) for i, face in enumerate(result.faces) for fid, box in old.items()),
                    reverse=True)
     reuse: dict[int, int] = {}
     for iou, fid, i in pairs:
