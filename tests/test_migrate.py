@@ -20,6 +20,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -255,3 +256,21 @@ def test_library_migrates_to_arcface_and_back(tmp_path, fixtures, pipeline, arcf
     kept_old = {row[1] for row in rows(db, "SELECT id, template FROM faces WHERE gate = 'not-migrated'")}
     old = {blob: "an old template" for _, blob, _, _ in old_templates if blob not in kept_old}
     assert report["pruned_vectors"] == len(old_templates) and old and scan(folder, old) == []
+
+
+def test_library_migration_in_worker_processes_gives_the_same_templates(tmp_path, fixtures, arcface):
+    """``--workers 2`` (two processes, started once) stores what one process stores."""
+    photos, one, two = tmp_path / "photos", tmp_path / "one", tmp_path / "two"
+    shutil.copytree(fixtures / "people" / "obama", photos, ignore=shutil.ignore_patterns("obama3.jpg"))
+    with Library.open(one) as library:
+        library.index([photos], workers=1, pipeline=PipelineConfig(detector="hog", embedder="dlib-onnx"))
+    shutil.copytree(one, two)
+    (_, first), (_, second) = (migrate("--to", arcface, "--library", str(folder), "--workers", workers)
+                               for folder, workers in ((one, "1"), (two, "2")))
+    assert first["embedded"] == second["embedded"] == first["templates"] >= 2 and not second["not_reembedded"]
+    query = "SELECT id, model, template FROM faces ORDER BY id"
+    for (id1, model1, blob1), (id2, model2, blob2) in zip(rows(one / "library.sqlite3", query),
+                                                          rows(two / "library.sqlite3", query), strict=True):
+        a, b = np.frombuffer(blob1, np.float32), np.frombuffer(blob2, np.float32)
+        assert (id1, model1) == (id2, model2) and model1.startswith("arcface-")
+        assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.9999

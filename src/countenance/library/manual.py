@@ -64,7 +64,6 @@ def add_face(store: LibraryStore, photo: str | os.PathLike[str] | int, box_ltrb_
     confirmed as that person (made when missing). InvalidArgument for a box outside the photo,
     under 16 px, or over a face the library holds already (IoU >= 0.5)."""
     from ..embedding import embed_faces
-    from .indexer import _iou
     from .quality import face_sharpness
 
     photo_id = _photo_id(store, photo)
@@ -78,7 +77,7 @@ def add_face(store: LibraryStore, photo: str | os.PathLike[str] | int, box_ltrb_
     if min(right - left, bottom - top) < 16:
         raise InvalidArgument("a face box must be at least 16 px on each side")
     for other in store.faces(photo_id=photo_id):
-        if _iou((left, top, right, bottom), other.box_ltrb_px) >= XMP_MATCH_IOU:
+        if Box(left, top, right, bottom).iou(Box(*other.box_ltrb_px)) >= XMP_MATCH_IOU:
             raise InvalidArgument(f"the library holds that face already (face {other.id})")
     box = Box(left, top, right, bottom)
     landmarks = np.asarray(pipeline.face_detector.landmarker.landmarks(pixels, box), dtype=np.float32)

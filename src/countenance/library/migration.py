@@ -2,7 +2,9 @@
 
 Each face is re-embedded from its photo (when the file's sha256 is still the stored one) at
 its stored box and landmarks (placed by the pipeline's landmarker when none were stored), not
-re-detected: the face keeps its id, so people, names, confirmations, rejections, manual faces,
+re-detected, through the batch-embedding layer (:class:`~countenance.ingest.GivenFaces`: the
+faces of a batch's photos in one network batch, in worker processes started once and reused
+for every batch). The face keeps its id, so people, names, confirmations, rejections, manual faces,
 suggestions answered and the undo log still point at it. The new templates go beside the old
 (``model_templates``), a committed batch at a time, so the library stays usable meanwhile and a
 killed run resumes where it stopped. One transaction then switches every face: the old
@@ -22,10 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CountenanceError
-from ..faces import Box, Face, ModelRecord
+from ..embedding import template_model, template_spec
+from ..faces import ModelRecord
 from ..gallery.migration import MigrationReport, NotReembedded
 from ..hashing import sha256_file
+from ..ingest import BatchEmbedder, GivenFace, GivenFaces
+from ..pipeline import PipelineConfig
 from .model import NOT_MIGRATED, switch_model
 from .store import DB_NAME, LibraryError, LibraryStore
 
@@ -71,11 +75,12 @@ def _active_model(db: sqlite3.Connection) -> str | None:
     return models[0] if models else None
 
 
-def migrate(folder: str | os.PathLike[str], pipeline, *, batch_size: int = 32,
+def migrate(folder: str | os.PathLike[str], pipeline: PipelineConfig, *, workers: int = 1, batch_size: int = 32,
             on_batch: Callable[[int, int], None] | None = None) -> MigrationReport:
-    """Re-embed the library in ``folder`` with ``pipeline``'s model and cut over (see the module)."""
-    target = pipeline.spec.name
-    with closing(_open(folder)) as store:
+    """Re-embed the library in ``folder`` with ``pipeline``'s model and cut over (see the
+    module), in ``workers`` processes started once (the models load on the first batch)."""
+    target = template_model(pipeline.embedder)
+    with closing(_open(folder)) as store, BatchEmbedder(pipeline, workers=workers, lazy=True) as embedder:
         with store.transaction() as db:
             _ensure(db)
             active = _active_model(db)
@@ -90,7 +95,7 @@ def migrate(folder: str | os.PathLike[str], pipeline, *, batch_size: int = 32,
         already = _count(store.connection, "model_templates", target)
         embedded = 0
         while True:
-            embedded += _embed_pending(store, pipeline, target, batch_size, on_batch)
+            embedded += _embed_pending(store, embedder, target, batch_size, on_batch)
             with store.transaction() as db:
                 if _active_model(db) != active or store.meta(_TARGET) != target:
                     raise LibraryError("another run cut over, rolled back or pruned this migration meanwhile: "
@@ -99,7 +104,7 @@ def migrate(folder: str | os.PathLike[str], pipeline, *, batch_size: int = 32,
                     continue  # faces indexed meanwhile
                 failed = tuple(NotReembedded("faces", i, o, d, _THEN.format(model=active)) for i, o, d in db.execute(
                     "SELECT face_id, outcome, detail FROM migration_outcomes WHERE model = ? ORDER BY face_id", (target,)))
-                parked = _switch(store, active, target, ModelRecord.of(pipeline.spec))
+                parked = _switch(store, active, target, ModelRecord.of(template_spec(pipeline.embedder)))
                 (faces,) = db.execute("SELECT count(*) FROM faces").fetchone()
             return MigrationReport("migrate", active, target, cut_over=True, templates=faces, embedded=embedded,
                                    already=already, parked=parked, rollback_to=active, not_reembedded=failed,
@@ -127,25 +132,31 @@ def _held(db: sqlite3.Connection) -> bool:
     return db.execute("SELECT 1 FROM model_templates LIMIT 1").fetchone() is not None
 
 
-def _embed_pending(store: LibraryStore, pipeline, model: str, batch_size: int,
+def _embed_pending(store: LibraryStore, embedder: BatchEmbedder, model: str, batch_size: int,
                    on_batch: Callable[[int, int], None] | None) -> int:
-    """Re-embed every face still without a template or outcome for ``model``, a committed batch at a time."""
-    from ..embedding import embed_faces
-
+    """Re-embed every face still without a template or outcome for ``model``, a committed batch
+    at a time; the faces of all the batch's photos go through ``embedder`` together."""
     embedded = 0
     while rows := store.connection.execute(_PENDING, (model, model, batch_size)).fetchall():
         results: list[tuple[int, bytes | None, str | None, str, str]] = []
         by_photo: dict[tuple[str, str], list[tuple]] = {}
         for row in rows:
             by_photo.setdefault((row[1], row[2]), []).append(row)
+        photos = []
         for (path, sha256), faces in by_photo.items():
-            pixels, outcome, detail = _photo(pipeline, path, sha256)
-            if pixels is None:
+            outcome, detail = _check(path, sha256)
+            if outcome:
                 results += [(row[0], None, None, outcome, detail) for row in faces]
+            else:
+                photos.append((path, faces))
+        records = embedder.embed_images([path for path, _ in photos], choice=GivenFaces(),
+                                        contexts=[tuple(_given(row) for row in faces) for _, faces in photos])
+        for (_, faces), record in zip(photos, records):
+            if record.error is not None:
+                results += [(row[0], None, None, "unreadable", record.error) for row in faces]
                 continue
-            stored = [_stored_face(pipeline, pixels, row) for row in faces]
-            for row, face in zip(faces, embed_faces(pipeline.embedder, pixels, stored)):
-                vector = np.ascontiguousarray(face.template.vector, dtype=np.float32).tobytes()
+            for row, face in zip(faces, record.faces, strict=True):
+                vector = np.ascontiguousarray(face.vector, dtype=np.float32).tobytes()
                 results.append((row[0], vector, None if row[10] == NOT_MIGRATED else row[10], "", ""))
         with store.transaction() as db:
             for face_id, vector, gate, outcome, detail in results:
@@ -164,26 +175,20 @@ def _embed_pending(store: LibraryStore, pipeline, model: str, batch_size: int,
     return embedded
 
 
-def _photo(pipeline, path: str, sha256: str) -> tuple[np.ndarray | None, str, str]:
-    """The upright pixels of the photo, or None with the outcome and detail."""
+def _check(path: str, sha256: str) -> tuple[str, str]:
+    """``("", "")`` when the photo is there as it was indexed, else the outcome and detail."""
     if not Path(path).is_file():
-        return None, "missing-file", f"photo missing: {path}"
+        return "missing-file", f"photo missing: {path}"
     if sha256_file(path) != sha256:
-        return None, "changed-hash", f"photo changed since it was indexed: {path}"
-    try:
-        return pipeline.load(path), "", ""
-    except CountenanceError as error:
-        return None, "unreadable", str(error)
+        return "changed-hash", f"photo changed since it was indexed: {path}"
+    return "", ""
 
 
-def _stored_face(pipeline, pixels: np.ndarray, row: tuple) -> Face:
-    """The stored face (box, score, rotation, landmarks) as a :class:`Face` to embed."""
-    box = Box(*row[3:7])
-    if row[9] is not None:
-        landmarks = np.frombuffer(row[9], dtype=np.float32).reshape(5, 2)
-    else:  # placed on the stored box, as for a face added by hand
-        landmarks = np.asarray(pipeline.face_detector.landmarker.landmarks(pixels, box), dtype=np.float32)
-    return Face(box, float(row[7]), landmarks, rotation=int(row[8]))
+def _given(row: tuple) -> GivenFace:
+    """The stored face (box, score, rotation, landmarks: placed by the landmarker when none
+    were stored, as for a face added by hand), to be embedded where it is."""
+    landmarks = None if row[9] is None else np.frombuffer(row[9], dtype=np.float32).reshape(5, 2)
+    return GivenFace(tuple(float(v) for v in row[3:7]), landmarks, "stored", float(row[7]), int(row[8]))
 
 
 def _switch(store: LibraryStore, old: str, new: str, record: ModelRecord | None = None) -> int:

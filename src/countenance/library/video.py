@@ -22,6 +22,7 @@ import numpy as np
 
 from ..calibration.cuts import cuts_for
 from ..errors import InvalidArgument, InvalidImage
+from ..faces import Box
 
 __all__ = ["VideoOptions", "Track", "Appearance", "VideoTagResult", "tag_video"]
 
@@ -110,10 +111,6 @@ class _OpenTrack:
     decisions: list[tuple[str | None, float | None, float | None]] = field(default_factory=list)
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    from .indexer import _iou as iou
-
-    return iou(a, b)
 
 
 def tag_video(path: str | os.PathLike[str], gallery: Any, *, pipeline: Any = None,
@@ -163,10 +160,9 @@ def tag_video(path: str | os.PathLike[str], gallery: Any, *, pipeline: Any = Non
             found = gallery.identify(EmbeddedImage(tuple(faces), sha256_bytes(rgb.tobytes()), None, rgb)).faces
             cost = np.full((len(faces), max(1, len(open_tracks))), np.inf)
             for i, face in enumerate(faces):
-                box = tuple(face.box.to_list())
                 for j, track in enumerate(open_tracks):
                     distance = float(np.linalg.norm(face.template.vector - track.last_template))
-                    if _iou(box, track.last_box) >= 0.3 or distance <= link_distance:
+                    if face.box.iou(Box(*track.last_box)) >= 0.3 or distance <= link_distance:
                         cost[i, j] = distance
             links: dict[int, _OpenTrack] = {}
             if open_tracks and np.isfinite(cost).any():

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import CountenanceError, InvalidArgument
-from ..ingest import BatchEmbedder, ImageJob, ImageRecord, TemplateCache, embed_files, steps
+from ..ingest import BatchEmbedder, GivenFace, GivenFaces, ImageJob, ImageRecord, TemplateCache, embed_files, steps
 from .choice import PipelineChoice
 
-__all__ = ["Variant", "VariantChoice", "GivenFace", "apply_variant", "embed_variant", "reembed", "VARIANT_KINDS"]
+__all__ = ["Variant", "VariantChoice", "apply_variant", "embed_variant", "reembed", "VARIANT_KINDS"]
 
 #: What a variant does; ``level`` is the target inter-ocular distance in px (iod), the blur's
 #: sigma in inter-ocular distances (blur), the JPEG quality (jpeg), the mask seed (mask).
@@ -133,26 +133,6 @@ class VariantChoice:
 
 
 
-@dataclass(frozen=True)
-class GivenFace:
-    """The face given in the job's context ``(box, landmarks)``, embedded without detection; the
-    key names the pipeline that placed it (``made_by``)."""
-
-    made_by: str
-
-    @property
-    def key(self) -> str:
-        return f"given-by:{self.made_by}"
-
-    def choose(self, pipeline: Any, pixels: np.ndarray, job: Any) -> tuple[np.ndarray, list[tuple[Any, str]]]:
-        from ..faces import Box, Face
-
-        if job.context is None:
-            return pixels, []
-        box, landmarks, how = job.context
-        return pixels, [(Face(box=Box(*box), detection_score=0.0, landmarks=np.array(landmarks, np.float32)), how)]
-
-
 def _anchor(record: ImageRecord | None) -> tuple[tuple[float, ...], list[list[float]]] | None:
     face = None if record is None else record.face
     if face is None or face.landmarks is None:
@@ -220,9 +200,9 @@ def reembed(
     jobs = []
     for name, record in records.items():
         face = record.face
-        context = None if face is None or face.landmarks is None else (tuple(float(v) for v in face.box.to_list()),
-                                             np.asarray(face.landmarks, np.float64).tolist(), face.how)
+        context = None if face is None or face.landmarks is None else (
+            GivenFace(tuple(float(v) for v in face.box.to_list()), np.asarray(face.landmarks, np.float32), face.how),)
         jobs.append(ImageJob(str(base / name), name, context))
-    found = _run(jobs, choice, GivenFace(made_by.fingerprint), cache_dir=cache_dir, workers=1,
+    found = _run(jobs, choice, GivenFaces(made_by.fingerprint), cache_dir=cache_dir, workers=1,
                  on_progress=on_progress)
     return {n: found[n] for n in records}

@@ -7,9 +7,10 @@ in docs/MEASURE.md and in the ``run_*`` modules.
 
 Pipelines: these measurements run the toolkit's pipelines (detector ``hog``, ``yunet`` or
 ``ultraface``; embedder ``dlib``, ``dlib-onnx`` or ``dlib-onnx-int8``), chosen through the
-shared :class:`~.options.PipelineOptions`; ``"auto"`` is what it is in every command (YuNet when
-installed, else HOG: :func:`countenance.detection.resolve_detector_name`; dlib-onnx). Upsampling, rotations and jitters are the toolkit's own (fixed), so other values
-there are refused rather than silently ignored.
+shared :class:`~.options.PipelineOptions`; ``"auto"`` is what it is in every command
+(:meth:`countenance.pipeline.PipelineConfig.resolved`: YuNet when installed, else HOG; dlib-onnx
+when ONNX Runtime works, else dlib). Upsampling, rotations and jitters are the toolkit's own
+(fixed), so other values there are refused rather than silently ignored.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import datasets
-from ..detection import resolve_detector_name
 from ..errors import InvalidArgument
 from .options import PipelineOptions
 from .path_args import existing_file, existing_folder, writable_folder, writing
@@ -119,8 +119,9 @@ def _choice(pipeline: PipelineOptions) -> PipelineChoice:
 
     if pipeline.jitters or pipeline.upsample != "auto" or not pipeline.rotate:
         raise InvalidArgument("measurements run the toolkit's own detection settings: no --jitters, --upsample or --no-rotate")
-    detector = resolve_detector_name(pipeline.detector)  # "auto": yunet when installed, else hog, as everywhere
-    embedder = "dlib-onnx" if pipeline.embedder == "auto" else pipeline.embedder
+    # "auto" decided where every command decides it (yunet when installed, else hog; dlib-onnx, else dlib).
+    config = PipelineOptions(detector=pipeline.detector, embedder=pipeline.embedder).config().resolved()
+    detector, embedder = config.detector, config.embedder
     if embedder == "dlib-onnx-int8":
         raise InvalidArgument("dlib-onnx-int8 is measured by `eval budget` (it makes the int8 model); choose dlib or dlib-onnx")
     return PipelineChoice(detector, embedder)  # InvalidArgument names the choices on a bad one
