@@ -129,9 +129,9 @@ def make_embedder(name: str, *, threads: int = 1, num_jitters: int = 0) -> Embed
             raise InvalidArgument("num_jitters is supported by the dlib and dlib-onnx embedders only")
         return ArcFaceOnnxEmbedder(path, threads=threads)
     if name == AUTO:
-        if AUTO not in _auto:
-            return _decide_auto(threads, num_jitters)[1]
-        name = _auto[AUTO]
+        # Building is deciding: a dlib-onnx that fails now (its cache unwritable, say) still falls
+        # back to dlib, whatever an earlier call in this process decided.
+        return _decide_auto(threads, num_jitters)[1]
     try:
         factory = EMBEDDERS[name]
     except KeyError:
