@@ -15,8 +15,8 @@ from countenance.evaluate import embed_images
 from countenance.ingest import (ALL_FACES, LARGEST_FACE, BatchEmbedder, CropSignature, GivenFace, GivenFaces, ImageJob,
                                 Sharpness, TemplateCache, cache_key, embed_files)
 from countenance.library import LibraryStore, index_folders
-from countenance.measure.choice import PipelineChoice
-from countenance.measure.templates import Variant, embed_variant
+from countenance.evaluate.choice import PipelineChoice
+from countenance.evaluate.variant_templates import Variant, embed_variant
 from countenance.pipeline import PipelineConfig
 from countenance.service.calibration import embed_paths
 from countenance.service.evaluation import EvaluationRun

@@ -3,7 +3,7 @@
 Degradations of the ``x`` image of each pair (the ``y`` side stays as given): downscaled to
 inter-ocular distances (``iod_levels``, px), Gaussian blur (sigma in inter-ocular distances),
 JPEG quality, a grey band over the eyes, a grey block over the lower face. Each level gives a
-:class:`~countenance.measure.pairs.ConditionResult`.
+:class:`~countenance.evaluate.condition_pairs.ConditionResult`.
 
 The smallest face the model still handles (:class:`MinimumFaceSize`): the threshold is set on
 the clean condition for ``target_fmr`` (the threshold a deployment runs at); a downscaling level
@@ -24,8 +24,8 @@ from typing import Any
 from ..errors import InvalidArgument
 from ..ingest import BatchEmbedder
 from .choice import PipelineChoice, embedding_spec, measure_cache_dir
-from .pairs import ConditionResult, lfw_subset, pair_names, score_condition
-from .templates import Variant, embed_variant
+from .condition_pairs import ConditionResult, lfw_subset, pair_names, score_condition
+from .variant_templates import Variant, embed_variant
 
 __all__ = ["DegradeOptions", "Curve", "MinimumFaceSize", "DegradeResult", "run_degrade", "minimum_face_size"]
 

@@ -34,9 +34,9 @@ import numpy as np
 
 from ..errors import InvalidArgument
 from .choice import PipelineChoice, build_embedder, build_face_detector, embedding_spec, measure_cache_dir
-from .pairs import lfw_subset, pair_names, score_condition
+from .condition_pairs import lfw_subset, pair_names, score_condition
 from .quantize import TemplateAgreement, ensure_int8_model, template_agreement
-from .templates import Variant, embed_variant, reembed
+from .variant_templates import Variant, embed_variant, reembed
 
 __all__ = ["BudgetOptions", "PipelineRow", "BudgetChoice", "BudgetResult", "run_budget", "frontier", "choose_for_budget",
            "cpu_model", "time_pipeline"]
@@ -201,7 +201,7 @@ def time_pipeline(choice: PipelineChoice, images: Sequence[bytes], *, repeats: i
 def _calibration_chips(root: Path, exclude: set[str], count: int) -> np.ndarray:
     """dlib chips of the first ``count`` LFW images (sorted) of people outside the pairs, found by YuNet."""
     from ..backends.dlib_onnx_embedder import DlibOnnxEmbedder
-    from ..evaluate import central_subject
+    from .protocols import central_subject
     from ..image import load_image
 
     people = {Path(n).parent.as_posix() for n in exclude}

@@ -99,7 +99,7 @@ class VariantChoice:
         return f"measure-{self.rule}-{self.variant.key}"
 
     def choose(self, pipeline: Any, pixels: np.ndarray, job: Any) -> tuple[np.ndarray, list[tuple[Any, str]]]:
-        from ..evaluate import LFW_CENTRE_BOX, central_subject
+        from .protocols import LFW_CENTRE_BOX, central_subject
         from ..faces import Box, Face
 
         detector = pipeline.face_detector

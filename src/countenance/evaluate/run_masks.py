@@ -21,8 +21,8 @@ from typing import Any
 from ..errors import InvalidArgument
 from ..ingest import BatchEmbedder
 from .choice import PipelineChoice, build_face_detector, embedding_spec, measure_cache_dir
-from .pairs import ConditionResult, lfw_subset, pair_names, score_condition
-from .templates import Variant, embed_variant
+from .condition_pairs import ConditionResult, lfw_subset, pair_names, score_condition
+from .variant_templates import Variant, embed_variant
 
 __all__ = ["MasksOptions", "DetectionRate", "MasksResult", "run_masks", "detection_rates"]
 
