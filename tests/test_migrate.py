@@ -274,3 +274,23 @@ def test_library_migration_in_worker_processes_gives_the_same_templates(tmp_path
         a, b = np.frombuffer(blob1, np.float32), np.frombuffer(blob2, np.float32)
         assert (id1, model1) == (id2, model2) and model1.startswith("arcface-")
         assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.9999
+
+
+def test_a_subject_left_with_parked_templates_only_is_kept(tmp_path, fixtures, pipeline, arcface):
+    """After a cut-over, a subject whose templates are all parked (not re-embedded) survives a
+    removal of someone else's template (only forget deletes a subject), and a rollback brings
+    their template back."""
+    folder = tmp_path / "g"
+    with Gallery.create(folder, model=pipeline.spec, pipeline=pipeline) as g:
+        g.enroll("kate", [pipeline.embed_largest(next((fixtures / "people" / "kate_siegel").iterdir()))],
+                 consent=Consent("I agree", consenter="kate"))  # a face alone: it cannot be re-embedded
+        g.enroll("biden", sorted((fixtures / "people" / "biden").iterdir()), consent=Consent("I agree", consenter="biden"))
+    code, report = migrate("--to", arcface, "--gallery", str(folder), "--detector", "hog")
+    assert code == 1 and report["cut_over"] and report["parked"] == 1
+    with Gallery(folder) as g:
+        g.remove_template("biden", g.subject("biden").templates[0].id)
+        assert sorted(s.name for s in g.subjects()) == ["biden", "kate"]
+    code, report = migrate("--rollback", "--gallery", str(folder))
+    assert code == 0 and report["unparked"] == 1
+    with Gallery(folder) as g:
+        assert len(g.subject_templates()["kate"]) == 1
