@@ -17,21 +17,8 @@ if TYPE_CHECKING:
     from .index_base import IndexState, VectorIndex
     from .index_faiss import FaissIndex
     from .policy import Consent, Policy
-    from .records import (
-        AuditEntry,
-        CalibrationInfo,
-        ConsentRecord,
-        EnrolResult,
-        ForgetResult,
-        GalleryInfo,
-        IndexInfo,
-        OptOutRecord,
-        OptOutResult,
-        PruneResult,
-        SubjectDetails,
-        SubjectRecord,
-        TemplateRecord,
-    )
+    from .records import (AuditEntry, CalibrationInfo, ConsentRecord, EnrolResult, ForgetResult, GalleryInfo, IndexInfo,
+                          OptOutRecord, OptOutResult, PruneResult, SubjectDetails, SubjectRecord, TemplateRecord)
 
 # Each public name and the submodule that defines it: imported on first use (PEP 562), so that
 # importing one light submodule (``countenance.gallery.index``, the backend registry the CLI's
