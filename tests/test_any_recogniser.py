@@ -14,7 +14,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from countenance.calibration.cuts import REFERENCE_MODEL, cuts_for
 from countenance.clean import CleanOptions
@@ -24,9 +23,8 @@ from countenance.gallery import Gallery
 from countenance.calibration import load_calibration
 from countenance.library.cluster import ClusterOptions
 
-from countenance.cli import app
+from support import run_cli as run, run_cli_json as run_json
 
-runner = CliRunner()
 
 # The model's pixel normalisation and layout (see tests/test_fast_path.py); its threshold is
 # replaced by the gallery's calibrated one.
@@ -37,16 +35,6 @@ SIDECAR = {"name": "mobilefacenet-any", "embedding_size": 128, "metric": "cosine
 # Every fixture photo Obama is in (fixtures/README.md; 32bit.png is one of him).
 OBAMA = {"obama.jpg", "obama2.jpg", "obama3.jpg", "obama1.jpg", "obama-240p.jpg", "obama-720p.jpg", "obama_partial_face.jpg",
          "obama_partial_face2.jpg", "obama_and_biden.jpg", "32bit.png"}
-
-
-def run(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def run_json(*args: object) -> dict:
-    result = run(*args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 @pytest.fixture(scope="module")

@@ -137,11 +137,11 @@ class CalibrationMissing(ModelError):
     """A model has no calibration table, so its thresholds and cuts cannot be derived; the
     message names the command that measures one."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, *, embedder: str = "EMBEDDER", needed_for: str = "") -> None:
         self.model = model
         super().__init__(
-            f"model {model!r} has no calibration table; measure one with: countenance calibrate "
-            "DIR --embedder EMBEDDER --install (DIR: LFW or a folder per person)"
+            f"model {model!r} has no calibration table{needed_for}; measure one with: countenance calibrate "
+            f"DIR --embedder {embedder} --install (DIR: LFW or a folder per person)"
         )
 
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .options import AlignedOpt, DetectorOpt, EmbedderOpt, JittersOpt, JsonOpt, WorkersOpt, pipeline_options
+from .options import AlignedOpt, DetectorOpt, EmbedderOpt, JittersOpt, JsonOpt, RootOpt, WorkersOpt, pipeline_options
 from .output import EXIT_PARTIAL, counter_progress, handle_errors, note_aligned, print_json, stderr
 
 __all__ = ["calibrate"]
@@ -22,7 +22,7 @@ def calibrate(
                                                         show_default=False)] = None,
     pairs: Annotated[Optional[Path], typer.Option("--pairs", help="CSV with columns file_x,file_y,same.")] = None,
     folders: Annotated[Optional[Path], typer.Option("--folders", help="A folder per person: every pair of images is a comparison.")] = None,
-    root: Annotated[Optional[Path], typer.Option("--root", help="Folder the CSV's file names are relative to (default: the CSV's).")] = None,
+    root: RootOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the table here (JSON, as the gallery reads it).")] = None,
     install: Annotated[bool, typer.Option("--install", help="Install the table as the model's own: every later command uses it.")] = False,
     max_people: Annotated[Optional[int], typer.Option("--max-people", min=1, help="Only the first N people (by folder name).")] = None,

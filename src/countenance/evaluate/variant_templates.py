@@ -25,15 +25,17 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..errors import CountenanceError, InvalidArgument
 from ..ingest import BatchEmbedder, GivenFace, GivenFaces, ImageJob, ImageRecord, TemplateCache, embed_files, steps
-from .choice import PipelineChoice
+from .choice import PipelineChoice, measure_cache_dir
+from .condition_pairs import lfw_subset, pair_names
 
-__all__ = ["Variant", "VariantChoice", "apply_variant", "embed_variant", "reembed", "VARIANT_KINDS"]
+__all__ = ["Variant", "VariantChoice", "apply_variant", "embed_variant", "reembed", "VARIANT_KINDS", "LfwRun", "lfw_run",
+           "counted_progress"]
 
 #: What a variant does; ``level`` is the target inter-ocular distance in px (iod), the blur's
 #: sigma in inter-ocular distances (blur), the JPEG quality (jpeg), the mask seed (mask).
@@ -146,6 +148,43 @@ def _run(jobs: list[ImageJob], choice: PipelineChoice | BatchEmbedder, face_choi
         records, _ = embed_files(jobs, choice, workers=workers, choice=face_choice, cache=cache,
                                  progress=steps(on_progress))
     return {r.name: r for r in records}
+
+
+class LfwRun(NamedTuple):
+    """What an LFW measurement starts from: the images' folder, the pairs of the chosen folds,
+    the two image names of each pair (``xs``, ``ys``), every image once (sorted) and the
+    template cache folder."""
+
+    root: Path
+    pairs: list[Any]
+    xs: list[str]
+    ys: list[str]
+    names: list[str]
+    cache: Path
+
+
+def lfw_run(lfw_dir: str | os.PathLike[str] | None, folds: Sequence[int] | None,
+            cache_dir: str | os.PathLike[str] | None) -> LfwRun:
+    """The :class:`LfwRun` of LFW in ``lfw_dir`` (default: the shared one) restricted to ``folds``,
+    with its templates cached under ``cache_dir`` (default: the user cache's)."""
+    root, pairs = lfw_subset(lfw_dir, folds)
+    xs, ys = pair_names(pairs, root)
+    return LfwRun(root, pairs, xs, ys, sorted(set(xs) | set(ys)), measure_cache_dir(cache_dir))
+
+
+def counted_progress(on_progress: Callable[[str, int, int], None] | None, step: str,
+                     total: int) -> Callable[[int], None]:
+    """An ``on_progress(n)`` for :func:`embed_variant` that adds up the images and reports
+    ``on_progress(step, done, total)`` (nothing when ``on_progress`` is None)."""
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if on_progress:
+            on_progress(step, done, total)
+
+    return tick
 
 
 def embed_variant(

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import Unsupported
 from ..paths import open_private
 from .hugepages import advise_huge_pages
-from .index_base import HNSW_ABOVE, IndexState, as_ids, check_k, check_metric, empty_result, prepare_vectors
+from .index_base import HNSW_ABOVE, IndexBackend, IndexState, as_ids, check_k, empty_result
 
 __all__ = ["FaissIndex"]
 
@@ -22,7 +22,7 @@ __all__ = ["FaissIndex"]
 _MAGIC = b"CNTNIDX1"
 
 
-class FaissIndex:
+class FaissIndex(IndexBackend):
     """The embedded backend: a FAISS index in one file (``path``), exact or HNSW by size.
 
     Up to ``hnsw_above`` vectors: ``IndexIDMap2(IndexFlat)`` (exact; removal deletes the rows).
@@ -56,13 +56,9 @@ class FaissIndex:
         huge_pages: bool = True,
         mmap: bool = False,
     ) -> None:
+        super().__init__(dimension=dimension, metric=metric, hnsw_above=hnsw_above, hnsw_m=hnsw_m,
+                         ef_construction=ef_construction, ef_search=ef_search)
         self.path = Path(path) if path is not None else None
-        self.dimension = int(dimension)
-        self.metric = check_metric(metric)
-        self.hnsw_above = int(hnsw_above)
-        self.hnsw_m = int(hnsw_m)
-        self.ef_construction = int(ef_construction)
-        self.ef_search = int(ef_search)
         self.huge_pages = bool(huge_pages)
         self.mmap = bool(mmap)
         self._mapping: Any = None  # the file mapping a mapped index reads from (kept alive with it)
@@ -121,9 +117,6 @@ class FaissIndex:
         self._mapping = None
         view.release()
         self._advise_huge_pages()
-
-    def _prepare(self, vectors: np.ndarray) -> np.ndarray:
-        return prepare_vectors(vectors, self.dimension, self.metric)
 
     def _live_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, vectors)`` of every vector not removed, as stored (normalised for cosine)."""

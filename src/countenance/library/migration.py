@@ -24,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..calibration.store import load_calibration
 from ..embedding import template_model, template_spec
+from ..errors import CalibrationMissing
 from ..faces import ModelRecord
 from ..gallery.migration import MigrationReport, NotReembedded
 from ..hashing import sha256_file
@@ -87,6 +89,9 @@ def migrate(folder: str | os.PathLike[str], pipeline: PipelineConfig, *, workers
             if active is None or active == target:
                 return MigrationReport("none", active, target, message=f"the library's model is already {target}: nothing "
                                        "to migrate" if active else "the library holds no faces: nothing to migrate")
+            if load_calibration(target) is None:  # else the next clustering fails, after all the work
+                raise CalibrationMissing(target, embedder=pipeline.embedder,
+                                         needed_for=" (a library clusters by it): the library cannot move to it yet")
             underway = store.meta(_TARGET)
             if underway is not None and underway != target:
                 raise LibraryError(f"a migration to {underway} is under way: finish it (models migrate --to that model) "
@@ -251,5 +256,8 @@ def status(folder: str | os.PathLike[str]) -> dict:
             (faces,) = db.execute("SELECT count(*) FROM faces").fetchone()
             progress = {"faces": {"rows": int(faces), "done": _count(db, "model_templates", target),
                                   "failed": _count(db, "migration_outcomes", target)}}
-        return {"model": _active_model(db), "migrating_to": target, "progress": progress,
-                "rollback_to": store.meta(_PREVIOUS), "other_models_held": _held(db)}
+        active = _active_model(db)
+        uncalibrated = [m for m in (active, target) if m is not None and load_calibration(m) is None]
+        return {"model": active, "migrating_to": target, "progress": progress,
+                "rollback_to": store.meta(_PREVIOUS), "other_models_held": _held(db),
+                "calibration_missing": str(CalibrationMissing(uncalibrated[0])) if uncalibrated else None}
