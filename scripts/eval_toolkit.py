@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from countenance.datasets import fixtures_dir  # noqa: E402
-from countenance.measure.report import write_report  # noqa: E402
+from countenance.evaluate.report import write_report  # noqa: E402
 
 STEPS = ("groups", "masks", "degrade", "budget")
 
@@ -74,20 +74,20 @@ def main() -> None:
         start = time.perf_counter()
         print(f"{step} ...", file=sys.stderr, flush=True)
         if step == "groups":
-            from countenance.measure.run_groups import GroupsOptions, run_groups
+            from countenance.evaluate.run_groups import GroupsOptions, run_groups
 
             labels = args.labels or demo_labels(args.out)
             result = run_groups(GroupsOptions(fixtures_dir() / "people", labels, **common))
         elif step == "masks":
-            from countenance.measure.run_masks import MasksOptions, run_masks
+            from countenance.evaluate.run_masks import MasksOptions, run_masks
 
             result = run_masks(MasksOptions(folds=folds, **common), progress)
         elif step == "degrade":
-            from countenance.measure.run_degrade import DegradeOptions, run_degrade
+            from countenance.evaluate.run_degrade import DegradeOptions, run_degrade
 
             result = run_degrade(DegradeOptions(folds=folds, **common), progress)
         else:
-            from countenance.measure.run_budget import BudgetOptions, run_budget
+            from countenance.evaluate.run_budget import BudgetOptions, run_budget
 
             result = run_budget(BudgetOptions(folds=folds, repeats=args.repeats, **common), progress)
         results[step] = result.to_dict()

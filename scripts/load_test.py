@@ -76,7 +76,7 @@ def build_gallery(folder: Path, templates: int, per_subject: int, pipeline: Pipe
                     centre = rng.normal(size=128).astype(np.float32)
                 vector = centre + 0.35 * rng.normal(size=128).astype(np.float32)
                 vector *= scale / np.linalg.norm(vector)
-                gallery.store.add_template(subject_id, None, gallery.model, vector.astype(np.float32), source_path=None,
+                gallery.store.add_template(subject_id, None, gallery.model.name, vector.astype(np.float32), source_path=None,
                                            source_sha256=f"synthetic-{i}", box=[0, 0, 0, 0], crop=None, now=now, actor="load")
         written = time.perf_counter()
         count = gallery.template_count  # brings the index up to date (HNSW above 20,000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +19,22 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def run_cli(*args: object):
+    """The CLI's result for ``args`` (each turned into a string), stdout and stderr apart."""
+    from typer.testing import CliRunner
+
+    from countenance.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def run_cli_json(*args: object) -> dict:
+    """The JSON document a successful ``args --json`` prints."""
+    result = run_cli(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
 
 
 def one_error_line(result, code: int = 2) -> str:

@@ -3,6 +3,8 @@ the size of each module."""
 
 from __future__ import annotations
 
+import ast
+import os
 import shutil
 import subprocess
 import sys
@@ -51,3 +53,14 @@ def test_the_package_functions_do_not_shadow_the_modules():
 
     assert callable(countenance.detect) and callable(countenance.embed)
     assert "hog" in countenance.detection.DETECTORS and "dlib" in countenance.embedding.EMBEDDERS
+
+
+def test_the_cli_starts_without_the_gallery():
+    """Every command pays for what ``import countenance.cli`` loads: the backend choices read the
+    index registry alone, not the gallery's store, audit log or migration (about 100 ms)."""
+    code = "import sys, countenance.cli; print(sorted(m for m in sys.modules if m.startswith('countenance.gallery')))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO / "src"), os.environ.get("PYTHONPATH"))))}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    loaded = set(ast.literal_eval(run.stdout))
+    assert loaded <= {"countenance.gallery", "countenance.gallery.index", "countenance.gallery.index_base"}, loaded

@@ -14,24 +14,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from countenance.cli import app
+from support import run_cli as run, run_cli_json as run_json
 
-runner = CliRunner()
 
 # A name that appears in no fixture path, so finding its bytes anywhere means it was kept.
 NAME = "grandpa_barack"
-
-
-def run(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def run_json(*args: object) -> dict:
-    result = run(*args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 @pytest.fixture(scope="module", autouse=True)

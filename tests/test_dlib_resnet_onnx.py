@@ -16,14 +16,13 @@ import onnxruntime as ort
 from PIL import Image
 
 from countenance.backends.dlib_backend import dlib_model_path
+from countenance.backends.dlib_dat import DAT_FILENAME, read_dlib_resnet
 from countenance.backends.dlib_resnet_onnx import (
-    DAT_FILENAME,
     INPUT_NAME,
     OUTPUT_NAME,
     CONVERTER_VERSION,
     convert_dlib_resnet,
     ensure_dlib_resnet_onnx,
-    read_dlib_resnet,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -339,7 +339,7 @@ def test_a_gallery_of_the_previous_schema_is_upgraded_on_open(tmp_path):
         db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     with Gallery(tmp_path / "g") as g:
         assert g.store.meta("schema_version") == "3" and len(g.store.meta("pseudonym_key")) == 64
-        assert g.store.forgotten_at("anyone") is None and g.tie_margin == 0.0
+        assert g.store.forgotten_at("anyone") is None and g.model.tie_margin == 0.0
     with sqlite3.connect(tmp_path / "g" / DB_NAME) as db:
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(GalleryError, match="schema version 99"):

@@ -12,11 +12,11 @@ import pytest
 from countenance.clean import TemplateOptions, compute_templates
 from countenance.clean.dataset import read_dataset
 from countenance.evaluate import embed_images
-from countenance.ingest import (ALL_FACES, LARGEST_FACE, BatchEmbedder, CropSignature, ImageJob, Sharpness, TemplateCache,
-                                cache_key, embed_files)
+from countenance.ingest import (ALL_FACES, LARGEST_FACE, BatchEmbedder, CropSignature, GivenFace, GivenFaces, ImageJob,
+                                Sharpness, TemplateCache, cache_key, embed_files)
 from countenance.library import LibraryStore, index_folders
-from countenance.measure.choice import PipelineChoice
-from countenance.measure.templates import Variant, embed_variant
+from countenance.evaluate.choice import PipelineChoice
+from countenance.evaluate.variant_templates import Variant, embed_variant
 from countenance.pipeline import PipelineConfig
 from countenance.service.calibration import embed_paths
 from countenance.service.evaluation import EvaluationRun
@@ -97,3 +97,25 @@ def test_cache_gives_back_what_it_stored_and_is_read_on_a_second_run(photos, fix
         embed_files(jobs[:2], unused, stages=stages, cache=cache)
         assert unused._pool is None
         unused.close()
+
+
+def test_given_faces_are_embedded_where_given_from_a_file_or_its_bytes(fixtures, tmp_path):
+    """Faces given by box and landmarks (or by box alone: the landmarker places them) get the
+    templates the detected faces got, in the order given; an image's bytes read like its file."""
+    group = str(fixtures / "groups" / "couple.jpg")
+    with BatchEmbedder(CONFIG) as embedder:
+        (detected,) = embedder.embed_images([group])
+        assert len(detected.faces) == 2
+        given = tuple(GivenFace(tuple(f.box.to_list()), f.landmarks, "stored") for f in reversed(detected.faces))
+        placed = tuple(GivenFace(tuple(f.box.to_list())) for f in reversed(detected.faces))
+        with open(group, "rb") as handle:
+            data = handle.read()
+        again, from_bytes, by_box, missing = embedder.embed_images(
+            [group, data, group, str(tmp_path / "gone.jpg")], choice=GivenFaces(), contexts=[given, given, placed, given])
+    expected = [f.vector for f in reversed(detected.faces)]
+    for record in (again, from_bytes, by_box):
+        assert record.error is None and [f.how for f in record.faces] == [g.how for g in (given if record is not by_box
+                                                                                          else placed)]
+        for face, vector in zip(record.faces, expected, strict=True):
+            assert float(np.dot(face.vector, vector) / np.linalg.norm(face.vector) / np.linalg.norm(vector)) > 0.9999
+    assert missing.faces == () and not missing.readable and "gone.jpg" in missing.error

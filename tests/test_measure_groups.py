@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from countenance.errors import InvalidArgument
-from countenance.measure.groups import (
+from countenance.evaluate.groups import (
     COMPARISON_UNIT,
     SUBJECT_UNIT,
     LabelledComparisons,
@@ -16,7 +16,7 @@ from countenance.measure.groups import (
     max_min_ratio,
     read_group_labels,
 )
-from countenance.measure.subject_bootstrap import subject_rate_draws, weighted_rates
+from countenance.evaluate.subject_bootstrap import subject_rate_draws, weighted_rates
 
 # (distance, mated, group of x, group of y); the threshold is 0.5 (match iff distance <= 0.5).
 ROWS = [

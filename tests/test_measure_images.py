@@ -7,11 +7,11 @@ import pytest
 
 from countenance.errors import InvalidArgument
 from countenance.image import load_image
-from countenance.measure import degrade
-from countenance.measure.choice import PipelineChoice, build_face_detector
-from countenance.measure.face_frame import face_frame, inter_ocular_px
-from countenance.measure.masks import MASK_SHAPES, MaskStyle, choose_style, draw_mask, mask_polygon
-from countenance.measure.templates import Variant, apply_variant
+from countenance.evaluate import degrade
+from countenance.evaluate.choice import PipelineChoice, build_face_detector
+from countenance.evaluate.face_frame import face_frame, inter_ocular_px
+from countenance.evaluate.masks import MASK_SHAPES, MaskStyle, choose_style, draw_mask, mask_polygon
+from countenance.evaluate.variant_templates import Variant, apply_variant
 
 
 @pytest.fixture(scope="module")

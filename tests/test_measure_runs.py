@@ -7,10 +7,10 @@ import json
 import pytest
 
 from countenance.errors import InvalidArgument
-from countenance.measure.choice import PipelineChoice
-from countenance.measure.quantize import template_agreement
-from countenance.measure.run_budget import PipelineRow, choose_for_budget, cpu_model, frontier, time_pipeline
-from countenance.measure.run_groups import GroupsOptions, run_groups
+from countenance.evaluate.choice import PipelineChoice
+from countenance.evaluate.quantize import template_agreement
+from countenance.evaluate.run_budget import PipelineRow, choose_for_budget, cpu_model, frontier, time_pipeline
+from countenance.evaluate.run_groups import GroupsOptions, run_groups
 
 # The test's own labels for the fixture people (the toolkit never makes labels up).
 SET_1 = ("obama", "biden", "alex_lacamoire", "kate_siegel", "paul_rudd")
@@ -109,7 +109,7 @@ def test_pipeline_choice_takes_the_real_spec_of_its_embedder(models, tmp_path):
     """Any registered embedder, not dlib's spec for all: the test-only ArcFace-style model."""
     import json
 
-    from countenance.measure.choice import embedding_spec
+    from countenance.evaluate.choice import embedding_spec
 
     model = tmp_path / "mobilefacenet.onnx"
     model.symlink_to(models / "test-only" / "mobilefacenet_112_128d.onnx")
@@ -123,7 +123,7 @@ def test_pipeline_choice_takes_the_real_spec_of_its_embedder(models, tmp_path):
 
 
 def test_report_writes_json_and_offline_html(labelled, tmp_path):
-    from countenance.measure.report import write_report
+    from countenance.evaluate.report import write_report
 
     people, folder = labelled
     result = run_groups(GroupsOptions(people, folder / "labels.csv", samples=50, cache_dir=tmp_path))
@@ -134,7 +134,7 @@ def test_report_writes_json_and_offline_html(labelled, tmp_path):
 
 
 def _condition(name: str, fnmr: float, fmr: float):
-    from countenance.measure.pairs import ConditionResult
+    from countenance.evaluate.condition_pairs import ConditionResult
     from countenance.calibration.rates import ErrorRates, OperatingPoint
 
     point = OperatingPoint(1e-3, 0.5, 1e-3, fnmr, 10_000, 300, True)
@@ -143,7 +143,7 @@ def _condition(name: str, fnmr: float, fmr: float):
 
 
 def test_minimum_face_size_by_hand():
-    from countenance.measure.run_degrade import Curve, minimum_face_size
+    from countenance.evaluate.run_degrade import Curve, minimum_face_size
 
     clean = _condition("clean", 0.10, 1e-3)
     limits = dict(target_fmr=1e-3, fnmr_margin=0.02, fmr_factor=2.0)  # FNMR <= 0.12, FMR <= 0.002
@@ -164,7 +164,7 @@ def test_minimum_face_size_by_hand():
 def test_reembed_keeps_the_faces_and_changes_only_the_embedder(fixtures, tmp_path):
     import numpy as np
 
-    from countenance.measure.templates import Variant, embed_variant, reembed
+    from countenance.evaluate.variant_templates import Variant, embed_variant, reembed
 
     root = fixtures / "people"
     names = ["obama/obama.jpg", "biden/biden.jpg"]

@@ -20,6 +20,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -29,8 +30,11 @@ from countenance.errors import OptedOut
 from countenance.gallery import Consent, Gallery
 from countenance.gallery.images import EmbeddedImage
 from countenance.library import Library
+from countenance.library.model import library_model
 from countenance.library.store import LibraryStore
 from countenance.pipeline import PipelineConfig
+
+from support import run_cli_json
 
 SIDECAR = {"name": "mobilefacenet-test", "embedding_size": 128, "thresholds": {"default": 0.70}, "input_size": 112,
            "mean": [127.5] * 3, "std": [128.0] * 3, "colour_order": "RGB", "layout": "NCHW", "metric": "cosine"}
@@ -38,12 +42,19 @@ PROBES = ("obama1.jpg", "johnsnow_test1.jpg", "lin-manuel-miranda.png")
 
 
 @pytest.fixture(scope="module")
-def arcface(models, tmp_path_factory) -> str:
-    """The test-only recogniser with its spec in a sidecar, as ``--to`` takes it."""
+def arcface(models, fixtures, tmp_path_factory) -> str:
+    """The test-only recogniser with its spec in a sidecar, as ``--to`` takes it, calibrated on
+    the fixture people by ``countenance calibrate --install`` (a library moves only to a model
+    with a table) into this module's own calibration folder."""
     folder = tmp_path_factory.mktemp("mfn")
     shutil.copyfile(models / "test-only" / "mobilefacenet_112_128d.onnx", folder / "mfn.onnx")
     (folder / "mfn.json").write_text(json.dumps(SIDECAR))
-    return f"arcface:{folder / 'mfn.onnx'}"
+    embedder = f"arcface:{folder / 'mfn.onnx'}"
+    shutil.copytree(fixtures / "people", folder / "people", ignore=shutil.ignore_patterns("obama3.jpg"))  # 3 MP: slow
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COUNTENANCE_CALIBRATION_DIR", str(folder / "calibration"))
+        run_cli_json("calibrate", folder / "people", "--embedder", embedder, "--detector", "hog", "--install")
+        yield embedder
 
 
 def rows(db_path: Path, sql: str) -> list[tuple]:
@@ -241,12 +252,77 @@ def test_library_migrates_to_arcface_and_back(tmp_path, fixtures, pipeline, arcf
     assert {table: rows(db, sql) for table, sql in LIBRARY_KEPT.items()} == before
     models = dict(rows(db, "SELECT gate IS 'not-migrated', group_concat(DISTINCT model) FROM faces GROUP BY 1"))
     assert models[0].startswith("arcface-") and models[1] == "dlib-resnet-v1"
+    with Library.open(folder) as library:  # the library's recorded model moved too (its cuts follow it)
+        assert library_model(library.store).name == models[0]
 
     code, report = migrate("--rollback", "--library", str(folder))
     assert rows(db, "SELECT id, template, model, gate FROM faces ORDER BY id") == old_templates  # exactly
+    with Library.open(folder) as library:
+        assert library_model(library.store).name == "dlib-resnet-v1"
     code, report = migrate("--to", arcface, "--library", str(folder))
     assert report["embedded"] == 0
     code, report = migrate("--prune", "--library", str(folder))
     kept_old = {row[1] for row in rows(db, "SELECT id, template FROM faces WHERE gate = 'not-migrated'")}
     old = {blob: "an old template" for _, blob, _, _ in old_templates if blob not in kept_old}
     assert report["pruned_vectors"] == len(old_templates) and old and scan(folder, old) == []
+
+
+def test_library_migration_in_worker_processes_gives_the_same_templates(tmp_path, fixtures, arcface):
+    """``--workers 2`` (two processes, started once) stores what one process stores."""
+    photos, one, two = tmp_path / "photos", tmp_path / "one", tmp_path / "two"
+    shutil.copytree(fixtures / "people" / "obama", photos, ignore=shutil.ignore_patterns("obama3.jpg"))
+    with Library.open(one) as library:
+        library.index([photos], workers=1, pipeline=PipelineConfig(detector="hog", embedder="dlib-onnx"))
+    shutil.copytree(one, two)
+    (_, first), (_, second) = (migrate("--to", arcface, "--library", str(folder), "--workers", workers)
+                               for folder, workers in ((one, "1"), (two, "2")))
+    assert first["embedded"] == second["embedded"] == first["templates"] >= 2 and not second["not_reembedded"]
+    query = "SELECT id, model, template FROM faces ORDER BY id"
+    for (id1, model1, blob1), (id2, model2, blob2) in zip(rows(one / "library.sqlite3", query),
+                                                          rows(two / "library.sqlite3", query), strict=True):
+        a, b = np.frombuffer(blob1, np.float32), np.frombuffer(blob2, np.float32)
+        assert (id1, model1) == (id2, model2) and model1.startswith("arcface-")
+        assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.9999
+
+
+def test_a_subject_left_with_parked_templates_only_is_kept(tmp_path, fixtures, pipeline, arcface):
+    """After a cut-over, a subject whose templates are all parked (not re-embedded) survives a
+    removal of someone else's template (only forget deletes a subject), and a rollback brings
+    their template back."""
+    folder = tmp_path / "g"
+    with Gallery.create(folder, model=pipeline.spec, pipeline=pipeline) as g:
+        g.enroll("kate", [pipeline.embed_largest(next((fixtures / "people" / "kate_siegel").iterdir()))],
+                 consent=Consent("I agree", consenter="kate"))  # a face alone: it cannot be re-embedded
+        g.enroll("biden", sorted((fixtures / "people" / "biden").iterdir()), consent=Consent("I agree", consenter="biden"))
+    code, report = migrate("--to", arcface, "--gallery", str(folder), "--detector", "hog")
+    assert code == 1 and report["cut_over"] and report["parked"] == 1
+    with Gallery(folder) as g:
+        g.remove_template("biden", g.subject("biden").templates[0].id)
+        assert sorted(s.name for s in g.subjects()) == ["biden", "kate"]
+    code, report = migrate("--rollback", "--gallery", str(folder))
+    assert code == 0 and report["unparked"] == 1
+    with Gallery(folder) as g:
+        assert len(g.subject_templates()["kate"]) == 1
+
+
+def test_a_library_is_not_moved_to_a_model_without_a_calibration_table(tmp_path, fixtures, arcface, monkeypatch):
+    """Its clustering needs the model's table: refused before anything is re-embedded, naming
+    the command that measures one; --status says the same of a migration under way."""
+    photos, folder = tmp_path / "photos", tmp_path / "lib"
+    shutil.copytree(fixtures / "people" / "biden", photos)
+    with Library.open(folder) as library:
+        library.index([photos], workers=1, pipeline=PipelineConfig(detector="hog", embedder="dlib-onnx"))
+    uncalibrated = arcface.replace("mfn.onnx", "uncalibrated.onnx")
+    shutil.copyfile(arcface.removeprefix("arcface:"), uncalibrated.removeprefix("arcface:"))
+    Path(uncalibrated.removeprefix("arcface:")).with_suffix(".json").write_text(json.dumps({**SIDECAR, "name": "uncalibrated"}))
+    result = CliRunner().invoke(app, ["models", "migrate", "--to", uncalibrated, "--library", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert f"countenance calibrate DIR --embedder {uncalibrated} --install" in " ".join(result.stderr.split())
+    assert rows(folder / "library.sqlite3", "SELECT count(*) FROM sqlite_master WHERE name = 'model_templates'") == [(0,)]
+    assert run_cli_json("models", "migrate", "--status", "--library", folder)["calibration_missing"] is None
+
+    # Moved to a calibrated model whose table is then gone (another machine, a deleted file).
+    assert migrate("--to", arcface, "--library", str(folder))[1]["cut_over"]
+    monkeypatch.setenv("COUNTENANCE_CALIBRATION_DIR", str(tmp_path / "no-tables"))
+    missing = run_cli_json("models", "migrate", "--status", "--library", folder)["calibration_missing"]
+    assert "countenance calibrate DIR --embedder" in missing and "--install" in missing

@@ -81,3 +81,33 @@ def test_auto_detector_resolved_once(models, monkeypatch):
 def test_bad_values_are_refused(bad):
     with pytest.raises(InvalidArgument):
         PipelineConfig(**bad)
+
+
+def test_auto_embedder_decided_once_with_its_fallback(monkeypatch, caplog):
+    """resolved() names the backend "auto" builds (dlib-onnx here); when dlib-onnx cannot be
+    built (ONNX Runtime failing) it is dlib, with a warning, and make_embedder agrees."""
+    from countenance import embedding
+
+    monkeypatch.setattr(embedding, "_auto", {})
+    assert PipelineConfig().resolved().embedder == "dlib-onnx"
+    assert type(embedding.make_embedder("auto")).__name__ == "DlibOnnxEmbedder"
+    assert PipelineConfig().fingerprint == PipelineConfig(embedder="dlib").fingerprint  # one model
+
+    def broken(threads, num_jitters):
+        raise RuntimeError("ONNX Runtime is broken")
+
+    monkeypatch.setattr(embedding, "_auto", {})
+    monkeypatch.setattr(embedding, "_dlib_onnx", broken)
+    assert PipelineConfig().resolved().embedder == "dlib"
+    assert "ONNX Runtime is broken" in caplog.text
+    assert type(embedding.make_embedder("auto")).__name__ == "DlibResNetEmbedder"
+
+
+def test_template_spec_is_the_built_embedders(models, tmp_path):
+    from countenance.embedding import make_embedder, template_spec
+
+    model = tmp_path / "m.onnx"
+    shutil.copy(models / "test-only" / "mobilefacenet_112_128d.onnx", model)
+    model.with_suffix(".json").write_text('{"name": "mfn", "embedding_size": 128, "thresholds": {"default": 0.7}}')
+    for name in (f"arcface:{model}", "dlib-onnx"):
+        assert template_spec(name) == make_embedder(name).spec

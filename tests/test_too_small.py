@@ -68,7 +68,7 @@ def test_inter_ocular_distance_by_hand():
 def test_small_face_is_flagged_not_refused(enrolled, probes, pipeline):
     full, small = probes
     with Gallery(enrolled, pipeline=pipeline, actor="t") as g:
-        assert g.min_interocular_px == 20.0 and g.policy.min_face_px is None
+        assert g.model.min_interocular_px == 20.0 and g.policy.min_face_px is None
         (named,) = g.identify(full).faces
         assert named.decision == "obama" and not named.low_confidence and named.low_confidence_reason is None
         (face,) = g.identify(small).faces
@@ -85,7 +85,7 @@ def test_small_face_is_too_small_when_the_policy_says_so(tmp_path, fixtures, pro
         g.enroll("obama", sorted((fixtures / "people" / "obama").iterdir()))
     with Gallery(folder, pipeline=pipeline, actor="t") as g:
         assert g.policy.min_face_px == 20.0
-        assert g.min_interocular_px == 20.0
+        assert g.model.min_interocular_px == 20.0
         (named,) = g.identify(full).faces
         assert named.decision == "obama" and named.outcome == "match" and named.inter_ocular_px > 100
         result = g.identify(small)
@@ -110,7 +110,7 @@ def test_a_model_without_a_measured_limit_refuses_nothing(tmp_path, fixtures, pr
     with Gallery.create(tmp_path / "g", model=unmeasured, pipeline=Unmeasured(), actor="t",
                         policy=Policy(consent_required=False)) as g:
         g.enroll("obama", sorted((fixtures / "people" / "obama").iterdir()))
-        assert g.min_interocular_px is None
+        assert g.model.min_interocular_px is None
         (face,) = g.identify(probes[1]).faces
         assert not face.too_small and face.outcome in ("match", "unknown")
 

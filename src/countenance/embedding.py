@@ -25,7 +25,8 @@ from .errors import InvalidArgument, UnknownBackend
 from .faces import Face, ModelSpec, Template
 
 __all__ = [
-    "Embedder", "ChipEmbedder", "EMBEDDERS", "AUTO", "ARCFACE_PREFIX", "make_embedder", "template_model", "embed_faces", "embed_faces_many",
+    "Embedder", "ChipEmbedder", "EMBEDDERS", "AUTO", "ARCFACE_PREFIX", "make_embedder", "resolve_embedder_name", "template_spec",
+    "template_model", "embed_faces", "embed_faces_many",
 ]
 
 _log = logging.getLogger(__name__)
@@ -84,15 +85,38 @@ AUTO = "auto"
 ARCFACE_PREFIX = "arcface:"
 
 
+_UNKNOWN = "unknown embedder {name!r}; choose one of {known}, 'auto' or 'arcface:/path/to/model.onnx'"
+# What "auto" became in this process (decided once: see resolve_embedder_name).
+_auto: dict[str, str] = {}
+
+
+def _decide_auto(threads: int, num_jitters: int) -> tuple[str, Embedder]:
+    """``("dlib-onnx", it)`` when it builds here, else (warned) ``("dlib", it)``: the same model,
+    so the templates are the same either way. The one place "auto" is decided."""
+    try:
+        embedder, name = _dlib_onnx(threads, num_jitters), "dlib-onnx"
+    except Exception as error:  # noqa: BLE001 - any failure of the optional fast path (ONNX Runtime raises plain Exceptions)
+        _log.warning("dlib-onnx embedder unavailable (%s); using dlib's own, slower ResNet", error)
+        embedder, name = _dlib(threads, num_jitters), "dlib"
+    _auto[AUTO] = name
+    return name, embedder
+
+
+def resolve_embedder_name(name: str) -> str:
+    """``name`` with ``"auto"`` decided (``dlib-onnx`` when ONNX Runtime works and the model
+    converts, else ``dlib``; tried once per process, by building it); other names as they are."""
+    if name != AUTO:
+        return name
+    return _auto.get(AUTO) or _decide_auto(1, 0)[0]
+
+
 def make_embedder(name: str, *, threads: int = 1, num_jitters: int = 0) -> Embedder:
     """Build the embedding backend called ``name`` (see the module doc); ONNX ones use ``threads``.
 
     ``num_jitters`` > 0 averages each template over that many perturbed copies of the face
     (dlib and dlib-onnx only; N times slower, slightly more accurate).
 
-    ``"auto"`` builds ``dlib-onnx`` and, if that fails (no ONNX Runtime, the model cannot be
-    converted or cached), logs a warning and builds ``dlib``: the same model, so the
-    templates are the same either way.
+    ``"auto"``: see :func:`resolve_embedder_name` (a failing dlib-onnx falls back to dlib).
     """
     check_threads(threads)
     if name.startswith(ARCFACE_PREFIX):
@@ -105,35 +129,37 @@ def make_embedder(name: str, *, threads: int = 1, num_jitters: int = 0) -> Embed
             raise InvalidArgument("num_jitters is supported by the dlib and dlib-onnx embedders only")
         return ArcFaceOnnxEmbedder(path, threads=threads)
     if name == AUTO:
-        try:
-            return _dlib_onnx(threads, num_jitters)
-        except Exception as error:  # noqa: BLE001 - any failure of the optional fast path (ONNX Runtime raises plain Exceptions)
-            _log.warning("dlib-onnx embedder unavailable (%s); using dlib's own, slower ResNet", error)
-            return _dlib(threads, num_jitters)
+        # Building is deciding: a dlib-onnx that fails now (its cache unwritable, say) still falls
+        # back to dlib, whatever an earlier call in this process decided.
+        return _decide_auto(threads, num_jitters)[1]
     try:
         factory = EMBEDDERS[name]
     except KeyError:
-        known = ", ".join(sorted(EMBEDDERS))
-        raise UnknownBackend(
-            f"unknown embedder {name!r}; choose one of {known}, {AUTO!r} or '{ARCFACE_PREFIX}/path/to/model.onnx'"
-        ) from None
+        raise UnknownBackend(_UNKNOWN.format(name=name, known=", ".join(sorted(EMBEDDERS)))) from None
     return factory(threads, num_jitters)
+
+
+def template_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of the templates embedder ``name`` gives, without loading it:
+    ``auto``, ``dlib`` and ``dlib-onnx`` all give ``dlib-resnet-v1`` templates; an
+    ``arcface:<path>`` model's spec is read from its sidecar, named by its file's hash."""
+    if name.startswith(ARCFACE_PREFIX):
+        from .backends.arcface_onnx import ArcFaceSpec, sidecar_path, template_model_name
+
+        path = name[len(ARCFACE_PREFIX) :]
+        model = template_model_name(path)  # ModelError when the file or its sidecar is missing
+        return replace(ArcFaceSpec.from_json(sidecar_path(path)), name=model)
+    if name != AUTO and name not in EMBEDDERS:
+        raise UnknownBackend(_UNKNOWN.format(name=name, known=", ".join(sorted(EMBEDDERS))))
+    from .backends.dlib_backend import DLIB_RESNET_SPEC
+
+    return DLIB_RESNET_SPEC
 
 
 def template_model(name: str) -> str:
     """The model name (``spec.name``) the templates of embedder ``name`` carry, without loading
-    it: ``auto``, ``dlib`` and ``dlib-onnx`` all give ``dlib-resnet-v1`` templates; an
-    ``arcface:<path>`` model is named from its sidecar and its file's hash."""
-    if name.startswith(ARCFACE_PREFIX):
-        from .backends.arcface_onnx import template_model_name
-
-        return template_model_name(name[len(ARCFACE_PREFIX) :])
-    if name != AUTO and name not in EMBEDDERS:
-        known = ", ".join(sorted(EMBEDDERS))
-        raise UnknownBackend(f"unknown embedder {name!r}; choose one of {known}, {AUTO!r} or '{ARCFACE_PREFIX}/path/to/model.onnx'")
-    from .backends.dlib_backend import DLIB_RESNET_SPEC
-
-    return DLIB_RESNET_SPEC.name
+    it (see :func:`template_spec`)."""
+    return template_spec(name).name
 
 
 def embed_faces(embedder: Embedder, image: np.ndarray, faces: list[Face]) -> list[Face]:

@@ -23,6 +23,7 @@ __all__ = [
     "UnknownBackend",
     "ModelError",
     "ModelNotInstalled",
+    "CalibrationMissing",
     "ModelChecksumMismatch",
     "LicenceNotAccepted",
     "UnknownModel",
@@ -129,6 +130,18 @@ class ModelNotInstalled(ModelError):
         super().__init__(
             f"model {name!r} is not installed (looked for {self.path}); "
             f"install it with: countenance models pull {name}"
+        )
+
+
+class CalibrationMissing(ModelError):
+    """A model has no calibration table, so its thresholds and cuts cannot be derived; the
+    message names the command that measures one."""
+
+    def __init__(self, model: str, *, embedder: str = "EMBEDDER", needed_for: str = "") -> None:
+        self.model = model
+        super().__init__(
+            f"model {model!r} has no calibration table{needed_for}; measure one with: countenance calibrate "
+            f"DIR --embedder {embedder} --install (DIR: LFW or a folder per person)"
         )
 
 

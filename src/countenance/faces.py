@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import InvalidArgument
 
-__all__ = ["Box", "Detection", "Template", "Face", "Comparison", "Metric", "ModelSpec", "inter_ocular_px"]
+__all__ = ["Box", "Detection", "Template", "Face", "Comparison", "Metric", "ModelSpec", "ModelRecord", "inter_ocular_px"]
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,9 @@ class ModelSpec:
     - ``tie_margin``: two *different* subjects whose distances to a probe differ by no more
       than this (in ``metric``) cannot be told apart by the model: the open-set decision
       (:func:`countenance.decide.open_set_decision`) calls such a probe ambiguous instead of
-      picking one. 0 only makes exact ties ambiguous.
+      picking one. 0 only makes exact ties ambiguous; a gallery of a model other than dlib's
+      that declares 0 and has a calibration table takes dlib's margin carried through it
+      (:mod:`countenance.calibration.cuts`).
     - ``min_interocular_px``: the smallest face the model still recognises at its measured
       error rates, as the distance in pixels between the eye centres (:func:`inter_ocular_px`,
       in the image as given to the pipeline). Identification answers "too small to identify"
@@ -224,6 +226,48 @@ class ModelSpec:
     def default_distance(self) -> float:
         """The threshold named ``default_threshold``, in ``metric`` units."""
         return self.thresholds[self.default_threshold]
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What a gallery or library stores of the model its templates came from: the part of a
+    :class:`ModelSpec` that using stored templates needs (no weights, no preprocessing).
+
+    ``threshold``: the model's default same-person distance; ``tie_margin`` and
+    ``min_interocular_px`` as in :class:`ModelSpec`.
+    """
+
+    name: str
+    metric: Metric
+    embedding_size: int
+    threshold: float
+    tie_margin: float = 0.0
+    min_interocular_px: float | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "metric", Metric(self.metric))
+        except ValueError:
+            raise InvalidArgument(f"metric must be 'euclidean' or 'cosine', got {self.metric!r}") from None
+
+    @classmethod
+    def of(cls, spec: ModelSpec) -> ModelRecord:
+        return cls(spec.name, spec.metric, spec.embedding_size, spec.default_distance, spec.tie_margin,
+                   spec.min_interocular_px)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "metric": str(self.metric), "embedding_size": self.embedding_size,
+                "threshold": self.threshold, "tie_margin": self.tie_margin, "min_interocular_px": self.min_interocular_px}
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> ModelRecord:
+        try:
+            limit = document.get("min_interocular_px")
+            return cls(str(document["name"]), document["metric"], int(document["embedding_size"]),
+                       float(document["threshold"]), float(document.get("tie_margin") or 0.0),
+                       None if limit is None else float(limit))
+        except (KeyError, TypeError, ValueError) as error:
+            raise InvalidArgument(f"not a model record ({error})") from None
 
 
 def inter_ocular_px(landmarks: np.ndarray) -> float:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields, replace
 from .aligned import ALIGNED_ARCFACE112, AlignedFaces
 from .decide import compare_templates
 from .detection import BoxDetector, FaceDetector, Upsample, largest_face, resolve_detector_name
-from .embedding import Embedder, embed_faces, make_embedder, template_model
+from .embedding import Embedder, embed_faces, make_embedder, resolve_embedder_name, template_model
 from .errors import InvalidArgument, NoFaceFound
 from .faces import Comparison, Face, ModelSpec, Template
 from .image import DEFAULT_MAX_PIXELS, ImageInput, load_image
@@ -106,10 +106,10 @@ class PipelineConfig:
     (detector and embedder by registry name), so nothing is renamed or dropped between a
     front end's options and the models. Picklable: it is what worker processes build from.
 
-    :meth:`resolved` decides ``detector="auto"`` (through
-    :func:`~countenance.detection.resolve_detector_name`, the one place); embedder ``"auto"``
-    stays a name (:func:`~countenance.embedding.make_embedder` picks dlib-onnx or dlib, which
-    give the same templates). :attr:`fingerprint` names everything that changes the faces or
+    :meth:`resolved` decides ``"auto"``: the detector through
+    :func:`~countenance.detection.resolve_detector_name`, the embedder through
+    :func:`~countenance.embedding.resolve_embedder_name` (dlib-onnx, or dlib when ONNX Runtime
+    fails: the same templates), the one place each is decided. :attr:`fingerprint` names everything that changes the faces or
     templates a pipeline gives, for caches; ``threads`` changes only the speed and is left out.
     """
 
@@ -130,7 +130,11 @@ class PipelineConfig:
                 raise InvalidArgument(f"{name} must be an integer >= {low}, got {value!r}")
 
     def resolved(self) -> PipelineConfig:
-        """This configuration with ``detector="auto"`` decided (what :meth:`build` would build)."""
+        """This configuration with ``"auto"`` decided, detector and embedder (what :meth:`build`
+        would build; deciding the embedder may load it once in this process)."""
+        return replace(self._detector_resolved(), embedder=resolve_embedder_name(self.embedder))
+
+    def _detector_resolved(self) -> PipelineConfig:
         if self.detector == ALIGNED_ARCFACE112:
             return self
         return replace(self, detector=resolve_detector_name(self.detector))
@@ -140,8 +144,8 @@ class PipelineConfig:
         """``detector=yunet;model=dlib-resnet-v1;upsample=auto;...``: every field that changes
         what the pipeline finds (auto resolved; embedders named by the model their templates
         carry, so ``dlib`` and ``dlib-onnx`` share entries), for cache keys. Computed on each
-        call (an installed model may change between calls): keep it for a run."""
-        config = self.resolved()
+        call (an installed model may change between calls): keep it for a run. Loads no model."""
+        config = self._detector_resolved()
         parts = [f"detector={config.detector}", f"model={template_model(config.embedder)}"]
         parts += [f"{f.name}={getattr(config, f.name)}" for f in fields(config)
                   if f.name not in ("detector", "embedder", "threads")]

@@ -56,6 +56,9 @@ def test_paths_outside_the_image_root_are_refused(client, keys, fixtures):
         assert response.status_code == 422 and "image root" in response.json()["detail"], bad
     missing = client.post("/v1/identify", data={"image_path": "probes/nobody.jpg"}, headers=auth(keys["identify"]))
     assert missing.status_code == 404
+    for unusable in ("x" * 300 + ".jpg", "/".join(["a" * 250] * 20)):  # longer than a name / a path may be
+        response = client.post("/v1/subjects/obama/faces", data={"image_paths": [unusable]}, headers=auth(keys["enroll"]))
+        assert response.status_code == 422 and "cannot be looked up" in response.json()["detail"], response.text
     both = client.post("/v1/identify", files=upload(fixtures / "probes" / "obama1.jpg"), data={"image_path": "probes/obama1.jpg"},
                        headers=auth(keys["identify"]))
     assert both.status_code == 422

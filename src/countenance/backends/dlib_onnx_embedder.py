@@ -24,7 +24,8 @@ from ..errors import InvalidArgument
 from ..faces import Face, ModelSpec
 from ._ort import check_threads, make_session
 from .dlib_backend import DLIB_RESNET_SPEC, full_object_detection
-from .dlib_resnet_onnx import CHIP_SIZE, INPUT_NAME, OUTPUT_NAME, ensure_dlib_resnet_onnx
+from .dlib_dat import CHIP_SIZE
+from .dlib_resnet_onnx import INPUT_NAME, OUTPUT_NAME, ensure_dlib_resnet_onnx
 
 __all__ = ["DlibOnnxEmbedder", "jitter_transforms", "jittered_chips"]
 

@@ -20,36 +20,12 @@ import tempfile
 from pathlib import Path
 
 from ..hashing import sha256_bytes, sha256_file
-from .dlib_dat import (
-    CHIP_SIZE,
-    DAT_FILENAME,
-    DESCRIPTOR_SIZE,
-    AffineLayer,
-    ConvLayer,
-    DlibResnetWeights,
-    ResidualBlock,
-    parse_dlib_resnet,
-    read_dlib_resnet,
-)
+from .dlib_dat import DAT_FILENAME, read_dlib_resnet
 from .dlib_onnx_graph import CONVERTER_VERSION, INPUT_NAME, OUTPUT_NAME, build_onnx_model
 
-__all__ = [
-    "ConvLayer",
-    "AffineLayer",
-    "ResidualBlock",
-    "DlibResnetWeights",
-    "parse_dlib_resnet",
-    "read_dlib_resnet",
-    "build_onnx_model",
-    "convert_dlib_resnet",
-    "ensure_dlib_resnet_onnx",
-    "INPUT_NAME",
-    "OUTPUT_NAME",
-    "CHIP_SIZE",
-    "DESCRIPTOR_SIZE",
-    "DAT_FILENAME",
-    "CONVERTER_VERSION",
-]
+# The .dat reader's names live in .dlib_dat, the graph's in .dlib_onnx_graph; the graph's
+# input and output names are re-exported for the runtime that feeds this file's model.
+__all__ = ["convert_dlib_resnet", "ensure_dlib_resnet_onnx", "INPUT_NAME", "OUTPUT_NAME", "CONVERTER_VERSION"]
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -99,6 +99,17 @@ class Calibration:
             return float(self.distances[0])
         return float(np.interp(math.log(min(fmr, 1.0)), np.log(self.fmr), self.distances))
 
+    def carried_distance(self, reference: Calibration, distance: float) -> float:
+        """The distance on this table at the false-match rate ``reference`` (another model's
+        table) has at ``distance``: a cut measured on that model, carried to this one."""
+        return self.distance_at_fmr(reference.false_match_rate(distance))
+
+    def carried_margin(self, reference: Calibration, margin: float, *, at: float) -> float:
+        """A difference of distances on ``reference`` carried to this table where it matters,
+        around ``at`` (a reference distance): the width of ``[at - margin/2, at + margin/2]`` once
+        both ends are carried (:meth:`carried_distance`)."""
+        return self.carried_distance(reference, at + margin / 2.0) - self.carried_distance(reference, at - margin / 2.0)
+
     def threshold_for_fpir(self, fpir: float, n_templates: int) -> float:
         """Distance threshold giving a false-positive identification rate ``fpir`` over ``n_templates``."""
         return self.distance_at_fmr(fmr_for_fpir(fpir, n_templates))

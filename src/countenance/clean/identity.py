@@ -51,11 +51,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidArgument
+from ..errors import CalibrationMissing, InvalidArgument
 from .findings import AMBIGUOUS_FACE, DUPLICATE_IDENTITY, MISLABEL, NO_FACE, OUTLIER, Finding
 
 __all__ = ["IdentityOptions", "IdentityCheck", "check_identities", "cut_from_calibration"]
@@ -101,6 +102,16 @@ class IdentityOptions:
         if self.agree_distance is not None and not (self.agree_distance > 0 and math.isfinite(self.agree_distance)):
             raise InvalidArgument(f"agree_distance must be a positive distance or None, got {self.agree_distance!r}")
 
+    def carried(self, cuts: Any) -> IdentityOptions:
+        """These options with the margins and ``duplicate_centre_distance``, written in dlib's
+        units, carried to the model of ``cuts`` (a :class:`~countenance.calibration.cuts.Cuts`)."""
+        if cuts.identity:
+            return self
+        mislabel = self.mislabel_margin
+        return replace(self, ambiguity_margin=cuts.margin(self.ambiguity_margin, euclidean=True),
+                       duplicate_centre_distance=cuts.distance(self.duplicate_centre_distance),
+                       mislabel_margin=None if mislabel is None else cuts.margin(mislabel, euclidean=True))
+
 
 @dataclass(frozen=True, eq=False)
 class IdentityCheck:
@@ -120,14 +131,14 @@ class IdentityCheck:
 
 def cut_from_calibration(model: str, fmr: float) -> float:
     """The distance at which a fraction ``fmr`` of stranger comparisons fall closer, from the
-    calibration table shipped for ``model``. Raises InvalidArgument when none ships."""
+    calibration table of ``model`` (installed or shipped). Raises CalibrationMissing when it has none."""
     from ..calibration import load_calibration
 
     if not 0.0 < fmr < 1.0:
         raise InvalidArgument(f"a false-match rate must be in (0, 1), got {fmr!r}")
     calibration = load_calibration(model)
     if calibration is None:
-        raise InvalidArgument(f"no calibration ships for model {model!r}; give the cut as a distance")
+        raise CalibrationMissing(model)
     return calibration.distance_at_fmr(fmr)
 
 

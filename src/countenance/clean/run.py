@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidArgument
+from ..calibration.cuts import cuts_for
+from ..errors import CalibrationMissing, InvalidArgument
 from .dataset import read_dataset
 from .findings import UNREADABLE, Finding
 from .identity import IdentityOptions, check_identities, cut_from_calibration
@@ -36,9 +37,12 @@ class CleanOptions:
     ``use_cache`` is false.
 
     Checks: the pair cut is the distance at stranger false-match rate ``cut_fmr`` in the
-    model's shipped calibration, or ``cut_distance`` when given (then ``metric`` names the
-    model's metric). A photo beyond its folder's cut is a ``mislabel`` only when another
-    folder is ``mislabel_margin`` closer and within the distance at stranger FMR
+    model's calibration (installed or shipped), or ``cut_distance`` when given (then ``metric``
+    names the model's metric). ``ambiguity_margin``, ``duplicate_centre_distance``,
+    ``mislabel_margin`` and the near duplicates' ``template_distance`` are in dlib-resnet-v1's
+    units, where they were measured; with the cut from a calibration they are carried to the
+    model's (:mod:`countenance.calibration.cuts`), with ``cut_distance`` they are used as given.
+    A photo beyond its folder's cut is a ``mislabel`` only when another folder is ``mislabel_margin`` closer and within the distance at stranger FMR
     ``agree_fmr`` (or ``agree_distance``; with ``cut_distance`` given and no
     ``agree_distance``, the cut), else an ``outlier``; see
     :class:`~countenance.clean.identity.IdentityOptions` and
@@ -114,6 +118,7 @@ def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: C
     model = models[0] if models else ""
     metric, cut_fmr = options.metric, None
     agree = options.agree_distance
+    cuts = None  # with the cut from a calibration: dlib's margins carried to the model
     if options.cut_distance is not None:
         cut = float(options.cut_distance)
         agree = cut if agree is None else agree
@@ -122,18 +127,23 @@ def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: C
 
         calibration = load_calibration(model) if model else None
         if model and calibration is None:
-            raise InvalidArgument(f"no calibration ships for model {model!r}; give cut_distance (and metric)")
+            raise CalibrationMissing(model)
         cut = cut_from_calibration(model, options.cut_fmr) if model else 1.0
         if agree is None:
             agree = max(cut_from_calibration(model, options.agree_fmr), cut) if model else cut
         metric = calibration.metric if calibration is not None else metric
         cut_fmr = options.cut_fmr
+        cuts = cuts_for(model, metric, calibration) if model else None
     identity_options = IdentityOptions(
         cut_distance=cut, metric=metric, ambiguity_margin=options.ambiguity_margin, min_items=options.min_photos,
         duplicate_centre_distance=options.duplicate_centre_distance,
         duplicate_within_ratio=options.duplicate_within_ratio, mislabel_margin=options.mislabel_margin,
         agree_distance=agree,
     )
+    near = options.near_duplicates
+    if cuts is not None:
+        identity_options = identity_options.carried(cuts)
+        near = replace(near, template_distance=cuts.distance(near.template_distance))
     findings: list[Finding] = []
     candidates: dict[str, dict[str, np.ndarray]] = {}
     by_item: dict[str, PhotoFaces] = {}
@@ -155,6 +165,7 @@ def check_records(records: tuple[PhotoFaces, ...] | list[PhotoFaces], options: C
         face = record.faces[face_index]
         hashed.append(HashedItem(item, record.photo.label, face.vector, face.extras["face_hash"], face.extras["thumbnail"],
                                  record.width_px * record.height_px, face_index, str(record.photo.path)))
-    findings += find_near_duplicates(hashed, options.near_duplicates, metric=metric)
+    findings += find_near_duplicates(hashed, near, metric=metric)
     return CheckedRecords(model, metric, cut, cut_fmr, tuple(findings), dict(identities.chosen_face),
                           time.perf_counter() - start)
+

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .options import AlignedOpt, DetectorOpt, EmbedderOpt, JittersOpt, JsonOpt, WorkersOpt, pipeline_options
+from .options import AlignedOpt, DetectorOpt, EmbedderOpt, JittersOpt, JsonOpt, RootOpt, WorkersOpt, pipeline_options
 from .output import EXIT_PARTIAL, counter_progress, handle_errors, note_aligned, print_json, stderr
 
 __all__ = ["calibrate"]
@@ -18,10 +18,16 @@ __all__ = ["calibrate"]
 
 @handle_errors
 def calibrate(
+    directory: Annotated[Optional[Path], typer.Argument(help="A folder per person (LFW's layout); same as --folders.",
+                                                        show_default=False)] = None,
     pairs: Annotated[Optional[Path], typer.Option("--pairs", help="CSV with columns file_x,file_y,same.")] = None,
     folders: Annotated[Optional[Path], typer.Option("--folders", help="A folder per person: every pair of images is a comparison.")] = None,
-    root: Annotated[Optional[Path], typer.Option("--root", help="Folder the CSV's file names are relative to (default: the CSV's).")] = None,
+    root: RootOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the table here (JSON, as the gallery reads it).")] = None,
+    install: Annotated[bool, typer.Option("--install", help="Install the table as the model's own: every later command uses it.")] = False,
+    max_people: Annotated[Optional[int], typer.Option("--max-people", min=1, help="Only the first N people (by folder name).")] = None,
+    max_images_per_person: Annotated[Optional[int], typer.Option("--max-images-per-person", min=1,
+                                                                 help="Only the first N images of each person.")] = None,
     json_output: JsonOpt = False,
     detector: DetectorOpt = "auto",
     embedder: EmbedderOpt = "auto",
@@ -29,13 +35,18 @@ def calibrate(
     jitters: JittersOpt = 0,
     aligned: AlignedOpt = "auto",
 ) -> None:
-    """Build the table (threshold -> FMR, FNMR; with --folders also the effective number of
-    templates of a subject with several) for the chosen model from your own labelled images."""
+    """Build the table (threshold -> FMR, FNMR; with a folder per person also the effective number
+    of templates of a subject with several) for the chosen model from LFW or your own labelled
+    images; --install makes it the model's table (thresholds, library and cleaning cuts)."""
     from ..service.calibration import CalibrateOptions, calibrate as run_calibrate
     from ..service.evaluation import EvaluationRun
 
-    options = CalibrateOptions(pairs, folders, root, out, EvaluationRun(pipeline_options(detector, embedder, jitters=jitters, aligned=aligned),
-                                                                 workers))
+    from ..errors import InvalidArgument
+
+    if directory is not None and folders is not None:
+        raise InvalidArgument("give the folder per person once: DIR or --folders DIR")
+    run = EvaluationRun(pipeline_options(detector, embedder, jitters=jitters, aligned=aligned), workers)
+    options = CalibrateOptions(pairs, folders or directory, root, out, run, install, max_people, max_images_per_person)
     with counter_progress("Embedding") as (on_start, on_progress):
         result = run_calibrate(options, on_start=on_start, on_progress=on_progress, on_aligned=note_aligned)
     undefined = result.undefined()
@@ -60,4 +71,7 @@ def _show(result, undefined: dict[str, str]) -> None:
     console.print(table)
     if result.effective_templates:
         console.print("effective templates at FMR 1e-3: " + ", ".join(f"{k}: {v:.2f}" for k, v in result.effective_templates))
-    console.print(f"written to {result.out}" if result.out else "not written (give --out FILE)")
+    if result.installed:
+        console.print(f"installed for {result.model}: {result.installed}")
+    if result.out or not result.installed:
+        console.print(f"written to {result.out}" if result.out else "not written (give --out FILE or --install)")

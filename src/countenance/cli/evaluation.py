@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .options import AlignedOpt, DetectorOpt, EmbedderOpt, JittersOpt, JsonOpt, WorkersOpt, pipeline_options
+from .options import AlignedOpt, DetectorOpt, EmbedderOpt, JittersOpt, JsonOpt, LfwDirOpt, RootOpt, WorkersOpt, pipeline_options
 from .output import EXIT_PARTIAL, short_paths, counter_progress, handle_errors, note_aligned, print_json, stderr
 
 __all__ = ["eval_app"]
@@ -59,9 +59,7 @@ def _show(report, json_output: bool, title: str) -> None:
 @eval_app.command("lfw")
 @handle_errors
 def eval_lfw(
-    lfw_dir: Annotated[
-        Optional[Path], typer.Option("--lfw-dir", help="LFW folder with pairs.txt and images/ (default: ../shared/data/lfw).")
-    ] = None,
+    lfw_dir: LfwDirOpt = None,
     json_output: JsonOpt = False,
     detector: DetectorOpt = "auto",
     embedder: EmbedderOpt = "auto",
@@ -86,7 +84,7 @@ def eval_lfw(
 @handle_errors
 def eval_pairs(
     pairs_csv: Annotated[Path, typer.Argument(help="CSV with columns file_x,file_y,same.")],
-    root: Annotated[Optional[Path], typer.Option("--root", help="Folder the file names are relative to (default: the CSV's).")] = None,
+    root: RootOpt = None,
     json_output: JsonOpt = False,
     detector: DetectorOpt = "auto",
     embedder: EmbedderOpt = "auto",

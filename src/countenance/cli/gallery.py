@@ -17,7 +17,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..service.options import PipelineOptions, build_pipeline
-from .options import ActorOpt, AlignedOpt, DetectorOpt, EmbedderOpt, GalleryOpt, IndexOpt, JsonOpt, gallery_options, pipeline_options
+from .options import (ActorOpt, AlignedOpt, DetectorOpt, EmbedderOpt, FaceOpt, GalleryOpt, IndexOpt, JsonOpt, LargestOpt,
+                      gallery_options, pipeline_options)
 from . import subjects_edit
 from .consent import consent_hint
 from .output import (
@@ -183,8 +184,8 @@ def enroll(
     purpose: Annotated[str, typer.Option(help="The purpose consented to.")] = "identification",
     evidence: Annotated[str, typer.Option(help="Reference to the evidence (signed form, message id, ...).")] = "",
     consent_date: Annotated[Optional[str], typer.Option(help="When consent was given (ISO 8601; default: now).")] = None,
-    face: Annotated[Optional[int], typer.Option("--face", min=1, help="In a photo with several faces, enrol face N (as `countenance detect` lists them, largest first, from 1).")] = None,
-    largest: Annotated[bool, typer.Option("--largest", help="In a photo with several faces, enrol the largest.")] = False,
+    face: FaceOpt = None,
+    largest: LargestOpt = False,
     allow_duplicate: Annotated[bool, typer.Option("--allow-duplicate", help="Enrol a face the gallery already names as someone else (recorded in the audit log).")] = False,
     allow_mixed: Annotated[bool, typer.Option("--allow-mixed", help="Enrol photos whose faces do not agree with each other (beyond the model's same-person limit; recorded in the audit log).")] = False,
     gallery: GalleryOpt = None,
@@ -399,8 +400,8 @@ def subjects_forget(
 def optout_add(
     image: Annotated[Path, typer.Argument(help="A photo of the person (a photo with several faces needs --face or --largest).")],
     note: Annotated[str, typer.Option(help="A reference for the request (no personal data needed).")] = "",
-    face: Annotated[Optional[int], typer.Option("--face", min=1, help="In a photo with several faces, face N (as `countenance detect` lists them, largest first, from 1).")] = None,
-    largest: Annotated[bool, typer.Option("--largest", help="In a photo with several faces, the largest.")] = False,
+    face: FaceOpt = None,
+    largest: LargestOpt = False,
     gallery: GalleryOpt = None,
     json_output: JsonOpt = False,
     detector: DetectorOpt = "auto",

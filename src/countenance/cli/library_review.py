@@ -97,7 +97,7 @@ def log(limit: LimitOpt = 20, offset: OffsetOpt = 0, library: LibraryOpt = None,
 
 @handle_errors
 def merges(
-    max_distance: Annotated[float, typer.Option("--max-distance", min=0.01, max=2.0, help="Largest distance between two people's mean templates.")] = 0.6,
+    max_distance: Annotated[Optional[float], typer.Option("--max-distance", min=0.01, max=2.0, help="Largest Euclidean distance between two people's mean templates (default: dlib's 0.6, carried to the library's model).")] = None,
     limit: LimitOpt = 50,
     offset: OffsetOpt = 0,
     library: LibraryOpt = None,

@@ -15,14 +15,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .options import DetectorOpt, EmbedderOpt, JsonOpt, WorkersOpt, pipeline_options
+from .options import DetectorOpt, EmbedderOpt, JsonOpt, LfwDirOpt, WorkersOpt, pipeline_options
 from .output import handle_errors, print_json, stderr, step_progress
 
 __all__ = ["register"]
 
-LfwDirOpt = Annotated[
-    Optional[Path], typer.Option("--lfw-dir", help="LFW folder with pairs.txt and images/ (default: ../shared/data/lfw).")
-]
 FoldsOpt = Annotated[str, typer.Option("--folds", help="LFW folds to use, 0-based ('0,1': 1,200 pairs), or 'all'.")]
 ReportDirOpt = Annotated[
     Optional[Path], typer.Option("--report-dir", help="Folder for report.json and report.html (default: ./countenance-eval/<command>).")

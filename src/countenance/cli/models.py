@@ -14,7 +14,7 @@ from rich.table import Table
 
 from ..errors import InvalidArgument
 from ..service import models as service
-from .options import DetectorOpt, JsonOpt
+from .options import DetectorOpt, JsonOpt, WorkersOpt
 from .output import EXIT_PARTIAL, handle_errors, print_json, stderr
 
 __all__ = ["models_app"]
@@ -140,6 +140,7 @@ def migrate_command(
     sources: Annotated[Optional[Path], typer.Option(
         "--sources", help="Gallery: a folder searched by content for enrolment photos that moved and for opt-out photos.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=10_000, help="Rows per committed batch.")] = 32,
+    workers: WorkersOpt = 1,
     rollback: Annotated[bool, typer.Option("--rollback", help="Switch back to the model migrated from.")] = False,
     prune: Annotated[bool, typer.Option("--prune", help="Erase the other models' templates (no rollback after).")] = False,
     show_status: Annotated[bool, typer.Option("--status", help="Show the model, a migration under way, the rollback.")] = False,
@@ -169,7 +170,8 @@ def migrate_command(
     elif prune:
         report = migration.prune(target)
     else:
-        options = migration.MigrateOptions(to=to, detector=detector, sources=sources, batch_size=batch_size)
+        options = migration.MigrateOptions(to=to, detector=detector, sources=sources, batch_size=batch_size,
+                                           workers=workers)
         report = migration.migrate(target, options, on_batch=None if json_output else _progress)
     if json_output:
         print_json(migration.report_document(report))

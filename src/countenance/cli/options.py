@@ -80,6 +80,13 @@ WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=64, help="Paral
 JittersOpt = Annotated[
     int, typer.Option("--jitters", min=0, max=1000, help="Average each template over N perturbed copies (dlib models; N times slower).")
 ]
+FaceOpt = Annotated[Optional[int], typer.Option(
+    "--face", min=1, help="In a photo with several faces, use face N (as `countenance detect` lists them, largest first, from 1).")]
+LargestOpt = Annotated[bool, typer.Option("--largest", help="In a photo with several faces, use the largest.")]
+LfwDirOpt = Annotated[
+    Optional[Path], typer.Option("--lfw-dir", help="LFW folder with pairs.txt and images/ (default: ../shared/data/lfw).")
+]
+RootOpt = Annotated[Optional[Path], typer.Option("--root", help="Folder the CSV's file names are relative to (default: the CSV's).")]
 # $COUNTENANCE_GALLERY is read by countenance.paths.gallery_dir (the one place for user
 # directories); the option only names it in --help.
 GalleryOpt = Annotated[

@@ -190,7 +190,7 @@ def search_gallery(
         per_subject = gallery.templates_per_subject()
         thresholds = [gallery.threshold(fpir=t) for t in targets]
         expected = [gallery.calibration.identification_fpir(t, per_subject) if gallery.calibration else None for t in thresholds]
-        tie_margin = gallery.tie_margin
+        tie_margin = gallery.model.tie_margin
         top, right, rank, outcomes, found_lists, faceless = [], [], [], [], [], 0
         for probe in probes:
             faces = gallery.identify(probe.image).faces

@@ -13,7 +13,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -113,16 +113,13 @@ def evaluate_pairs(
 ) -> EvaluationReport:
     """Embed every image of ``pairs`` once (``pipeline`` default: HOG and dlib's ResNet) and
     measure verification accuracy over the folds."""
-    from ..embedding import make_embedder
+    from ..embedding import template_spec
 
     if not pairs:
         raise InvalidPairsFile("no pairs to evaluate")
+    # Resolved ("auto" decided), so the report names the backends that really ran.
     config = (pipeline or PipelineConfig(detector="hog", embedder="dlib")).resolved()
-    # Resolve the embedder's "auto" here too, so the report names the backends that really ran.
-    embedding = make_embedder(config.embedder)
-    spec, detector_name = embedding.spec, config.detector
-    embedder_name = _embedder_name(embedding) if config.embedder == "auto" else config.embedder
-    config = replace(config, embedder=embedder_name)
+    spec, detector_name, embedder_name = template_spec(config.embedder), config.detector, config.embedder
     start = time.perf_counter()
     paths = sorted({str(p.path_x) for p in pairs} | {str(p.path_y) for p in pairs})
     if on_start:
@@ -190,8 +187,3 @@ def _nothing_measured(results: list[Any]) -> str:
         return f"no image could be read ({len(results)} images; e.g. {example.path}: {example.error})"
     return (f"no pair could be measured: every pair has an image that could not be read or holds no face "
             f"(e.g. {example.path}: {example.error})")
-
-
-def _embedder_name(embedding: Any) -> str:
-    """The registry name of an embedder built from "auto" (dlib-onnx or its dlib fallback)."""
-    return "dlib-onnx" if type(embedding).__name__ == "DlibOnnxEmbedder" else "dlib"

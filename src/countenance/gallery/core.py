@@ -15,15 +15,18 @@ import json
 import os
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Self
 
+from ..backends.dlib_backend import DLIB_RESNET_SPEC
 from ..errors import GalleryError, TemplateMismatch
-from ..faces import ModelSpec
+from ..faces import ModelRecord, ModelSpec
 from ..paths import private_folder
 from .audit import AuditLog
 from ..calibration import Calibration, load_calibration
+from ..calibration.cuts import REFERENCE_MODEL, cuts_for
 from .images import EmbeddedImage, FacePipeline, GalleryImage, read_image
 from .index import SERVER_BACKENDS, check_backend, make_index
 from .index_base import VectorIndex
@@ -52,11 +55,9 @@ def _local_user() -> str:
 class GalleryCore:
     """An open gallery directory (see :class:`~countenance.gallery.Gallery` for the parameters).
 
-    Attributes read from the store: ``model``, ``metric``, ``embedding_size``,
-    ``model_threshold`` (the model's 1:1 distance threshold), ``tie_margin`` (the model's,
-    see :attr:`~countenance.faces.ModelSpec.tie_margin`), ``min_interocular_px`` (the model's
-    smallest identifiable face, see :attr:`~countenance.faces.ModelSpec.min_interocular_px`;
-    None: no limit), ``index_backend``, ``index_uri``
+    Attributes read from the store: ``model`` (a :class:`~countenance.faces.ModelRecord`: the
+    model's name, metric, template size, 1:1 threshold, tie margin and smallest identifiable
+    face, None: no limit), ``index_backend``, ``index_uri``
     and ``index_name`` (server backends only), ``created_at``, ``policy``.
 
     ``map_index``: map the embedded index's file instead of reading it (one-shot commands:
@@ -82,15 +83,7 @@ class GalleryCore:
         self._thresholds: dict[float, float] = {}
         self.store = Store.open(self.path / DB_NAME)
         try:
-            self.model = self.store.meta("model")
-            self.metric = self.store.meta("metric")
-            self.embedding_size = int(self.store.meta("embedding_size"))
-            self.model_threshold = float(self.store.meta("model_threshold"))
-            # The model's tie margin (galleries made before it was stored: exact ties only).
-            self.tie_margin = float(self.store.meta("tie_margin") or 0.0)
-            # The model's minimum face size ("none": not measured; galleries made before it was
-            # stored have no entry and take their pipeline's, see min_interocular_px below).
-            self._min_interocular = self.store.meta("min_interocular_px")
+            self.model = _stored_model(self.store, pipeline)
             self.index_backend = self.store.meta("index_backend")
             # Server index backends (pgvector, Milvus): where the server is, and the gallery's
             # own table/collection prefix (both None for the embedded FAISS backend).
@@ -98,14 +91,15 @@ class GalleryCore:
             self.index_name = self.store.meta("index_name")
             self.created_at = self.store.meta("created_at")
             self.policy = Policy.from_dict(self.store.meta_json("policy"))
-            self.calibration = calibration if calibration is not None else load_calibration(self.model)
-            if self.calibration is not None and self.calibration.model != self.model:
-                raise GalleryError(f"calibration for {self.calibration.model!r} given to a gallery of {self.model!r}")
+            self.calibration = calibration if calibration is not None else load_calibration(self.model.name)
+            if self.calibration is not None and self.calibration.model != self.model.name:
+                raise GalleryError(f"calibration for {self.calibration.model!r} given to a gallery of {self.model.name!r}")
+            self.model = _with_tie_margin(self.model, self.calibration)
             self.log = AuditLog(self.store, self.actor, self.clock)
             _remove_stale_temporaries(self.path)
             self.mirrors = {
                 table: IndexMirror(self.store, table, make_index(
-                    self.index_backend, self.path / filename, dimension=self.embedding_size, metric=self.metric,
+                    self.index_backend, self.path / filename, dimension=self.model.embedding_size, metric=str(self.model.metric),
                     **({"uri": self.index_uri, "name": f"{self.index_name}_{table}"} if self.index_uri
                        else {"mmap": map_index})))
                 for table, filename in INDEX_FILES.items()
@@ -198,31 +192,19 @@ class GalleryCore:
             from ..pipeline import Pipeline
 
             self._pipeline = Pipeline()
-        if self._pipeline.spec.name != self.model:
-            raise TemplateMismatch(f"this gallery holds templates of {self.model!r}; the pipeline makes {self._pipeline.spec.name!r}")
+        if self._pipeline.spec.name != self.model.name:
+            raise TemplateMismatch(f"this gallery holds templates of {self.model.name!r}; the pipeline makes "
+                                   f"{self._pipeline.spec.name!r}: use the gallery's model, or move the gallery to "
+                                   f"the new one with: countenance models migrate --to {self._pipeline.spec.name}")
         return self._pipeline
 
     @pipeline.setter
     def pipeline(self, pipeline: FacePipeline) -> None:
         self._pipeline = pipeline
 
-    @property
-    def min_interocular_px(self) -> float | None:
-        """The smallest face (px between the eye centres) the gallery's model identifies, or None.
-
-        Stored from the model's spec when the gallery was made; a gallery made before that
-        takes the spec of its pipeline when one was given for the same model (never loads one).
-        """
-        if self._min_interocular is not None:
-            return None if self._min_interocular == "none" else float(self._min_interocular)
-        pipeline = self._pipeline
-        if pipeline is not None and pipeline.spec.name == self.model:
-            return pipeline.spec.min_interocular_px
-        return None
-
     def read(self, image: GalleryImage, *, sha256: str | None = None) -> EmbeddedImage:
         """``image`` with its faces embedded (through the pipeline only when it is not already)."""
-        return read_image(image, lambda: self.pipeline, self.model, sha256=sha256)
+        return read_image(image, lambda: self.pipeline, self.model.name, sha256=sha256)
 
     # ------------------------------------------------------------ indexes
 
@@ -255,6 +237,29 @@ class GalleryCore:
         if fpir not in self._thresholds:
             self._thresholds[fpir] = compute(per_subject)
         return self._thresholds[fpir]
+
+
+def _stored_model(store: Store, pipeline: FacePipeline | None) -> ModelRecord:
+    """The model record of the store's meta. Galleries made before tie margins were stored
+    have exact ties only; before minimum face sizes were stored, they take the limit of the
+    pipeline given for the same model (never load one), else none."""
+    name, limit = store.meta("model"), store.meta("min_interocular_px")
+    if limit is None:
+        minimum = pipeline.spec.min_interocular_px if pipeline is not None and pipeline.spec.name == name else None
+    else:
+        minimum = None if limit == "none" else float(limit)
+    return ModelRecord(name, store.meta("metric"), int(store.meta("embedding_size")), float(store.meta("model_threshold")),
+                       float(store.meta("tie_margin") or 0.0), minimum)
+
+
+def _with_tie_margin(model: ModelRecord, calibration: Calibration | None) -> ModelRecord:
+    """``model`` with dlib's measured tie margin carried through its calibration when it
+    declares none (0) and has a table, as the library's cuts are (:mod:`countenance.calibration.cuts`);
+    dlib's own, a declared margin and a model without a table are kept as they are."""
+    if model.tie_margin > 0 or calibration is None or model.name == REFERENCE_MODEL:
+        return model
+    margin = cuts_for(model.name, model.metric, calibration).margin(DLIB_RESNET_SPEC.tie_margin)
+    return replace(model, tie_margin=max(margin, 0.0))
 
 
 def _remove_stale_temporaries(folder: Path) -> None:

@@ -300,7 +300,7 @@ def _commit(g: GalleryCore, name: str, consent: Consent | None, prepared: list[_
         ids = []
         for p, duplicate in checked:
             template_id = g.store.add_template(
-                subject_id, consent_id, g.model, p.face.template.vector, source_path=p.embedded.path,
+                subject_id, consent_id, g.model.name, p.face.template.vector, source_path=p.embedded.path,
                 source_sha256=p.embedded.sha256, box=p.box, crop=p.crop, now=now, actor=g.actor,
             )
             ids.append(template_id)
@@ -334,14 +334,14 @@ def _disagreement(g: GalleryCore, name: str, subject: SubjectRecord | None, prep
         labels += [f"enrolled template {i}" for i in ids]
     if len(vectors) < 2 or not prepared:
         return None
-    distances = pairwise_distances(np.stack(vectors), np.stack(vectors), g.metric)
+    distances = pairwise_distances(np.stack(vectors), np.stack(vectors), g.model.metric)
     others = ~np.eye(len(vectors), dtype=bool)
     medians = [float(np.median(distances[i][others[i]])) for i in range(len(prepared))]
     worst = int(np.argmax(medians))
-    if medians[worst] <= g.model_threshold:
+    if medians[worst] <= g.model.threshold:
         return None
     furthest = int(np.argmax(np.where(others[worst], distances[worst], -np.inf)))
-    return MixedIdentities(name, labels[worst], labels[furthest], medians[worst], g.model_threshold)
+    return MixedIdentities(name, labels[worst], labels[furthest], medians[worst], g.model.threshold)
 
 
 def _same_face_as_another(g: GalleryCore, name: str, vector: np.ndarray) -> Candidate | None:

@@ -239,9 +239,9 @@ class Gallery(GalleryCore):
         fpir = search.expected_fpir(self, threshold)
         return GalleryInfo(
             path=str(self.path.resolve()),
-            model=self.model,
-            metric=self.metric,
-            embedding_size=self.embedding_size,
+            model=self.model.name,
+            metric=str(self.model.metric),
+            embedding_size=self.model.embedding_size,
             created_at=self.created_at,
             policy=self.policy,
             subjects=len(self.store.subjects()),

@@ -119,7 +119,8 @@ def read_image(image: GalleryImage, pipeline: Callable[[], FacePipeline], model:
     for face in embedded.faces:
         if face.template is None or face.template.model != model:
             got = face.template.model if face.template is not None else "no template"
-            raise TemplateMismatch(f"this gallery holds templates of {model!r}, got {got!r}")
+            raise TemplateMismatch(f"this gallery holds templates of {model!r}, got {got!r}; move the gallery to "
+                                   "another model with: countenance models migrate --to MODEL")
     return embedded
 
 

@@ -15,8 +15,9 @@ features (e.g. ``range_search``) raise :class:`~countenance.errors.Unsupported`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -25,6 +26,8 @@ from ..errors import InvalidArgument, TemplateMismatch
 __all__ = [
     "IndexState",
     "VectorIndex",
+    "IndexBackend",
+    "ServerIndex",
     "HNSW_ABOVE",
     "APPROXIMATE_ABOVE",
     "METRICS",
@@ -107,6 +110,46 @@ class VectorIndex(Protocol):
     # Optional (``gallery destroy``): ``drop() -> list[str]`` deletes the persisted index
     # itself (its file, table or collection, and its state) and names what it deleted; a
     # backend without it raises Unsupported there.
+
+
+class IndexBackend:
+    """What every backend's constructor shares: the dimension, the metric (checked), and the
+    vectors prepared for them (:func:`prepare_vectors`)."""
+
+    def __init__(self, *, dimension: int, metric: str) -> None:
+        self.dimension = int(dimension)
+        self.metric = check_metric(metric)
+
+    def _prepare(self, vectors: np.ndarray) -> np.ndarray:
+        return prepare_vectors(vectors, self.dimension, self.metric)
+
+
+class ServerIndex(IndexBackend):
+    """A backend whose vectors live on a server at ``uri`` under ``name`` (a table or a
+    collection: ``NAME_PATTERN`` says which names it takes), through one connection
+    (``_conn``, opened on first use by the subclass, closed by :meth:`close`); exact up to
+    ``hnsw_above`` vectors, an HNSW index with these settings above."""
+
+    NAME_PATTERN: ClassVar[re.Pattern[str]]
+    NAME_KIND: ClassVar[str]  # what ``name`` is, for the error: "index table name", ...
+
+    def __init__(self, uri: str, *, name: str, dimension: int, metric: str, hnsw_above: int = HNSW_ABOVE,
+                 hnsw_m: int = 16, ef_construction: int = 64, ef_search: int = 128) -> None:
+        if not self.NAME_PATTERN.match(name):
+            raise InvalidArgument(f"{self.NAME_KIND} must match {self.NAME_PATTERN.pattern}, got {name!r}")
+        super().__init__(dimension=dimension, metric=metric)
+        self.hnsw_above = int(hnsw_above)
+        self.hnsw_m = int(hnsw_m)
+        self.ef_construction = int(ef_construction)
+        self.ef_search = int(ef_search)
+        self.uri = str(uri)
+        self.name = name
+        self._conn: Any = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def check_metric(metric: str) -> str:

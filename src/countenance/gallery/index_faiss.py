@@ -15,7 +15,7 @@ import numpy as np
 
 from ..paths import open_private
 from .hugepages import advise_huge_pages
-from .index_base import APPROXIMATE_ABOVE, IndexState, as_ids, check_k, check_metric, empty_result, prepare_vectors
+from .index_base import APPROXIMATE_ABOVE, IndexBackend, IndexState, as_ids, check_k, empty_result
 from .ivf import PROBE_SCALE, RETRAIN_GROWTH, build_ivf, candidates, probes
 
 __all__ = ["FaissIndex"]
@@ -25,7 +25,7 @@ _MAGIC = b"CNTNIDX1"
 _log = logging.getLogger(__name__)
 
 
-class FaissIndex:
+class FaissIndex(IndexBackend):
     """The embedded backend: a FAISS index in one file (``path``), exact or IVF by size.
 
     Every vector is kept as it is in an ``IndexIDMap2(IndexFlat)``: up to ``approximate_above``
@@ -60,9 +60,8 @@ class FaissIndex:
         huge_pages: bool = True,
         mmap: bool = False,
     ) -> None:
+        super().__init__(dimension=dimension, metric=metric)
         self.path = Path(path) if path is not None else None
-        self.dimension = int(dimension)
-        self.metric = check_metric(metric)
         self.approximate_above = int(approximate_above)
         self.probe_scale = float(probe_scale)  # scans probe_scale x lists ** 0.68 of the IVF's lists
         self.huge_pages = bool(huge_pages)
@@ -119,9 +118,6 @@ class FaissIndex:
         self._mapping = None
         view.release()
         self._advise_huge_pages()
-
-    def _prepare(self, vectors: np.ndarray) -> np.ndarray:
-        return prepare_vectors(vectors, self.dimension, self.metric)
 
     def _stored(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, vectors)`` as stored (normalised for cosine); the vectors are a view, not a copy."""

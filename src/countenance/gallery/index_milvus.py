@@ -25,46 +25,26 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GalleryError, InvalidArgument, Unsupported
-from .index_base import HNSW_ABOVE, IndexState, as_ids, check_k, check_metric, empty_result, prepare_vectors, read_state_document, state_document
+from ..errors import GalleryError, Unsupported
+from .index_base import IndexState, ServerIndex, as_ids, check_k, empty_result, read_state_document, state_document
 
 __all__ = ["MilvusIndex", "MAX_K"]
 
 #: Milvus's largest ``limit`` per search.
 MAX_K = 16_384
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
 _BATCH = 5_000  # rows per insert request (Milvus caps a request at 64 MB)
 
 
-class MilvusIndex:
+class MilvusIndex(ServerIndex):
     """Vectors in the Milvus collection ``name`` at ``uri`` (see the module docstring)."""
 
-    def __init__(
-        self,
-        uri: str,
-        *,
-        name: str,
-        dimension: int,
-        metric: str,
-        token: str = "",
-        hnsw_above: int = HNSW_ABOVE,
-        hnsw_m: int = 16,
-        ef_construction: int = 64,
-        ef_search: int = 128,
-    ) -> None:
-        if not _NAME.match(name):
-            raise InvalidArgument(f"collection name must match {_NAME.pattern}, got {name!r}")
-        self.uri = str(uri)
+    NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
+    NAME_KIND = "collection name"
+
+    def __init__(self, uri: str, *, token: str = "", **settings: Any) -> None:
+        super().__init__(uri, **settings)
         self.token = token
-        self.name = name
-        self.dimension = int(dimension)
-        self.metric = check_metric(metric)
-        self.hnsw_above = int(hnsw_above)
-        self.hnsw_m = int(hnsw_m)
-        self.ef_construction = int(ef_construction)
-        self.ef_search = int(ef_search)
-        self._client: Any = None
         self._kind: str | None = None
 
     # -- client and schema
@@ -74,21 +54,21 @@ class MilvusIndex:
         return "L2" if self.metric == "euclidean" else "COSINE"
 
     def _connection(self):
-        if self._client is not None:
-            return self._client
+        if self._conn is not None:
+            return self._conn
         try:
             from pymilvus import MilvusClient
         except ImportError:
             raise GalleryError("the Milvus index needs pymilvus (and milvus-lite for a local file): pip install pymilvus milvus-lite") from None
         try:
-            self._client = MilvusClient(uri=self.uri, token=self.token)
+            self._conn = MilvusClient(uri=self.uri, token=self.token)
         except Exception as error:  # noqa: BLE001 - pymilvus raises many types; report them all the same way
             raise GalleryError(f"cannot open the Milvus index at {self.uri}: {error}") from None
         self._ensure()
-        return self._client
+        return self._conn
 
     def _ensure(self) -> None:
-        client = self._client
+        client = self._conn
         if not client.has_collection(self.name):
             self._create(kind="flat")
         if not client.has_collection(self._state_name):
@@ -109,7 +89,7 @@ class MilvusIndex:
         return f"{self.name}__state"
 
     def _index_params(self, kind: str):
-        params = self._client.prepare_index_params()
+        params = self._conn.prepare_index_params()
         if kind == "hnsw":
             params.add_index(field_name="vector", index_type="HNSW", metric_type=self._metric_type,
                              params={"M": self.hnsw_m, "efConstruction": self.ef_construction})
@@ -120,7 +100,7 @@ class MilvusIndex:
     def _create(self, *, kind: str) -> None:
         from pymilvus import DataType
 
-        client = self._client
+        client = self._conn
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dimension)
@@ -152,14 +132,6 @@ class MilvusIndex:
         client.create_index(self.name, self._index_params(kind))
         client.load_collection(self.name)
         self._kind = kind
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    def _prepare(self, vectors: np.ndarray) -> np.ndarray:
-        return prepare_vectors(vectors, self.dimension, self.metric)
 
     # -- the protocol
 

@@ -25,47 +25,23 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GalleryError, InvalidArgument
-from .index_base import HNSW_ABOVE, IndexState, as_ids, check_k, check_metric, empty_result, prepare_vectors, read_state_document, state_document
+from ..errors import GalleryError
+from .index_base import IndexState, ServerIndex, as_ids, check_k, empty_result, read_state_document, state_document
 
 __all__ = ["PgVectorIndex", "STATE_TABLE"]
 
 #: The table holding each index's saved state (one row per index name).
 STATE_TABLE = "countenance_index_state"
 
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,55}$")
-
-
-class PgVectorIndex:
+class PgVectorIndex(ServerIndex):
     """Vectors in the PostgreSQL table ``name`` of the server at ``uri`` (a libpq URI or
     connection string). ``name`` is 1-56 lower-case letters, digits or ``_``.
 
     Thread-unsafe (one connection); several processes may share one table.
     """
 
-    def __init__(
-        self,
-        uri: str,
-        *,
-        name: str,
-        dimension: int,
-        metric: str,
-        hnsw_above: int = HNSW_ABOVE,
-        hnsw_m: int = 16,
-        ef_construction: int = 64,
-        ef_search: int = 128,
-    ) -> None:
-        if not _NAME.match(name):
-            raise InvalidArgument(f"index table name must match {_NAME.pattern}, got {name!r}")
-        self.uri = uri
-        self.name = name
-        self.dimension = int(dimension)
-        self.metric = check_metric(metric)
-        self.hnsw_above = int(hnsw_above)
-        self.hnsw_m = int(hnsw_m)
-        self.ef_construction = int(ef_construction)
-        self.ef_search = int(ef_search)
-        self._conn: Any = None
+    NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,55}$")
+    NAME_KIND = "index table name"
 
     # -- connection and schema
 
@@ -93,7 +69,7 @@ class PgVectorIndex:
         return conn
 
     def _sql(self, template: str) -> str:
-        # The name is validated against _NAME in __init__, so it is safe to format in.
+        # The name is validated against NAME_PATTERN in __init__, so it is safe to format in.
         return template.format(t=self.name, i=f"{self.name}_hnsw")
 
     def _create_table(self) -> None:
@@ -119,14 +95,6 @@ class PgVectorIndex:
     def kind(self) -> str:
         """``"flat"`` (searches scan every row: exact) or ``"hnsw"``."""
         return "hnsw" if self.count() > self.hnsw_above and self._has_hnsw() else "flat"
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _prepare(self, vectors: np.ndarray) -> np.ndarray:
-        return prepare_vectors(vectors, self.dimension, self.metric)
 
     # -- the protocol
 

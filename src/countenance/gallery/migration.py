@@ -3,7 +3,8 @@
 :func:`migrate` re-embeds every template from its enrolment photo (the file at ``source_path``
 while its sha256 is still ``source_sha256``, else a file of the same content found under
 ``sources``, else the stored face crop) and every opt-out from a photo of the same content
-under ``sources``. The face is the one at the stored box. The new vectors are written beside
+under ``sources``. The face is the one at the stored box, found by the pipeline's detector;
+the photos of a batch of rows are embedded together (:class:`BatchFaces`). The new vectors are written beside
 the old ones (:mod:`.model_store`), a batch per transaction, so the gallery stays fully usable
 under its model meanwhile and a run that was killed continues where it stopped. When every
 row has a new vector or a recorded reason why not, one transaction switches the model: the
@@ -19,24 +20,24 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from contextlib import closing
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import GalleryError, ImageError
+from ..errors import GalleryError
 from ..faces import Box, ModelSpec
 from ..hashing import sha256_file
 from . import model_store
 from .core import DB_NAME, INDEX_FILES
-from .images import FacePipeline
 from .index import make_index
 from .index_base import IndexState
 from .store import Store
 
-__all__ = ["MODEL_KEYS", "NotReembedded", "MigrationReport", "model_meta", "migrate", "rollback", "prune", "status"]
+__all__ = ["BatchFaces", "MODEL_KEYS", "NotReembedded", "MigrationReport", "model_meta", "migrate", "rollback", "prune", "status"]
 
 #: The ``meta`` entries that describe a gallery's model (written by ``GalleryCore.create``).
 MODEL_KEYS = ("model", "metric", "embedding_size", "model_threshold", "tie_margin", "min_interocular_px")
@@ -44,6 +45,17 @@ _TARGET, _PREVIOUS = "migration.target", "migration.previous"
 #: A re-detected face is the stored one when their boxes overlap at least this much (IoU).
 MIN_BOX_IOU = 0.3
 _PARKED = "parked: kept under {model}, not searched; erased by --prune (re-enrol or re-record it with a new photo)"
+
+
+class BatchFaces(Protocol):
+    """Every face of many images found and embedded at once: a
+    :class:`countenance.ingest.BatchEmbedder` (workers started once, the faces of many photos
+    in one network batch), which the service passes in (this layer does not import it)."""
+
+    def embed_images(self, images: Sequence[str | bytes]) -> list[Any]:
+        """A record per image (a path, or a crop's bytes), in order: ``error`` (None when it
+        was read) and ``faces``, each with its ``box`` and template ``vector``."""
+        ...
 
 
 def model_meta(spec: ModelSpec) -> dict[str, str]:
@@ -108,11 +120,12 @@ def _active(store: Store) -> dict[str, str]:
     return {key: store.meta(key) for key in MODEL_KEYS}
 
 
-def migrate(path: str | os.PathLike[str], pipeline: FacePipeline, *, sources: str | os.PathLike[str] | None = None,
-            batch_size: int = 32, on_batch: Callable[[int, int], None] | None = None) -> MigrationReport:
-    """Re-embed the gallery in ``path`` with ``pipeline``'s model and cut over (see the module).
-    ``on_batch(done, total)`` after each committed batch."""
-    target = model_meta(pipeline.spec)
+def migrate(path: str | os.PathLike[str], embedder: BatchFaces, spec: ModelSpec, *,
+            sources: str | os.PathLike[str] | None = None, batch_size: int = 32,
+            on_batch: Callable[[int, int], None] | None = None) -> MigrationReport:
+    """Re-embed the gallery in ``path`` with ``embedder`` (whose templates are ``spec``'s) and
+    cut over (see the module). ``on_batch(done, total)`` after each committed batch."""
+    target = model_meta(spec)
     with closing(_open(Path(path))) as store:
         with store.transaction() as db:
             active = _active(store)
@@ -129,19 +142,19 @@ def migrate(path: str | os.PathLike[str], pipeline: FacePipeline, *, sources: st
         finder = _SourceFinder(sources)
         embedded = 0
         while True:
-            embedded += _embed_pending(store, pipeline, target["model"], finder, batch_size, on_batch)
+            embedded += _embed_pending(store, embedder, target["model"], finder, batch_size, on_batch)
             report = _cut_over(store, Path(path), active, target)
             if report is not None:
                 return replace(report, embedded=embedded, already=already)
 
 
-def _embed_pending(store: Store, pipeline: FacePipeline, model: str, finder: _SourceFinder, batch_size: int,
+def _embed_pending(store: Store, embedder: BatchFaces, model: str, finder: _SourceFinder, batch_size: int,
                    on_batch: Callable[[int, int], None] | None) -> int:
     """Re-embed every row still without a vector or outcome for ``model``, a committed batch at a time."""
     embedded = 0
     for table in model_store.VECTOR_TABLES:
         while rows := model_store.pending(store.connection, model, table, batch_size):
-            results = [(row[0], *_reembed(store, pipeline, table, row, finder)) for row in rows]
+            results = _reembed(store, embedder, rows, finder)
             with store.transaction() as db:
                 for row_id, vector, outcome, detail in results:
                     if vector is not None:
@@ -155,55 +168,74 @@ def _embed_pending(store: Store, pipeline: FacePipeline, model: str, finder: _So
     return embedded
 
 
-def _reembed(store: Store, pipeline: FacePipeline, table: str, row: tuple,
-             finder: _SourceFinder) -> tuple[np.ndarray | None, str, str]:
-    """``(vector, "", "")`` or ``(None, outcome, detail)`` for one stored row."""
-    row_id, path, sha256, box_json, has_crop = row
-    box = Box(*json.loads(box_json))
-    tried: list[str] = []
-    photo, outcome = None, "no-source"
-    if path is not None:
-        if not Path(path).is_file():
-            outcome = "missing-file"
-            tried.append(f"photo missing: {path}")
-        elif sha256_file(path) != sha256:
-            outcome = "changed-hash"
-            tried.append(f"photo changed since enrolment: {path}")
-        else:
-            photo = path
-    photo = photo or finder.find(sha256)
-    if photo is not None:
-        vector, outcome, why = _face_at(pipeline, photo, box)
-        if vector is not None:
-            return vector, "", ""
-        tried.append(f"{photo}: {why}")
-    if has_crop:
-        vector, outcome, why = _face_at(pipeline, model_store.crop(store.connection, row_id), None)
-        if vector is not None:
-            return vector, "", ""
-        tried.append(f"stored crop: {why}")
-    elif photo is None and path is None:
-        tried.append("no photo path stored and none of this content under --sources")
-    return None, outcome, "; ".join(tried)
+@dataclass
+class _Row:
+    """One stored row on its way: where its face may be found, what was tried, the result."""
+
+    id: int
+    box: Box
+    has_crop: bool
+    photo: str | None = None
+    outcome: str = "no-source"
+    tried: list[str] = field(default_factory=list)
+    vector: np.ndarray | None = None
 
 
-def _face_at(pipeline: FacePipeline, image: str | bytes, box: Box | None) -> tuple[np.ndarray | None, str, str]:
-    """The template of the face at ``box`` in ``image`` (None: the one face of a crop)."""
-    try:
-        faces = pipeline.embed(pipeline.load(image))
-    except ImageError as error:
-        return None, "unreadable", str(error)
+def _reembed(store: Store, embedder: BatchFaces, rows: list[tuple],
+             finder: _SourceFinder) -> list[tuple[int, np.ndarray | None, str, str]]:
+    """``(id, vector, "", "")`` or ``(id, None, outcome, detail)`` for each stored row: the face
+    at its box in its photo, else the one face of its stored crop (the photos of all the rows
+    in one call of ``embedder``, then the crops)."""
+    todo = []
+    for row_id, path, sha256, box_json, has_crop in rows:
+        row = _Row(row_id, Box(*json.loads(box_json)), bool(has_crop))
+        if path is not None:
+            if not Path(path).is_file():
+                row.outcome = "missing-file"
+                row.tried.append(f"photo missing: {path}")
+            elif sha256_file(path) != sha256:
+                row.outcome = "changed-hash"
+                row.tried.append(f"photo changed since enrolment: {path}")
+            else:
+                row.photo = path
+        row.photo = row.photo or finder.find(sha256)
+        if row.photo is None and path is None and not row.has_crop:
+            row.tried.append("no photo path stored and none of this content under --sources")
+        todo.append(row)
+    with_photo = [row for row in todo if row.photo is not None]
+    for row, record in zip(with_photo, embedder.embed_images([row.photo for row in with_photo])):
+        row.vector, outcome, why = _face_at(record, row.box)
+        if row.vector is None:
+            row.outcome = outcome
+            row.tried.append(f"{row.photo}: {why}")
+    from_crop = [row for row in todo if row.vector is None and row.has_crop]
+    crops = [model_store.crop(store.connection, row.id) for row in from_crop]
+    for row, record in zip(from_crop, embedder.embed_images(crops)):
+        row.vector, outcome, why = _face_at(record, None)
+        if row.vector is None:
+            row.outcome = outcome
+            row.tried.append(f"stored crop: {why}")
+    return [(row.id, row.vector, "", "") if row.vector is not None else (row.id, None, row.outcome, "; ".join(row.tried))
+            for row in todo]
+
+
+def _face_at(record: Any, box: Box | None) -> tuple[np.ndarray | None, str, str]:
+    """The template of the face at ``box`` among the faces of ``record`` (an image's faces, all
+    found and embedded; None: the one face of a crop)."""
+    if record.error is not None:
+        return None, "unreadable", record.error
+    faces = record.faces
     if not faces:
         return None, "no-face", "no face found"
     if box is None:
         if len(faces) > 1:
             return None, "several-faces", f"{len(faces)} faces in the crop"
-        return faces[0].template.vector, "", ""
+        return faces[0].vector, "", ""
     overlaps = [face.box.iou(box) for face in faces]
     best = int(np.argmax(overlaps))
     if overlaps[best] < MIN_BOX_IOU:
         return None, "face-not-matched", f"{len(faces)} face(s), none at the stored box (best IoU {overlaps[best]:.2f})"
-    return faces[best].template.vector, "", ""
+    return faces[best].vector, "", ""
 
 
 class _SourceFinder:

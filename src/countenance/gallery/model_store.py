@@ -20,7 +20,8 @@ from __future__ import annotations
 import sqlite3
 
 __all__ = ["VECTOR_TABLES", "ensure", "pending", "record_vector", "record_outcome", "switch", "counts",
-           "outcomes", "has_other_models", "drop_other_models", "parked_sources", "drop_parked_before", "make_stale"]
+           "outcomes", "has_other_models", "drop_other_models", "parked_sources", "drop_parked_before", "make_stale",
+           "template_tables"]
 
 VECTOR_TABLES = ("templates", "optouts")
 _COLUMNS = {
@@ -150,6 +151,12 @@ def drop_other_models(db: sqlite3.Connection) -> tuple[int, int]:
     parked = sum(db.execute(f"DELETE FROM parked_{table}").rowcount for table in VECTOR_TABLES)
     db.execute("DELETE FROM migration_outcomes")
     return vectors, parked
+
+
+def template_tables(db: sqlite3.Connection) -> tuple[str, ...]:
+    """The tables a subject's templates may be in: ``templates``, and ``parked_templates`` once
+    a migration made it (a subject with parked templates only is still enrolled)."""
+    return ("templates", "parked_templates") if _exists(db, "parked_templates") else ("templates",)
 
 
 def parked_sources(db: sqlite3.Connection, subject_id: int | None = None) -> set[str]:

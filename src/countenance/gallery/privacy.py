@@ -72,7 +72,7 @@ def export(g: GalleryCore, name: str, out_dir: str | os.PathLike[str]) -> Path:
             "subject": name,
             "created_at": details.subject.created_at,
             "exported_at": g.log.now(),
-            "gallery": {"model": g.model, "metric": g.metric, "policy": g.policy.to_dict()},
+            "gallery": {"model": g.model.name, "metric": str(g.model.metric), "policy": g.policy.to_dict()},
             "consents": [c.to_dict() for c in details.consents],
             "templates": templates,
             "audit": [e.to_dict() for e in g.store.audit(subject=name)],
@@ -215,7 +215,7 @@ def optout(g: GalleryCore, image: GalleryImage, *, note: str = "", face: int | N
         within = optout_distance(g)
         n = g.index("templates").count()
         matches = tuple(c.subject for c in candidates(g, vector, 5, n) if c.distance <= within) if n else ()
-        optout_id = g.store.add_optout(g.model, vector, source_sha256=embedded.sha256, box=box, note=note, now=g.log.now(), actor=g.actor)
+        optout_id = g.store.add_optout(g.model.name, vector, source_sha256=embedded.sha256, box=box, note=note, now=g.log.now(), actor=g.actor)
         g.log.record("optout", {"sha256": embedded.sha256}, {"optout_id": optout_id, "matches_enrolled": list(matches)}, matches)
     mirror = g.mirrors["optouts"]
     mirror.sync()

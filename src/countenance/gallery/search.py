@@ -44,7 +44,7 @@ def identification_threshold(
     Without a calibration table the model's own 1:1 threshold is used.
     """
     if g.calibration is None:
-        return g.model_threshold
+        return g.model.threshold
     target = g.policy.target_fpir if fpir is None else fpir
     calibration = g.calibration
     if subjects is None and templates is None:
@@ -65,7 +65,7 @@ def optout_distance(g: GalleryCore, threshold: float | None = None) -> float:
     if g.policy.optout_distance is not None:
         return g.policy.optout_distance
     t = identification_threshold(g) if threshold is None else threshold
-    return max(g.model_threshold, t)
+    return max(g.model.threshold, t)
 
 
 def duplicate_distance(g: GalleryCore, *, templates: int | None = None) -> float:
@@ -75,7 +75,7 @@ def duplicate_distance(g: GalleryCore, *, templates: int | None = None) -> float
     the face as that subject. (The model's threshold alone, 0.6 for dlib, is a 0.58%
     false-match rate per comparison: it would refuse most new people in a gallery of a few
     hundred.)"""
-    return min(g.model_threshold, identification_threshold(g, templates=templates))
+    return min(g.model.threshold, identification_threshold(g, templates=templates))
 
 
 def false_match_rate(g: GalleryCore, distance: float) -> float | None:
@@ -138,7 +138,7 @@ def _identify(g: GalleryCore, embedded: EmbeddedImage, k: int, fpir: float | Non
         target = (g.policy.target_fpir if fpir is None else fpir) if g.calibration is not None else None
         threshold = identification_threshold(g, fpir=fpir)
     suppress_at = optout_distance(g, threshold)
-    min_iod = g.min_interocular_px
+    min_iod = g.model.min_interocular_px
     refuse_below = g.policy.min_face_px
     results = []
     for face in embedded.faces:
@@ -156,7 +156,7 @@ def _identify(g: GalleryCore, embedded: EmbeddedImage, k: int, fpir: float | Non
             continue
         found = candidates(g, vector, max(k, 2), n)  # the runner-up decides whether it is a tie
         decision = open_set_decision([c.distance for c in found], [c.subject for c in found], threshold,
-                                     tie_margin=g.tie_margin)
+                                     tie_margin=g.model.tie_margin)
         shown = found[:max(k, 2)] if decision.ambiguous else found[:k]
         results.append(FaceIdentification(face.box, decision.label, tuple(shown), decision.ambiguous, inter_ocular_px=iod,
                                           low_confidence=low, low_confidence_reason=reason))
@@ -199,11 +199,11 @@ def _verify(g: GalleryCore, embedded: EmbeddedImage, record: SubjectRecord, fmr:
         # No name in the rule: the result is audited, and a forget rewrites names, not sentences.
         rule = (f"per claim: a stranger comes this close to one of the person's {len(ids)} template(s) with probability "
                 f"{target:g} (calibrated FMR per claim; `verify` of two photos uses the model's fixed 1:1 threshold "
-                f"{g.model_threshold:g} instead)")
+                f"{g.model.threshold:g} instead)")
     else:
-        threshold = g.model_threshold
+        threshold = g.model.threshold
         rule = "the model's fixed 1:1 threshold (no calibration for this model)"
-    decision = open_set_decision(pairwise_distances(vector, matrix, g.metric)[0], [subject] * len(ids), threshold)
+    decision = open_set_decision(pairwise_distances(vector, matrix, g.model.metric)[0], [subject] * len(ids), threshold)
     g.sync("optouts")
     same = decision.label is not None and not suppressed(g, vector, optout_distance(g))
     similarity = float(cosine_similarity(vector, matrix[decision.nearest_index])[0, 0])

@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import GalleryError, InvalidArgument
 from ..paths import private_file
 from . import deletion_log
+from .model_store import template_tables
 from .policy import lookup_name
 from .pseudonyms import pseudonym, scrub
 from .records import AuditEntry, ConsentRecord, OptOutRecord, SubjectRecord, TemplateRecord
@@ -326,7 +327,7 @@ class Store:
         return [r[0] for r in self._db.execute("SELECT id FROM templates WHERE created_at < ? ORDER BY id", (moment,))]
 
     def delete_templates(self, ids: list[int]) -> int:
-        """Delete templates (and then subjects left without any, with their consent records)."""
+        """Delete templates (then subjects left with none, parked ones counted, and their consents)."""
         if not ids:
             return 0
         deleted: list[int] = []
@@ -337,7 +338,8 @@ class Store:
             # Python 3.11 builds link an older one); the write transaction keeps them one step.
             deleted += [r[0] for r in self._db.execute(f"SELECT id FROM templates WHERE id IN ({marks})", chunk)]
             self._db.execute(f"DELETE FROM templates WHERE id IN ({marks})", chunk)
-        self._db.execute("DELETE FROM subjects WHERE id NOT IN (SELECT DISTINCT subject_id FROM templates)")
+        held = " UNION ".join(f"SELECT subject_id FROM {table}" for table in template_tables(self._db))
+        self._db.execute(f"DELETE FROM subjects WHERE id NOT IN ({held})")
         self._deleted("templates", deleted)
         return len(deleted)
 

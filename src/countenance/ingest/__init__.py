@@ -17,11 +17,11 @@ from .cache import TemplateCache, cache_key, default_cache_path, embed_files, st
 from .pool import WorkerPool, process_map
 from .records import FaceRecord, ImageJob, ImageRecord
 from .stages import (ALL_FACES, LARGEST_FACE, SHARPNESS_SIDE_PX, THUMBNAIL_PX, AllFaces, CropSignature, FaceChoice,
-                     FaceStage, LargestFace, Sharpness, aligned_crop, face_sharpness)
+                     FaceStage, GivenFace, GivenFaces, LargestFace, Sharpness, aligned_crop, face_sharpness)
 
 __all__ = [
     "BatchEmbedder", "PipelineSource", "CHUNK", "TemplateCache", "cache_key", "default_cache_path", "embed_files", "steps",
     "WorkerPool", "process_map", "ImageJob", "ImageRecord", "FaceRecord", "FaceChoice", "FaceStage", "AllFaces",
-    "LargestFace", "ALL_FACES", "LARGEST_FACE", "Sharpness", "CropSignature", "aligned_crop", "face_sharpness",
+    "LargestFace", "GivenFace", "GivenFaces", "ALL_FACES", "LARGEST_FACE", "Sharpness", "CropSignature", "aligned_crop", "face_sharpness",
     "SHARPNESS_SIDE_PX", "THUMBNAIL_PX",
 ]

@@ -76,13 +76,17 @@ def _orientation(data: bytes) -> int:
         return 1
 
 
-def _decode(pipeline: Pipeline, path: str) -> tuple[np.ndarray, bytes]:
-    """The upright pixels of ``path`` and its bytes, reading the file once; errors name the path."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return pipeline.load(path), b""  # raises the loader's typed error for this path
+def _decode(pipeline: Pipeline, job: ImageJob) -> tuple[np.ndarray, bytes]:
+    """The upright pixels of the job's image and its bytes, reading the file once; errors name the path."""
+    path = job.path
+    if job.data is not None:
+        data = job.data
+    else:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return pipeline.load(path), b""  # raises the loader's typed error for this path
     try:
         return pipeline.load(data), data
     except ImageError as error:
@@ -111,7 +115,7 @@ def _embed_chunk(chunk: _Chunk) -> list[ImageRecord]:
     for job in chunk.jobs:
         start = time.perf_counter()
         try:
-            pixels, data = _decode(pipeline, job.path)
+            pixels, data = _decode(pipeline, job)
         except CountenanceError as error:
             records.append(ImageRecord(job.path, job.name, error=str(error), readable=False,
                                        seconds=time.perf_counter() - start))
@@ -192,6 +196,16 @@ class BatchEmbedder:
             yield from records
             if on_progress:
                 on_progress(len(records))
+
+    def embed_images(self, images: Sequence[str | bytes], *, choice: FaceChoice = ALL_FACES,
+                     contexts: Sequence[Any] | None = None) -> list[ImageRecord]:
+        """A record per image (a path, or the bytes of one that is not a file), in order; each
+        with ``contexts[i]`` for the face choice (e.g. :class:`~.stages.GivenFace` s)."""
+        jobs = [ImageJob(image if isinstance(image, str) else f"<bytes #{i}>", f"#{i}",
+                         None if contexts is None else contexts[i], None if isinstance(image, str) else bytes(image))
+                for i, image in enumerate(images)]
+        records = {record.name: record for record in self.embed(jobs, choice=choice)}
+        return [records[job.name] for job in jobs]
 
     def close(self) -> None:
         self._closed = True

@@ -18,11 +18,14 @@ __all__ = ["ImageJob", "FaceRecord", "ImageRecord"]
 class ImageJob:
     """One image to embed: ``path``; ``name`` the caller's key for it (default: the path);
     ``context`` what the face choice needs for this image (e.g. measure's anchor face), which
-    must follow from the file's content (the cache is keyed by content)."""
+    must follow from the file's content (the cache is keyed by content); ``data`` the image's
+    bytes when it is not a file (e.g. a stored face crop: ``path`` then only names it; such a
+    job is never cached)."""
 
     path: str
     name: str = ""
     context: Any = None
+    data: bytes | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", str(self.path))

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .records import ImageJob
 
 __all__ = [
-    "FaceChoice", "AllFaces", "LargestFace", "ALL_FACES", "LARGEST_FACE", "FaceStage", "Sharpness", "CropSignature",
+    "FaceChoice", "AllFaces", "LargestFace", "GivenFace", "GivenFaces", "ALL_FACES", "LARGEST_FACE", "FaceStage", "Sharpness", "CropSignature",
     "face_sharpness", "aligned_crop", "SHARPNESS_SIDE_PX", "THUMBNAIL_PX",
 ]
 
@@ -61,6 +61,47 @@ class LargestFace:
 
         face = largest_face(pipeline.face_detector.detect(pixels))
         return pixels, [] if face is None else [(face, "detected")]
+
+
+@dataclass(frozen=True, eq=False)
+class GivenFace:
+    """A face given by its place rather than detected (a stored face, one found earlier):
+    ``box`` ``(left, top, right, bottom)`` px of the upright image, ``landmarks`` ``(5, 2)``
+    (None: the pipeline's landmarker places them on the box, as for a face drawn by hand),
+    ``how`` it was found, its ``detection_score`` and ``rotation`` as they were recorded."""
+
+    box: tuple[float, float, float, float]
+    landmarks: np.ndarray | None = None
+    how: str = "given"
+    detection_score: float = 0.0
+    rotation: int = 0
+
+    def face(self, pipeline: Pipeline, pixels: np.ndarray) -> Face:
+        from ..faces import Box
+
+        box = Box(*(float(v) for v in self.box))
+        if self.landmarks is not None:
+            landmarks = np.asarray(self.landmarks, np.float32).reshape(5, 2)
+        else:
+            landmarks = np.asarray(pipeline.face_detector.landmarker.landmarks(pixels, box), np.float32)
+        return Face(box=box, detection_score=float(self.detection_score), landmarks=landmarks, rotation=int(self.rotation))
+
+
+@dataclass(frozen=True)
+class GivenFaces:
+    """The faces given in the job's ``context`` (a sequence of :class:`GivenFace`; None: none),
+    embedded in that order without detection: re-embedding stored faces under another model
+    or precision keeps them exactly where they were. ``made_by`` names what placed them (the
+    pipeline's fingerprint) in the cache key."""
+
+    made_by: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"given-by:{self.made_by}"
+
+    def choose(self, pipeline: Pipeline, pixels: np.ndarray, job: ImageJob) -> tuple[np.ndarray, list[tuple[Face, str]]]:
+        return pixels, [(given.face(pipeline, pixels), given.how) for given in job.context or ()]
 
 
 ALL_FACES = AllFaces()

@@ -43,10 +43,12 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
+from ..calibration.cuts import cuts_for
 from ..errors import InvalidArgument
 from .cluster_metrics import BCubed, PairwiseScores, bcubed, dbscan_baseline, pairwise_scores
 from .cluster_refine import NeighbourGraph, refine
@@ -57,12 +59,15 @@ __all__ = ["ClusterOptions", "Clustering", "BCubed", "PairwiseScores", "cluster_
 # Names the rule and its defaults; a library clustered under another rule is re-clustered in full.
 RULE = "rms-average-linkage-2"
 _EXACT_UP_TO = 50_000
+#: The settings that are distances (carried to another model by :meth:`ClusterOptions.for_model`).
+_DISTANCES = ("max_distance", "max_pair_distance", "link_distance", "attach_distance")
 
 
 @dataclass(frozen=True)
 class ClusterOptions:
-    """Clustering settings; distances are Euclidean on the model's raw templates (dlib-resnet-v1,
-    whose same-person threshold is 0.6).
+    """Clustering settings; distances are Euclidean on the model's templates. The defaults are in
+    dlib-resnet-v1's units (same-person threshold 0.6), where they were measured;
+    :meth:`for_model` carries them to any calibrated model (:mod:`countenance.calibration.cuts`).
 
     ``max_distance``: the cut, the largest root-mean-square distance between two groups' faces
     at which they merge; ``max_pair_distance``: two groups are candidates only when a pair of
@@ -99,6 +104,18 @@ class ClusterOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InvalidArgument(f"{name} must be an int >= {low}, got {value!r}")
+
+    @classmethod
+    def for_model(cls, model: Any, calibration: Any = None, *, base: ClusterOptions | None = None) -> ClusterOptions:
+        """``base`` (default: the defaults), written in the reference model's units, carried to
+        ``model`` (a ModelSpec or ModelRecord: its ``name`` and ``metric``) through
+        ``calibration`` (default: the model's installed or shipped table). The reference
+        model gets ``base`` unchanged; a model without a table raises CalibrationMissing."""
+        base = base or cls()
+        cuts = cuts_for(model.name, model.metric, calibration)
+        if cuts.identity:
+            return base
+        return replace(base, **{name: cuts.euclidean(getattr(base, name)) for name in _DISTANCES})
 
     def fingerprint(self) -> str:
         """The rule and its settings, as stored in a library: another one means a full re-cluster."""

@@ -26,10 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..faces import Box
 from ..hashing import sha256_file
 from ..image import IMAGE_SUFFIXES
 from ..ingest import BatchEmbedder, ImageJob, ImageRecord, Sharpness
 from ..pipeline import PipelineConfig
+from ..faces import ModelRecord
+from ..embedding import template_spec
+from .model import record_model
 from .quality import QualityGate
 from .store import LibraryStore
 
@@ -110,16 +114,6 @@ class _Task:
 _STAGES = (Sharpness(),)
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _under(path: str, roots: Sequence[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
@@ -128,11 +122,11 @@ def _write(store: LibraryStore, task: _Task, result: ImageRecord, gate: QualityG
     """Store one photo and its faces (inside the caller's transaction); ``(faces added, gated)``."""
     photo_id = store.upsert_photo(task.path, task.sha256, task.size_bytes, task.mtime_ns,
                                   result.width_px, result.height_px, result.orientation, result.error)
-    old = {f.id: f.box_ltrb_px for f in store.faces(photo_id=photo_id)}
+    old = {f.id: Box(*f.box_ltrb_px) for f in store.faces(photo_id=photo_id)}
     boxes = [tuple(face.box.to_list()) for face in result.faces]
     added = gated = 0
     # Greedy by overlap: each re-detected face takes the stored face it overlaps most.
-    pairs = sorted(((_iou(face, box), fid, i) for i, face in enumerate(boxes) for fid, box in old.items()),
+    pairs = sorted(((face.box.iou(box), fid, i) for i, face in enumerate(result.faces) for fid, box in old.items()),
                    reverse=True)
     reuse: dict[int, int] = {}
     for iou, fid, i in pairs:
@@ -284,6 +278,8 @@ def index_folders(
         else:
             tasks.append(_Task(path, sha, size, mtime))
             if embedder is None:
+                with store.transaction():  # another model's templates are refused before any is made
+                    record_model(store, ModelRecord.of(template_spec(config.embedder)))
                 # The first photo to detect starts the workers (this process is one of them):
                 # the others load their models while the rest of the folder is hashed.
                 embedder = BatchEmbedder(config, workers=workers)

@@ -28,6 +28,7 @@ from ..pipeline import PipelineConfig
 from .indexer import IndexProgress, IndexSummary, index_folders
 from .manual import AddedFace, XmpNames, add_face, names_from_xmp
 from .merges import DEFAULT_MERGE_DISTANCE, MergeSuggestion, keep_apart, merge_suggestions
+from .model import carried_distance, cluster_options
 from .oplog import Operation, operations, undo
 from .people import (ReclusterSummary, check_name_free, confirm_faces, forget_name, merge_persons, name_person, not_these_persons,
                      not_this_person,
@@ -108,14 +109,22 @@ class LibraryStatus:
 class Library:
     """An open library folder (``library.sqlite3`` inside). Not thread-safe.
 
-    ``cluster_options``, ``gate``: clustering and quality-gate settings (defaults measured on LFW).
+    ``cluster_options``, ``gate``: clustering and quality-gate settings (defaults measured on LFW
+    with dlib's model; without ``cluster_options``, the defaults carried to the library's model
+    through its calibration, see :mod:`countenance.calibration.cuts`).
     """
 
     def __init__(self, store: LibraryStore, *, cluster_options: ClusterOptions | None = None,
                  gate: QualityGate | None = None) -> None:
         self.store = store
-        self.cluster_options = cluster_options or ClusterOptions()
+        self._cluster_options = cluster_options
         self.gate = gate or QualityGate()
+
+    @property
+    def cluster_options(self) -> ClusterOptions:
+        """The given options, else the defaults for the library's model (read at each use: the
+        first index records the model). CalibrationMissing for a model without a table."""
+        return self._cluster_options or cluster_options(self.store)
 
     @classmethod
     def open(cls, folder: str | os.PathLike[str], *, create: bool = True, **options: Any) -> Library:
@@ -287,8 +296,11 @@ class Library:
         """The decisions that can be undone, newest first."""
         return operations(self.store, limit=limit, offset=offset)
 
-    def merge_suggestions(self, *, max_distance: float = DEFAULT_MERGE_DISTANCE) -> list[MergeSuggestion]:
-        """Pairs of people that may be one, nearest first (see :mod:`.merges`)."""
+    def merge_suggestions(self, *, max_distance: float | None = None) -> list[MergeSuggestion]:
+        """Pairs of people that may be one, nearest first (see :mod:`.merges`); ``max_distance``
+        None: :data:`~.merges.DEFAULT_MERGE_DISTANCE` carried to the library's model."""
+        if max_distance is None:
+            max_distance = carried_distance(self.store, DEFAULT_MERGE_DISTANCE)
         return merge_suggestions(self.store, max_distance=max_distance)
 
     def accept_merge(self, a: int, b: int) -> Person:

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidArgument
-from ..faces import Box, Face
+from ..faces import Box, Face, ModelRecord
+from .model import record_model
 from .people import person_label
 from .store import LibraryError, LibraryStore
 from .xmp import face_under, read_regions, sidecar_path
@@ -63,7 +64,6 @@ def add_face(store: LibraryStore, photo: str | os.PathLike[str] | int, box_ltrb_
     confirmed as that person (made when missing). InvalidArgument for a box outside the photo,
     under 16 px, or over a face the library holds already (IoU >= 0.5)."""
     from ..embedding import embed_faces
-    from .indexer import _iou
     from .quality import face_sharpness
 
     photo_id = _photo_id(store, photo)
@@ -77,15 +77,12 @@ def add_face(store: LibraryStore, photo: str | os.PathLike[str] | int, box_ltrb_
     if min(right - left, bottom - top) < 16:
         raise InvalidArgument("a face box must be at least 16 px on each side")
     for other in store.faces(photo_id=photo_id):
-        if _iou((left, top, right, bottom), other.box_ltrb_px) >= XMP_MATCH_IOU:
+        if Box(left, top, right, bottom).iou(Box(*other.box_ltrb_px)) >= XMP_MATCH_IOU:
             raise InvalidArgument(f"the library holds that face already (face {other.id})")
     box = Box(left, top, right, bottom)
     landmarks = np.asarray(pipeline.face_detector.landmarker.landmarks(pixels, box), dtype=np.float32)
     (face,) = embed_faces(pipeline.embedder, pixels, [Face(box, 1.0, landmarks)])
-    models = {r[0] for r in store.connection.execute("SELECT DISTINCT model FROM faces")}
-    if models and face.template.model not in models:
-        raise InvalidArgument(f"this library holds {', '.join(sorted(models))} templates; the pipeline makes "
-                              f"{face.template.model}")
+    record_model(store, ModelRecord.of(pipeline.spec))  # TemplateMismatch for another model's templates
     with store.recording("add-face") as op:
         face_id = store.write_face(None, photo_id, (left, top, right, bottom), 1.0,
                                    face_sharpness(pixels, (left, top, right, bottom)), 0, landmarks,

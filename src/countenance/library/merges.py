@@ -23,7 +23,8 @@ from .store import LibraryStore
 __all__ = ["MergeSuggestion", "merge_suggestions", "keep_apart", "DEFAULT_MERGE_DISTANCE"]
 
 # dlib's same-person threshold for a single pair, above the clustering's cuts (pairs 0.45, RMS
-# 0.53): two groups' means are nearer than their faces, so this keeps the list short.
+# 0.53): two groups' means are nearer than their faces, so this keeps the list short. In dlib's
+# units; :meth:`Library.merge_suggestions` carries it to the library's model.
 DEFAULT_MERGE_DISTANCE = 0.6
 
 

@@ -2,7 +2,9 @@
 
 Each face is re-embedded from its photo (when the file's sha256 is still the stored one) at
 its stored box and landmarks (placed by the pipeline's landmarker when none were stored), not
-re-detected: the face keeps its id, so people, names, confirmations, rejections, manual faces,
+re-detected, through the batch-embedding layer (:class:`~countenance.ingest.GivenFaces`: the
+faces of a batch's photos in one network batch, in worker processes started once and reused
+for every batch). The face keeps its id, so people, names, confirmations, rejections, manual faces,
 suggestions answered and the undo log still point at it. The new templates go beside the old
 (``model_templates``), a committed batch at a time, so the library stays usable meanwhile and a
 killed run resumes where it stopped. One transaction then switches every face: the old
@@ -22,16 +24,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CountenanceError
-from ..faces import Box, Face
+from ..calibration.store import load_calibration
+from ..embedding import template_model, template_spec
+from ..errors import CalibrationMissing
+from ..faces import ModelRecord
 from ..gallery.migration import MigrationReport, NotReembedded
 from ..hashing import sha256_file
+from ..ingest import BatchEmbedder, GivenFace, GivenFaces
+from ..pipeline import PipelineConfig
+from .model import NOT_MIGRATED, switch_model
 from .store import DB_NAME, LibraryError, LibraryStore
 
 __all__ = ["NOT_MIGRATED", "migrate", "rollback", "prune", "status"]
 
-#: The gate of a face that has no template of the library's model (see the module).
-NOT_MIGRATED = "not-migrated"
 _TARGET, _PREVIOUS = "migration.target", "migration.previous"
 _THEN = "kept with its {model} template, gated not-migrated (no clustering, no suggestions)"
 
@@ -72,17 +77,21 @@ def _active_model(db: sqlite3.Connection) -> str | None:
     return models[0] if models else None
 
 
-def migrate(folder: str | os.PathLike[str], pipeline, *, batch_size: int = 32,
+def migrate(folder: str | os.PathLike[str], pipeline: PipelineConfig, *, workers: int = 1, batch_size: int = 32,
             on_batch: Callable[[int, int], None] | None = None) -> MigrationReport:
-    """Re-embed the library in ``folder`` with ``pipeline``'s model and cut over (see the module)."""
-    target = pipeline.spec.name
-    with closing(_open(folder)) as store:
+    """Re-embed the library in ``folder`` with ``pipeline``'s model and cut over (see the
+    module), in ``workers`` processes started once (the models load on the first batch)."""
+    target = template_model(pipeline.embedder)
+    with closing(_open(folder)) as store, BatchEmbedder(pipeline, workers=workers, lazy=True) as embedder:
         with store.transaction() as db:
             _ensure(db)
             active = _active_model(db)
             if active is None or active == target:
                 return MigrationReport("none", active, target, message=f"the library's model is already {target}: nothing "
                                        "to migrate" if active else "the library holds no faces: nothing to migrate")
+            if load_calibration(target) is None:  # else the next clustering fails, after all the work
+                raise CalibrationMissing(target, embedder=pipeline.embedder,
+                                         needed_for=" (a library clusters by it): the library cannot move to it yet")
             underway = store.meta(_TARGET)
             if underway is not None and underway != target:
                 raise LibraryError(f"a migration to {underway} is under way: finish it (models migrate --to that model) "
@@ -91,7 +100,7 @@ def migrate(folder: str | os.PathLike[str], pipeline, *, batch_size: int = 32,
         already = _count(store.connection, "model_templates", target)
         embedded = 0
         while True:
-            embedded += _embed_pending(store, pipeline, target, batch_size, on_batch)
+            embedded += _embed_pending(store, embedder, target, batch_size, on_batch)
             with store.transaction() as db:
                 if _active_model(db) != active or store.meta(_TARGET) != target:
                     raise LibraryError("another run cut over, rolled back or pruned this migration meanwhile: "
@@ -100,7 +109,7 @@ def migrate(folder: str | os.PathLike[str], pipeline, *, batch_size: int = 32,
                     continue  # faces indexed meanwhile
                 failed = tuple(NotReembedded("faces", i, o, d, _THEN.format(model=active)) for i, o, d in db.execute(
                     "SELECT face_id, outcome, detail FROM migration_outcomes WHERE model = ? ORDER BY face_id", (target,)))
-                parked = _switch(store, active, target)
+                parked = _switch(store, active, target, ModelRecord.of(template_spec(pipeline.embedder)))
                 (faces,) = db.execute("SELECT count(*) FROM faces").fetchone()
             return MigrationReport("migrate", active, target, cut_over=True, templates=faces, embedded=embedded,
                                    already=already, parked=parked, rollback_to=active, not_reembedded=failed,
@@ -128,25 +137,31 @@ def _held(db: sqlite3.Connection) -> bool:
     return db.execute("SELECT 1 FROM model_templates LIMIT 1").fetchone() is not None
 
 
-def _embed_pending(store: LibraryStore, pipeline, model: str, batch_size: int,
+def _embed_pending(store: LibraryStore, embedder: BatchEmbedder, model: str, batch_size: int,
                    on_batch: Callable[[int, int], None] | None) -> int:
-    """Re-embed every face still without a template or outcome for ``model``, a committed batch at a time."""
-    from ..embedding import embed_faces
-
+    """Re-embed every face still without a template or outcome for ``model``, a committed batch
+    at a time; the faces of all the batch's photos go through ``embedder`` together."""
     embedded = 0
     while rows := store.connection.execute(_PENDING, (model, model, batch_size)).fetchall():
         results: list[tuple[int, bytes | None, str | None, str, str]] = []
         by_photo: dict[tuple[str, str], list[tuple]] = {}
         for row in rows:
             by_photo.setdefault((row[1], row[2]), []).append(row)
+        photos = []
         for (path, sha256), faces in by_photo.items():
-            pixels, outcome, detail = _photo(pipeline, path, sha256)
-            if pixels is None:
+            outcome, detail = _check(path, sha256)
+            if outcome:
                 results += [(row[0], None, None, outcome, detail) for row in faces]
+            else:
+                photos.append((path, faces))
+        records = embedder.embed_images([path for path, _ in photos], choice=GivenFaces(),
+                                        contexts=[tuple(_given(row) for row in faces) for _, faces in photos])
+        for (_, faces), record in zip(photos, records):
+            if record.error is not None:
+                results += [(row[0], None, None, "unreadable", record.error) for row in faces]
                 continue
-            stored = [_stored_face(pipeline, pixels, row) for row in faces]
-            for row, face in zip(faces, embed_faces(pipeline.embedder, pixels, stored)):
-                vector = np.ascontiguousarray(face.template.vector, dtype=np.float32).tobytes()
+            for row, face in zip(faces, record.faces, strict=True):
+                vector = np.ascontiguousarray(face.vector, dtype=np.float32).tobytes()
                 results.append((row[0], vector, None if row[10] == NOT_MIGRATED else row[10], "", ""))
         with store.transaction() as db:
             for face_id, vector, gate, outcome, detail in results:
@@ -165,31 +180,26 @@ def _embed_pending(store: LibraryStore, pipeline, model: str, batch_size: int,
     return embedded
 
 
-def _photo(pipeline, path: str, sha256: str) -> tuple[np.ndarray | None, str, str]:
-    """The upright pixels of the photo, or None with the outcome and detail."""
+def _check(path: str, sha256: str) -> tuple[str, str]:
+    """``("", "")`` when the photo is there as it was indexed, else the outcome and detail."""
     if not Path(path).is_file():
-        return None, "missing-file", f"photo missing: {path}"
+        return "missing-file", f"photo missing: {path}"
     if sha256_file(path) != sha256:
-        return None, "changed-hash", f"photo changed since it was indexed: {path}"
-    try:
-        return pipeline.load(path), "", ""
-    except CountenanceError as error:
-        return None, "unreadable", str(error)
+        return "changed-hash", f"photo changed since it was indexed: {path}"
+    return "", ""
 
 
-def _stored_face(pipeline, pixels: np.ndarray, row: tuple) -> Face:
-    """The stored face (box, score, rotation, landmarks) as a :class:`Face` to embed."""
-    box = Box(*row[3:7])
-    if row[9] is not None:
-        landmarks = np.frombuffer(row[9], dtype=np.float32).reshape(5, 2)
-    else:  # placed on the stored box, as for a face added by hand
-        landmarks = np.asarray(pipeline.face_detector.landmarker.landmarks(pixels, box), dtype=np.float32)
-    return Face(box, float(row[7]), landmarks, rotation=int(row[8]))
+def _given(row: tuple) -> GivenFace:
+    """The stored face (box, score, rotation, landmarks: placed by the landmarker when none
+    were stored, as for a face added by hand), to be embedded where it is."""
+    landmarks = None if row[9] is None else np.frombuffer(row[9], dtype=np.float32).reshape(5, 2)
+    return GivenFace(tuple(float(v) for v in row[3:7]), landmarks, "stored", float(row[7]), int(row[8]))
 
 
-def _switch(store: LibraryStore, old: str, new: str) -> int:
-    """Make ``new`` the library's model (inside a write transaction); returns how many faces
-    were gated not-migrated (those without a ``new`` template)."""
+def _switch(store: LibraryStore, old: str, new: str, record: ModelRecord | None = None) -> int:
+    """Make ``new`` the library's model (inside a write transaction; ``record`` its record, None
+    on a rollback: the one kept); returns how many faces were gated not-migrated (those
+    without a ``new`` template)."""
     db = store.connection
     db.execute("INSERT OR REPLACE INTO model_templates(model, face_id, template, gate) "
                "SELECT model, id, template, gate FROM faces WHERE model = ?", (old,))
@@ -202,6 +212,7 @@ def _switch(store: LibraryStore, old: str, new: str) -> int:
     store.clear_open_suggestions()  # their distances are the old model's
     db.execute("DELETE FROM meta WHERE key IN (?, 'cluster_rule')", (_TARGET,))  # the next clustering starts over
     store.set_meta(_PREVIOUS, old)
+    switch_model(store, record, new)
     return parked
 
 
@@ -245,5 +256,8 @@ def status(folder: str | os.PathLike[str]) -> dict:
             (faces,) = db.execute("SELECT count(*) FROM faces").fetchone()
             progress = {"faces": {"rows": int(faces), "done": _count(db, "model_templates", target),
                                   "failed": _count(db, "migration_outcomes", target)}}
-        return {"model": _active_model(db), "migrating_to": target, "progress": progress,
-                "rollback_to": store.meta(_PREVIOUS), "other_models_held": _held(db)}
+        active = _active_model(db)
+        uncalibrated = [m for m in (active, target) if m is not None and load_calibration(m) is None]
+        return {"model": active, "migrating_to": target, "progress": progress,
+                "rollback_to": store.meta(_PREVIOUS), "other_models_held": _held(db),
+                "calibration_missing": str(CalibrationMissing(uncalibrated[0])) if uncalibrated else None}

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import InvalidArgument
 from ..hashing import sha256_bytes
 from .cluster import ClusterOptions, cluster_faces
+from .model import cluster_options, library_model
 from .oplog import clear_log
 from .store import LibraryError, LibraryStore
 
@@ -43,8 +44,12 @@ class ReclusterSummary:
 
 
 def recluster(store: LibraryStore, options: ClusterOptions | None = None) -> ReclusterSummary:
-    """Re-cluster every eligible face, keeping confirmed faces, rejections and kept people."""
+    """Re-cluster every eligible face, keeping confirmed faces, rejections and kept people
+    (``options`` None: the defaults for the library's model). TemplateMismatch when the
+    library's faces hold templates of several models."""
     start = time.perf_counter()
+    library_model(store)
+    options = options or cluster_options(store)
     ids, photos, templates = store.face_arrays()
     assignments = store.assignments()
     seeds = np.array([assignments[i][0] if i in assignments and assignments[i][1] else -1 for i in ids.tolist()],
@@ -90,7 +95,7 @@ def recluster(store: LibraryStore, options: ClusterOptions | None = None) -> Rec
         used = set(person_of_label.values())
         store.delete_persons([pid for pid, (name, _, kept) in persons.items()
                               if not kept and name is None and pid not in used])
-        mark_clustered(store, options or ClusterOptions(), ids)
+        mark_clustered(store, options, ids)
     return ReclusterSummary(len(ids), clustered, len(store.persons()), new, time.perf_counter() - start)
 
 
@@ -186,7 +191,7 @@ def split_person(store: LibraryStore, person_id: int, face_ids: list[int] | None
                 raise InvalidArgument(f"those are all the faces of {person_label(store, person_id)}: nothing would be left")
             part, confirmed = picked, True
         else:
-            part, confirmed = _most_separable(store, members, options or ClusterOptions()), False
+            part, confirmed = _most_separable(store, members, options or cluster_options(store)), False
         store.update_person(person_id, kept=1)
         if not part:
             store.set_operation_summary(op, f"split {person_label(store, person_id)}: one group, nothing moved")

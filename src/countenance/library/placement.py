@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from .cluster import ClusterOptions, cluster_faces, nearest_neighbours
+from .model import cluster_options
 from .people import ReclusterSummary, mark_clustered, recluster
 from .store import LibraryStore
 
@@ -32,7 +33,7 @@ def place_new(store: LibraryStore, options: ClusterOptions | None = None) -> Rec
     ``faces``: the new faces; ``clustered``: those now in a person; ``new_persons``: people
     started by them. Falls back to :func:`~countenance.library.people.recluster` (and returns
     its summary) when the library was never clustered or under another rule."""
-    options = options or ClusterOptions()
+    options = options or cluster_options(store)  # also refuses a library of several models
     if store.meta("cluster_rule") != options.fingerprint():
         return recluster(store, options)
     start = time.perf_counter()

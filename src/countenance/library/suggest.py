@@ -2,9 +2,10 @@
 
 The search goes through the gallery's own :meth:`~countenance.gallery.Gallery.identify`, so
 the gallery's opt-out list suppresses a face (an opted-out person is never suggested) and
-every search is in the gallery's audit log. The library already holds each face's template,
-so the gallery is given a pipeline that hands back the stored faces of the photo instead of
-detecting them again (:class:`StoredFaces`).
+every search is in the gallery's audit log. The library already holds each face's template and
+each photo's sha256, so the gallery is given them as an
+:class:`~countenance.gallery.EmbeddedImage`: nothing is read, hashed or embedded again, and a
+gallery of another model refuses them (TemplateMismatch).
 
 A suggestion has its own threshold, separate from the gallery's decision threshold: a person
 reviews it, so it may be looser. It is set as a false-positive identification rate
@@ -21,17 +22,16 @@ candidate for it.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidArgument
-from ..faces import Box, Face, ModelSpec, Template
+from ..faces import Box, Face, Template
 from .store import LibraryStore
 
-__all__ = ["SuggestOptions", "SuggestSummary", "StoredFaces", "suggest", "DEFAULT_SUGGEST_FPIR"]
+__all__ = ["SuggestOptions", "SuggestSummary", "suggest", "DEFAULT_SUGGEST_FPIR"]
 
 #: Suggestions are reviewed by a person, so they may be looser than the gallery's automatic
 #: decision (whose policy default is an FPIR of 0.01).
@@ -62,35 +62,6 @@ class SuggestSummary:
     threshold: float
 
 
-class StoredFaces:
-    """A :class:`~countenance.gallery.FacePipeline` that returns the library's stored faces of a
-    photo (by path) instead of detecting them again. ``load`` remembers the photo; ``embed``
-    returns its faces. Only for :func:`suggest`; not thread-safe."""
-
-    def __init__(self, store: LibraryStore, spec: ModelSpec) -> None:
-        self._store = store
-        self._spec = spec
-        self._faces: list[Face] = []
-
-    @property
-    def spec(self) -> ModelSpec:
-        return self._spec
-
-    def select(self, faces: list[Face]) -> None:
-        self._faces = faces
-
-    def load(self, image: Any) -> np.ndarray:
-        # The gallery hashes the file itself; the pixels are never used, the stored faces are.
-        if isinstance(image, (str, os.PathLike)) and not os.path.isfile(image):
-            from ..errors import ImageNotFound
-
-            raise ImageNotFound(os.fspath(image))
-        return np.zeros((1, 1, 3), dtype=np.uint8)
-
-    def embed(self, image: Any) -> list[Face]:
-        return list(self._faces)
-
-
 def suggest(store: LibraryStore, gallery: Any, options: SuggestOptions | None = None,
             *, photo_ids: list[int] | None = None) -> SuggestSummary:
     """Make open suggestions for the eligible, unconfirmed faces of every photo (or ``photo_ids``).
@@ -100,59 +71,50 @@ def suggest(store: LibraryStore, gallery: Any, options: SuggestOptions | None = 
     """
     from scipy.optimize import linear_sum_assignment
 
-    from ..gallery import Gallery
+    from ..gallery import EmbeddedImage
 
     options = options or SuggestOptions()
     threshold = options.max_distance if options.max_distance is not None else gallery.threshold(fpir=options.target_fpir)
-    # Only the name, size and metric matter: the faces are embedded already, nothing is cut
-    # out or run through a network (the input size and alignment are placeholders).
-    spec = ModelSpec(gallery.model, gallery.embedding_size, gallery.metric, {"default": gallery.model_threshold},
-                     input_size=150, alignment="stored-template", min_interocular_px=gallery.min_interocular_px)
-    stored = StoredFaces(store, spec)
-    searcher = Gallery(gallery.path, pipeline=stored, actor=gallery.actor, calibration=gallery.calibration)
     assignments = store.assignments()
     decided = {(f, s) for f, s, _, _, state in store.suggestions() if state != "open"}
     names = {pid: name for pid, name, _, _ in store.persons() if name is not None}
     made = searched = 0
-    try:
-        photos = [p for p in store.photos() if p.error is None and (photo_ids is None or p.id in photo_ids)]
-        for photo in photos:
-            faces = store.faces(photo_id=photo.id, eligible_only=True)
-            store.clear_open_suggestions([f.id for f in faces])
-            confirmed_here = {names.get(assignments[f.id][0]) for f in store.faces(photo_id=photo.id)
-                              if f.id in assignments and assignments[f.id][1]} - {None}
-            open_faces = [f for f in faces if not (f.id in assignments and assignments[f.id][1])]
-            if not open_faces:
+    photos = [p for p in store.photos() if p.error is None and (photo_ids is None or p.id in photo_ids)]
+    for photo in photos:
+        faces = store.faces(photo_id=photo.id, eligible_only=True)
+        store.clear_open_suggestions([f.id for f in faces])
+        confirmed_here = {names.get(assignments[f.id][0]) for f in store.faces(photo_id=photo.id)
+                          if f.id in assignments and assignments[f.id][1]} - {None}
+        open_faces = [f for f in faces if not (f.id in assignments and assignments[f.id][1])]
+        if not open_faces:
+            continue
+        # The landmarks go along: the gallery measures each face's size from them.
+        faces_here = tuple(Face(Box(*f.box_ltrb_px), f.detection_score, f.landmarks_5x2, template=Template(f.template, f.model))
+                           for f in open_faces)
+        searched += 1
+        result = gallery.identify(EmbeddedImage(faces_here, photo.sha256, photo.path), threshold=threshold)
+        subjects = sorted({c.subject for face in result.faces for c in face.candidates} - confirmed_here)
+        if not subjects:
+            continue
+        cost = np.full((len(open_faces), len(subjects)), np.inf)
+        fmr: dict[tuple[int, int], float | None] = {}
+        for row, (face, found) in enumerate(zip(open_faces, result.faces, strict=True)):
+            if found.low_confidence:  # under the model's minimum size: no suggestion (see above)
                 continue
-            # The landmarks go along: the gallery measures each face's size from them.
-            stored.select([Face(Box(*f.box_ltrb_px), f.detection_score, f.landmarks_5x2, template=Template(f.template, f.model))
-                           for f in open_faces])
-            searched += 1
-            result = searcher.identify(photo.path, threshold=threshold)
-            subjects = sorted({c.subject for face in result.faces for c in face.candidates} - confirmed_here)
-            if not subjects:
-                continue
-            cost = np.full((len(open_faces), len(subjects)), np.inf)
-            fmr: dict[tuple[int, int], float | None] = {}
-            for row, (face, found) in enumerate(zip(open_faces, result.faces, strict=True)):
-                if found.low_confidence:  # under the model's minimum size: no suggestion (see above)
+            for candidate in found.candidates:
+                if candidate.subject not in subjects or (face.id, candidate.subject) in decided:
                     continue
-                for candidate in found.candidates:
-                    if candidate.subject not in subjects or (face.id, candidate.subject) in decided:
-                        continue
-                    if candidate.distance <= threshold:
-                        col = subjects.index(candidate.subject)
-                        cost[row, col] = candidate.distance
-                        fmr[(row, col)] = candidate.expected_false_match_rate
-            allowed = np.isfinite(cost)
-            if not allowed.any():
-                continue
-            rows, cols = linear_sum_assignment(np.where(allowed, cost, 1e6))
-            with store.transaction():
-                for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
-                    if allowed[row, col]:
-                        store.put_suggestion(open_faces[row].id, subjects[col], float(cost[row, col]), fmr[(row, col)])
-                        made += 1
-    finally:
-        searcher.close()
+                if candidate.distance <= threshold:
+                    col = subjects.index(candidate.subject)
+                    cost[row, col] = candidate.distance
+                    fmr[(row, col)] = candidate.expected_false_match_rate
+        allowed = np.isfinite(cost)
+        if not allowed.any():
+            continue
+        rows, cols = linear_sum_assignment(np.where(allowed, cost, 1e6))
+        with store.transaction():
+            for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
+                if allowed[row, col]:
+                    store.put_suggestion(open_faces[row].id, subjects[col], float(cost[row, col]), fmr[(row, col)])
+                    made += 1
     return SuggestSummary(searched, made, float(threshold))

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from ..calibration.cuts import cuts_for
 from ..errors import InvalidArgument, InvalidImage
+from ..faces import Box
 
 __all__ = ["VideoOptions", "Track", "Appearance", "VideoTagResult", "tag_video"]
 
@@ -29,7 +31,9 @@ __all__ = ["VideoOptions", "Track", "Appearance", "VideoTagResult", "tag_video"]
 class VideoOptions:
     """``sample_fps``: frames looked at per second of video; ``max_gap_s``: the longest gap a
     track or a time range bridges; ``min_frames``: identified faces a track needs to be named;
-    ``link_distance``: the largest template distance linking a face to a track without overlap."""
+    ``link_distance``: the largest template distance linking a face to a track without overlap
+    (Euclidean in dlib-resnet-v1's units, carried to the gallery's model through its
+    calibration: :mod:`countenance.calibration.cuts`)."""
 
     sample_fps: float = 5.0
     max_gap_s: float = 1.0
@@ -107,24 +111,6 @@ class _OpenTrack:
     decisions: list[tuple[str | None, float | None, float | None]] = field(default_factory=list)
 
 
-class _GivenFaces:
-    """A gallery pipeline that returns faces already embedded (see :class:`.suggest.StoredFaces`)."""
-
-    def __init__(self, spec: Any) -> None:
-        self.spec = spec
-        self.faces: list = []
-
-    def load(self, image: Any) -> np.ndarray:
-        return image if isinstance(image, np.ndarray) else np.zeros((1, 1, 3), dtype=np.uint8)
-
-    def embed(self, image: Any) -> list:
-        return list(self.faces)
-
-
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    from .indexer import _iou as iou
-
-    return iou(a, b)
 
 
 def tag_video(path: str | os.PathLike[str], gallery: Any, *, pipeline: Any = None,
@@ -137,18 +123,18 @@ def tag_video(path: str | os.PathLike[str], gallery: Any, *, pipeline: Any = Non
     import cv2
     from scipy.optimize import linear_sum_assignment
 
-    from ..gallery import Gallery
+    from ..gallery import EmbeddedImage
+    from ..hashing import sha256_bytes
 
     options = options or VideoOptions()
     pipeline = pipeline or gallery.pipeline
+    link_distance = cuts_for(gallery.model.name, gallery.model.metric, gallery.calibration).euclidean(options.link_distance)
     capture = cv2.VideoCapture(os.fspath(path))
     if not capture.isOpened():
         raise InvalidImage(path, "not a video OpenCV can read")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     step = max(1, int(round(fps / options.sample_fps)))
-    given = _GivenFaces(pipeline.spec)
-    searcher = Gallery(gallery.path, pipeline=given, actor=gallery.actor, calibration=gallery.calibration)
     open_tracks: list[_OpenTrack] = []
     closed: list[_OpenTrack] = []
     sampled = frame_index = 0
@@ -170,14 +156,13 @@ def tag_video(path: str | os.PathLike[str], gallery: Any, *, pipeline: Any = Non
                 closed.append(track)
             if not faces:
                 continue
-            given.faces = faces
-            found = searcher.identify(rgb).faces
+            # The frame's faces are embedded already: the gallery searches them as they are.
+            found = gallery.identify(EmbeddedImage(tuple(faces), sha256_bytes(rgb.tobytes()), None, rgb)).faces
             cost = np.full((len(faces), max(1, len(open_tracks))), np.inf)
             for i, face in enumerate(faces):
-                box = tuple(face.box.to_list())
                 for j, track in enumerate(open_tracks):
                     distance = float(np.linalg.norm(face.template.vector - track.last_template))
-                    if _iou(box, track.last_box) >= 0.3 or distance <= options.link_distance:
+                    if face.box.iou(Box(*track.last_box)) >= 0.3 or distance <= link_distance:
                         cost[i, j] = distance
             links: dict[int, _OpenTrack] = {}
             if open_tracks and np.isfinite(cost).any():
@@ -195,7 +180,6 @@ def tag_video(path: str | os.PathLike[str], gallery: Any, *, pipeline: Any = Non
                                         best.expected_false_match_rate if best else None))
     finally:
         capture.release()
-        searcher.close()
     tracks = []
     for track in sorted(closed + open_tracks, key=lambda t: t.id):
         votes = Counter(d for d, _, _ in track.decisions if d is not None)

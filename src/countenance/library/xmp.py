@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..faces import Box
 from .people import forgotten_marker
 from .store import LibraryStore
 
@@ -214,11 +215,9 @@ def _region(name: str, box: tuple[float, float, float, float], photo) -> Region:
 def face_under(region: Region, photo, faces, *, min_iou: float) -> int | None:
     """The id of the library face of ``photo`` that ``region`` (normalised, as stored in the
     file) overlaps most in the upright photo, when that overlap (IoU) is at least ``min_iou``."""
-    from .indexer import _iou
-
     left, top, right, bottom = to_upright((region.x, region.y, region.x + region.w, region.y + region.h), photo.orientation)
-    box = (left * photo.width_px, top * photo.height_px, right * photo.width_px, bottom * photo.height_px)
-    scored = sorted(((_iou(box, f.box_ltrb_px), f.id) for f in faces), reverse=True)
+    box = Box(left * photo.width_px, top * photo.height_px, right * photo.width_px, bottom * photo.height_px)
+    scored = sorted(((box.iou(Box(*f.box_ltrb_px)), f.id) for f in faces), reverse=True)
     return scored[0][1] if scored and scored[0][0] >= min_iou else None
 
 

@@ -42,10 +42,14 @@ def resolve_image_path(relative: str, settings: ServerSettings) -> Path:
     if not relative or "\x00" in relative or Path(relative).is_absolute():
         raise InvalidArgument(f"image_path must be relative to the server's image root, got {relative!r}")
     base = root.resolve()
-    path = (base / relative).resolve()
-    if not path.is_relative_to(base):
-        raise InvalidArgument(f"image_path {relative!r} leaves the server's image root")
-    if not path.is_file():
+    try:
+        path = (base / relative).resolve()
+        if not path.is_relative_to(base):
+            raise InvalidArgument(f"image_path {relative!r} leaves the server's image root")
+        is_file = path.is_file()
+    except OSError as error:  # a name too long for the file system, a loop of links, ...
+        raise InvalidArgument(f"image_path cannot be looked up: {error.strerror or error}") from None
+    if not is_file:
         raise ImageNotFound(relative, "no such file under the image root")
     return path
 

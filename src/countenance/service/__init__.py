@@ -15,7 +15,7 @@ loads only what it needs:
   :mod:`.library_links`: which libraries name people into a gallery; :mod:`.video`: ``video tag``;
 - :mod:`.cleaning`: clean a data set; the identity checks on a gallery or a library;
 - :mod:`.evaluation`: LFW and pairs-CSV verification benchmarks; :mod:`.measurement`: latency budgets,
-  masks, degradations and per-group errors (the toolkit of :mod:`countenance.measure`), with reports;
+  masks, degradations and per-group errors (the toolkit of :mod:`countenance.evaluate`), with reports;
 - :mod:`.models`: the optional ONNX models;
 - :mod:`.demo`: the in-memory demo.
 """

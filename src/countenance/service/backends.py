@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..detection import AUTO, DETECTORS
 from ..embedding import ARCFACE_PREFIX, EMBEDDERS
 from ..errors import UnknownBackend
-from ..gallery import INDEX_BACKENDS
+from ..gallery.index import INDEX_BACKENDS
 
 __all__ = ["DETECTOR_CHOICES", "EMBEDDER_CHOICES", "ARCFACE_FORM", "INDEX_CHOICES", "check_detector", "check_embedder",
            "check_index"]

@@ -8,8 +8,13 @@ per person with several images, the effective number of templates of a subject w
 (``path=``) and given to a gallery as ``calibration=``.
 
 - ``pairs_csv``: columns ``file_x,file_y,same``; each row one comparison.
-- ``folders``: ``DIR/<person>/<images>``; every pair of images is a comparison (same folder:
-  genuine, else impostor).
+- ``folders``: ``DIR/<person>/<images>`` (LFW: its folder or its ``images/``); every pair of images is a comparison
+  (same folder: genuine, else impostor); ``max_people`` / ``max_images_per_person`` take the
+  first people (by folder name) and the first images of each, for a quick table.
+
+``install``: the table becomes the model's own (:func:`countenance.calibration.install_calibration`):
+every later command finds it (thresholds, the library's cluster cuts, the cleaning cuts; see
+:mod:`countenance.calibration.cuts`).
 """
 
 from __future__ import annotations
@@ -36,17 +41,27 @@ NO_GENUINE = "no genuine pairs (no two photos of one person with a face in both)
 @dataclass(frozen=True)
 class CalibrateOptions:
     """Exactly one of ``pairs_csv`` (names relative to ``root``, default the CSV's folder) and
-    ``folders``; ``out``: where to write the table (None: not written)."""
+    ``folders``; ``out``: where to write the table (None: not written); ``install``: install it
+    as the model's table; ``max_people`` / ``max_images_per_person`` (folders only, None: all)."""
 
     pairs_csv: Path | None = None
     folders: Path | None = None
     root: Path | None = None
     out: Path | None = None
     run: EvaluationRun = field(default_factory=EvaluationRun)
+    install: bool = False
+    max_people: int | None = None
+    max_images_per_person: int | None = None
 
     def __post_init__(self) -> None:
         if (self.pairs_csv is None) == (self.folders is None):
-            raise InvalidArgument("give exactly one of --pairs CSV and --folders DIR")
+            raise InvalidArgument("give exactly one of --pairs CSV and a folder per person (DIR or --folders DIR)")
+        for name in ("max_people", "max_images_per_person"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise InvalidArgument(f"{name} must be an integer >= 1, got {value!r}")
+        if self.folders is None and (self.max_people or self.max_images_per_person):
+            raise InvalidArgument("--max-people and --max-images-per-person limit a folder per person, not --pairs")
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,7 @@ class CalibrationResult:
     points: tuple[CalibrationPoint, ...]
     effective_templates: tuple[tuple[int, float], ...]
     out: str | None
+    installed: str | None = None
 
     def undefined(self) -> dict[str, str]:
         """``{field: why}`` for the rates with nothing to measure them on (null in :meth:`to_dict`)."""
@@ -90,21 +106,27 @@ class CalibrationResult:
                        for p in self.points],
             "effective_templates": {str(k): round(v, 3) for k, v in self.effective_templates},
             "out": self.out,
+            "installed": self.installed,
             "undefined": self.undefined(),
         }
 
 
-def person_folders(root: Path) -> dict[str, list[Path]]:
-    """``{person: their image files}`` of ``root/<person>/*`` (folders without images left out)."""
+def person_folders(root: Path, *, max_people: int | None = None, max_images: int | None = None) -> dict[str, list[Path]]:
+    """``{person: their image files}`` of ``root/<person>/*`` (folders without images left out):
+    the first ``max_people`` people by folder name, the first ``max_images`` files of each."""
     from ..image import IMAGE_SUFFIXES
 
     if not root.is_dir():
         raise InvalidArgument(f"{root}: not a folder (expected one folder per person)")
+    if (root / "pairs.txt").is_file() and (root / "images").is_dir():
+        root = root / "images"  # LFW's own layout: pairs.txt beside images/<person>/
     people = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
         if files:
-            people[folder.name] = files
+            people[folder.name] = files[:max_images]
+        if max_people is not None and len(people) >= max_people:
+            break
     if not people:
         raise InvalidArgument(f"{root}: no person folder with images")
     return people
@@ -137,7 +159,7 @@ def calibrate(
     on_aligned: Callable[[AlignedInput], None] | None = None,
 ) -> CalibrationResult:
     """Build (and write to ``options.out``) a calibration table for the chosen embedder."""
-    from ..calibration import save_calibration, table_from_folders, table_from_pairs
+    from ..calibration import install_calibration, save_calibration, table_from_folders, table_from_pairs
     from ..decide import pairwise_distances
     from ..embedding import make_embedder
     from ..evaluate import read_pairs_csv
@@ -148,7 +170,8 @@ def calibrate(
         pairs = [(p.path_x, p.path_y, p.same) for p in read_pairs_csv(options.pairs_csv, options.root)]
         paths = [x for a, b, _ in pairs for x in (a, b)]
     else:
-        folders = person_folders(options.folders)
+        folders = person_folders(options.folders, max_people=options.max_people,
+                                 max_images=options.max_images_per_person)
         people_of = {f: person for person, files in folders.items() for f in files}
         paths = list(people_of)
     results = embed_paths(paths, options.run, on_start, on_progress, on_aligned)
@@ -169,6 +192,7 @@ def calibrate(
     if options.out is not None:
         options.out.parent.mkdir(parents=True, exist_ok=True)
         save_calibration(table, options.out)
+    installed = str(install_calibration(table)) if options.install else None
     effective = table.effective
     points = tuple(
         CalibrationPoint(f, table.distance_at_fmr(f), table.false_non_match_rate(table.distance_at_fmr(f)))
@@ -179,5 +203,5 @@ def calibrate(
     )
     return CalibrationResult(
         spec.name, str(spec.metric), len(results), failed, table.impostor_pairs, table.genuine_pairs, people, points, k_eff,
-        str(options.out) if options.out is not None else None,
+        str(options.out) if options.out is not None else None, installed,
     )

@@ -16,7 +16,8 @@ import numpy as np
 
 from ..clean import CleanOptions, Finding, IdentityOptions, check_identities, cut_from_calibration
 from ..clean.entry import CleanOutcome, clean_command
-from ..errors import InvalidArgument
+from ..calibration.cuts import cuts_for
+from ..errors import CalibrationMissing, InvalidArgument
 from ..image import iter_image_files
 from .aligned_input import AlignedInput, resolve_aligned
 from .library import LibraryOptions
@@ -123,10 +124,12 @@ def _check(source: str, path: Path, model: str, templates: dict[str, dict[str, n
     if options.cut_distance is not None:
         cut = float(options.cut_distance)
     elif calibration is None:
-        raise InvalidArgument(f"no calibration ships for model {model!r}; give the cut as a distance")
+        raise CalibrationMissing(model)
     else:
         cut = cut_from_calibration(model, options.cut_fmr)
     identity = IdentityOptions(cut_distance=cut, metric=metric, min_items=options.min_items)
+    if calibration is not None:  # dlib's margins carried to the model (identity for dlib)
+        identity = identity.carried(cuts_for(model, metric, calibration))
     found = check_identities(templates, identity).findings if templates else ()
     return IdentityReport(source, path, model, cut, len(templates), sum(len(v) for v in templates.values()),
                           tuple(found), _not_judged(templates, options.min_items))
@@ -138,7 +141,7 @@ def check_gallery(options: GalleryOptions, check: IdentityCheckOptions | None = 
 
     with open_gallery(options) as gallery:
         by_subject = gallery.subject_templates()
-        model, path = gallery.model, Path(gallery.path)
+        model, path = gallery.model.name, Path(gallery.path)
     templates = {name: {f"template:{tid}": vector for tid, vector in items.items()} for name, items in by_subject.items()}
     return _check("gallery", path, model, templates, check or IdentityCheckOptions())
 

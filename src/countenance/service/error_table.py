@@ -47,6 +47,7 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     ErrorRule(errors.UnknownBackend, EXIT_FAILED, 422, "unknown backend"),
     ErrorRule(errors.UnknownModel, EXIT_FAILED, 404, "unknown model"),
     ErrorRule(errors.ModelNotInstalled, EXIT_FAILED, 409, "model not installed"),
+    ErrorRule(errors.CalibrationMissing, EXIT_FAILED, 409, "model not calibrated"),
     ErrorRule(errors.ModelChecksumMismatch, EXIT_FAILED, 409, "model checksum mismatch"),
     ErrorRule(errors.LicenceNotAccepted, EXIT_FAILED, 409, "licence not accepted"),
     ErrorRule(errors.ModelError, EXIT_FAILED, 400, "model error"),

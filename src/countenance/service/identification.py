@@ -142,7 +142,7 @@ def identify_images(
             threshold, target, templates = results[0].threshold, results[0].target_fpir, results[0].templates
         else:
             threshold, target, templates = gallery.threshold(), None, gallery.template_count
-        min_iod = gallery.min_interocular_px
+        min_iod = gallery.model.min_interocular_px
     return IdentifyRun(tuple(faces), tuple(images), float(threshold), target, templates, tuple(errors), min_iod)
 
 

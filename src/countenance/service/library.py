@@ -286,11 +286,12 @@ def name_person(options: NameOptions, *, pipelines: PipelineFactory = build_pipe
 def disagreeing_faces(library: Library, person_id: int, *, cut_fmr: float = 0.01) -> tuple[int, ...]:
     """The faces of person ``person_id`` that the dataset-cleaning identity checks
     (:func:`countenance.clean.check_identities`, pair cut at stranger false-match rate
-    ``cut_fmr`` in the model's shipped calibration) find disagree with the rest of the person:
+    ``cut_fmr`` in the model's calibration, installed or shipped) find disagree with the rest of the person:
     a stranger clustering put there. Empty when the person has under 3 faces, or when the model
-    ships no calibration (nothing to judge by)."""
+    has no calibration (nothing to judge by)."""
     from ..clean import IdentityOptions, check_identities, cut_from_calibration
     from ..calibration import load_calibration
+    from ..calibration.cuts import cuts_for
 
     library.store.person(person_id)
     faces = [library.store.face(face_id) for face_id, _ in library.store.person_faces(person_id)]
@@ -299,6 +300,7 @@ def disagreeing_faces(library: Library, person_id: int, *, cut_fmr: float = 0.01
     if calibration is None:
         return ()
     options = IdentityOptions(cut_distance=cut_from_calibration(faces[0].model, cut_fmr), metric=calibration.metric)
+    options = options.carried(cuts_for(faces[0].model, calibration.metric, calibration))  # dlib's margins, carried
     found = check_identities({"person": {f"face:{face.id}": face.template for face in faces}}, options).findings
     return tuple(sorted(int(item.split(":")[1]) for finding in found for item in finding.items if item.startswith("face:")))
 

@@ -154,8 +154,9 @@ def list_operations(options: LibraryOptions, *, limit: int = 100, offset: int = 
 
 
 def list_merge_suggestions(options: LibraryOptions, *, limit: int = 100, offset: int = 0,
-                           max_distance: float = DEFAULT_MERGE_DISTANCE) -> Page[MergeSuggestion]:
-    """Pairs of people that may be one person, nearest first."""
+                           max_distance: float | None = None) -> Page[MergeSuggestion]:
+    """Pairs of people that may be one person, nearest first (``max_distance`` None: the
+    library's default, carried to its model)."""
     check_page(limit, offset)
     with open_library(options) as library:
         return page_of(library.merge_suggestions(max_distance=max_distance), limit, offset)

@@ -1,15 +1,16 @@
 """Protocol-level measurements (issue 12): latency budgets, masks, degradations, per-group errors.
 
 Each use case checks its path arguments first (:mod:`.path_args`: nothing heavy starts on a
-bad path), runs one entry of :mod:`countenance.measure` and writes its report (``report.json``
+bad path), runs one entry of :mod:`countenance.evaluate` and writes its report (``report.json``
 and an offline ``report.html``) into ``report_dir``. What is measured and how is documented
 in docs/MEASURE.md and in the ``run_*`` modules.
 
 Pipelines: these measurements run the toolkit's pipelines (detector ``hog``, ``yunet`` or
 ``ultraface``; embedder ``dlib``, ``dlib-onnx`` or ``dlib-onnx-int8``), chosen through the
-shared :class:`~.options.PipelineOptions`; ``"auto"`` is what it is in every command (YuNet when
-installed, else HOG: :func:`countenance.detection.resolve_detector_name`; dlib-onnx). Upsampling, rotations and jitters are the toolkit's own (fixed), so other values
-there are refused rather than silently ignored.
+shared :class:`~.options.PipelineOptions`; ``"auto"`` is what it is in every command
+(:meth:`countenance.pipeline.PipelineConfig.resolved`: YuNet when installed, else HOG; dlib-onnx
+when ONNX Runtime works, else dlib). Upsampling, rotations and jitters are the toolkit's own
+(fixed), so other values there are refused rather than silently ignored.
 """
 
 from __future__ import annotations
@@ -20,17 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import datasets
-from ..detection import resolve_detector_name
 from ..errors import InvalidArgument
 from .options import PipelineOptions
 from .path_args import existing_file, existing_folder, writable_folder, writing
 
 if TYPE_CHECKING:
-    from ..measure.choice import PipelineChoice
-    from ..measure.run_budget import BudgetResult
-    from ..measure.run_degrade import DegradeResult
-    from ..measure.run_groups import GroupsResult
-    from ..measure.run_masks import MasksResult
+    from ..evaluate.choice import PipelineChoice
+    from ..evaluate.run_budget import BudgetResult
+    from ..evaluate.run_degrade import DegradeResult
+    from ..evaluate.run_groups import GroupsResult
+    from ..evaluate.run_masks import MasksResult
 
 __all__ = [
     "MeasureRun", "LfwFolds", "parse_folds", "parse_budgets", "Measurement", "BudgetEvalOptions", "measure_budget",
@@ -115,12 +115,13 @@ class Measurement:
 
 
 def _choice(pipeline: PipelineOptions) -> PipelineChoice:
-    from ..measure.choice import PipelineChoice
+    from ..evaluate.choice import PipelineChoice
 
     if pipeline.jitters or pipeline.upsample != "auto" or not pipeline.rotate:
         raise InvalidArgument("measurements run the toolkit's own detection settings: no --jitters, --upsample or --no-rotate")
-    detector = resolve_detector_name(pipeline.detector)  # "auto": yunet when installed, else hog, as everywhere
-    embedder = "dlib-onnx" if pipeline.embedder == "auto" else pipeline.embedder
+    # "auto" decided where every command decides it (yunet when installed, else hog; dlib-onnx, else dlib).
+    config = PipelineOptions(detector=pipeline.detector, embedder=pipeline.embedder).config().resolved()
+    detector, embedder = config.detector, config.embedder
     if embedder == "dlib-onnx-int8":
         raise InvalidArgument("dlib-onnx-int8 is measured by `eval budget` (it makes the int8 model); choose dlib or dlib-onnx")
     return PipelineChoice(detector, embedder)  # InvalidArgument names the choices on a bad one
@@ -138,7 +139,7 @@ def _places(run: MeasureRun, what: str) -> tuple[Path, Path | None]:
 
 
 def _report(what: str, result: Any, report_dir: Path) -> Measurement:
-    from ..measure.report import write_report
+    from ..evaluate.report import write_report
 
     with writing(report_dir, "--report-dir"):
         json_path, html_path = write_report({what: result.to_dict()}, report_dir, title=f"Countenance evaluation: {what}")
@@ -170,7 +171,7 @@ def measure_budget(options: BudgetEvalOptions, on_progress: StepProgress | None 
     """The most accurate pipeline within each budget, and the speed/accuracy frontier."""
     lfw_dir = _lfw(options.lfw)
     report_dir, cache = _places(options.run, "budget")
-    from ..measure.run_budget import BudgetOptions, run_budget
+    from ..evaluate.run_budget import BudgetOptions, run_budget
 
     result = run_budget(BudgetOptions(budgets_ms=options.budgets_ms, lfw_dir=lfw_dir, folds=options.lfw.folds,
                                       repeats=options.repeats, cache_dir=cache, workers=options.run.workers), on_progress)
@@ -198,7 +199,7 @@ def measure_masks(options: MasksEvalOptions, on_progress: StepProgress | None = 
     masked = existing_folder(options.masked_dir, "--masked-dir") if options.masked_dir is not None else None
     choice = _choice(options.pipeline)
     report_dir, cache = _places(options.run, "masks")
-    from ..measure.run_masks import MasksOptions, run_masks
+    from ..evaluate.run_masks import MasksOptions, run_masks
 
     result = run_masks(MasksOptions(lfw_dir=lfw_dir, folds=options.lfw.folds, pipeline=choice, seed=options.seed,
                                     masked_dir=masked, cache_dir=cache, workers=options.run.workers), on_progress)
@@ -229,7 +230,7 @@ def measure_degrade(options: DegradeEvalOptions, on_progress: StepProgress | Non
     lfw_dir = _lfw(options.lfw)
     choice = _choice(options.pipeline)
     report_dir, cache = _places(options.run, "degrade")
-    from ..measure.run_degrade import DegradeOptions, run_degrade
+    from ..evaluate.run_degrade import DegradeOptions, run_degrade
 
     levels = {} if options.iod_levels is None else {"iod_levels": tuple(sorted(options.iod_levels, reverse=True))}
     result = run_degrade(DegradeOptions(lfw_dir=lfw_dir, folds=options.lfw.folds, pipeline=choice, cache_dir=cache,
@@ -267,7 +268,7 @@ def measure_groups(options: GroupsEvalOptions) -> Measurement:
     labels = existing_file(options.labels_csv, "--labels")
     choice = _choice(options.pipeline)
     report_dir, cache = _places(options.run, "groups")
-    from ..measure.run_groups import GroupsOptions, run_groups
+    from ..evaluate.run_groups import GroupsOptions, run_groups
 
     result = run_groups(GroupsOptions(image_dir, labels, column=options.column, pipeline=choice, threshold=options.threshold,
                                       samples=options.samples, cache_dir=cache, workers=options.run.workers))

@@ -110,7 +110,7 @@ def score_condition(
 ) -> ConditionResult:
     """The figures of one condition: ``x_records`` hold the changed side, ``y_records`` the other."""
     from ..decide import pairwise_distances
-    from ..evaluate import kfold_accuracy
+    from .metrics import kfold_accuracy
 
     if not pairs or len(pairs) != len(x_names) or len(pairs) != len(y_names):
         raise InvalidArgument("need one x and one y image name per pair, and at least one pair")
@@ -168,7 +168,7 @@ def _det_summary(genuine: np.ndarray, impostor: np.ndarray, points: int = 60) ->
 def lfw_subset(lfw_dir: str | Path | None, folds: Sequence[int] | None) -> tuple[Path, list[Any]]:
     """``(images root, pairs)`` of LFW's ``pairs.txt`` restricted to ``folds`` (0-based; None: all)."""
     from ..datasets import lfw_dir as default_lfw_dir
-    from ..evaluate import read_lfw_pairs
+    from .protocols import read_lfw_pairs
 
     base = Path(lfw_dir) if lfw_dir is not None else default_lfw_dir()
     pairs = read_lfw_pairs(base)

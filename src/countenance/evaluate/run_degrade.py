@@ -3,7 +3,7 @@
 Degradations of the ``x`` image of each pair (the ``y`` side stays as given): downscaled to
 inter-ocular distances (``iod_levels``, px), Gaussian blur (sigma in inter-ocular distances),
 JPEG quality, a grey band over the eyes, a grey block over the lower face. Each level gives a
-:class:`~countenance.measure.pairs.ConditionResult`.
+:class:`~countenance.evaluate.condition_pairs.ConditionResult`.
 
 The smallest face the model still handles (:class:`MinimumFaceSize`): the threshold is set on
 the clean condition for ``target_fmr`` (the threshold a deployment runs at); a downscaling level
@@ -23,9 +23,9 @@ from typing import Any
 
 from ..errors import InvalidArgument
 from ..ingest import BatchEmbedder
-from .choice import PipelineChoice, embedding_spec, measure_cache_dir
-from .pairs import ConditionResult, lfw_subset, pair_names, score_condition
-from .templates import Variant, embed_variant
+from .choice import PipelineChoice, embedding_spec
+from .condition_pairs import ConditionResult, score_condition
+from .variant_templates import Variant, counted_progress, embed_variant, lfw_run
 
 __all__ = ["DegradeOptions", "Curve", "MinimumFaceSize", "DegradeResult", "run_degrade", "minimum_face_size"]
 
@@ -145,21 +145,12 @@ def run_degrade(options: DegradeOptions, on_progress: Callable[[str, int, int], 
 def _run_degrade(options: DegradeOptions, on_progress: Callable[[str, int, int], None] | None,
                  pool: BatchEmbedder) -> DegradeResult:
     start = time.perf_counter()
-    root, pairs = lfw_subset(options.lfw_dir, options.folds)
-    xs, ys = pair_names(pairs, root)
-    names = sorted(set(xs) | set(ys))
-    cache = measure_cache_dir(options.cache_dir)
+    root, pairs, xs, ys, names, cache = lfw_run(options.lfw_dir, options.folds, options.cache_dir)
     choice = options.pipeline
 
     def embed(variant: Variant, which: list[str], anchors=None):
-        done = [0]
-
-        def tick(n: int) -> None:
-            done[0] += n
-            if on_progress:
-                on_progress(variant.key, done[0], len(which))
-
-        return embed_variant(root, which, pool, variant, cache_dir=cache, anchors=anchors, on_progress=tick)
+        return embed_variant(root, which, pool, variant, cache_dir=cache, anchors=anchors,
+                             on_progress=counted_progress(on_progress, variant.key, len(which)))
 
     clean_records = embed(Variant("clean"), names)
     metric = embedding_spec(choice).metric

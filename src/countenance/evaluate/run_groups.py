@@ -2,7 +2,7 @@
 
 Input: an image folder with one sub-folder per person (the sub-folder names the identity) and a
 CSV mapping images (paths relative to that folder) to group labels, see
-:func:`~countenance.measure.groups.read_group_labels`. Every labelled image is embedded (its
+:func:`~countenance.evaluate.groups.read_group_labels`. Every labelled image is embedded (its
 largest face); every pair of them is compared (mated iff same person). Images without a label
 are left out and counted; labels are never guessed.
 
@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import InvalidArgument
 from .choice import PipelineChoice, embedding_spec, measure_cache_dir
 from .groups import GroupReport, LabelledComparisons, group_report, read_group_labels
-from .templates import Variant, embed_variant
+from .variant_templates import Variant, embed_variant
 
 __all__ = ["GroupsOptions", "GroupsResult", "run_groups"]
 

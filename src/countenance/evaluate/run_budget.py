@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgument
-from .choice import PipelineChoice, build_embedder, build_face_detector, embedding_spec, measure_cache_dir
-from .pairs import lfw_subset, pair_names, score_condition
+from .choice import PipelineChoice, build_embedder, build_face_detector, embedding_spec
+from .condition_pairs import score_condition
 from .quantize import TemplateAgreement, ensure_int8_model, template_agreement
-from .templates import Variant, embed_variant, reembed
+from .variant_templates import Variant, counted_progress, embed_variant, lfw_run, reembed
 
 __all__ = ["BudgetOptions", "PipelineRow", "BudgetChoice", "BudgetResult", "run_budget", "frontier", "choose_for_budget",
            "cpu_model", "time_pipeline"]
@@ -201,7 +201,7 @@ def time_pipeline(choice: PipelineChoice, images: Sequence[bytes], *, repeats: i
 def _calibration_chips(root: Path, exclude: set[str], count: int) -> np.ndarray:
     """dlib chips of the first ``count`` LFW images (sorted) of people outside the pairs, found by YuNet."""
     from ..backends.dlib_onnx_embedder import DlibOnnxEmbedder
-    from ..evaluate import central_subject
+    from .protocols import central_subject
     from ..image import load_image
 
     people = {Path(n).parent.as_posix() for n in exclude}
@@ -224,10 +224,7 @@ def run_budget(options: BudgetOptions, on_progress: Callable[[str, int, int], No
     from ..backends.dlib_onnx_embedder import DlibOnnxEmbedder
 
     start = time.perf_counter()
-    root, pairs = lfw_subset(options.lfw_dir, options.folds)
-    xs, ys = pair_names(pairs, root)
-    names = sorted(set(xs) | set(ys))
-    cache = measure_cache_dir(options.cache_dir)
+    root, pairs, xs, ys, names, cache = lfw_run(options.lfw_dir, options.folds, options.cache_dir)
     timing_files = [(root / n).read_bytes() for n in names[:: max(1, len(names) // options.timing_images)][: options.timing_images]]
 
     int8_model: str | None = None
@@ -240,11 +237,7 @@ def run_budget(options: BudgetOptions, on_progress: Callable[[str, int, int], No
         agreement = template_agreement(fp32.embed_chips(held_out), DlibOnnxEmbedder(model_path=int8_model).embed_chips(held_out))
 
     def accuracy_of(choice: PipelineChoice) -> tuple[float, float]:
-        def tick(n: int, done=[0]) -> None:  # noqa: B006 - a per-call counter
-            done[0] += n
-            if on_progress:
-                on_progress(f"lfw {choice.name}", done[0], len(names))
-
+        tick = counted_progress(on_progress, f"lfw {choice.name}", len(names))
         if choice.embedder == "dlib-onnx-int8":  # same detection as fp32: re-embed its faces only
             fp32 = replace(choice, embedder="dlib-onnx", embedder_model=None)
             clean = embed_variant(root, names, fp32, Variant("clean"), cache_dir=cache, workers=options.workers, on_progress=tick)

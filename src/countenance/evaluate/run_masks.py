@@ -20,9 +20,9 @@ from typing import Any
 
 from ..errors import InvalidArgument
 from ..ingest import BatchEmbedder
-from .choice import PipelineChoice, build_face_detector, embedding_spec, measure_cache_dir
-from .pairs import ConditionResult, lfw_subset, pair_names, score_condition
-from .templates import Variant, embed_variant
+from .choice import PipelineChoice, build_face_detector, embedding_spec
+from .condition_pairs import ConditionResult, score_condition
+from .variant_templates import Variant, counted_progress, embed_variant, lfw_run
 
 __all__ = ["MasksOptions", "DetectionRate", "MasksResult", "run_masks", "detection_rates"]
 
@@ -117,21 +117,12 @@ def run_masks(options: MasksOptions, on_progress: Callable[[str, int, int], None
     from ..datasets import fixtures_dir
 
     start = time.perf_counter()
-    root, pairs = lfw_subset(options.lfw_dir, options.folds)
-    xs, ys = pair_names(pairs, root)
-    names = sorted(set(xs) | set(ys))
-    cache = measure_cache_dir(options.cache_dir)
+    root, pairs, xs, ys, names, cache = lfw_run(options.lfw_dir, options.folds, options.cache_dir)
     choice = options.pipeline
 
     def embed(variant: Variant, anchors=None):
-        done = [0]
-
-        def tick(n: int) -> None:
-            done[0] += n
-            if on_progress:
-                on_progress(variant.key, done[0], len(names))
-
-        return embed_variant(root, names, pool, variant, cache_dir=cache, anchors=anchors, on_progress=tick)
+        return embed_variant(root, names, pool, variant, cache_dir=cache, anchors=anchors,
+                             on_progress=counted_progress(on_progress, variant.key, len(names)))
 
     metric = embedding_spec(choice).metric
     # One set of workers for both passes (started only if the cache lacks something).

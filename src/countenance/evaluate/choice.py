@@ -32,7 +32,7 @@ __all__ = [
 
 #: Detectors a measurement can run: dlib's HOG and the two ONNX detectors with a working size.
 DETECTORS = ("hog", "yunet", "ultraface")
-#: The int8 copy of ``dlib-onnx`` (made by :func:`countenance.measure.quantize.ensure_int8_model`).
+#: The int8 copy of ``dlib-onnx`` (made by :func:`countenance.evaluate.quantize.ensure_int8_model`).
 INT8 = "dlib-onnx-int8"
 
 # Registry name and file under <shared>/models for the ONNX detectors.

@@ -25,15 +25,17 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..errors import CountenanceError, InvalidArgument
-from ..ingest import BatchEmbedder, ImageJob, ImageRecord, TemplateCache, embed_files, steps
-from .choice import PipelineChoice
+from ..ingest import BatchEmbedder, GivenFace, GivenFaces, ImageJob, ImageRecord, TemplateCache, embed_files, steps
+from .choice import PipelineChoice, measure_cache_dir
+from .condition_pairs import lfw_subset, pair_names
 
-__all__ = ["Variant", "VariantChoice", "GivenFace", "apply_variant", "embed_variant", "reembed", "VARIANT_KINDS"]
+__all__ = ["Variant", "VariantChoice", "apply_variant", "embed_variant", "reembed", "VARIANT_KINDS", "LfwRun", "lfw_run",
+           "counted_progress"]
 
 #: What a variant does; ``level`` is the target inter-ocular distance in px (iod), the blur's
 #: sigma in inter-ocular distances (blur), the JPEG quality (jpeg), the mask seed (mask).
@@ -99,7 +101,7 @@ class VariantChoice:
         return f"measure-{self.rule}-{self.variant.key}"
 
     def choose(self, pipeline: Any, pixels: np.ndarray, job: Any) -> tuple[np.ndarray, list[tuple[Any, str]]]:
-        from ..evaluate import LFW_CENTRE_BOX, central_subject
+        from .protocols import LFW_CENTRE_BOX, central_subject
         from ..faces import Box, Face
 
         detector = pipeline.face_detector
@@ -133,26 +135,6 @@ class VariantChoice:
 
 
 
-@dataclass(frozen=True)
-class GivenFace:
-    """The face given in the job's context ``(box, landmarks)``, embedded without detection; the
-    key names the pipeline that placed it (``made_by``)."""
-
-    made_by: str
-
-    @property
-    def key(self) -> str:
-        return f"given-by:{self.made_by}"
-
-    def choose(self, pipeline: Any, pixels: np.ndarray, job: Any) -> tuple[np.ndarray, list[tuple[Any, str]]]:
-        from ..faces import Box, Face
-
-        if job.context is None:
-            return pixels, []
-        box, landmarks, how = job.context
-        return pixels, [(Face(box=Box(*box), detection_score=0.0, landmarks=np.array(landmarks, np.float32)), how)]
-
-
 def _anchor(record: ImageRecord | None) -> tuple[tuple[float, ...], list[list[float]]] | None:
     face = None if record is None else record.face
     if face is None or face.landmarks is None:
@@ -166,6 +148,43 @@ def _run(jobs: list[ImageJob], choice: PipelineChoice | BatchEmbedder, face_choi
         records, _ = embed_files(jobs, choice, workers=workers, choice=face_choice, cache=cache,
                                  progress=steps(on_progress))
     return {r.name: r for r in records}
+
+
+class LfwRun(NamedTuple):
+    """What an LFW measurement starts from: the images' folder, the pairs of the chosen folds,
+    the two image names of each pair (``xs``, ``ys``), every image once (sorted) and the
+    template cache folder."""
+
+    root: Path
+    pairs: list[Any]
+    xs: list[str]
+    ys: list[str]
+    names: list[str]
+    cache: Path
+
+
+def lfw_run(lfw_dir: str | os.PathLike[str] | None, folds: Sequence[int] | None,
+            cache_dir: str | os.PathLike[str] | None) -> LfwRun:
+    """The :class:`LfwRun` of LFW in ``lfw_dir`` (default: the shared one) restricted to ``folds``,
+    with its templates cached under ``cache_dir`` (default: the user cache's)."""
+    root, pairs = lfw_subset(lfw_dir, folds)
+    xs, ys = pair_names(pairs, root)
+    return LfwRun(root, pairs, xs, ys, sorted(set(xs) | set(ys)), measure_cache_dir(cache_dir))
+
+
+def counted_progress(on_progress: Callable[[str, int, int], None] | None, step: str,
+                     total: int) -> Callable[[int], None]:
+    """An ``on_progress(n)`` for :func:`embed_variant` that adds up the images and reports
+    ``on_progress(step, done, total)`` (nothing when ``on_progress`` is None)."""
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if on_progress:
+            on_progress(step, done, total)
+
+    return tick
 
 
 def embed_variant(
@@ -220,9 +239,9 @@ def reembed(
     jobs = []
     for name, record in records.items():
         face = record.face
-        context = None if face is None or face.landmarks is None else (tuple(float(v) for v in face.box.to_list()),
-                                             np.asarray(face.landmarks, np.float64).tolist(), face.how)
+        context = None if face is None or face.landmarks is None else (
+            GivenFace(tuple(float(v) for v in face.box.to_list()), np.asarray(face.landmarks, np.float32), face.how),)
         jobs.append(ImageJob(str(base / name), name, context))
-    found = _run(jobs, choice, GivenFace(made_by.fingerprint), cache_dir=cache_dir, workers=1,
+    found = _run(jobs, choice, GivenFaces(made_by.fingerprint), cache_dir=cache_dir, workers=1,
                  on_progress=on_progress)
     return {n: found[n] for n in records}

@@ -20,7 +20,7 @@ each group resampled on its own. The unit resampled is the report's ``bootstrap.
   ``countenance eval groups`` always does): the people of each group are resampled with
   replacement, an impostor comparison of subjects ``a`` and ``b`` weighing ``m_a * m_b`` and a
   genuine one of subject ``a`` weighing ``m_a`` (``m``: how often each was drawn), as in
-  Bolle et al.'s subsets bootstrap; see :mod:`~countenance.measure.subject_bootstrap`. FMR
+  Bolle et al.'s subsets bootstrap; see :mod:`~countenance.evaluate.subject_bootstrap`. FMR
   resamples the group's subjects that have within-group impostor comparisons, FNMR those that
   have genuine ones. Comparisons that share a person are not independent, and this is the
   interval that allows for it.
