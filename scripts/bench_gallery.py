@@ -16,12 +16,12 @@ templates and ``--queries`` mated queries (new samples of enrolled identities), 
 - the same latency for brute-force numpy (``|x|^2 - 2 X q`` with precomputed norms, then
   ``np.argpartition``; one BLAS thread) and the ratio numpy / index.
 
-Synthetic templates ("clustered like real ones"): if the LFW dlib templates cached by
-``scripts/lfw_cache.py`` exist (``~/.cache/countenance/lfw-dlib-resnet-v1*.npz``), identity
+Synthetic templates ("clustered like real ones"): with ``--fit-lfw`` (LFW's dlib templates,
+from the template cache that ``scripts/lfw_cache.py`` fills; computed on first use), identity
 centres are drawn from a Gaussian with the mean and covariance of the real per-person means
 (less the within-person part those means still carry), and each template adds Gaussian noise
 with the real within-person covariance, scaled so the median same-person distance matches the
-real one. Otherwise an isotropic stand-in is used (same ~0.4, different ~0.9 apart). Each
+real one. Otherwise (the default) an isotropic stand-in is used (same ~0.4, different ~0.9 apart). Each
 identity has ``--per-identity`` templates (default 5: 1M templates = 200k identities).
 
 Latency is the median of ``--rounds`` (3) rounds over all queries: on a shared virtual machine
@@ -109,17 +109,23 @@ def _psd_cholesky(cov: np.ndarray) -> np.ndarray:
     return np.linalg.cholesky((vectors * values) @ vectors.T)
 
 
-def _real_templates() -> tuple[np.ndarray, np.ndarray] | None:
-    """``(vectors (n, 128) float64, person labels (n,))`` of cached LFW templates, or None."""
-    from countenance.paths import cache_dir as default_cache_dir
-
-    cache = default_cache_dir()
-    files = sorted(glob.glob(str(cache / "lfw-dlib-resnet-v1*.npz")))
-    if not files:
+def _real_templates(fit_lfw: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(vectors (n, 128) float64, person labels (n,))`` of LFW's dlib templates (from the template
+    cache: ``scripts/lfw_cache.py`` fills it, ~50 min on 2 cores the first time), or None when
+    not asked for (``--fit-lfw``) or when too few people have two templates to fit the noise."""
+    if not fit_lfw:
         return None
-    data = np.load(files[0])
-    people = np.array([p.split("/")[0] for p in data["paths"]])
-    return data["vectors"].astype(np.float64), people
+    from countenance.datasets import lfw_dir
+    from countenance.evaluate import load_lfw_templates
+
+    templates = load_lfw_templates(lfw_dir(), embedder="dlib-onnx", workers=os.cpu_count() or 1)
+    vectors = templates.vectors[templates.ok].astype(np.float64)
+    people = np.array([p.split("/")[0] for p, ok in zip(templates.paths, templates.ok) if ok])
+    _, counts = np.unique(people, return_counts=True)
+    if (counts >= 2).sum() < 2 * DIMENSION:
+        print(f"only {(counts >= 2).sum()} people with 2+ LFW templates: using the isotropic stand-in")
+        return None
+    return vectors, people
 
 
 def fit_template_model(real: tuple[np.ndarray, np.ndarray] | None) -> TemplateModel:
@@ -413,12 +419,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds over all queries (median round reported)")
     parser.add_argument("--index-cache", metavar="DIR",
                         help="keep each built index here and time it again on later runs instead of rebuilding")
+    parser.add_argument("--fit-lfw", action="store_true",
+                        help="fit the synthetic templates to LFW's real dlib templates (computed once into the template cache)")
     parser.add_argument("--quick", action="store_true", help="100,000 templates, 300 queries (for make bench)")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.queries = [100_000], 300
 
-    real = _real_templates()
+    real = _real_templates(args.fit_lfw)
     model = fit_template_model(real)
     print(f"synthetic templates: {model.source}; {args.per_identity} per identity; queries are new samples "
           f"of enrolled identities; exact up to {APPROXIMATE_ABOVE:,} vectors, IVF (4-bit PQ fast scan, "
