@@ -119,3 +119,16 @@ def test_given_faces_are_embedded_where_given_from_a_file_or_its_bytes(fixtures,
         for face, vector in zip(record.faces, expected, strict=True):
             assert float(np.dot(face.vector, vector) / np.linalg.norm(face.vector) / np.linalg.norm(vector)) > 0.9999
     assert missing.faces == () and not missing.readable and "gone.jpg" in missing.error
+
+
+def test_chunks_cover_every_job_once_and_shrink_at_the_end_with_workers():
+    from countenance.ingest.batch import _chunk_bounds
+
+    for count, size, workers in [(1000, 16, 2), (37, 16, 2), (5, 16, 1), (1000, 16, 1), (97, 8, 3)]:
+        bounds = _chunk_bounds(count, size, workers)
+        assert [i for start, end in bounds for i in range(start, end)] == list(range(count))
+        assert max(end - start for start, end in bounds) <= size
+        if workers == 1:
+            assert all(end - start == size for start, end in bounds[:-1])
+    tail = _chunk_bounds(1000, 16, 2)
+    assert tail[0] == (0, 16) and tail[-1][1] - tail[-1][0] <= 4  # full chunks first, quarter chunks last

@@ -146,6 +146,19 @@ def _embed_chunk(chunk: _Chunk) -> list[ImageRecord]:
     return [record for record in records if record is not None]
 
 
+def _chunk_bounds(count: int, size: int, workers: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of each chunk of ``count`` jobs: ``size`` each, but with several workers
+    the last few are a quarter of that, so the processes run out of work together instead of
+    one waiting for another's last full chunks (a worker holds two queued)."""
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    while start < count:
+        step = size if workers == 1 or count - start > 3 * workers * size else max(1, size // 4)
+        bounds.append((start, min(count, start + step)))
+        start += step
+    return bounds
+
+
 class BatchEmbedder:
     """Images through the pipeline of ``source`` in ``workers`` processes (this one included),
     started now (with ``lazy``: on the first :meth:`embed` that has images, so that a run served
@@ -191,7 +204,8 @@ class BatchEmbedder:
             return
         pool = self._start()
         size = max(1, min(chunk, -(-len(jobs) // self.workers)))  # every worker gets a share of a small run
-        parts = [_Chunk(self._token, choice, tuple(stages), tuple(jobs[i : i + size])) for i in range(0, len(jobs), size)]
+        parts = [_Chunk(self._token, choice, tuple(stages), tuple(jobs[start:end]))
+                 for start, end in _chunk_bounds(len(jobs), size, self.workers)]
         for records in pool.map(_embed_chunk, parts):
             yield from records
             if on_progress:
