@@ -266,7 +266,7 @@ class AlreadyExists(GalleryError):
 
 
 class Unsupported(CountenanceError):
-    """An optional feature that this backend does not provide (e.g. range search on an HNSW index)."""
+    """An optional feature that this backend does not provide (e.g. dropping a server backend's data)."""
 
 
 class UnknownKey(CountenanceError):

@@ -1,9 +1,10 @@
 """Back large in-memory index buffers with 2 MiB pages (Linux transparent huge pages).
 
-One HNSW query reads a few thousand vectors and neighbour lists scattered over hundreds of MB
-(1M templates: 488 MB of vectors, 370 MB of graph). With 4 KiB pages nearly every one of those
-reads also misses the TLB; with 2 MiB pages the whole index needs a few hundred TLB entries.
-On this project's 2-core machine that cut the 1M-template p50 by about 15% (docs/GALLERY.md).
+A query that reads vectors scattered over hundreds of MB (the exact vectors an IVF search
+re-ranks; earlier an HNSW graph: 1M templates, 488 MB of vectors and 370 MB of graph) also misses
+the TLB on nearly every read with 4 KiB pages; with 2 MiB pages the whole buffer needs a few
+hundred TLB entries. For the HNSW index that cut the 1M-template p50 by about 15% on this
+project's 2-core machine (docs/GALLERY.md).
 
 Most distributions set THP to ``madvise``: a program only gets huge pages where it asks, and
 FAISS's buffers (C++ ``std::vector``) never ask. :func:`advise_huge_pages` asks for a buffer
