@@ -410,7 +410,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=5000, help="mated queries per size (5,000: recall@1 to about +-0.003)")
     parser.add_argument("--numpy-queries", type=int, default=200, help="queries timed for brute-force numpy")
     parser.add_argument("--per-identity", type=int, default=5, help="templates per enrolled identity")
-    parser.add_argument("--probe-scale", type=float, nargs="+", default=[0.56, 1.0],
+    parser.add_argument("--probe-scale", type=float, nargs="+", default=[0.78, 1.28],
                         help=f"scan scale x lists ** {PROBE_EXPONENT} of the IVF's lists: scales timed beside the default {PROBE_SCALE}")
     parser.add_argument("--build-threads", type=int, default=os.cpu_count() or 1,
                         help="FAISS threads for the build (1 on a machine other jobs keep busy: OpenMP spins)")

@@ -23,13 +23,14 @@ import numpy as np
 
 __all__ = ["PROBE_SCALE", "RERANK_FACTOR", "MIN_CANDIDATES", "RETRAIN_GROWTH", "build_ivf", "list_count", "probes", "candidates"]
 
-#: A search scans ``PROBE_SCALE x nlist ** PROBE_EXPONENT`` lists (224 of 4,096, 571 of 16,384):
-#: the lists needed for a given recall grow slower than their number. Fitted to what reached
-#: recall@1 >= 0.99 against exact (one core, isotropic synthetic templates, docs/GALLERY.md):
-#: 1M, 4,096 lists: 160 scanned 0.47 ms at 0.987, 223 0.61 ms at 0.992, 286 0.74 ms at 0.996;
-#: 10M, 16,384 lists: 448 2.4 ms at 0.988, 573 2.76 ms at 0.993. Recall is lost in the lists
-#: not scanned: the same figures with 40 or 100 candidates re-ranked, residual codes or not.
-PROBE_SCALE = 0.78
+#: A search scans ``PROBE_SCALE x nlist ** PROBE_EXPONENT`` lists (286 of 4,096, 734 of 16,384):
+#: the lists needed for a given recall grow slower than their number. Measured against exact
+#: search, one core (docs/GALLERY.md): isotropic synthetic templates, 1M, 4,096 lists: 223
+#: scanned 0.61 ms at recall@1 0.992, 286 0.74 ms at 0.996; 10M, 16,384 lists: 573 2.76 ms at
+#: 0.993, 704 3.27 ms at 0.994; templates fitted to LFW's real ones, 1M: 223 0.59 ms at 0.9904
+#: (too thin a margin), 286 0.67 ms at 0.9930. Recall is lost in the lists not scanned: the same
+#: figures with 40 or 100 candidates re-ranked, residual codes or not.
+PROBE_SCALE = 1.0
 PROBE_EXPONENT = 0.68
 #: Candidates re-ranked exactly per wanted neighbour, and at least this many in all.
 RERANK_FACTOR = 4
