@@ -7,7 +7,7 @@ templates and ``--queries`` mated queries (new samples of enrolled identities), 
   IVF of 4-bit PQ fast-scan codes with exact re-ranking above);
 - single-query p50/p99 latency on one core (``faiss.omp_set_num_threads(1)``, one query per
   ``search`` call, k = 10, as ``Gallery.identify`` does), for a few probe scales (a search scans
-  scale x lists ** 0.68 of the IVF's lists; the product's default is marked), with the load average;
+  scale x the lists of `countenance.gallery.ivf.probes`; the default is marked), with the load average;
 - recall@1 (same top-1 id as exact search) and recall@10 (overlap of the top 10) against exact
   search (``faiss.IndexFlatL2`` on all cores, computed once, not timed);
 - memory: the RSS growth while building and the size of the saved index file;
@@ -57,7 +57,7 @@ import faiss
 from countenance.gallery.hugepages import huge_page_bytes
 from countenance.gallery.index_base import APPROXIMATE_ABOVE, IndexState
 from countenance.gallery.index_faiss import FaissIndex
-from countenance.gallery.ivf import PROBE_EXPONENT, PROBE_SCALE
+from countenance.gallery.ivf import PROBE_SCALE
 
 DIMENSION = 128
 K = 10
@@ -411,7 +411,7 @@ def main() -> None:
     parser.add_argument("--numpy-queries", type=int, default=200, help="queries timed for brute-force numpy")
     parser.add_argument("--per-identity", type=int, default=5, help="templates per enrolled identity")
     parser.add_argument("--probe-scale", type=float, nargs="+", default=[0.78, 1.28],
-                        help=f"scan scale x lists ** {PROBE_EXPONENT} of the IVF's lists: scales timed beside the default {PROBE_SCALE}")
+                        help=f"scale the lists scanned (countenance.gallery.ivf.probes): scales timed beside the default {PROBE_SCALE}")
     parser.add_argument("--build-threads", type=int, default=os.cpu_count() or 1,
                         help="FAISS threads for the build (1 on a machine other jobs keep busy: OpenMP spins)")
     parser.add_argument("--no-page-comparison", dest="page_comparison", action="store_false",

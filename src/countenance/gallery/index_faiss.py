@@ -63,7 +63,7 @@ class FaissIndex(IndexBackend):
         super().__init__(dimension=dimension, metric=metric)
         self.path = Path(path) if path is not None else None
         self.approximate_above = int(approximate_above)
-        self.probe_scale = float(probe_scale)  # scans probe_scale x lists ** 0.68 of the IVF's lists
+        self.probe_scale = float(probe_scale)  # scales the lists a search scans (ivf.probes)
         self.huge_pages = bool(huge_pages)
         self.mmap = bool(mmap)
         self._mapping: Any = None  # (view of the mapped file, offset of the exact vectors' part)

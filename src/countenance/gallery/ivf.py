@@ -23,15 +23,18 @@ import numpy as np
 
 __all__ = ["PROBE_SCALE", "RERANK_FACTOR", "MIN_CANDIDATES", "RETRAIN_GROWTH", "build_ivf", "list_count", "probes", "candidates"]
 
-#: A search scans ``PROBE_SCALE x nlist ** PROBE_EXPONENT`` lists (286 of 4,096, 734 of 16,384):
-#: the lists needed for a given recall grow slower than their number. Measured against exact
-#: search, one core (docs/GALLERY.md): isotropic synthetic templates, 1M, 4,096 lists: 223
-#: scanned 0.61 ms at recall@1 0.992, 286 0.74 ms at 0.996; 10M, 16,384 lists: 573 2.76 ms at
-#: 0.993, 704 3.27 ms at 0.994; templates fitted to LFW's real ones, 1M: 223 0.59 ms at 0.9904
-#: (too thin a margin), 286 0.67 ms at 0.9930. Recall is lost in the lists not scanned: the same
-#: figures with 40 or 100 candidates re-ranked, residual codes or not.
+#: A search scans ``nlist ** PROBE_EXPONENT`` lists, or ``LARGE_PROBE_SCALE x nlist **
+#: LARGE_PROBE_EXPONENT`` where that is more (290 of 4,096 at 1M, 955 of 16,384 at 10M): the
+#: lists needed for a given recall grow slower than their number, but at 10M faster than at 1M.
+#: Measured against exact search, one core, 2,000-5,000 mated queries (docs/GALLERY.md), on
+#: templates fitted to LFW's real ones: 1M, 4,096 lists: 223 scanned 0.59 ms at recall@1
+#: 0.9904, 286 0.67-0.75 ms at 0.9930; 10M, 16,384 lists: 734 2.9 ms at 0.9885, 940 3.41 ms at
+#: 0.9925, 1,175 4.18 ms at 0.9945 (isotropic synthetic templates are easier: 573 gave 0.993).
+#: Recall is lost in the lists not scanned: the same with 40 or 100 candidates re-ranked.
 PROBE_SCALE = 1.0
 PROBE_EXPONENT = 0.68
+LARGE_PROBE_SCALE = 0.227
+LARGE_PROBE_EXPONENT = 0.86
 #: Candidates re-ranked exactly per wanted neighbour, and at least this many in all.
 RERANK_FACTOR = 4
 MIN_CANDIDATES = 40
@@ -51,8 +54,9 @@ def list_count(n: int) -> int:
 
 
 def probes(nlist: int, scale: float = PROBE_SCALE) -> int:
-    """How many of ``nlist`` lists a search scans: ``scale x nlist ** PROBE_EXPONENT``, at least 8."""
-    return int(min(nlist, max(8, round(scale * nlist**PROBE_EXPONENT))))
+    """How many of ``nlist`` lists a search scans: ``scale`` x the larger of the two rules above, at least 8."""
+    wanted = max(nlist**PROBE_EXPONENT, LARGE_PROBE_SCALE * nlist**LARGE_PROBE_EXPONENT)
+    return int(min(nlist, max(8, round(scale * wanted))))
 
 
 def candidates(k: int) -> int:
