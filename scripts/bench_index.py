@@ -79,7 +79,10 @@ def main() -> None:
         for path in images[: args.images]:
             shutil.copy(path, folder / f"{path.parent.name}_{path.name}")
         paths = sorted(str(p) for p in folder.iterdir())
+        from countenance.backends.precision import resolve_precision
+
         print(f"# library index vs face_recognition: {len(paths)} LFW images (250 px), every face; "
+              f"ours embeds in {resolve_precision('auto')} ($COUNTENANCE_PRECISION=f32 for float32); "
               f"xN = face_recognition's time / ours; load average before: {os.getloadavg()[0]:.2f}")
         for round_ in range(args.rounds):
             for workers in args.workers:

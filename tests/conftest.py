@@ -25,13 +25,14 @@ os.environ.setdefault("COUNTENANCE_SHARED", str(SHARED))
 def private_model_and_cache_dirs(tmp_path_factory):
     """Every test runs with an empty model folder, its own cache folder and no installed
     calibration table, not the user's: "auto" backends then choose the same way on every
-    machine, and galleries read the shipped tables. The dlib ONNX conversion is
+    machine of a kind (the embedder's precision by the CPU), and galleries read the shipped tables. The dlib ONNX conversion is
     made once per session in that cache (about a second)."""
     root = tmp_path_factory.mktemp("countenance-home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("COUNTENANCE_MODEL_DIR", str(root / "models"))
         patch.setenv("COUNTENANCE_CACHE_DIR", str(root / "cache"))
         patch.setenv("COUNTENANCE_CALIBRATION_DIR", str(root / "calibration"))
+        patch.delenv("COUNTENANCE_PRECISION", raising=False)  # "auto" decides by the CPU, as for a user
         yield root
 
 

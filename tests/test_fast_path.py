@@ -150,10 +150,12 @@ def test_dlib_onnx_batches_and_templates_compare_with_dlibs(yunet, dlib_onnx, fi
     small_batches = DlibOnnxEmbedder(batch_size=4)
     np.testing.assert_allclose(small_batches.embed(image, faces), dlib_onnx.embed(image, faces), atol=1e-5)
     assert dlib_onnx.embed(image, []).shape == (0, 128)
-    a = embed_faces(dlib_onnx, image, faces[:1])[0]
+    a = embed_faces(DlibOnnxEmbedder(precision="f32"), image, faces[:1])[0]
     b = embed_faces(DlibResNetEmbedder(), image, faces[:1])[0]
     assert a.template.model == b.template.model == "dlib-resnet-v1"
-    assert compare_templates(a, b, DLIB_RESNET_SPEC).distance < 1e-3
+    assert compare_templates(a, b, DLIB_RESNET_SPEC).distance < 1e-3  # float32: the same arithmetic as dlib's
+    default = embed_faces(dlib_onnx, image, faces[:1])[0]  # bfloat16 where the CPU has it: within its noise
+    assert default.template.model == "dlib-resnet-v1" and compare_templates(default, b, DLIB_RESNET_SPEC).distance < 0.02
 
 
 def test_default_cache_dir(monkeypatch, tmp_path):

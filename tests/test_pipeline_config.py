@@ -49,13 +49,15 @@ def test_library_index_workers_get_max_pixels(fixtures, tmp_path):
 def test_fingerprint_changes_with_every_field_that_changes_results():
     base = PipelineConfig(detector="hog", embedder="dlib")
     changed = {"detector": "cnn", "upsample": 2, "try_rotations": False, "max_pixels": 1000, "num_jitters": 1}
-    assert set(changed) | {"embedder", "threads"} == {f.name for f in dataclasses.fields(PipelineConfig)}
+    assert set(changed) | {"embedder", "threads", "precision"} == {f.name for f in dataclasses.fields(PipelineConfig)}
     prints = {base.fingerprint}
     for name, value in changed.items():
         prints.add(dataclasses.replace(base, **{name: value}).fingerprint)
     assert len(prints) == len(changed) + 1
-    # Same templates, same key: dlib and dlib-onnx run one model; threads change only the speed.
-    assert dataclasses.replace(base, embedder="dlib-onnx", threads=4).fingerprint == base.fingerprint
+    # Same templates, same key: dlib and dlib-onnx (in float32) run one model; threads change only the speed.
+    assert dataclasses.replace(base, embedder="dlib-onnx", threads=4, precision="f32").fingerprint == base.fingerprint
+    # bfloat16 templates are keyed apart (test_precision.py); dlib itself has no precision to change.
+    assert dataclasses.replace(base, precision="auto").fingerprint == base.fingerprint
     assert "model=dlib-resnet-v1" in base.fingerprint
 
 
@@ -91,9 +93,9 @@ def test_auto_embedder_decided_once_with_its_fallback(monkeypatch, caplog):
     monkeypatch.setattr(embedding, "_auto", {})
     assert PipelineConfig().resolved().embedder == "dlib-onnx"
     assert type(embedding.make_embedder("auto")).__name__ == "DlibOnnxEmbedder"
-    assert PipelineConfig().fingerprint == PipelineConfig(embedder="dlib").fingerprint  # one model
+    assert PipelineConfig(precision="f32").fingerprint == PipelineConfig(embedder="dlib").fingerprint  # one model
 
-    def broken(threads, num_jitters):
+    def broken(threads, num_jitters, precision):
         raise RuntimeError("ONNX Runtime is broken")
 
     monkeypatch.setattr(embedding, "_auto", {})

@@ -21,6 +21,8 @@ from typing import Protocol
 import numpy as np
 
 from .backends._ort import check_threads
+from .backends.precision import AUTO as PRECISION_AUTO
+from .backends.precision import resolve_precision
 from .errors import InvalidArgument, UnknownBackend
 from .faces import Face, ModelSpec, Template
 
@@ -59,22 +61,23 @@ class ChipEmbedder(Embedder, Protocol):
         ...
 
 
-def _dlib(threads: int, num_jitters: int) -> Embedder:
+def _dlib(threads: int, num_jitters: int, precision: str = PRECISION_AUTO) -> Embedder:
     from .backends.dlib_backend import DlibResNetEmbedder
 
     return DlibResNetEmbedder(num_jitters=num_jitters)
 
 
-def _dlib_onnx(threads: int, num_jitters: int) -> Embedder:
+def _dlib_onnx(threads: int, num_jitters: int, precision: str = PRECISION_AUTO) -> Embedder:
     from .backends.dlib_onnx_embedder import DlibOnnxEmbedder
 
-    return DlibOnnxEmbedder(threads=threads, num_jitters=num_jitters)
+    return DlibOnnxEmbedder(threads=threads, num_jitters=num_jitters, precision=precision)
 
 
 #: Embedding backends by name: each entry builds one given the number of intra-op threads
-#: (used by ONNX backends; dlib runs on one thread and ignores it) and of jitters (test-time
-#: averaging over perturbed chips; 0 = none).
-EMBEDDERS: dict[str, Callable[[int, int], Embedder]] = {
+#: (used by ONNX backends; dlib runs on one thread and ignores it), of jitters (test-time
+#: averaging over perturbed chips; 0 = none) and the arithmetic precision (dlib-onnx; dlib
+#: is float32 and ignores it: see :mod:`countenance.backends.precision`).
+EMBEDDERS: dict[str, Callable[[int, int, str], Embedder]] = {
     "dlib": _dlib,
     "dlib-onnx": _dlib_onnx,
 }
@@ -90,11 +93,11 @@ _UNKNOWN = "unknown embedder {name!r}; choose one of {known}, 'auto' or 'arcface
 _auto: dict[str, str] = {}
 
 
-def _decide_auto(threads: int, num_jitters: int) -> tuple[str, Embedder]:
+def _decide_auto(threads: int, num_jitters: int, precision: str = PRECISION_AUTO) -> tuple[str, Embedder]:
     """``("dlib-onnx", it)`` when it builds here, else (warned) ``("dlib", it)``: the same model,
     so the templates are the same either way. The one place "auto" is decided."""
     try:
-        embedder, name = _dlib_onnx(threads, num_jitters), "dlib-onnx"
+        embedder, name = _dlib_onnx(threads, num_jitters, precision), "dlib-onnx"
     except Exception as error:  # noqa: BLE001 - any failure of the optional fast path (ONNX Runtime raises plain Exceptions)
         _log.warning("dlib-onnx embedder unavailable (%s); using dlib's own, slower ResNet", error)
         embedder, name = _dlib(threads, num_jitters), "dlib"
@@ -110,11 +113,13 @@ def resolve_embedder_name(name: str) -> str:
     return _auto.get(AUTO) or _decide_auto(1, 0)[0]
 
 
-def make_embedder(name: str, *, threads: int = 1, num_jitters: int = 0) -> Embedder:
+def make_embedder(name: str, *, threads: int = 1, num_jitters: int = 0, precision: str = PRECISION_AUTO) -> Embedder:
     """Build the embedding backend called ``name`` (see the module doc); ONNX ones use ``threads``.
 
     ``num_jitters`` > 0 averages each template over that many perturbed copies of the face
-    (dlib and dlib-onnx only; N times slower, slightly more accurate).
+    (dlib and dlib-onnx only; N times slower, slightly more accurate). ``precision``: ``auto``,
+    ``f32`` or ``bf16`` for dlib-onnx (:mod:`countenance.backends.precision`); other backends
+    run float32.
 
     ``"auto"``: see :func:`resolve_embedder_name` (a failing dlib-onnx falls back to dlib).
     """
@@ -128,15 +133,16 @@ def make_embedder(name: str, *, threads: int = 1, num_jitters: int = 0) -> Embed
         if num_jitters:
             raise InvalidArgument("num_jitters is supported by the dlib and dlib-onnx embedders only")
         return ArcFaceOnnxEmbedder(path, threads=threads)
+    precision = resolve_precision(precision)  # an unavailable bf16 is an error, not a fallback
     if name == AUTO:
         # Building is deciding: a dlib-onnx that fails now (its cache unwritable, say) still falls
         # back to dlib, whatever an earlier call in this process decided.
-        return _decide_auto(threads, num_jitters)[1]
+        return _decide_auto(threads, num_jitters, precision)[1]
     try:
         factory = EMBEDDERS[name]
     except KeyError:
         raise UnknownBackend(_UNKNOWN.format(name=name, known=", ".join(sorted(EMBEDDERS)))) from None
-    return factory(threads, num_jitters)
+    return factory(threads, num_jitters, precision)
 
 
 def template_spec(name: str) -> ModelSpec:

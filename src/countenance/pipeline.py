@@ -18,6 +18,9 @@ from dataclasses import dataclass, fields, replace
 from .aligned import ALIGNED_ARCFACE112, AlignedFaces
 from .decide import compare_templates
 from .detection import BoxDetector, FaceDetector, Upsample, largest_face, resolve_detector_name
+from .backends.precision import AUTO as PRECISION_AUTO
+from .backends.precision import F32, check_precision, resolve_precision
+from .embedding import AUTO as AUTO_EMBEDDER
 from .embedding import Embedder, embed_faces, make_embedder, resolve_embedder_name, template_model
 from .errors import InvalidArgument, NoFaceFound
 from .faces import Comparison, Face, ModelSpec, Template
@@ -46,6 +49,8 @@ class Pipeline:
         one pipeline per process).
     num_jitters: average each template over that many perturbed copies of the face (0: none;
         dlib and dlib-onnx only; N times the embedding cost for a little accuracy).
+    precision: ``auto``, ``f32`` or ``bf16``: the dlib-onnx embedder's arithmetic (``auto``:
+        bfloat16 where the CPU has it natively; see :mod:`countenance.backends.precision`).
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class Pipeline:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         threads: int = 1,
         num_jitters: int = 0,
+        precision: str = PRECISION_AUTO,
     ) -> None:
         self.face_detector: FaceDetector | AlignedFaces
         if detector == ALIGNED_ARCFACE112:
@@ -65,7 +71,7 @@ class Pipeline:
         else:
             self.face_detector = FaceDetector(detector, upsample=upsample, try_rotations=try_rotations, threads=threads)
         if isinstance(embedder, str):
-            self.embedder = make_embedder(embedder, threads=threads, num_jitters=num_jitters)
+            self.embedder = make_embedder(embedder, threads=threads, num_jitters=num_jitters, precision=precision)
         else:
             self.embedder = embedder
         self.max_pixels = max_pixels
@@ -120,19 +126,22 @@ class PipelineConfig:
     max_pixels: int = DEFAULT_MAX_PIXELS
     threads: int = 1
     num_jitters: int = 0
+    precision: str = PRECISION_AUTO
 
     def __post_init__(self) -> None:
         if not isinstance(self.detector, str) or not isinstance(self.embedder, str):
             raise InvalidArgument("PipelineConfig names its detector and embedder (registry names)")
+        check_precision(self.precision)
         for name, low in (("max_pixels", 1), ("threads", 1), ("num_jitters", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InvalidArgument(f"{name} must be an integer >= {low}, got {value!r}")
 
     def resolved(self) -> PipelineConfig:
-        """This configuration with ``"auto"`` decided, detector and embedder (what :meth:`build`
-        would build; deciding the embedder may load it once in this process)."""
-        return replace(self._detector_resolved(), embedder=resolve_embedder_name(self.embedder))
+        """This configuration with ``"auto"`` decided, detector, embedder and precision (what
+        :meth:`build` would build; deciding the embedder may load it once in this process)."""
+        embedder = resolve_embedder_name(self.embedder)
+        return replace(self._detector_resolved(), embedder=embedder, precision=_precision_of(embedder, self.precision))
 
     def _detector_resolved(self) -> PipelineConfig:
         if self.detector == ALIGNED_ARCFACE112:
@@ -148,12 +157,20 @@ class PipelineConfig:
         config = self._detector_resolved()
         parts = [f"detector={config.detector}", f"model={template_model(config.embedder)}"]
         parts += [f"{f.name}={getattr(config, f.name)}" for f in fields(config)
-                  if f.name not in ("detector", "embedder", "threads")]
+                  if f.name not in ("detector", "embedder", "threads", "precision")]
+        if _precision_of(config.embedder, config.precision) != F32:  # float32 keys are those from before precision existed
+            parts.append(f"precision={_precision_of(config.embedder, config.precision)}")
         return ";".join(parts)
 
     def build(self) -> Pipeline:
         """A new :class:`Pipeline` of this configuration (models load here)."""
         return Pipeline(**{f.name: getattr(self, f.name) for f in fields(self)})
+
+
+def _precision_of(embedder: str, precision: str) -> str:
+    """The arithmetic embedder ``embedder`` runs in: only dlib-onnx (also what ``auto`` builds)
+    has a choice; dlib and ArcFace models are float32."""
+    return resolve_precision(precision) if embedder in (AUTO_EMBEDDER, "dlib-onnx") else F32
 
 
 # One default pipeline per thread: dlib's detectors crash when two threads share one.

@@ -168,7 +168,7 @@ def evaluate_pairs(
         model=spec.name,
         detector=detector_name,
         protocol=protocol,
-        extra={"embedder": embedder_name, "num_jitters": config.num_jitters},
+        extra={"embedder": embedder_name, "precision": config.precision, "num_jitters": config.num_jitters},
     )
 
 

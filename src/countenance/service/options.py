@@ -66,7 +66,8 @@ class PipelineOptions:
     template over that many perturbed copies (dlib models); ``max_pixels``: larger images are
     refused (ImageTooLarge) before they are decoded (None: the pipeline's default, 64 MP);
     ``aligned``: one of :data:`ALIGNED_CHOICES` (commands over an image set resolve ``"auto"``
-    per set; a single image is detected unless ``"arcface112"``).
+    per set; a single image is detected unless ``"arcface112"``); ``precision``: the dlib-onnx
+    embedder's arithmetic (``auto``, ``f32``, ``bf16``; the CLI's is ``$COUNTENANCE_PRECISION``).
     """
 
     detector: str = "auto"
@@ -77,6 +78,7 @@ class PipelineOptions:
     jitters: int = 0
     max_pixels: int | None = None
     aligned: str = "none"
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "upsample", parse_upsample(self.upsample))
@@ -100,7 +102,7 @@ class PipelineOptions:
         detector = ALIGNED_ARCFACE112 if self.aligned == "arcface112" else self.detector
         return PipelineConfig(
             detector=detector, embedder=self.embedder, upsample=self.upsample, try_rotations=self.rotate,
-            threads=self.threads, num_jitters=self.jitters,
+            threads=self.threads, num_jitters=self.jitters, precision=self.precision,
             **({"max_pixels": self.max_pixels} if self.max_pixels is not None else {}),
         )
 
