@@ -92,11 +92,12 @@ def test_the_default_pipeline_runs_bfloat16_here_and_caches_say_so():
     assert PipelineConfig(detector="hog", precision="f32").fingerprint != config.fingerprint
 
 
-def test_the_head_is_split_from_the_converted_network_only(tmp_path, models):
-    from countenance.backends.dlib_resnet_onnx import split_head
+@needs_bf16
+def test_a_float32_head_needs_a_pool_and_projection_head(models):
+    from countenance.backends._openvino import OpenVinoSession
     from countenance.errors import ModelError
 
-    features, projection = split_head(DlibOnnxEmbedder(precision="f32").model_path)
-    assert features and projection.shape == (256, 128) and projection.dtype == np.float32
-    with pytest.raises(ModelError, match="not the converted dlib ResNet"):
-        split_head(models / "yunet" / "face_detection_yunet_2023mar.onnx")
+    session = OpenVinoSession(DlibOnnxEmbedder(precision="f32").model_path, 1, "bf16", float32_head=True)
+    assert [(p.name, p.shape[1]) for p in session.get_outputs()] == [("descriptors", 128)]
+    with pytest.raises(ModelError, match="global average pool"):
+        OpenVinoSession(models / "yunet" / "face_detection_yunet_2023mar.onnx", 1, "bf16", float32_head=True)

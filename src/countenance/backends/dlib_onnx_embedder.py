@@ -28,7 +28,7 @@ from ._openvino import OpenVinoSession
 from .precision import AUTO, BF16, resolve_precision
 from .dlib_backend import DLIB_RESNET_SPEC, full_object_detection
 from .dlib_dat import CHIP_SIZE
-from .dlib_resnet_onnx import INPUT_NAME, OUTPUT_NAME, ensure_dlib_resnet_onnx, split_head
+from .dlib_resnet_onnx import INPUT_NAME, OUTPUT_NAME, ensure_dlib_resnet_onnx
 
 __all__ = ["DlibOnnxEmbedder", "jitter_transforms", "jittered_chips"]
 
@@ -86,16 +86,12 @@ class DlibOnnxEmbedder:
         self.threads = threads
         self.batch_size = batch_size
         self.precision = resolve_precision(precision)
-        self._head: np.ndarray | None = None
         if self.precision == BF16:
             # The body (29 convolutions: the cost) in bfloat16; the head in float32, where
             # bfloat16's 8-bit mantissa on the 256 -> 128 projection alone doubled the error.
-            features, self._head = split_head(self.model_path)
-            self._session = OpenVinoSession(self.model_path, threads, BF16, outputs=[features])
-            self._output = features
+            self._session = OpenVinoSession(self.model_path, threads, BF16, float32_head=True)
         else:
             self._session = make_session(self.model_path, threads)
-            self._output = OUTPUT_NAME
 
     def chips(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
         """dlib face chips of ``faces`` (from their dlib 5-point ``landmarks``): ``(N, 150, 150, 3) uint8`` RGB."""
@@ -124,8 +120,7 @@ class DlibOnnxEmbedder:
         out = []
         for start in range(0, len(chips), self.batch_size):
             batch = chips[start : start + self.batch_size].astype(np.float32)
-            result = self._session.run([self._output], {INPUT_NAME: batch})[0]
-            out.append(result if self._head is None else result.astype(np.float32).mean(axis=(2, 3)) @ self._head)
+            out.append(self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0])
         return np.concatenate(out).astype(np.float32, copy=False)
 
 

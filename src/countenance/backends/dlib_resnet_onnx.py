@@ -19,16 +19,13 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from ..errors import ModelError
 from ..hashing import sha256_bytes, sha256_file
 from .dlib_dat import DAT_FILENAME, read_dlib_resnet
 from .dlib_onnx_graph import CONVERTER_VERSION, INPUT_NAME, OUTPUT_NAME, build_onnx_model
 
 # The .dat reader's names live in .dlib_dat, the graph's in .dlib_onnx_graph; the graph's
 # input and output names are re-exported for the runtime that feeds this file's model.
-__all__ = ["convert_dlib_resnet", "ensure_dlib_resnet_onnx", "split_head", "INPUT_NAME", "OUTPUT_NAME", "CONVERTER_VERSION"]
+__all__ = ["convert_dlib_resnet", "ensure_dlib_resnet_onnx", "INPUT_NAME", "OUTPUT_NAME", "CONVERTER_VERSION"]
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -95,19 +92,3 @@ def ensure_dlib_resnet_onnx(cache_dir: Path, dat_path: str | os.PathLike[str] | 
     digest = convert_dlib_resnet(dat, target)
     _atomic_write(sidecar, f"{digest}\n".encode("ascii"))
     return target
-
-
-def split_head(onnx_path: str | os.PathLike[str]) -> tuple[str, np.ndarray]:
-    """``(features, fc)``: the name of the tensor the network's head starts from (the last
-    block's ``(N, 256, h, w)`` activations) and the head's ``(256, 128) float32`` projection,
-    so the head (average pool, then ``features @ fc``; no bias) can run apart from the body."""
-    import onnx
-    from onnx import numpy_helper
-
-    graph = onnx.load(os.fspath(onnx_path)).graph
-    pools = [n for n in graph.node if n.op_type == "GlobalAveragePool"]
-    heads = [n for n in graph.node if n.op_type == "MatMul" and n.output[0] == OUTPUT_NAME]
-    initialisers = {t.name: t for t in graph.initializer}
-    if len(pools) != 1 or len(heads) != 1 or heads[0].input[1] not in initialisers:
-        raise ModelError(f"{onnx_path}: not the converted dlib ResNet (no single pool + projection head)")
-    return pools[0].input[0], np.ascontiguousarray(numpy_helper.to_array(initialisers[heads[0].input[1]]), dtype=np.float32)
